@@ -1,0 +1,13 @@
+"""Everything Numba compiles. Nothing outside this package imports numba.
+
+Kernels take arrays and scalars only, write into buffers their caller
+passes, and allocate nothing in their loops.
+"""
+
+from ._config import (HIDDEN_CODES, MAX_CHUNKS, OUTPUT_CODES, REDUCE_BLOCK,
+                      SOLVER_CODES)
+from .backprop import _loss_grad, _predict_rows
+from .epoch import _run_epoch
+
+__all__ = ["HIDDEN_CODES", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
+           "REDUCE_BLOCK", "_loss_grad", "_predict_rows", "_run_epoch"]

@@ -1,0 +1,51 @@
+"""Compilation settings and integer codes shared by every kernel.
+
+Everything Numba-specific that is a choice rather than a formula lives here:
+the ``fastmath`` flag set, caching, and the constants that decide how a batch
+is split for parallel gradient accumulation.
+
+The chunking constants depend on the batch only, never on the number of
+threads, so that a fit gives bitwise identical weights whatever
+``NUMBA_NUM_THREADS`` is.
+"""
+
+from functools import partial
+
+import numba
+
+# Rounding-only relaxations: reassociation lets LLVM vectorise reductions
+# (dot products), contraction allows FMA. ``nnan``/``ninf`` are deliberately
+# left out so that a diverging fit still produces NaN/inf we can detect, and
+# ``afn`` is left out so exp/log/tanh stay the accurate libm versions.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# Every kernel is cached on disk so a new process does not recompile.
+jit = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True)
+jit_parallel = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True,
+                       parallel=True)
+
+# Parallel mini-batch gradient accumulation: a batch of ``m`` samples is cut
+# into ``n_chunks(m)`` contiguous chunks of at least CHUNK_MIN_SAMPLES
+# samples, at most MAX_CHUNKS of them. Each chunk accumulates into its own
+# gradient buffer; buffers are then summed in chunk order.
+CHUNK_MIN_SAMPLES = 32
+MAX_CHUNKS = 8
+
+# Parameters are reduced over chunks in blocks of this many entries (one
+# partial sum of squared weights per block, summed in block order).
+REDUCE_BLOCK = 4096
+
+# Hidden activations.
+IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
+# Output activations; each implies its loss as in scikit-learn:
+# identity <-> squared error, logistic <-> binary log-loss (per column),
+# softmax <-> multiclass log-loss, exp <-> Poisson deviance.
+OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, OUT_EXP = 0, 1, 2, 3
+# Solvers with a compiled update rule.
+SGD, ADAM = 0, 1
+
+HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
+                "relu": RELU}
+OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
+                "softmax": OUT_SOFTMAX, "exp": OUT_EXP}
+SOLVER_CODES = {"sgd": SGD, "adam": ADAM}

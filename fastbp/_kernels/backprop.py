@@ -1,0 +1,255 @@
+"""Whole-network forward and backward passes (step 2: assign blame).
+
+Memory layout shared with ``fastbp._network``:
+
+* ``params`` is one flat vector: every layer's coefficients (row-major
+  (fan_in, fan_out)), then every layer's intercepts, as scikit-learn's
+  ``_pack`` orders them. ``grad`` has the same layout.
+* ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
+  holds ``fan_in, fan_out, coef_offset, intercept_offset, act_offset``;
+  the offsets point into ``params`` and into the activation workspace.
+* ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
+  a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
+  (capacity, n_features) buffer the batch's rows of X are gathered into.
+
+Parallel mini-batch gradient accumulation: a batch is cut into a number of
+chunks that depends only on its size (``_n_chunks``); ``prange`` runs the
+chunks, each doing forward + loss + backward for its samples into its own row
+of ``grad_chunks``; the rows are then summed in chunk order. No result
+depends on the thread count. Sets larger than the workspace (the full batch
+of L-BFGS) are processed block by block, in order.
+"""
+
+from numba import prange
+
+from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS, REDUCE_BLOCK,
+                      jit, jit_parallel)
+from .dense import _dense_backward_input, _dense_backward_weights, _dense_forward
+from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
+                     _sample_loss)
+
+
+@jit
+def _view(flat, offset, rows, cols):
+    """C-contiguous (rows, cols) view of ``flat[offset:offset + rows*cols]``."""
+    return flat[offset:offset + rows * cols].reshape((rows, cols))
+
+
+@jit
+def _n_chunks(n_samples):
+    """Number of gradient-accumulation chunks for a batch of n_samples."""
+    return min(MAX_CHUNKS, max(1, n_samples // CHUNK_MIN_SAMPLES))
+
+
+@jit
+def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
+                            layers, hidden, out, eps, xbuf, acts, deltas):
+    """Forward, loss and backward for batch samples s0 <= s < s1.
+
+    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. The
+    gradient of the *unnormalised* weighted loss (no L2 term, not divided by
+    the weight sum) is accumulated into ``gacc`` (zeroed here).
+
+    Returns
+    -------
+    loss : float
+        sum_s sw_s * t_s over the chunk (see ``losses._sample_loss``).
+    """
+    n_layers = layers.shape[0]
+    cap = xbuf.shape[0]
+    n_features = xbuf.shape[1]
+    n_outputs = layers[n_layers - 1, 1]
+    gacc[:] = 0
+    one = params.dtype.type(1)
+
+    # Gather the chunk's rows of X.
+    for s in range(s0, s1):
+        row = X[idx[start + s]]
+        for k in range(n_features):
+            xbuf[s, k] = row[k]
+
+    # Forward.
+    A = xbuf
+    for l in range(n_layers):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        W = _view(params, layers[l, 2], fan_in, fan_out)
+        b = params[layers[l, 3]:layers[l, 3] + fan_out]
+        Z = _view(acts, layers[l, 4], cap, fan_out)
+        kind = hidden if l < n_layers - 1 else IDENTITY
+        _dense_forward(A, W, b, Z, kind, s0, s1)
+        A = Z
+
+    # Output activation, loss and output error: delta = sw * (p - y).
+    aoff = layers[n_layers - 1, 4]
+    P = _view(acts, aoff, cap, n_outputs)
+    D = _view(deltas, aoff, cap, n_outputs)
+    loss = 0.0
+    for s in range(s0, s1):
+        i = idx[start + s]
+        w = one
+        if sw.shape[0] > 0:
+            w = sw[i]
+        _output_activate_row(out, P[s], n_outputs)
+        loss += float(w) * _sample_loss(out, P[s], Y[i], n_outputs, eps)
+        _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
+
+    # Backward: gradients of layer l, then the error of layer l - 1.
+    for l in range(n_layers - 1, -1, -1):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        coff = layers[l, 2]
+        ioff = layers[l, 3]
+        D = _view(deltas, layers[l, 4], cap, fan_out)
+        if l > 0:
+            A = _view(acts, layers[l - 1, 4], cap, fan_in)
+        else:
+            A = xbuf
+        gW = _view(gacc, coff, fan_in, fan_out)
+        _dense_backward_weights(A, D, gW, gacc[ioff:ioff + fan_out], s0, s1)
+        if l > 0:
+            W = _view(params, coff, fan_in, fan_out)
+            D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
+            _dense_backward_input(D, W, A, D_prev, hidden, s0, s1)
+    return loss
+
+
+@jit_parallel
+def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
+               alpha, eps, xbuf, acts, deltas, grad_chunks, chunk_loss,
+               block_sq):
+    """Loss and gradient over samples ``idx[start:stop]``, as scikit-learn.
+
+    loss = factor * sum_s sw_s t_s / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum
+    dW   = (A^T delta + alpha * W) / sw_sum,   db = sum_s delta_s / sw_sum
+
+    with ``sw_sum`` the weight sum of those samples (their number when
+    unweighted). Samples are processed in blocks of ``xbuf.shape[0]``; each
+    block is cut into ``_n_chunks`` chunks run in parallel, whose gradient
+    buffers are summed in chunk order, block after block.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+    Y : ndarray of shape (n_samples, n_outputs), same dtype as X
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights; empty for unweighted.
+    idx : int64 ndarray of shape (>= stop,)
+        Sample order; the samples used are rows ``idx[start:stop]``.
+    params : ndarray of shape (n_params,)
+    grad : ndarray of shape (n_params,)
+        Overwritten with the gradient.
+    layers : int64 ndarray of shape (n_layers - 1, 5)
+        Its activation offsets are for ``xbuf.shape[0]`` samples.
+    hidden, out : int
+        Hidden and output activation codes.
+    alpha : float
+        L2 strength, of the params' dtype.
+    eps : float
+        Probabilities are clipped to [eps, 1 - eps] in the log-loss.
+    xbuf, acts, deltas, grad_chunks, chunk_loss, block_sq : ndarray
+        Workspaces (see module docstring); ``grad_chunks.shape[0]`` and
+        ``chunk_loss.shape[0]`` are at least MAX_CHUNKS.
+
+    Returns
+    -------
+    loss : float
+    """
+    n_params = params.shape[0]
+    n_coefs = layers[0, 3]
+    cap = xbuf.shape[0]
+    n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+
+    data_loss = 0.0
+    for b0 in range(start, stop, cap):
+        m = min(cap, stop - b0)
+        n_chunks = _n_chunks(m)
+        for c in prange(n_chunks):
+            s0 = c * m // n_chunks
+            s1 = (c + 1) * m // n_chunks
+            chunk_loss[c] = _forward_backward_chunk(
+                X, Y, sw, idx, b0, s0, s1, params, grad_chunks[c], layers,
+                hidden, out, eps, xbuf, acts, deltas)
+        for c in range(n_chunks):
+            data_loss += chunk_loss[c]
+        # grad (+)= sum of the chunk buffers, in chunk order.
+        first = b0 == start
+        for blk in prange(n_blocks):
+            for p in range(blk * REDUCE_BLOCK,
+                           min((blk + 1) * REDUCE_BLOCK, n_params)):
+                g = grad_chunks[0, p]
+                for c in range(1, n_chunks):
+                    g += grad_chunks[c, p]
+                if first:
+                    grad[p] = g
+                else:
+                    grad[p] += g
+
+    sw_sum = float(stop - start)
+    if sw.shape[0] > 0:
+        sw_sum = 0.0
+        for s in range(start, stop):
+            sw_sum += sw[idx[s]]
+    denom = params.dtype.type(sw_sum)
+
+    # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
+    for blk in prange(n_blocks):
+        sq = 0.0
+        for p in range(blk * REDUCE_BLOCK,
+                       min((blk + 1) * REDUCE_BLOCK, n_params)):
+            g = grad[p]
+            if p < n_coefs:
+                w = params[p]
+                g += alpha * w
+                sq += float(w) * float(w)
+            grad[p] = g / denom
+        block_sq[blk] = sq
+    sq_total = 0.0
+    for blk in range(n_blocks):
+        sq_total += block_sq[blk]
+
+    n_outputs = layers[layers.shape[0] - 1, 1]
+    return (_loss_factor(out, n_outputs) * data_loss / sw_sum
+            + 0.5 * float(alpha) * sq_total / sw_sum)
+
+
+@jit_parallel
+def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result):
+    """Forward pass of every row of X, parallel over samples.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+    params : ndarray of shape (n_params,)
+    layers : int64 ndarray of shape (n_layers - 1, 5)
+    hidden, out : int
+    buf_a, buf_b : ndarray of shape (>= n_samples * max_hidden_width,)
+        Ping-pong workspaces for hidden activations.
+    result : ndarray of shape (n_samples, n_outputs)
+        Overwritten with the output activations.
+    """
+    n_samples = X.shape[0]
+    n_layers = layers.shape[0]
+    for l in range(n_layers):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        W = _view(params, layers[l, 2], fan_in, fan_out)
+        b = params[layers[l, 3]:layers[l, 3] + fan_out]
+        kind = hidden
+        if l == n_layers - 1:
+            Z = result
+            kind = IDENTITY
+        elif l % 2 == 0:
+            Z = _view(buf_a, 0, n_samples, fan_out)
+        else:
+            Z = _view(buf_b, 0, n_samples, fan_out)
+        if l == 0:
+            for s in prange(n_samples):
+                _dense_forward(X, W, b, Z, kind, s, s + 1)
+        else:
+            # Layer l reads what layer l - 1 wrote: buf_a after even layers.
+            A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
+            for s in prange(n_samples):
+                _dense_forward(A, W, b, Z, kind, s, s + 1)
+    for s in prange(n_samples):
+        _output_activate_row(out, result[s], result.shape[1])

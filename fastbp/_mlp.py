@@ -1,0 +1,901 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's API over the compiled engine.
+
+This module holds parameters, validation, label handling and the epoch loop
+control (tol, n_iter_no_change, early stopping, verbose, warm_start,
+partial_fit). It never does arithmetic on weights: forward, backward and
+optimizer updates happen in ``fastbp._kernels``.
+
+scikit-learn 1.9's ``sklearn/neural_network/_multilayer_perceptron.py`` is
+the reference for every behaviour here; with ``dtype="float64"`` and the same
+``random_state`` the same random draws are made in the same order.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn import get_config
+from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
+                          _fit_context, is_classifier)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (_check_partial_fit_first_call,
+                                      type_of_target, unique_labels)
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
+                                      validate_data)
+
+from ._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
+from ._network import Layout, Workspace, aligned_empty, init_params
+from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
+                       minimize_lbfgs)
+
+_STOCHASTIC_SOLVERS = ["sgd", "adam"]
+
+# L-BFGS evaluates the full-batch gradient in blocks of this many samples,
+# so its workspace stays small whatever the data size.
+_LBFGS_BLOCK = 4096
+
+
+class BaseMultilayerPerceptron(BaseEstimator, ABC):
+    """Base class for the fastbp MLP estimators; use the subclasses."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"}),
+                  Options(type, {np.float32, np.float64})],
+    }
+
+    @abstractmethod
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha,
+                 batch_size, learning_rate, learning_rate_init, power_t,
+                 max_iter, loss, shuffle, random_state, tol, verbose,
+                 warm_start, momentum, nesterovs_momentum, early_stopping,
+                 validation_fraction, beta_1, beta_2, epsilon,
+                 n_iter_no_change, max_fun, dtype):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------
+    # Parameters in memory
+    # ------------------------------------------------------------------
+    @property
+    def _np_dtype(self):
+        return np.dtype(self.dtype)
+
+    def _set_params_vector(self, params):
+        """Make ``params`` the flat vector and ``coefs_``/``intercepts_``
+        views into it."""
+        self._params = params
+        self.coefs_, self.intercepts_ = self._layout.views(params)
+
+    def _params_vector(self):
+        """The flat parameter vector, rebuilt from ``coefs_`` and
+        ``intercepts_`` when those are no longer views into it (assigned by
+        the user, or unpickled)."""
+        params = getattr(self, "_params", None)
+        arrays = self.coefs_ + self.intercepts_
+        layout = Layout([c.shape[0] for c in self.coefs_]
+                        + [self.coefs_[-1].shape[1]])
+        dtype = self.coefs_[0].dtype
+        if (params is None or params.dtype != dtype
+                or layout.layer_units != self._layout.layer_units
+                or not all(np.may_share_memory(a, params) for a in arrays)):
+            self._layout = layout
+            self._set_params_vector(
+                layout.pack(self.coefs_, self.intercepts_, dtype))
+        return self._params
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # coefs_/intercepts_ carry the values; the flat vector is rebuilt.
+        state.pop("_params", None)
+        return state
+
+    # ------------------------------------------------------------------
+    # Initialisation
+    # ------------------------------------------------------------------
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            # binary and multilabel
+            self.out_activation_ = "logistic"
+
+        self._layout = Layout(layer_units)
+        self._set_params_vector(init_params(
+            self._layout, self.activation, self._random_state, dtype))
+        self._best_params = self._params.copy()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = X.dtype
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden_layer_sizes + [self.n_outputs_]
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        else:
+            self._check_continuation(layer_units, dtype)
+
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight)
+
+        if not np.isfinite(self._params).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed.")
+        return self
+
+    def _check_continuation(self, layer_units, dtype):
+        """Before warm-started or partial fits: same shapes, model dtype."""
+        params = self._params_vector()
+        if self._layout.layer_units != layer_units:
+            raise ValueError(
+                "The network's layer sizes changed between fits: the fitted "
+                f"model has {self._layout.layer_units}, the data and "
+                f"hidden_layer_sizes give {layer_units}. Use warm_start=False "
+                "to train a new network.")
+        if params.dtype != dtype:
+            self._set_params_vector(
+                self._layout.pack(self.coefs_, self.intercepts_, dtype))
+
+    def _kernel_codes(self):
+        return HIDDEN_CODES[self.activation], OUTPUT_CODES[self.out_activation_]
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        dtype = X.dtype
+        params = self._params
+        workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]), dtype)
+        sw = _weights_or_empty(sample_weight, dtype)
+        hidden, out = self._kernel_codes()
+        loss_grad = full_batch_loss_grad(
+            X, Y, sw, params, workspace.grad, workspace.table, hidden, out,
+            dtype.type(self.alpha), float(np.finfo(dtype).eps), workspace)
+        self.n_iter_, self.loss_ = minimize_lbfgs(
+            loss_grad, params, self.max_iter, self.max_fun, self.tol,
+            self.verbose)
+
+    def _make_optimizer(self, dtype):
+        n_params = self._layout.n_params
+        if self.solver == "sgd":
+            return SGDOptimizer(n_params, dtype, self.learning_rate_init,
+                                self.learning_rate, self.momentum,
+                                self.nesterovs_momentum, self.power_t)
+        return AdamOptimizer(n_params, dtype, self.learning_rate_init,
+                             self.beta_1, self.beta_2, self.epsilon)
+
+    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+        dtype = X.dtype
+        if (not incremental or not hasattr(self, "_optimizer")
+                or self._optimizer.dtype != dtype
+                or self._optimizer.state.shape[1] != self._layout.n_params):
+            self._optimizer = self._make_optimizer(dtype)
+        optimizer = self._optimizer
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # don't stratify in multilabel classification
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = Y if should_stratify else None
+            if sample_weight is None:
+                X_train, X_val, Y_train, Y_val = train_test_split(
+                    X, Y, random_state=self._random_state,
+                    test_size=self.validation_fraction, stratify=stratify)
+                sw_train = sw_val = None
+            else:
+                X_train, X_val, Y_train, Y_val, sw_train, sw_val = (
+                    train_test_split(
+                        X, Y, sample_weight, random_state=self._random_state,
+                        test_size=self.validation_fraction, stratify=stratify))
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase "
+                    "'validation_fraction' or the size of your dataset.")
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(Y_val)
+            else:
+                y_val = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
+            X_train = np.ascontiguousarray(X_train)
+            Y_train = np.ascontiguousarray(Y_train)
+        else:
+            X_train, Y_train, sw_train = X, Y, sample_weight
+            X_val = y_val = sw_val = None
+
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        workspace = Workspace(self._layout, batch_size, dtype)
+        sw = _weights_or_empty(sw_train, dtype)
+        hidden, out = self._kernel_codes()
+        alpha = dtype.type(self.alpha)
+        eps = float(np.finfo(dtype).eps)
+        params = self._params
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx,
+                                         random_state=self._random_state)
+                accumulated_loss = _run_epoch(
+                    X_train, Y_train, sw, sample_idx, batch_size, params,
+                    workspace.grad, workspace.table, hidden, out, alpha, eps,
+                    optimizer.code, optimizer.hyper, optimizer.state,
+                    optimizer.step, *workspace.buffers())
+
+                self.n_iter_ += 1
+                self.loss_ = accumulated_loss / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(
+                    early_stopping, X_val, y_val, sw_val)
+                optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than "
+                               "tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f"
+                               " for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            # restore best weights
+            params[...] = self._best_params
+
+    def _update_no_improvement_count(self, early_stopping, X, y,
+                                     sample_weight):
+        if early_stopping:
+            # compute validation score (can be NaN), use that for stopping
+            val_score = self._score(X, y, sample_weight=sample_weight)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best_params = self._params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers
+            in regression).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver)
+        return True
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+    def _check_X(self, X):
+        return validate_data(self, X, reset=False, dtype=self._fitted_dtype,
+                             order="C")
+
+    @property
+    def _fitted_dtype(self):
+        return self.coefs_[0].dtype
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output activations for X, computed in bounded-memory row blocks.
+
+        Rows are processed in blocks sized so that the hidden-layer
+        workspace stays within scikit-learn's ``working_memory`` setting.
+        """
+        if check_input:
+            X = self._check_X(X)
+        params = self._params_vector()
+        X = np.ascontiguousarray(X, dtype=params.dtype)
+        n_samples = X.shape[0]
+        widths = self._layout.layer_units[1:-1] or [1]
+        row_bytes = 2 * max(widths) * params.dtype.itemsize
+        block = max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
+        block = min(block, max(n_samples, 1))
+        buf_a = aligned_empty(block * max(widths), params.dtype)
+        buf_b = aligned_empty(block * max(widths), params.dtype)
+        result = np.empty((n_samples, self.n_outputs_), dtype=params.dtype)
+        table = self._layout.table(1)
+        hidden, out = self._kernel_codes()
+        for start in range(0, n_samples, block):
+            stop = min(start + block, n_samples)
+            _predict_rows(X[start:stop], params, table, hidden, out, buf_a,
+                          buf_b, result[start:stop])
+        return result
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Private score method without input validation."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _weights_or_empty(sample_weight, dtype):
+    """Sample weights as a contiguous array, or an empty one for None."""
+    if sample_weight is None:
+        return np.empty(0, dtype=dtype)
+    return np.ascontiguousarray(sample_weight, dtype=dtype)
+
+
+_SHARED_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of neurons in the ith hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function of the hidden layers: f(x) = x,
+        1 / (1 + exp(-x)), tanh(x) or max(0, x).
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The weight optimizer: scipy's L-BFGS-B on the full-batch loss,
+        stochastic gradient descent, or Adam.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term, divided by the sample size
+        (weight sum) when added to the loss.
+
+    batch_size : int, default='auto'
+        Size of minibatches for the stochastic solvers; 'auto' means
+        ``min(200, n_samples)``. Not used by 'lbfgs'.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule of 'sgd': constant; ``learning_rate_init /
+        pow(t, power_t)`` with t the number of samples seen; or divided by 5
+        each time two consecutive epochs fail to improve by ``tol``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate of 'sgd' and 'adam'.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations
+        ('lbfgs').
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch (stochastic solvers).
+
+    random_state : int, RandomState instance or None, default=None
+        Random numbers for weight initialisation, the early-stopping split
+        and the shuffling; the same draws as scikit-learn's MLP.
+
+    tol : float, default=1e-4
+        Training stops when the loss (or validation score) has not improved
+        by at least ``tol`` for ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool, default=False
+        Whether to print progress messages to stdout.
+
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation of the next ``fit``.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Set aside ``validation_fraction`` of the training data and stop when
+        the validation score stops improving; the best weights are kept.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data used for early stopping.
+
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first moment estimates, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without ``tol`` improvement before stopping.
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'.
+
+    dtype : {'float32', 'float64'}, default='float32'
+        Floating-point type of the weights and of all computation. float32
+        is about twice as fast; float64 reproduces scikit-learn's fitted
+        weights for the same ``random_state``. This parameter is fastbp's
+        own; every other one is scikit-learn's.
+"""
+
+_SHARED_ATTRS_DOC = """
+    loss_ : float
+        The current loss computed with the loss function.
+
+    best_loss_ : float or None
+        The minimum loss reached (None with early stopping).
+
+    loss_curve_ : list of shape (`n_iter_`,)
+        The loss at the end of each training epoch.
+
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        Validation scores per epoch when ``early_stopping=True``.
+
+    best_validation_score_ : float or None
+        The best validation score when ``early_stopping=True``.
+
+    t_ : int
+        The number of training samples seen by the solver.
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element is the (fan_in, fan_out) weight matrix of layer i.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element is the bias vector of layer i + 1.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when X has string column names.
+
+    n_iter_ : int
+        The number of iterations the solver has run.
+
+    n_layers_ : int
+        Number of layers.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function.
+"""
+
+
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    __doc__ = """Multi-layer Perceptron classifier, trained by compiled backpropagation.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
+    with the same parameters, attributes and behaviour, plus ``dtype``. The
+    log-loss is minimised with L-BFGS, SGD or Adam.
+
+    Parameters
+    ----------""" + _SHARED_PARAMS_DOC + """
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+""" + _SHARED_ATTRS_DOC + """
+    Examples
+    --------
+    >>> from fastbp import MLPClassifier
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier(random_state=0, max_iter=50).fit(X / 16, y)
+    >>> clf.predict(X[:3] / 16)
+    array([0, 1, 2])
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32"):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, loss="log_loss", shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True,
+                             dtype=self._np_dtype, order="C", reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # incremental warm_start classes_ defined -> action: see
+        # scikit-learn's MLPClassifier._validate_input.
+        if not hasattr(self, "classes_") or (
+                not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit; required on the first
+            call, ignored afterwards.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of each class, in the order of
+            ``classes_``.
+        """
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of each class, in the order of
+            ``classes_``.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    __doc__ = """Multi-layer Perceptron regressor, trained by compiled backpropagation.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`
+    with the same parameters, attributes and behaviour, plus ``dtype``.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        Half squared error with an identity output, or half Poisson deviance
+        with an exponential output.
+""" + _SHARED_PARAMS_DOC + """
+    Attributes
+    ----------""" + _SHARED_ATTRS_DOC + """
+    Examples
+    --------
+    >>> from fastbp import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
+                 activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, dtype="float32"):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, loss=loss, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=self._np_dtype, order="C", reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    @available_if(lambda est: est._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

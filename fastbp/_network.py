@@ -1,0 +1,141 @@
+"""The network's memory: one flat parameter vector and its workspaces.
+
+``coefs_[i]`` (shape (fan_in, fan_out)) and ``intercepts_[i]`` (shape
+(fan_out,)) are views into one flat vector laid out as scikit-learn's
+``_pack``: all coefficients first, then all intercepts. The kernels see only
+the flat vector and an int64 table of per-layer sizes and offsets.
+"""
+
+import numpy as np
+
+from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
+
+# Column order of the layer table handed to the kernels.
+FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
+
+# Workspaces start on a 64-byte boundary (one cache line, one 512-bit
+# vector).
+_ALIGN = 64
+
+
+def aligned_empty(shape, dtype):
+    """Uninitialised C-contiguous array whose data starts 64-byte aligned."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    raw = np.empty(n * dtype.itemsize + _ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def aligned_zeros(shape, dtype):
+    """Zero-filled version of :func:`aligned_empty`."""
+    out = aligned_empty(shape, dtype)
+    out[...] = 0
+    return out
+
+
+class Layout:
+    """Sizes and offsets of a network with the given ``layer_units``.
+
+    Parameters
+    ----------
+    layer_units : sequence of int
+        ``[n_features, *hidden_layer_sizes, n_outputs]``.
+
+    Attributes
+    ----------
+    table : int64 ndarray of shape (n_layers - 1, 5)
+        Per layer: fan_in, fan_out, coefficient offset, intercept offset,
+        and the offset of the layer's block in the activation workspace
+        (in units of one sample: multiply by the workspace capacity).
+    n_params : int
+        Length of the flat parameter vector.
+    """
+
+    def __init__(self, layer_units):
+        self.layer_units = [int(u) for u in layer_units]
+        fans = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        table = np.zeros((len(fans), 5), dtype=np.int64)
+        offset = 0
+        for i, (fan_in, fan_out) in enumerate(fans):
+            table[i, [FAN_IN, FAN_OUT, COEF_OFFSET]] = fan_in, fan_out, offset
+            offset += fan_in * fan_out
+        for i, (_, fan_out) in enumerate(fans):
+            table[i, INTERCEPT_OFFSET] = offset
+            offset += fan_out
+        self.n_params = offset
+        self._unit_table = table
+
+    def table(self, capacity):
+        """Layer table whose activation offsets suit ``capacity`` samples."""
+        table = self._unit_table.copy()
+        widths = table[:, FAN_OUT] * capacity
+        table[:, ACT_OFFSET] = np.concatenate([[0], np.cumsum(widths)[:-1]])
+        return table
+
+    def views(self, params):
+        """Lists ``coefs, intercepts`` of views into the flat ``params``."""
+        coefs, intercepts = [], []
+        for fan_in, fan_out, coef_off, icpt_off, _ in self._unit_table:
+            coefs.append(
+                params[coef_off:coef_off + fan_in * fan_out].reshape(
+                    fan_in, fan_out))
+            intercepts.append(params[icpt_off:icpt_off + fan_out])
+        return coefs, intercepts
+
+    def pack(self, coefs, intercepts, dtype):
+        """New aligned flat vector holding copies of ``coefs``, ``intercepts``."""
+        params = aligned_empty(self.n_params, dtype)
+        own_coefs, own_intercepts = self.views(params)
+        for dst, src in zip(own_coefs + own_intercepts, coefs + intercepts):
+            if dst.shape != np.shape(src):
+                raise ValueError(
+                    f"Expected a parameter array of shape {dst.shape}, got "
+                    f"{np.shape(src)}.")
+            dst[...] = src
+        return params
+
+
+def init_params(layout, activation, random_state, dtype):
+    """Glorot-uniform initial parameters, drawn exactly as scikit-learn does.
+
+    For each layer, in order: ``coef = uniform(-b, b, (fan_in, fan_out))``
+    then ``intercept = uniform(-b, b, fan_out)``, with
+    ``b = sqrt(factor / (fan_in + fan_out))``, ``factor`` 2 for logistic and
+    6 otherwise. Draws are float64 then cast, as in scikit-learn.
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layout.layer_units[:-1], layout.layer_units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(random_state.uniform(-bound, bound, fan_out))
+    return layout.pack(coefs, intercepts, dtype)
+
+
+class Workspace:
+    """Scratch buffers for training batches of up to ``capacity`` samples.
+
+    Allocated once per fit; the compiled epoch allocates nothing.
+    """
+
+    def __init__(self, layout, capacity, dtype):
+        self.capacity = capacity
+        self.table = layout.table(capacity)
+        n_act = int(sum(layout.layer_units[1:])) * capacity
+        self.xbuf = aligned_empty((capacity, layout.layer_units[0]), dtype)
+        self.acts = aligned_empty(n_act, dtype)
+        self.deltas = aligned_empty(n_act, dtype)
+        self.grad = aligned_zeros(layout.n_params, dtype)
+        self.grad_chunks = aligned_empty((MAX_CHUNKS, layout.n_params), dtype)
+        # Each chunk's gradient row starts 64-byte aligned only when the
+        # row length is a multiple of the alignment; that is a speed matter,
+        # not a correctness one.
+        self.chunk_loss = np.zeros(MAX_CHUNKS)
+        n_blocks = (layout.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+        self.block_sq = np.zeros(n_blocks)
+
+    def buffers(self):
+        """Workspace arguments in the order the kernels take them."""
+        return (self.xbuf, self.acts, self.deltas, self.grad_chunks,
+                self.chunk_loss, self.block_sq)

@@ -1,0 +1,163 @@
+"""Solver drivers: optimizer state, learning-rate schedules and L-BFGS.
+
+The stochastic optimizers keep scikit-learn's public behaviour
+(``learning_rate``, ``iteration_ends``, ``trigger_stopping``) while their
+state lives in flat arrays that the compiled epoch updates in place. L-BFGS
+is scipy's, fed with the loss and gradient the compiled engine computes.
+"""
+
+import numpy as np
+import scipy.optimize
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.optimize import _check_optimize_result
+
+from ._kernels import SOLVER_CODES, _loss_grad
+from ._network import aligned_zeros
+
+
+class _StochasticOptimizer:
+    """Flat-array state of a stochastic optimizer.
+
+    Attributes
+    ----------
+    code : int
+        Solver code the compiled epoch branches on.
+    hyper : ndarray of shape (4,)
+        Hyper-parameters in the model dtype, as the epoch kernel reads them.
+    state : ndarray of shape (2, n_params)
+        Velocities (SGD) or first and second moments (Adam).
+    step : int64 ndarray of shape (1,)
+        Number of updates made (Adam's ``t``).
+    """
+
+    def __init__(self, solver, n_params, dtype, learning_rate_init):
+        self.code = SOLVER_CODES[solver]
+        self.dtype = np.dtype(dtype)
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.state = aligned_zeros((2, n_params), dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+
+    def iteration_ends(self, time_step):
+        """Update the learning rate after an epoch of ``time_step`` samples."""
+
+    def trigger_stopping(self, msg, verbose):
+        """Whether to stop when no improvement was seen; prints ``msg``."""
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class SGDOptimizer(_StochasticOptimizer):
+    """SGD with momentum and scikit-learn's learning-rate schedules."""
+
+    def __init__(self, n_params, dtype, learning_rate_init=0.1,
+                 lr_schedule="constant", momentum=0.9, nesterov=True,
+                 power_t=0.5):
+        super().__init__("sgd", n_params, dtype, learning_rate_init)
+        self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+
+    @property
+    def hyper(self):
+        return np.array([self.learning_rate, self.momentum,
+                         float(self.nesterov), 0.0], dtype=self.dtype)
+
+    def iteration_ends(self, time_step):
+        # invscaling: lr = lr_init / (t + 1) ** power_t, t = samples seen.
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = (
+                float(self.learning_rate_init) / (time_step + 1) ** self.power_t)
+
+    def trigger_stopping(self, msg, verbose):
+        if self.lr_schedule != "adaptive":
+            return super().trigger_stopping(msg, verbose)
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        # adaptive: divide the learning rate by 5 and go on.
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+class AdamOptimizer(_StochasticOptimizer):
+    """Adam (Kingma & Ba), with scikit-learn's bias-corrected step size."""
+
+    def __init__(self, n_params, dtype, learning_rate_init=0.001, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8):
+        super().__init__("adam", n_params, dtype, learning_rate_init)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    @property
+    def t(self):
+        return int(self.step[0])
+
+    @property
+    def hyper(self):
+        return np.array([self.learning_rate_init, self.beta_1, self.beta_2,
+                         self.epsilon], dtype=self.dtype)
+
+    def iteration_ends(self, time_step):
+        # Report the step size of the last update, as scikit-learn does.
+        t = self.t
+        if t > 0:
+            self.learning_rate = (self.learning_rate_init
+                                  * np.sqrt(1 - self.beta_2 ** t)
+                                  / (1 - self.beta_1 ** t))
+
+
+def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
+    """Run scipy's L-BFGS-B on ``loss_grad`` starting from ``params``.
+
+    Parameters
+    ----------
+    loss_grad : callable
+        ``loss_grad(x) -> (loss, grad)`` for a float64 vector ``x``.
+    params : ndarray of shape (n_params,)
+        Start point; overwritten with the solution.
+    max_iter, max_fun, tol, verbose :
+        As the estimators' parameters.
+
+    Returns
+    -------
+    n_iter : int
+    loss : float
+    """
+    iprint = 1 if (verbose is True or verbose >= 1) else -1
+    result = scipy.optimize.minimize(
+        loss_grad,
+        params.astype(np.float64),
+        method="L-BFGS-B",
+        jac=True,
+        options={
+            "maxfun": max_fun,
+            "maxiter": max_iter,
+            "gtol": tol,
+            **_get_additional_lbfgs_options_dict("iprint", iprint),
+        },
+    )
+    n_iter = _check_optimize_result("lbfgs", result, max_iter)
+    params[...] = result.x
+    return n_iter, result.fun
+
+
+def full_batch_loss_grad(X, Y, sw, params, grad, table, hidden, out, alpha,
+                         eps, workspace):
+    """Closure computing loss and gradient over all of X for L-BFGS."""
+    idx = np.arange(X.shape[0], dtype=np.int64)
+    buffers = workspace.buffers()
+
+    def loss_grad(x):
+        params[...] = x
+        loss = _loss_grad(X, Y, sw, idx, 0, X.shape[0], params, grad, table,
+                          hidden, out, alpha, eps, *buffers)
+        return loss, grad.astype(np.float64)
+
+    return loss_grad
