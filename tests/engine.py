@@ -1,0 +1,46 @@
+"""Small helpers that drive the compiled kernels directly in tests."""
+
+import numpy as np
+
+from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, _loss_grad
+from fastbp._network import Layout, Workspace
+
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def make_targets(rng, out, n_samples, n_outputs):
+    """Targets suited to an output activation (and its loss)."""
+    if out == "identity":
+        return rng.randn(n_samples, n_outputs)
+    if out == "logistic":
+        return rng.randint(0, 2, (n_samples, n_outputs)).astype(float)
+    if out == "softmax":
+        return np.eye(n_outputs)[rng.randint(0, n_outputs, n_samples)]
+    return rng.poisson(1.5, (n_samples, n_outputs)).astype(float)
+
+
+def random_network(rng, layer_units, scale=0.5):
+    coefs = [scale * rng.randn(a, b) for a, b in zip(layer_units[:-1], layer_units[1:])]
+    intercepts = [scale * rng.randn(b) for b in layer_units[1:]]
+    return coefs, intercepts
+
+
+def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
+                     dtype=np.float64, capacity=None):
+    """Loss and flat gradient from the compiled ``_loss_grad``."""
+    layout = Layout([coefs[0].shape[0]] + [W.shape[1] for W in coefs])
+    params = layout.pack(coefs, intercepts, dtype)
+    workspace = Workspace(layout, capacity or len(X), dtype)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    Y = np.ascontiguousarray(Y, dtype=dtype)
+    sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
+    idx = np.arange(len(X), dtype=np.int64)
+    loss = _loss_grad(X, Y, sw, idx, 0, len(X), params, workspace.grad,
+                      workspace.table, HIDDEN_CODES[hidden], OUTPUT_CODES[out],
+                      np.dtype(dtype).type(alpha),
+                      float(np.finfo(dtype).eps), *workspace.buffers())
+    return loss, workspace.grad.copy(), layout, params
+
+
+def flat(layout, coefs, intercepts):
+    return layout.pack(coefs, intercepts, np.float64)

@@ -1,0 +1,102 @@
+"""Slow, obvious float64 reference implementations the kernels are checked
+against: a plain-numpy forward/backward pass and the optimizer formulas,
+written from scikit-learn's definitions."""
+
+import numpy as np
+
+HIDDEN = {
+    "identity": lambda z: z,
+    "logistic": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+}
+
+# derivative as a function of the activation's output a = f(z)
+HIDDEN_DERIVATIVE = {
+    "identity": lambda a: np.ones_like(a),
+    "logistic": lambda a: a * (1 - a),
+    "tanh": lambda a: 1 - a**2,
+    "relu": lambda a: (a > 0).astype(a.dtype),
+}
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+OUTPUT = {
+    "identity": lambda z: z,
+    "logistic": HIDDEN["logistic"],
+    "softmax": softmax,
+    "exp": np.exp,
+}
+
+
+def output_loss(out, y, p, sw):
+    """scikit-learn's loss for output activation ``out`` (weighted mean)."""
+    w = np.ones(len(y)) if sw is None else sw
+    eps = np.finfo(p.dtype).eps
+    if out == "identity":
+        per_sample = 0.5 * ((y - p) ** 2).mean(axis=1)
+    elif out == "softmax":
+        q = np.clip(p, eps, 1 - eps)
+        per_sample = -(y * np.log(q)).sum(axis=1)
+    elif out == "logistic":
+        q = np.clip(p, eps, 1 - eps)
+        per_sample = -(np.where(y > 0, y * np.log(q), 0)
+                       + np.where(1 - y > 0, (1 - y) * np.log(1 - q), 0)
+                       ).sum(axis=1)
+    else:  # exp: half Poisson deviance
+        ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / p), 0)
+        per_sample = (ylogy - y + p).sum(axis=1)
+    return (w * per_sample).sum() / w.sum()
+
+
+def forward(coefs, intercepts, X, hidden, out):
+    """Activations of every layer, input first."""
+    acts = [X]
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        z = acts[-1] @ W + b
+        last = i == len(coefs) - 1
+        acts.append(OUTPUT[out](z) if last else HIDDEN[hidden](z))
+    return acts
+
+
+def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None):
+    """Loss and gradients (lists like coefs/intercepts), scikit-learn's way.
+
+    loss = L(y, p) + 0.5 * alpha * sum ||W||^2 / sw_sum
+    dW_l = (A_l^T delta_l + alpha W_l) / sw_sum, db_l = sum delta_l / sw_sum
+    delta_last = sw * (p - y), delta_{l-1} = delta_l W_l^T * f'(A_l)
+    """
+    acts = forward(coefs, intercepts, X, hidden, out)
+    sw_sum = len(X) if sw is None else sw.sum()
+    loss = output_loss(out, Y, acts[-1], sw)
+    loss += 0.5 * alpha * sum((W**2).sum() for W in coefs) / sw_sum
+    delta = acts[-1] - Y
+    if sw is not None:
+        delta = delta * sw[:, None]
+    gW = [None] * len(coefs)
+    gb = [None] * len(coefs)
+    for i in range(len(coefs) - 1, -1, -1):
+        gW[i] = (acts[i].T @ delta + alpha * coefs[i]) / sw_sum
+        gb[i] = delta.sum(axis=0) / sw_sum
+        if i > 0:
+            delta = (delta @ coefs[i].T) * HIDDEN_DERIVATIVE[hidden](acts[i])
+    return loss, gW, gb
+
+
+def sgd_step(params, grad, velocity, lr, momentum, nesterov):
+    """scikit-learn's SGDOptimizer update; returns new (params, velocity)."""
+    velocity = momentum * velocity - lr * grad
+    update = momentum * velocity - lr * grad if nesterov else velocity
+    return params + update, velocity
+
+
+def adam_step(params, grad, m, v, t, lr, beta_1, beta_2, eps):
+    """scikit-learn's AdamOptimizer update at step t; returns (params, m, v)."""
+    m = beta_1 * m + (1 - beta_1) * grad
+    v = beta_2 * v + (1 - beta_2) * grad**2
+    lr_t = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    return params - lr_t * m / (np.sqrt(v) + eps), m, v

@@ -1,0 +1,34 @@
+"""scikit-learn's estimator contract (check_estimator) for both estimators."""
+
+from sklearn.utils.estimator_checks import (
+    check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
+
+from fastbp import MLPClassifier, MLPRegressor
+
+FLOAT32_ROUNDING = (
+    "fastbp trains in float32 by default: fits with weights and with repeated "
+    "samples agree to float32 rounding (~1e-7), not the 1e-7/1e-9 tolerance "
+    "of this check. test_sample_weight_equivalence_float64 runs it in float64.")
+
+
+def expected_failed_checks(estimator):
+    if estimator.dtype == "float32":
+        return {"check_sample_weight_equivalence_on_dense_data": FLOAT32_ROUNDING}
+    return {}
+
+
+@parametrize_with_checks(
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
+    expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_sample_weight_equivalence_float64():
+    # The settings scikit-learn's own test suite uses for its MLPs.
+    check_sample_weight_equivalence_on_dense_data(
+        "MLPClassifier", MLPClassifier(max_iter=100, solver="lbfgs",
+                                       dtype="float64"))
+    check_sample_weight_equivalence_on_dense_data(
+        "MLPRegressor", MLPRegressor(max_iter=100, solver="sgd", tol=1e-2,
+                                     random_state=42, dtype="float64"))

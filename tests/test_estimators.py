@@ -1,0 +1,368 @@
+"""Estimator behaviour: accuracy, scikit-learn parity of the features around
+the training loop, errors, persistence and ecosystem use."""
+
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import neural_network as sk
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+import fastbp
+from fastbp import MLPClassifier, MLPRegressor
+
+from .test_parity import _data, assert_same_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.25, random_state=0)
+
+
+def _quiet():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    return ctx
+
+
+# ---------------------------------------------------------------- accuracy
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_default_parameters_reach_95_percent_on_digits(digits, dtype):
+    X_train, X_test, y_train, y_test = digits
+    clf = MLPClassifier(random_state=0, dtype=dtype).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+    assert clf.coefs_[0].dtype == np.dtype(dtype)
+    proba = clf.predict_proba(X_test)
+    assert proba.dtype == np.dtype(dtype)
+    assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_test))
+
+
+def test_float32_tracks_float64(digits):
+    X_train, _, y_train, _ = digits
+    params = dict(max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        c32 = MLPClassifier(**params).fit(X_train, y_train)
+        c64 = MLPClassifier(dtype="float64", **params).fit(X_train, y_train)
+    for a, b in zip(c32.coefs_, c64.coefs_):
+        assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_fitted_attributes_match_sklearn_names(digits):
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(max_iter=2, random_state=0).fit(X_train, y_train)
+        ref = sk.MLPClassifier(max_iter=2, random_state=0).fit(X_train, y_train)
+    public = {k for k in vars(ref) if k.endswith("_") and not k.startswith("_")}
+    assert public <= set(vars(ours))
+    assert ours.n_layers_ == 3 and ours.n_outputs_ == 10
+    assert ours.out_activation_ == "softmax"
+
+
+def test_constructor_matches_sklearn_signature():
+    import inspect
+    for ours, ref in [(MLPClassifier, sk.MLPClassifier),
+                      (MLPRegressor, sk.MLPRegressor)]:
+        ours_params = inspect.signature(ours).parameters
+        ref_params = inspect.signature(ref).parameters
+        assert list(ours_params)[:-1] == list(ref_params)
+        for name, p in ref_params.items():
+            assert ours_params[name].default == p.default
+            assert ours_params[name].kind == p.kind
+        assert ours_params["dtype"].default == "float32"
+
+
+# ------------------------------------------- features around the epoch loop
+def test_lbfgs_matches_sklearn():
+    ours, ref, X = _fit_pair("multiclass", solver="lbfgs", max_iter=30,
+                             hidden_layer_sizes=(10,), random_state=0)
+    # L-BFGS amplifies rounding differences over iterations; the first steps
+    # agree closely, so compare a short run tightly.
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-6)
+
+
+def test_lbfgs_regression_poisson_matches_sklearn():
+    X, y = _data("regression")
+    y = np.exp(y)  # positive targets for the Poisson loss
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(loss="poisson", solver="lbfgs", max_iter=20,
+                            hidden_layer_sizes=(8,), random_state=0,
+                            dtype="float64").fit(X, y)
+        ref = sk.MLPRegressor(loss="poisson", solver="lbfgs", max_iter=20,
+                              hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    assert ours.out_activation_ == "exp"
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-6)
+    assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-5)
+
+
+def _fit_pair(task, fit_params=None, **params):
+    X, y = _data(task)
+    cls = "MLPRegressor" if task == "regression" else "MLPClassifier"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(fastbp, cls)(dtype="float64", **params).fit(
+            X, y, **(fit_params or {}))
+        ref = getattr(sk, cls)(**params).fit(X, y, **(fit_params or {}))
+    return ours, ref, X
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_early_stopping_matches_sklearn(task):
+    ours, ref, X = _fit_pair(task, early_stopping=True, max_iter=60,
+                             hidden_layer_sizes=(10,), learning_rate_init=0.01,
+                             random_state=0, n_iter_no_change=3)
+    assert_same_model(ours, ref, X)
+    assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-6)
+    assert ours.best_validation_score_ == pytest.approx(
+        ref.best_validation_score_, rel=1e-6)
+    assert ours.best_loss_ is None
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_sample_weight_matches_sklearn(task):
+    X, _ = _data(task)
+    sw = np.random.RandomState(0).uniform(0.1, 3, len(X))
+    ours, ref, X = _fit_pair(task, fit_params=dict(sample_weight=sw),
+                             max_iter=5, hidden_layer_sizes=(10,),
+                             random_state=0)
+    assert_same_model(ours, ref, X)
+
+
+def test_sample_weight_with_early_stopping_matches_sklearn():
+    X, _ = _data("multiclass")
+    sw = np.random.RandomState(1).uniform(0.1, 3, len(X))
+    ours, ref, X = _fit_pair("multiclass", fit_params=dict(sample_weight=sw),
+                             early_stopping=True, max_iter=20,
+                             hidden_layer_sizes=(10,), random_state=0)
+    assert_same_model(ours, ref, X)
+    assert_allclose(ours.validation_scores_, ref.validation_scores_)
+
+
+def test_multilabel_matches_sklearn():
+    X, Y = make_multilabel_classification(n_samples=120, n_features=8,
+                                          n_classes=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(dtype="float64", max_iter=5, random_state=0).fit(X, Y)
+        ref = sk.MLPClassifier(max_iter=5, random_state=0).fit(X, Y)
+    assert ours.out_activation_ == "logistic"
+    assert_same_model(ours, ref, X)
+    assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-6)
+
+
+def test_multioutput_regression_matches_sklearn():
+    X, y = _data("regression")
+    Y = np.column_stack([y, -2 * y, y**2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(dtype="float64", max_iter=5, random_state=0).fit(X, Y)
+        ref = sk.MLPRegressor(max_iter=5, random_state=0).fit(X, Y)
+    assert ours.predict(X).shape == (len(X), 3)
+    assert_same_model(ours, ref, X)
+
+
+def test_warm_start_matches_sklearn():
+    X, y = _data("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(dtype="float64", warm_start=True, max_iter=3,
+                             random_state=0)
+        ref = sk.MLPClassifier(warm_start=True, max_iter=3, random_state=0)
+        for _ in range(3):
+            ours.fit(X, y)
+            ref.fit(X, y)
+    assert_same_model(ours, ref, X)
+
+
+def test_partial_fit_matches_sklearn():
+    X, y = _data("multiclass")
+    ours = MLPClassifier(dtype="float64", random_state=0)
+    ref = sk.MLPClassifier(random_state=0)
+    classes = np.unique(y)
+    for _ in range(4):
+        ours.partial_fit(X, y, classes=classes)
+        ref.partial_fit(X, y, classes=classes)
+    assert ours.n_iter_ == ref.n_iter_ == 1
+    assert ours.t_ == ref.t_ == 4 * len(X)
+    assert len(ours.loss_curve_) == 4
+    assert_same_model(ours, ref, X)
+
+
+def test_partial_fit_after_fit_continues(digits):
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=2, random_state=0).fit(X_train, y_train)
+    before = clf.coefs_[0].copy()
+    clf.partial_fit(X_train, y_train)
+    assert clf.t_ == 3 * len(X_train)
+    assert not np.array_equal(before, clf.coefs_[0])
+
+
+def test_partial_fit_errors():
+    X, y = _data("multiclass")
+    with pytest.raises(ValueError, match="classes must be passed on the first"):
+        MLPClassifier().partial_fit(X, y)
+    clf = MLPClassifier().partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="`y` has classes not in"):
+        clf.partial_fit(X, y + 20)
+    with pytest.raises(ValueError, match="does not support early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.arange(10))
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+        MLPClassifier(solver="lbfgs").partial_fit(X, y)
+
+
+def test_verbose_prints_sklearn_lines(capsys):
+    X, y = _data("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(verbose=True, max_iter=2, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all(re.fullmatch(r"Iteration \d+, loss = \d+\.\d{8}", l) for l in lines)
+
+
+def test_max_iter_warns_convergence():
+    X, y = _data("multiclass")
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(2\\)"):
+        MLPClassifier(max_iter=2).fit(X, y)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("params", [
+    dict(activation="softplus"), dict(solver="newton"), dict(alpha=-1.0),
+    dict(batch_size=0), dict(learning_rate="cosine"), dict(max_iter=0),
+    dict(dtype="float16"), dict(momentum=1.5), dict(hidden_layer_sizes=-3),
+])
+def test_invalid_parameters_raise_sklearn_errors(params):
+    X, y = _data("multiclass")
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(0,), [10, 0], (5, -1)])
+def test_non_positive_hidden_layer_sizes(sizes):
+    X, y = _data("multiclass")
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
+        MLPClassifier(hidden_layer_sizes=sizes).fit(X, y)
+
+
+def test_invalid_regression_loss():
+    X, y = _data("regression")
+    with pytest.raises(InvalidParameterError):
+        MLPRegressor(loss="huber").fit(X, y)
+
+
+def test_predict_errors(digits):
+    X_train, _, y_train, _ = digits
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=1).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="expecting 64 features"):
+        clf.predict(X_train[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(np.full((2, 64), np.nan))
+
+
+def test_warm_start_with_changed_layers_raises():
+    X, y = _data("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(warm_start=True, max_iter=1).fit(X, y)
+        clf.set_params(hidden_layer_sizes=(7,))
+        with pytest.raises(ValueError, match="layer sizes changed"):
+            clf.fit(X, y)
+
+
+def test_nonfinite_weights_raise_like_sklearn():
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(size=10)
+    msg = "Solver produced non-finite parameter weights"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=msg):
+            MLPRegressor(dtype="float64").fit(X, y)
+
+
+def test_diverging_loss_with_early_stopping_keeps_best_weights():
+    # scikit-learn 1.9's test_mlp_diverging_loss: no error, NaN score recorded.
+    X, y = _data("multiclass")
+    mlp = MLPRegressor(hidden_layer_sizes=100, activation="identity",
+                       solver="sgd", learning_rate_init=1, max_iter=20,
+                       early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(X, y)
+    assert str(mlp.validation_scores_[-1]) == str(np.nan)
+    assert isinstance(mlp.validation_scores_[-1], float)
+    assert np.isfinite(mlp.predict(X)).all()
+
+
+# ------------------------------------------------- persistence, ecosystem
+def test_pickle_round_trip_bit_identical(digits):
+    X_train, X_test, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=3, random_state=0).fit(X_train, y_train)
+    clone_ = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(clone_.predict_proba(X_test), clf.predict_proba(X_test))
+    # the unpickled model keeps training from where it was
+    clone_.partial_fit(X_train, y_train)
+    clf.partial_fit(X_train, y_train)
+    assert_array_equal(clone_.coefs_[0], clf.coefs_[0])
+
+
+def test_assigned_coefs_are_used(digits):
+    X_train, X_test, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=1, random_state=0).fit(X_train, y_train)
+    clf.coefs_ = [np.zeros_like(c) for c in clf.coefs_]
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    assert_allclose(clf.predict_proba(X_test), 0.1, rtol=1e-6)
+
+
+def test_clone_pipeline_and_grid_search(digits):
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X_train, y_train)
+    assert search.score(X_test, y_test) > 0.9
+    est = clone(MLPClassifier(dtype="float64", alpha=0.5))
+    assert est.get_params()["dtype"] == "float64"
+    assert est.set_params(alpha=0.1).alpha == 0.1
+
+
+def test_feature_names_in_with_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y = _data("multiclass")
+    df = pd.DataFrame(X[:, :5], columns=[f"f{i}" for i in range(5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=2).fit(df, y)
+    assert_array_equal(clf.feature_names_in_, df.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X[:, :5])

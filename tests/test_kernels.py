@@ -1,0 +1,157 @@
+"""The compiled kernels against the plain-numpy reference (tests/reference.py)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
+from fastbp._kernels._config import ADAM, SGD
+from fastbp._network import Layout, Workspace
+
+from . import reference
+from .engine import TOL, engine_loss_grad, flat, make_targets, random_network
+
+HIDDEN = ["identity", "logistic", "tanh", "relu"]
+OUTPUTS = [("identity", 1), ("identity", 3), ("logistic", 1), ("logistic", 4),
+           ("softmax", 3), ("exp", 2)]
+# (n_samples, workspace capacity): one sample; fewer samples than one chunk;
+# several chunks not dividing evenly; more samples than the workspace holds
+# (processed block by block, as L-BFGS does).
+SIZES = [(1, 1), (20, 64), (203, 203), (300, 128)]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("out,n_outputs", OUTPUTS)
+@pytest.mark.parametrize("hidden_sizes", [(7,), (6, 5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_grad_matches_reference(rng, hidden, out, n_outputs, hidden_sizes,
+                                     dtype):
+    units = [5, *hidden_sizes, n_outputs]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(90, 5)
+    Y = make_targets(rng, out, 90, n_outputs)
+    loss, grad, layout, _ = engine_loss_grad(coefs, intercepts, X, Y, hidden,
+                                             out, 1e-2, dtype=dtype)
+    # Compare in the model dtype's precision: reference on rounded inputs.
+    cast = [c.astype(dtype).astype(float) for c in coefs]
+    icast = [b.astype(dtype).astype(float) for b in intercepts]
+    Xc = X.astype(dtype).astype(float)
+    ref_loss, gW, gb = reference.loss_and_grads(cast, icast, Xc, Y, hidden,
+                                                out, 1e-2)
+    assert_allclose(loss, ref_loss, rtol=TOL[dtype])
+    assert_allclose(grad, flat(layout, gW, gb), rtol=TOL[dtype] * 10,
+                    atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("n_samples,capacity", SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_grad_batch_shapes_and_weights(rng, n_samples, capacity, weighted):
+    units = [4, 9, 3]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(n_samples, 4)
+    Y = make_targets(rng, "softmax", n_samples, 3)
+    sw = rng.uniform(0.5, 2.0, n_samples) if weighted else None
+    loss, grad, layout, _ = engine_loss_grad(coefs, intercepts, X, Y, "tanh",
+                                             "softmax", 0.1, sw=sw,
+                                             capacity=capacity)
+    ref_loss, gW, gb = reference.loss_and_grads(coefs, intercepts, X, Y,
+                                                "tanh", "softmax", 0.1, sw=sw)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    assert_allclose(grad, flat(layout, gW, gb), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("out,n_outputs", OUTPUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype):
+    units = [6, 8, 5, n_outputs]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(37, 6)
+    layout = Layout(units)
+    params = layout.pack(coefs, intercepts, dtype)
+    result = np.empty((37, n_outputs), dtype)
+    buf_a = np.empty(37 * 8, dtype)
+    buf_b = np.empty(37 * 8, dtype)
+    _predict_rows(X.astype(dtype), params, layout.table(1), HIDDEN_CODES[hidden],
+                  OUTPUT_CODES[out], buf_a, buf_b, result)
+    expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
+    assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+
+
+def _reference_epoch(coefs, intercepts, X, Y, order, batch_size, alpha, step):
+    """Mini-batches of ``order`` with the reference loss/grad and ``step``."""
+    layout = Layout([X.shape[1]] + [W.shape[1] for W in coefs])
+    params = layout.pack(coefs, intercepts, np.float64)
+    accumulated = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        c, b = layout.views(params)
+        loss, gW, gb = reference.loss_and_grads(c, b, X[batch], Y[batch],
+                                                "relu", "softmax", alpha)
+        accumulated += loss * len(batch)
+        params = step(params, flat(layout, gW, gb))
+    return params, accumulated
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_epoch_matches_reference(rng, nesterov):
+    units = [5, 8, 3]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(70, 5)
+    Y = make_targets(rng, "softmax", 70, 3)
+    order = rng.permutation(70).astype(np.int64)
+    layout = Layout(units)
+    velocity = np.zeros(layout.n_params)
+
+    def step(params, grad):
+        nonlocal velocity
+        params, velocity = reference.sgd_step(params, grad, velocity, 0.05,
+                                              0.9, nesterov)
+        return params
+
+    expected, expected_loss = _reference_epoch(coefs, intercepts, X, Y, order,
+                                               16, 1e-3, step)
+    params = layout.pack(coefs, intercepts, np.float64)
+    ws = Workspace(layout, 16, np.float64)
+    state = np.zeros((2, layout.n_params))
+    hyper = np.array([0.05, 0.9, float(nesterov), 0.0])
+    loss = _run_epoch(X, Y, np.empty(0), order, 16, params, ws.grad, ws.table,
+                      HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
+                      float(np.finfo(float).eps), SGD, hyper, state,
+                      np.zeros(1, np.int64), *ws.buffers())
+    assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(loss, expected_loss, rtol=1e-12)
+
+
+def test_adam_epoch_matches_reference(rng):
+    units = [5, 8, 3]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(70, 5)
+    Y = make_targets(rng, "softmax", 70, 3)
+    order = rng.permutation(70).astype(np.int64)
+    layout = Layout(units)
+    m = np.zeros(layout.n_params)
+    v = np.zeros(layout.n_params)
+    t = 0
+
+    def step(params, grad):
+        nonlocal m, v, t
+        t += 1
+        params, m, v = reference.adam_step(params, grad, m, v, t, 0.01, 0.9,
+                                           0.999, 1e-8)
+        return params
+
+    expected, _ = _reference_epoch(coefs, intercepts, X, Y, order, 16, 1e-3,
+                                   step)
+    params = layout.pack(coefs, intercepts, np.float64)
+    ws = Workspace(layout, 16, np.float64)
+    state = np.zeros((2, layout.n_params))
+    counter = np.zeros(1, np.int64)
+    _run_epoch(X, Y, np.empty(0), order, 16, params, ws.grad, ws.table,
+               HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
+               float(np.finfo(float).eps), ADAM,
+               np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,
+               *ws.buffers())
+    assert counter[0] == 5  # ceil(70 / 16) updates
+    assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(state[0], m, rtol=1e-10, atol=1e-14)

@@ -1,0 +1,102 @@
+"""Same data, same random_state, dtype="float64": fastbp's fitted parameters
+and training history equal scikit-learn's (same initial draws, same shuffles,
+same formulas) to floating-point rounding."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn import neural_network as sk
+from sklearn.datasets import load_digits, make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+import fastbp
+
+RTOL = 1e-6
+
+
+def _data(task):
+    if task == "regression":
+        X, y = make_regression(n_samples=160, n_features=12, noise=1.0,
+                               random_state=0)
+        return X / 10, y / 100
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16, y[:300]
+    if task == "binary":
+        y = y % 2
+    return X, y
+
+
+def _fit_both(task, **params):
+    X, y = _data(task)
+    cls = "MLPRegressor" if task == "regression" else "MLPClassifier"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = getattr(fastbp, cls)(dtype="float64", **params).fit(X, y)
+        ref = getattr(sk, cls)(**params).fit(X, y)
+    return ours, ref, X
+
+
+def assert_same_model(ours, ref, X):
+    assert len(ours.coefs_) == len(ref.coefs_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_,
+                    ref.coefs_ + ref.intercepts_):
+        assert a.shape == b.shape
+        assert_allclose(a, b, rtol=RTOL, atol=RTOL * np.abs(b).max())
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.out_activation_ == ref.out_activation_
+    assert_allclose(ours.loss_, ref.loss_, rtol=RTOL)
+    if hasattr(ref, "loss_curve_"):
+        assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=RTOL)
+        assert ours.t_ == ref.t_
+    assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("hidden_layer_sizes", [(15,), (12, 8)])
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_five_epochs_match_sklearn(task, hidden_layer_sizes, activation, solver):
+    ours, ref, X = _fit_both(task, hidden_layer_sizes=hidden_layer_sizes,
+                             activation=activation, solver=solver, max_iter=5,
+                             batch_size=32, learning_rate_init=0.01,
+                             random_state=0)
+    assert_same_model(ours, ref, X)
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+@pytest.mark.parametrize("nesterovs_momentum", [False, True])
+def test_sgd_schedules_match_sklearn(learning_rate, nesterovs_momentum):
+    # tol=0.5 makes 'adaptive' divide its learning rate during the fit.
+    ours, ref, X = _fit_both("multiclass", hidden_layer_sizes=(10,),
+                             solver="sgd", learning_rate=learning_rate,
+                             nesterovs_momentum=nesterovs_momentum,
+                             learning_rate_init=0.05, max_iter=30,
+                             n_iter_no_change=2, tol=0.5, random_state=1)
+    assert_same_model(ours, ref, X)
+    assert ours._optimizer.learning_rate == pytest.approx(
+        ref._optimizer.learning_rate, rel=1e-12)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_no_shuffle_and_stopping_match_sklearn(shuffle):
+    # Large tol: training stops on n_iter_no_change, like scikit-learn.
+    ours, ref, X = _fit_both("multiclass", hidden_layer_sizes=(10,),
+                             shuffle=shuffle, tol=0.05, n_iter_no_change=3,
+                             max_iter=100, random_state=3)
+    assert ours.n_iter_ < 100
+    assert_same_model(ours, ref, X)
+    assert ours.best_loss_ == pytest.approx(ref.best_loss_, rel=RTOL)
+
+
+def test_batch_size_larger_than_n_samples_warns_and_matches():
+    X, y = _data("multiclass")
+    msg = "Got `batch_size` less than 1 or larger than sample size"
+    with pytest.warns(UserWarning, match=msg):
+        ours = fastbp.MLPClassifier(dtype="float64", batch_size=1000,
+                                    max_iter=3, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match=msg):
+        ref = sk.MLPClassifier(batch_size=1000, max_iter=3,
+                               random_state=0).fit(X, y)
+    assert_same_model(ours, ref, X)
