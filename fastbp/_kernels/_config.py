@@ -23,6 +23,12 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 jit = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True)
 jit_parallel = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True,
                        parallel=True)
+# Elementwise parallel loops (optimizer updates) use strict IEEE arithmetic:
+# with FMA contraction allowed, LLVM's vectorised body and scalar remainder
+# can round differently, and which entries fall in the remainder depends on
+# how the loop is split between threads. Without it every path rounds alike.
+jit_parallel_exact = partial(numba.njit, cache=True, fastmath=False,
+                             nogil=True, parallel=True)
 
 # Parallel mini-batch gradient accumulation: a batch of ``m`` samples is cut
 # into ``n_chunks(m)`` contiguous chunks of at least CHUNK_MIN_SAMPLES

@@ -2,8 +2,10 @@
 
 The formulas are scikit-learn's (``sklearn/neural_network/
 _stochastic_optimizers.py``), applied entry by entry in one parallel loop.
-Every entry is independent, so the result does not depend on the number of
-threads.
+
+The loops are compiled without fastmath (see ``_config.jit_parallel_exact``)
+and run over fixed blocks of REDUCE_BLOCK entries, so that no entry's
+rounding depends on how the vector is split between threads.
 """
 
 import math
@@ -11,10 +13,10 @@ import math
 import numpy as np
 from numba import prange
 
-from ._config import jit_parallel
+from ._config import REDUCE_BLOCK, jit_parallel_exact
 
 
-@jit_parallel
+@jit_parallel_exact
 def _sgd_step(params, grad, velocity, learning_rate, momentum, nesterov):
     """One SGD step with (Nesterov) momentum, in place.
 
@@ -29,16 +31,18 @@ def _sgd_step(params, grad, velocity, learning_rate, momentum, nesterov):
         Scalars of the arrays' dtype.
     nesterov : bool
     """
-    for p in prange(params.shape[0]):
-        v = momentum * velocity[p] - learning_rate * grad[p]
-        velocity[p] = v
-        if nesterov:
-            params[p] += momentum * v - learning_rate * grad[p]
-        else:
-            params[p] += v
+    n = params.shape[0]
+    for blk in prange((n + REDUCE_BLOCK - 1) // REDUCE_BLOCK):
+        for p in range(blk * REDUCE_BLOCK, min((blk + 1) * REDUCE_BLOCK, n)):
+            v = momentum * velocity[p] - learning_rate * grad[p]
+            velocity[p] = v
+            if nesterov:
+                params[p] += momentum * v - learning_rate * grad[p]
+            else:
+                params[p] += v
 
 
-@jit_parallel
+@jit_parallel_exact
 def _adam_step(params, grad, m, v, learning_rate_init, beta_1, beta_2,
                epsilon, t):
     """One Adam step at time step ``t`` (1 for the first update), in place.
@@ -62,10 +66,12 @@ def _adam_step(params, grad, m, v, learning_rate_init, beta_1, beta_2,
     lr_t = params.dtype.type(
         float(learning_rate_init) * math.sqrt(1.0 - float(beta_2) ** t)
         / (1.0 - float(beta_1) ** t))
-    for p in prange(params.shape[0]):
-        g = grad[p]
-        mp = beta_1 * m[p] + (one - beta_1) * g
-        vp = beta_2 * v[p] + (one - beta_2) * (g * g)
-        m[p] = mp
-        v[p] = vp
-        params[p] += -lr_t * mp / (np.sqrt(vp) + epsilon)
+    n = params.shape[0]
+    for blk in prange((n + REDUCE_BLOCK - 1) // REDUCE_BLOCK):
+        for p in range(blk * REDUCE_BLOCK, min((blk + 1) * REDUCE_BLOCK, n)):
+            g = grad[p]
+            mp = beta_1 * m[p] + (one - beta_1) * g
+            vp = beta_2 * v[p] + (one - beta_2) * (g * g)
+            m[p] = mp
+            v[p] = vp
+            params[p] += -lr_t * mp / (np.sqrt(vp) + epsilon)

@@ -1,0 +1,45 @@
+"""Invalidate Numba's on-disk cache whenever any kernel source changes.
+
+Numba keys a cached function on the modification time and size of the one
+file that defines it. A kernel that calls kernels from other files would
+therefore keep running their old compiled code after those files change.
+``stamp_dispatchers`` replaces each dispatcher's source stamp with a digest
+of every kernel source (and the Numba version), so that any change to any
+kernel makes every cached entry stale and it is recompiled.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numba
+from numba.core.registry import CPUDispatcher
+
+_KERNEL_DIR = Path(__file__).parent
+
+
+def kernel_digest():
+    """sha256 of the Numba version and every kernel source file."""
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(_KERNEL_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def stamp_dispatchers(modules):
+    """Give every cached dispatcher in ``modules`` the kernel-wide stamp.
+
+    Must run before the first call of any kernel (loading from the cache
+    happens at the first call). Returns the number of dispatchers stamped.
+    """
+    stamp = ("fastbp-kernels", kernel_digest())
+    count = 0
+    for module in modules:
+        for obj in vars(module).values():
+            cache_file = getattr(getattr(obj, "_cache", None), "_cache_file",
+                                 None)
+            if isinstance(obj, CPUDispatcher) and hasattr(cache_file,
+                                                          "_source_stamp"):
+                cache_file._source_stamp = stamp
+                count += 1
+    return count

@@ -1,0 +1,44 @@
+"""Fitted parameters do not depend on the number of threads, nor on the run."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import hashlib, warnings
+import numpy as np
+from sklearn.datasets import load_digits
+from fastbp import MLPClassifier, MLPRegressor
+warnings.simplefilter("ignore")
+X, y = load_digits(return_X_y=True)
+X = X / 16
+models = [
+    MLPClassifier(hidden_layer_sizes=(40, 20), batch_size=300, max_iter=3,
+                  random_state=0, dtype="{dtype}"),
+    MLPClassifier(solver="lbfgs", max_iter=10, random_state=0, dtype="{dtype}"),
+    MLPRegressor(solver="sgd", max_iter=3, random_state=0, dtype="{dtype}"),
+]
+digest = hashlib.sha256()
+for model in models:
+    model.fit(X, y)
+    for a in model.coefs_ + model.intercepts_:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    digest.update(model.predict(X).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def _digest(threads, dtype):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(dtype=dtype)],
+                         env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bitwise_identical_across_thread_counts_and_runs(dtype):
+    digests = [_digest(threads, dtype) for threads in (1, 2, 4, 2)]
+    assert len(digests[0]) == 64
+    assert len(set(digests)) == 1, digests
