@@ -249,8 +249,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         sw = _weights_or_empty(sample_weight, dtype)
         hidden, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            X, Y, sw, params, workspace.grad, workspace.table, hidden, out,
-            dtype.type(self.alpha), float(np.finfo(dtype).eps), workspace)
+            X, Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
+            float(np.finfo(dtype).eps))
         self.n_iter_, self.loss_ = minimize_lbfgs(
             loss_grad, params, self.max_iter, self.max_fun, self.tol,
             self.verbose)
@@ -329,9 +329,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                                          random_state=self._random_state)
                 accumulated_loss = _run_epoch(
                     X_train, Y_train, sw, sample_idx, batch_size, params,
-                    workspace.grad, workspace.table, hidden, out, alpha, eps,
-                    optimizer.code, optimizer.hyper, optimizer.state,
-                    optimizer.step, *workspace.buffers())
+                    workspace.table, hidden, out, alpha, eps, optimizer.code,
+                    optimizer.hyper, optimizer.state, optimizer.step,
+                    workspace.buffers())
 
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples
@@ -454,13 +454,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         block = min(block, max(n_samples, 1))
         buf_a = aligned_empty(block * max(widths), params.dtype)
         buf_b = aligned_empty(block * max(widths), params.dtype)
+        wt = aligned_empty(self._layout.n_params, params.dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=params.dtype)
         table = self._layout.table(1)
         hidden, out = self._kernel_codes()
         for start in range(0, n_samples, block):
             stop = min(start + block, n_samples)
-            _predict_rows(X[start:stop], params, table, hidden, out, buf_a,
-                          buf_b, result[start:stop])
+            _predict_rows(X[start:stop], params, wt, table, hidden, out,
+                          buf_a, buf_b, result[start:stop])
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):

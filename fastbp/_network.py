@@ -117,25 +117,39 @@ class Workspace:
     """Scratch buffers for training batches of up to ``capacity`` samples.
 
     Allocated once per fit; the compiled epoch allocates nothing.
+    ``buffers()`` gives them in the order the kernels unpack them:
+
+    wt : transposed weights (each layer's W as (fan_out, fan_in))
+    xbuf : (capacity, n_features), the batch's rows of X
+    acts, deltas : every layer's activations and errors, (capacity, fan_out)
+        blocks at the layer table's activation offsets
+    at_buf, dt_buf : the chunks' transposed layer inputs and errors
+    grad_chunks : (MAX_CHUNKS + 1, n_params), one gradient row per chunk;
+        the last row receives the batch gradient
+    chunk_loss : (MAX_CHUNKS,) float64, each chunk's loss sum
+    block_sq : float64, one partial sum of squared weights per block
     """
 
     def __init__(self, layout, capacity, dtype):
+        units = layout.layer_units
         self.capacity = capacity
         self.table = layout.table(capacity)
-        n_act = int(sum(layout.layer_units[1:])) * capacity
-        self.xbuf = aligned_empty((capacity, layout.layer_units[0]), dtype)
+        n_act = int(sum(units[1:])) * capacity
+        n_coefs = int(self.table[0, INTERCEPT_OFFSET])
+        self.wt = aligned_empty(n_coefs, dtype)
+        self.xbuf = aligned_empty((capacity, units[0]), dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
-        self.grad = aligned_zeros(layout.n_params, dtype)
-        self.grad_chunks = aligned_empty((MAX_CHUNKS, layout.n_params), dtype)
-        # Each chunk's gradient row starts 64-byte aligned only when the
-        # row length is a multiple of the alignment; that is a speed matter,
-        # not a correctness one.
+        self.at_buf = aligned_empty(capacity * max(units[:-1]), dtype)
+        self.dt_buf = aligned_empty(capacity * max(units[1:]), dtype)
+        self.grad_chunks = aligned_zeros((MAX_CHUNKS + 1, layout.n_params),
+                                         dtype)
+        self.grad = self.grad_chunks[MAX_CHUNKS]
         self.chunk_loss = np.zeros(MAX_CHUNKS)
         n_blocks = (layout.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
         self.block_sq = np.zeros(n_blocks)
 
     def buffers(self):
-        """Workspace arguments in the order the kernels take them."""
-        return (self.xbuf, self.acts, self.deltas, self.grad_chunks,
-                self.chunk_loss, self.block_sq)
+        """Workspace arrays as the kernels' ``work`` tuple."""
+        return (self.wt, self.xbuf, self.acts, self.deltas, self.at_buf,
+                self.dt_buf, self.grad_chunks, self.chunk_loss, self.block_sq)

@@ -148,16 +148,20 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
     return n_iter, result.fun
 
 
-def full_batch_loss_grad(X, Y, sw, params, grad, table, hidden, out, alpha,
-                         eps, workspace):
-    """Closure computing loss and gradient over all of X for L-BFGS."""
+def full_batch_loss_grad(X, Y, sw, params, workspace, hidden, out, alpha,
+                         eps):
+    """Closure ``x -> (loss, grad)`` over all of X, for L-BFGS.
+
+    ``params`` is overwritten with ``x`` at each call; the compiled
+    ``_loss_grad`` processes X in blocks of the workspace's capacity.
+    """
     idx = np.arange(X.shape[0], dtype=np.int64)
-    buffers = workspace.buffers()
+    work = workspace.buffers()
 
     def loss_grad(x):
         params[...] = x
-        loss = _loss_grad(X, Y, sw, idx, 0, X.shape[0], params, grad, table,
-                          hidden, out, alpha, eps, *buffers)
-        return loss, grad.astype(np.float64)
+        loss = _loss_grad(X, Y, sw, idx, 0, X.shape[0], params, workspace.grad,
+                          workspace.table, hidden, out, alpha, eps, work)
+        return loss, workspace.grad.astype(np.float64)
 
     return loss_grad

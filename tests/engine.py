@@ -38,7 +38,7 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     loss = _loss_grad(X, Y, sw, idx, 0, len(X), params, workspace.grad,
                       workspace.table, HIDDEN_CODES[hidden], OUTPUT_CODES[out],
                       np.dtype(dtype).type(alpha),
-                      float(np.finfo(dtype).eps), *workspace.buffers())
+                      float(np.finfo(dtype).eps), workspace.buffers())
     return loss, workspace.grad.copy(), layout, params
 
 

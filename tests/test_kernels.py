@@ -72,7 +72,8 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype):
     result = np.empty((37, n_outputs), dtype)
     buf_a = np.empty(37 * 8, dtype)
     buf_b = np.empty(37 * 8, dtype)
-    _predict_rows(X.astype(dtype), params, layout.table(1), HIDDEN_CODES[hidden],
+    wt = np.empty(layout.n_params, dtype)
+    _predict_rows(X.astype(dtype), params, wt, layout.table(1), HIDDEN_CODES[hidden],
                   OUTPUT_CODES[out], buf_a, buf_b, result)
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
@@ -115,10 +116,10 @@ def test_sgd_epoch_matches_reference(rng, nesterov):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     hyper = np.array([0.05, 0.9, float(nesterov), 0.0])
-    loss = _run_epoch(X, Y, np.empty(0), order, 16, params, ws.grad, ws.table,
+    loss = _run_epoch(X, Y, np.empty(0), order, 16, params, ws.table,
                       HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                       float(np.finfo(float).eps), SGD, hyper, state,
-                      np.zeros(1, np.int64), *ws.buffers())
+                      np.zeros(1, np.int64), ws.buffers())
     assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
     assert_allclose(loss, expected_loss, rtol=1e-12)
 
@@ -147,11 +148,11 @@ def test_adam_epoch_matches_reference(rng):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     counter = np.zeros(1, np.int64)
-    _run_epoch(X, Y, np.empty(0), order, 16, params, ws.grad, ws.table,
+    _run_epoch(X, Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), ADAM,
                np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,
-               *ws.buffers())
+               ws.buffers())
     assert counter[0] == 5  # ceil(70 / 16) updates
     assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
     assert_allclose(state[0], m, rtol=1e-10, atol=1e-14)

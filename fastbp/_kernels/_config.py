@@ -23,19 +23,16 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 jit = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True)
 jit_parallel = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True,
                        parallel=True)
-# Elementwise parallel loops (optimizer updates) use strict IEEE arithmetic:
-# with FMA contraction allowed, LLVM's vectorised body and scalar remainder
-# can round differently, and which entries fall in the remainder depends on
-# how the loop is split between threads. Without it every path rounds alike.
-jit_parallel_exact = partial(numba.njit, cache=True, fastmath=False,
-                             nogil=True, parallel=True)
+
 
 # Parallel mini-batch gradient accumulation: a batch of ``m`` samples is cut
-# into ``n_chunks(m)`` contiguous chunks of at least CHUNK_MIN_SAMPLES
-# samples, at most MAX_CHUNKS of them. Each chunk accumulates into its own
-# gradient buffer; buffers are then summed in chunk order.
+# into ``n_chunks(m)`` contiguous chunks: the largest power of two not above
+# MAX_CHUNKS or m / CHUNK_MIN_SAMPLES. Each chunk accumulates into its own
+# gradient buffer; buffers are then summed in chunk order. A power of two
+# balances evenly over 2 or 4 threads; more chunks would cost more in the
+# reduction (one pass over all parameters per chunk) than they gain.
 CHUNK_MIN_SAMPLES = 32
-MAX_CHUNKS = 8
+MAX_CHUNKS = 4
 
 # Parameters are reduced over chunks in blocks of this many entries (one
 # partial sum of squared weights per block, summed in block order).

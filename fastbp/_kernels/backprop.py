@@ -24,7 +24,8 @@ from numba import prange
 
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS, REDUCE_BLOCK,
                       jit, jit_parallel)
-from .dense import _dense_backward_input, _dense_backward_weights, _dense_forward
+from .dense import (_dense_backward_input, _dense_backward_weights,
+                    _dense_forward, _transpose_rows)
 from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
                      _sample_loss)
 
@@ -37,18 +38,27 @@ def _view(flat, offset, rows, cols):
 
 @jit
 def _n_chunks(n_samples):
-    """Number of gradient-accumulation chunks for a batch of n_samples."""
-    return min(MAX_CHUNKS, max(1, n_samples // CHUNK_MIN_SAMPLES))
+    """Number of gradient-accumulation chunks for a batch of n_samples:
+    the largest power of two <= min(MAX_CHUNKS, n_samples / CHUNK_MIN)."""
+    limit = min(MAX_CHUNKS, n_samples // CHUNK_MIN_SAMPLES)
+    n_chunks = 1
+    while 2 * n_chunks <= limit:
+        n_chunks *= 2
+    return n_chunks
 
 
 @jit
-def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
-                            layers, hidden, out, eps, xbuf, acts, deltas):
+def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, wt, gacc,
+                            layers, hidden, out, eps, xbuf, acts, deltas,
+                            at_buf, dt_buf):
     """Forward, loss and backward for batch samples s0 <= s < s1.
 
     Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. The
-    gradient of the *unnormalised* weighted loss (no L2 term, not divided by
-    the weight sum) is accumulated into ``gacc`` (zeroed here).
+    gradient of the chunk's *unnormalised* weighted loss (no L2 term, not
+    divided by the weight sum) overwrites ``gacc``. ``wt`` holds the
+    transposed weights (see ``_transpose_weights``); ``at_buf`` and
+    ``dt_buf`` receive the chunk's transposed inputs and errors, each chunk
+    in its own region (from offset ``s0 * width``).
 
     Returns
     -------
@@ -59,8 +69,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
     cap = xbuf.shape[0]
     n_features = xbuf.shape[1]
     n_outputs = layers[n_layers - 1, 1]
-    gacc[:] = 0
     one = params.dtype.type(1)
+    m = s1 - s0
 
     # Gather the chunk's rows of X.
     for s in range(s0, s1):
@@ -73,11 +83,11 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
     for l in range(n_layers):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        W = _view(params, layers[l, 2], fan_in, fan_out)
+        WT = _view(wt, layers[l, 2], fan_out, fan_in)
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         Z = _view(acts, layers[l, 4], cap, fan_out)
         kind = hidden if l < n_layers - 1 else IDENTITY
-        _dense_forward(A, W, b, Z, kind, s0, s1)
+        _dense_forward(A, WT, b, Z, kind, s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -95,6 +105,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
         _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
 
     # Backward: gradients of layer l, then the error of layer l - 1.
+    at_width = at_buf.shape[0] // cap
+    dt_width = dt_buf.shape[0] // cap
     for l in range(n_layers - 1, -1, -1):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
@@ -105,8 +117,13 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
         else:
             A = xbuf
+        AT = _view(at_buf, s0 * at_width, fan_in, m)
+        DT = _view(dt_buf, s0 * dt_width, fan_out, m)
+        _transpose_rows(A, AT, s0, s1)
+        _transpose_rows(D, DT, s0, s1)
         gW = _view(gacc, coff, fan_in, fan_out)
-        _dense_backward_weights(A, D, gW, gacc[ioff:ioff + fan_out], s0, s1)
+        _dense_backward_weights(AT, DT, D, gW, gacc[ioff:ioff + fan_out],
+                                s0, s1)
         if l > 0:
             W = _view(params, coff, fan_in, fan_out)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
@@ -115,18 +132,91 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, gacc,
 
 
 @jit_parallel
+def _transpose_weights(params, wt, layers):
+    """wt gets each layer's W (fan_in, fan_out) as WT (fan_out, fan_in).
+
+    ``wt`` has the coefficient part of the flat layout (same offsets).
+    Parallel over blocks of 16 rows of W, numbered across all layers.
+    """
+    n_layers = layers.shape[0]
+    n_blocks = 0
+    for l in range(n_layers):
+        n_blocks += (layers[l, 0] + 15) // 16
+    for blk in prange(n_blocks):
+        l = 0
+        first = 0
+        while first + (layers[l, 0] + 15) // 16 <= blk:
+            first += (layers[l, 0] + 15) // 16
+            l += 1
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        W = _view(params, layers[l, 2], fan_in, fan_out)
+        WT = _view(wt, layers[l, 2], fan_out, fan_in)
+        r0 = (blk - first) * 16
+        r1 = min(r0 + 16, fan_in)
+        for r in range(r0, r1):
+            row = W[r]
+            for c in range(fan_out):
+                WT[c, r] = row[c]
+
+
+@jit_parallel
+def _batch_chunks(X, Y, sw, idx, start, m, params, wt, layers, hidden, out,
+                  eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
+                  chunk_loss):
+    """Run the ``_n_chunks(m)`` chunks of batch ``idx[start:start+m]`` in
+    parallel; chunk c's gradient goes to ``grad_chunks[c]``.
+
+    Returns
+    -------
+    n_chunks : int
+    data_loss : float
+        sum_s sw_s * t_s over the batch, summed in chunk order.
+    """
+    n_chunks = _n_chunks(m)
+    for c in prange(n_chunks):
+        s0 = c * m // n_chunks
+        s1 = (c + 1) * m // n_chunks
+        chunk_loss[c] = _forward_backward_chunk(
+            X, Y, sw, idx, start, s0, s1, params, wt, grad_chunks[c], layers,
+            hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
+    data_loss = 0.0
+    for c in range(n_chunks):
+        data_loss += chunk_loss[c]
+    return n_chunks, data_loss
+
+
+@jit
+def _weight_sum(sw, idx, start, stop):
+    """Sum of the weights of samples idx[start:stop] (their count if none)."""
+    if sw.shape[0] == 0:
+        return float(stop - start)
+    total = 0.0
+    for s in range(start, stop):
+        total += sw[idx[s]]
+    return total
+
+
+@jit
+def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
+    """loss = factor * data_loss / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum."""
+    n_outputs = layers[layers.shape[0] - 1, 1]
+    return (_loss_factor(out, n_outputs) * data_loss / sw_sum
+            + 0.5 * float(alpha) * sq_total / sw_sum)
+
+
+@jit_parallel
 def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
-               alpha, eps, xbuf, acts, deltas, grad_chunks, chunk_loss,
-               block_sq):
+               alpha, eps, work):
     """Loss and gradient over samples ``idx[start:stop]``, as scikit-learn.
 
     loss = factor * sum_s sw_s t_s / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum
     dW   = (A^T delta + alpha * W) / sw_sum,   db = sum_s delta_s / sw_sum
 
     with ``sw_sum`` the weight sum of those samples (their number when
-    unweighted). Samples are processed in blocks of ``xbuf.shape[0]``; each
-    block is cut into ``_n_chunks`` chunks run in parallel, whose gradient
-    buffers are summed in chunk order, block after block.
+    unweighted). Samples are processed in blocks of the workspace capacity;
+    each block is cut into ``_n_chunks`` chunks run in parallel, whose
+    gradient buffers are summed in chunk order, block after block.
 
     Parameters
     ----------
@@ -140,38 +230,35 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
     grad : ndarray of shape (n_params,)
         Overwritten with the gradient.
     layers : int64 ndarray of shape (n_layers - 1, 5)
-        Its activation offsets are for ``xbuf.shape[0]`` samples.
+        Its activation offsets are for the workspace capacity.
     hidden, out : int
         Hidden and output activation codes.
     alpha : float
         L2 strength, of the params' dtype.
     eps : float
         Probabilities are clipped to [eps, 1 - eps] in the log-loss.
-    xbuf, acts, deltas, grad_chunks, chunk_loss, block_sq : ndarray
-        Workspaces (see module docstring); ``grad_chunks.shape[0]`` and
-        ``chunk_loss.shape[0]`` are at least MAX_CHUNKS.
+    work : tuple
+        Workspace arrays ``(wt, xbuf, acts, deltas, at_buf, dt_buf,
+        grad_chunks, chunk_loss, block_sq)`` (``fastbp._network.Workspace``).
 
     Returns
     -------
     loss : float
     """
+    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks, chunk_loss, block_sq = work
     n_params = params.shape[0]
     n_coefs = layers[0, 3]
     cap = xbuf.shape[0]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    _transpose_weights(params, wt, layers)
 
     data_loss = 0.0
     for b0 in range(start, stop, cap):
-        m = min(cap, stop - b0)
-        n_chunks = _n_chunks(m)
-        for c in prange(n_chunks):
-            s0 = c * m // n_chunks
-            s1 = (c + 1) * m // n_chunks
-            chunk_loss[c] = _forward_backward_chunk(
-                X, Y, sw, idx, b0, s0, s1, params, grad_chunks[c], layers,
-                hidden, out, eps, xbuf, acts, deltas)
-        for c in range(n_chunks):
-            data_loss += chunk_loss[c]
+        n_chunks, block_loss = _batch_chunks(
+            X, Y, sw, idx, b0, min(cap, stop - b0), params, wt, layers,
+            hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
+            chunk_loss)
+        data_loss += block_loss
         # grad (+)= sum of the chunk buffers, in chunk order.
         first = b0 == start
         for blk in prange(n_blocks):
@@ -185,13 +272,8 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
                 else:
                     grad[p] += g
 
-    sw_sum = float(stop - start)
-    if sw.shape[0] > 0:
-        sw_sum = 0.0
-        for s in range(start, stop):
-            sw_sum += sw[idx[s]]
+    sw_sum = _weight_sum(sw, idx, start, stop)
     denom = params.dtype.type(sw_sum)
-
     # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
     for blk in prange(n_blocks):
         sq = 0.0
@@ -207,20 +289,19 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
     sq_total = 0.0
     for blk in range(n_blocks):
         sq_total += block_sq[blk]
-
-    n_outputs = layers[layers.shape[0] - 1, 1]
-    return (_loss_factor(out, n_outputs) * data_loss / sw_sum
-            + 0.5 * float(alpha) * sq_total / sw_sum)
+    return _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers)
 
 
 @jit_parallel
-def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result):
-    """Forward pass of every row of X, parallel over samples.
+def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+    """Forward pass of every row of X, parallel over blocks of 8 samples.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features), C-contiguous
     params : ndarray of shape (n_params,)
+    wt : ndarray of shape (>= n_coefs,)
+        Overwritten with the transposed weights.
     layers : int64 ndarray of shape (n_layers - 1, 5)
     hidden, out : int
     buf_a, buf_b : ndarray of shape (>= n_samples * max_hidden_width,)
@@ -230,10 +311,12 @@ def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result):
     """
     n_samples = X.shape[0]
     n_layers = layers.shape[0]
+    n_blocks = (n_samples + 7) // 8
+    _transpose_weights(params, wt, layers)
     for l in range(n_layers):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        W = _view(params, layers[l, 2], fan_in, fan_out)
+        WT = _view(wt, layers[l, 2], fan_out, fan_in)
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         kind = hidden
         if l == n_layers - 1:
@@ -244,12 +327,14 @@ def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result):
         else:
             Z = _view(buf_b, 0, n_samples, fan_out)
         if l == 0:
-            for s in prange(n_samples):
-                _dense_forward(X, W, b, Z, kind, s, s + 1)
+            for blk in prange(n_blocks):
+                _dense_forward(X, WT, b, Z, kind, 8 * blk,
+                               min(8 * blk + 8, n_samples))
         else:
             # Layer l reads what layer l - 1 wrote: buf_a after even layers.
             A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
-            for s in prange(n_samples):
-                _dense_forward(A, W, b, Z, kind, s, s + 1)
+            for blk in prange(n_blocks):
+                _dense_forward(A, WT, b, Z, kind, 8 * blk,
+                               min(8 * blk + 8, n_samples))
     for s in prange(n_samples):
         _output_activate_row(out, result[s], result.shape[1])

@@ -4,13 +4,19 @@ Shapes follow scikit-learn: ``W`` is (fan_in, fan_out), ``b`` is (fan_out,),
 activations are (n_samples, fan). Each backward piece sits beside the forward
 it differentiates:
 
-    forward          Z = A W + b
-    weight gradient  dW += A^T D,   db += sum_s D[s]
-    input error      D_prev = (D W^T) * f'(A)      (f' from the output A)
+    forward          Z = f(A W + b)                 = f(A . WT^T + b)
+    weight gradient  dW = A^T D                     = AT . DT^T
+    input error      D_prev = (D W^T) * f'(A_prev)  = (D . W^T) * f'(A_prev)
+
+Every product is computed by one kernel, ``_gemm_abt``: C = A . B^T with
+both operands contiguous along the summed axis, so that the inner loop is a
+dot product LLVM vectorises, and a 4 x 4 tile of accumulators reuses each
+loaded value four times. The forward pass therefore reads the transposed
+weights ``WT`` (fan_out, fan_in), and the weight gradient reads transposed
+copies of the chunk's inputs and errors; the callers keep those copies.
 
 All functions work on samples ``s0 <= s < s1`` only, so that parallel chunks
-of a batch can run them on disjoint row ranges. Inner loops run along a
-contiguous axis so that LLVM vectorises them.
+of a batch run them on disjoint row ranges.
 """
 
 from ._config import jit
@@ -18,14 +24,115 @@ from .activations import _activate_row, _apply_derivative_row
 
 
 @jit
-def _dense_forward(A, W, b, Z, kind, s0, s1):
-    """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
+def _gemm_abt(A, B, C, r0, r1):
+    """C[r, c] = sum_k A[r, k] * B[c, k] for r0 <= r < r1 and every c.
+
+    Parameters
+    ----------
+    A : ndarray of shape (>= r1, K), C-contiguous
+    B : ndarray of shape (n_cols, K), C-contiguous
+    C : ndarray of shape (>= r1, n_cols)
+        Rows r0..r1 are overwritten.
+    """
+    n_cols = B.shape[0]
+    K = A.shape[1]
+    zero = C.dtype.type(0)
+    r = r0
+    while r < r1:
+        if r + 4 <= r1:
+            a0, a1, a2, a3 = A[r], A[r + 1], A[r + 2], A[r + 3]
+            c = 0
+            while c + 4 <= n_cols:
+                b0, b1, b2, b3 = B[c], B[c + 1], B[c + 2], B[c + 3]
+                s00 = s01 = s02 = s03 = zero
+                s10 = s11 = s12 = s13 = zero
+                s20 = s21 = s22 = s23 = zero
+                s30 = s31 = s32 = s33 = zero
+                for k in range(K):
+                    x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                    y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+                    s00 += x0 * y0
+                    s01 += x0 * y1
+                    s02 += x0 * y2
+                    s03 += x0 * y3
+                    s10 += x1 * y0
+                    s11 += x1 * y1
+                    s12 += x1 * y2
+                    s13 += x1 * y3
+                    s20 += x2 * y0
+                    s21 += x2 * y1
+                    s22 += x2 * y2
+                    s23 += x2 * y3
+                    s30 += x3 * y0
+                    s31 += x3 * y1
+                    s32 += x3 * y2
+                    s33 += x3 * y3
+                C[r, c], C[r, c + 1], C[r, c + 2], C[r, c + 3] = s00, s01, s02, s03
+                C[r + 1, c], C[r + 1, c + 1] = s10, s11
+                C[r + 1, c + 2], C[r + 1, c + 3] = s12, s13
+                C[r + 2, c], C[r + 2, c + 1] = s20, s21
+                C[r + 2, c + 2], C[r + 2, c + 3] = s22, s23
+                C[r + 3, c], C[r + 3, c + 1] = s30, s31
+                C[r + 3, c + 2], C[r + 3, c + 3] = s32, s33
+                c += 4
+            while c < n_cols:  # remaining columns: 4 x 1 tiles
+                b0 = B[c]
+                s00 = s10 = s20 = s30 = zero
+                for k in range(K):
+                    y0 = b0[k]
+                    s00 += a0[k] * y0
+                    s10 += a1[k] * y0
+                    s20 += a2[k] * y0
+                    s30 += a3[k] * y0
+                C[r, c], C[r + 1, c], C[r + 2, c], C[r + 3, c] = s00, s10, s20, s30
+                c += 1
+            r += 4
+        else:  # remaining rows: 1 x 4 tiles, then 1 x 1
+            a0 = A[r]
+            c = 0
+            while c + 4 <= n_cols:
+                b0, b1, b2, b3 = B[c], B[c + 1], B[c + 2], B[c + 3]
+                s00 = s01 = s02 = s03 = zero
+                for k in range(K):
+                    x0 = a0[k]
+                    s00 += x0 * b0[k]
+                    s01 += x0 * b1[k]
+                    s02 += x0 * b2[k]
+                    s03 += x0 * b3[k]
+                C[r, c], C[r, c + 1], C[r, c + 2], C[r, c + 3] = s00, s01, s02, s03
+                c += 4
+            while c < n_cols:
+                b0 = B[c]
+                s00 = zero
+                for k in range(K):
+                    s00 += a0[k] * b0[k]
+                C[r, c] = s00
+                c += 1
+            r += 1
+
+
+@jit
+def _transpose_rows(src, dst, r0, r1):
+    """dst[:, r - r0] = src[r, :] for r0 <= r < r1 (dst is (n_cols, r1-r0))."""
+    n_cols = src.shape[1]
+    for c0 in range(0, n_cols, 16):
+        c1 = min(c0 + 16, n_cols)
+        for r in range(r0, r1):
+            row = src[r]
+            for c in range(c0, c1):
+                dst[c, r - r0] = row[c]
+
+
+@jit
+def _dense_forward(A, WT, b, Z, kind, s0, s1):
+    """Z[s] = f(A[s] @ WT.T + b) for s0 <= s < s1, in place.
 
     Parameters
     ----------
     A : ndarray of shape (>= s1, fan_in)
         Inputs of the layer.
-    W : ndarray of shape (fan_in, fan_out)
+    WT : ndarray of shape (fan_out, fan_in)
+        The layer's weights, transposed.
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -33,46 +140,38 @@ def _dense_forward(A, W, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    fan_in, fan_out = W.shape
+    _gemm_abt(A, WT, Z, s0, s1)
+    fan_out = WT.shape[0]
     for s in range(s0, s1):
         z = Z[s]
-        a = A[s]
         for j in range(fan_out):
-            z[j] = b[j]
-        for k in range(fan_in):
-            ak = a[k]
-            w = W[k]
-            for j in range(fan_out):
-                z[j] += ak * w[j]
+            z[j] += b[j]
         _activate_row(kind, z, fan_out)
 
 
 @jit
-def _dense_backward_weights(A, D, gW, gb, s0, s1):
-    """Accumulate gW += A[s0:s1].T @ D[s0:s1] and gb += D[s0:s1].sum(0).
+def _dense_backward_weights(AT, DT, D, gW, gb, s0, s1):
+    """gW = AT @ DT.T and gb = D[s0:s1].sum(0) over the chunk's samples.
 
     Parameters
     ----------
-    A : ndarray of shape (>= s1, fan_in)
-        Inputs of the layer (from the forward pass).
+    AT : ndarray of shape (fan_in, s1 - s0)
+        The chunk's layer inputs, transposed.
+    DT : ndarray of shape (fan_out, s1 - s0)
+        The chunk's errors dL/dZ, transposed.
     D : ndarray of shape (>= s1, fan_out)
-        Error of the layer's pre-activations, dL/dZ.
+        The errors, row-major (for the bias gradient).
     gW : ndarray of shape (fan_in, fan_out)
-        Weight gradient accumulator, added to.
+        Overwritten with the chunk's weight gradient.
     gb : ndarray of shape (fan_out,)
-        Bias gradient accumulator, added to.
+        Overwritten with the chunk's bias gradient.
     """
-    fan_in, fan_out = gW.shape
+    _gemm_abt(AT, DT, gW, 0, AT.shape[0])
+    gb[:] = 0
     for s in range(s0, s1):
         d = D[s]
-        a = A[s]
-        for j in range(fan_out):
+        for j in range(gb.shape[0]):
             gb[j] += d[j]
-        for k in range(fan_in):
-            ak = a[k]
-            g = gW[k]
-            for j in range(fan_out):
-                g[j] += ak * d[j]
 
 
 @jit
@@ -91,14 +190,7 @@ def _dense_backward_input(D, W, A_prev, D_prev, kind, s0, s1):
     kind : int
         Hidden activation code of the previous layer.
     """
-    fan_in, fan_out = W.shape
+    _gemm_abt(D, W, D_prev, s0, s1)
+    fan_in = W.shape[0]
     for s in range(s0, s1):
-        d = D[s]
-        dp = D_prev[s]
-        for k in range(fan_in):
-            w = W[k]
-            acc = d.dtype.type(0)
-            for j in range(fan_out):
-                acc += d[j] * w[j]
-            dp[k] = acc
-        _apply_derivative_row(kind, A_prev[s], dp, fan_in)
+        _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)

@@ -1,24 +1,26 @@
 """One compiled epoch: every mini-batch of a given sample order.
 
-For each batch ``idx[start:start + batch_size]``: forward, loss and backward
-(``backprop._loss_grad``), then the optimizer step. Python is called once
-per epoch, not once per batch.
+For each batch ``idx[start:start + batch_size]``: refresh the transposed
+weights, forward + loss + backward over the batch's chunks in parallel
+(``backprop._batch_chunks``), then one fused pass that reduces the chunk
+gradients, adds the L2 term and applies the optimizer step
+(``optimizers._reduce_and_step``). Python is called once per epoch, not once
+per batch.
 """
 
-from ._config import SGD, jit
-from .backprop import _loss_grad
-from .optimizers import _adam_step, _sgd_step
+from ._config import ADAM, MAX_CHUNKS, jit
+from .backprop import _batch_chunks, _total_loss, _transpose_weights, _weight_sum
+from .optimizers import _reduce_and_step
 
 
 @jit
-def _run_epoch(X, Y, sw, idx, batch_size, params, grad, layers, hidden, out,
-               alpha, eps, solver, hyper, state, step, xbuf, acts, deltas,
-               grad_chunks, chunk_loss, block_sq):
+def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
+               eps, solver, hyper, state, step, work):
     """Train over all batches of ``idx`` once, updating ``params`` in place.
 
     Parameters
     ----------
-    X, Y, sw, params, grad, layers, hidden, out, alpha, eps :
+    X, Y, sw, params, layers, hidden, out, alpha, eps :
         As in ``backprop._loss_grad``; ``idx`` holds the epoch's sample
         order (all of it is used, in batches of ``batch_size``).
     solver : int
@@ -30,8 +32,9 @@ def _run_epoch(X, Y, sw, idx, batch_size, params, grad, layers, hidden, out,
         SGD: velocities in row 0; Adam: first and second moments. Updated.
     step : int64 ndarray of shape (1,)
         Adam's time step, incremented once per batch.
-    xbuf, acts, deltas, grad_chunks, chunk_loss, block_sq :
-        Workspaces sized for ``batch_size`` samples.
+    work : tuple
+        Workspace arrays sized for ``batch_size`` samples, as
+        ``fastbp._network.Workspace.buffers()`` gives them.
 
     Returns
     -------
@@ -39,19 +42,27 @@ def _run_epoch(X, Y, sw, idx, batch_size, params, grad, layers, hidden, out,
         sum over batches of batch_loss * batch_length (scikit-learn's
         ``accumulated_loss``; divide by the number of samples for ``loss_``).
     """
+    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks, chunk_loss, block_sq = work
+    grad = grad_chunks[MAX_CHUNKS]  # the row after the chunks' rows
     n_samples = idx.shape[0]
+    n_coefs = layers[0, 3]
     accumulated = 0.0
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
-        loss = _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers,
-                          hidden, out, alpha, eps, xbuf, acts, deltas,
-                          grad_chunks, chunk_loss, block_sq)
-        accumulated += loss * (stop - start)
-        if solver == SGD:
-            _sgd_step(params, grad, state[0], hyper[0], hyper[1],
-                      hyper[2] != 0)
-        else:
+        _transpose_weights(params, wt, layers)
+        n_chunks, data_loss = _batch_chunks(
+            X, Y, sw, idx, start, stop - start, params, wt, layers, hidden,
+            out, eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
+            chunk_loss)
+        sw_sum = _weight_sum(sw, idx, start, stop)
+        if solver == ADAM:
             step[0] += 1
-            _adam_step(params, grad, state[0], state[1], hyper[0], hyper[1],
-                       hyper[2], hyper[3], step[0])
+        _reduce_and_step(params, grad, grad_chunks, n_chunks, alpha,
+                         params.dtype.type(sw_sum), n_coefs, solver, hyper,
+                         state, step[0], block_sq)
+        sq_total = 0.0
+        for blk in range(block_sq.shape[0]):
+            sq_total += block_sq[blk]
+        accumulated += (stop - start) * _total_loss(
+            data_loss, sq_total, alpha, sw_sum, out, layers)
     return accumulated
