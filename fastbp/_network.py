@@ -123,9 +123,9 @@ class Workspace:
     xbuf : (capacity, n_features), the batch's rows of X
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
-    at_buf, dt_buf : the chunks' transposed layer inputs and errors
-    grad_chunks : (MAX_CHUNKS + 1, n_params), one gradient row per chunk;
-        the last row receives the batch gradient
+    at_buf, dt_buf : every layer's inputs and errors, transposed
+    grad_tmp : (n_params,), a block's gradient when a set is processed in
+        several blocks (L-BFGS)
     chunk_loss : (MAX_CHUNKS,) float64, each chunk's loss sum
     block_sq : float64, one partial sum of squared weights per block
     """
@@ -140,11 +140,10 @@ class Workspace:
         self.xbuf = aligned_empty((capacity, units[0]), dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
-        self.at_buf = aligned_empty(capacity * max(units[:-1]), dtype)
-        self.dt_buf = aligned_empty(capacity * max(units[1:]), dtype)
-        self.grad_chunks = aligned_zeros((MAX_CHUNKS + 1, layout.n_params),
-                                         dtype)
-        self.grad = self.grad_chunks[MAX_CHUNKS]
+        self.at_buf = aligned_empty(capacity * sum(units[:-1]), dtype)
+        self.dt_buf = aligned_empty(n_act, dtype)
+        self.grad = aligned_zeros(layout.n_params, dtype)
+        self.grad_tmp = aligned_zeros(layout.n_params, dtype)
         self.chunk_loss = np.zeros(MAX_CHUNKS)
         n_blocks = (layout.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
         self.block_sq = np.zeros(n_blocks)
@@ -152,4 +151,4 @@ class Workspace:
     def buffers(self):
         """Workspace arrays as the kernels' ``work`` tuple."""
         return (self.wt, self.xbuf, self.acts, self.deltas, self.at_buf,
-                self.dt_buf, self.grad_chunks, self.chunk_loss, self.block_sq)
+                self.dt_buf, self.grad_tmp, self.chunk_loss, self.block_sq)

@@ -25,14 +25,21 @@ jit_parallel = partial(numba.njit, cache=True, fastmath=FASTMATH, nogil=True,
                        parallel=True)
 
 
-# Parallel mini-batch gradient accumulation: a batch of ``m`` samples is cut
-# into ``n_chunks(m)`` contiguous chunks: the largest power of two not above
-# MAX_CHUNKS or m / CHUNK_MIN_SAMPLES. Each chunk accumulates into its own
-# gradient buffer; buffers are then summed in chunk order. A power of two
-# balances evenly over 2 or 4 threads; more chunks would cost more in the
-# reduction (one pass over all parameters per chunk) than they gain.
+# A batch of ``m`` samples is cut into ``n_chunks(m)`` contiguous chunks for
+# the forward and backward passes: the largest power of two not above
+# MAX_CHUNKS or m / CHUNK_MIN_SAMPLES (a power of two balances evenly over 2
+# or 4 threads). Each chunk sums its samples' losses; the sums are added in
+# chunk order.
 CHUNK_MIN_SAMPLES = 32
 MAX_CHUNKS = 4
+
+# A parallel region costs microseconds (more on a busy machine); work
+# smaller than these runs serially. They choose only *where* the same
+# per-chunk and per-block computations run, never how data are split, so
+# they do not change results. PARALLEL_MIN_WORK counts multiply-adds of a
+# batch's forward pass (samples x coefficients).
+PARALLEL_MIN_WORK = 1 << 20
+PARALLEL_MIN_PARAMS = 1 << 16
 
 # Parameters are reduced over chunks in blocks of this many entries (one
 # partial sum of squared weights per block, summed in block order).

@@ -4,28 +4,44 @@ Memory layout shared with ``fastbp._network``:
 
 * ``params`` is one flat vector: every layer's coefficients (row-major
   (fan_in, fan_out)), then every layer's intercepts, as scikit-learn's
-  ``_pack`` orders them. ``grad`` has the same layout.
+  ``_pack`` orders them. ``grad`` has the same layout; ``wt`` holds every
+  layer's W transposed, (fan_out, fan_in), at the same offsets.
 * ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
   holds ``fan_in, fan_out, coef_offset, intercept_offset, act_offset``;
   the offsets point into ``params`` and into the activation workspace.
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
   (capacity, n_features) buffer the batch's rows of X are gathered into.
+  ``at_buf`` holds each layer's inputs transposed, ``dt_buf`` its errors
+  transposed, as (fan, m) blocks for a batch of m samples.
 
-Parallel mini-batch gradient accumulation: a batch is cut into a number of
-chunks that depends only on its size (``_n_chunks``); ``prange`` runs the
-chunks, each doing forward + loss + backward for its samples into its own row
-of ``grad_chunks``; the rows are then summed in chunk order. No result
-depends on the thread count. Sets larger than the workspace (the full batch
-of L-BFGS) are processed block by block, in order.
+Parallel mini-batch gradient accumulation, in two parallel steps per batch:
+
+1. The batch is cut into chunks, a number fixed by its size
+   (``_n_chunks``); threads take chunks and run forward, loss, output error
+   and the error back-propagation for their samples, writing each sample's
+   rows (and the chunk's columns of the transposed copies) and one loss sum
+   per chunk. Nothing here sums across samples.
+2. The weight gradients dW = A^T D are computed with each thread owning
+   blocks of rows of dW and summing over *all* the batch's samples. Each
+   entry is one dot product over the batch in a fixed order.
+
+We measured the alternative the design notes describe first, each chunk
+accumulating a full private gradient that is then reduced: the weight
+gradient's dot products become as short as a chunk (32-64 samples), too
+short for LLVM's vectorised loop, and the reduction adds a pass over all
+parameters per chunk. Owning rows of dW needs no reduction, and, like the
+chunked loss sums, its results depend on the data alone, never on the
+number of threads. Sets larger than the workspace (the full batch of
+L-BFGS) are processed block by block, in order.
 """
 
 from numba import prange
 
-from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS, REDUCE_BLOCK,
-                      jit, jit_parallel)
-from .dense import (_dense_backward_input, _dense_backward_weights,
-                    _dense_forward, _transpose_rows)
+from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS,
+                      PARALLEL_MIN_WORK, REDUCE_BLOCK, jit, jit_parallel)
+from .dense import (_dense_backward_input, _dense_forward, _gemm_abt,
+                    _transpose_rows)
 from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
                      _sample_loss)
 
@@ -48,17 +64,22 @@ def _n_chunks(n_samples):
 
 
 @jit
-def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, wt, gacc,
+def _at_offset(layers, cap, l):
+    """Offset of layer l's transposed-input block in ``at_buf``."""
+    if l == 0:
+        return 0
+    return cap * layers[0, 0] + layers[l - 1, 4]
+
+
+@jit
+def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
                             layers, hidden, out, eps, xbuf, acts, deltas,
                             at_buf, dt_buf):
-    """Forward, loss and backward for batch samples s0 <= s < s1.
+    """Forward, loss and error back-propagation for batch samples s0..s1.
 
-    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. The
-    gradient of the chunk's *unnormalised* weighted loss (no L2 term, not
-    divided by the weight sum) overwrites ``gacc``. ``wt`` holds the
-    transposed weights (see ``_transpose_weights``); ``at_buf`` and
-    ``dt_buf`` receive the chunk's transposed inputs and errors, each chunk
-    in its own region (from offset ``s0 * width``).
+    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. Fills
+    rows s0..s1 of every layer's activations and errors and columns s0..s1
+    of their transposed (fan, m) copies in ``at_buf``/``dt_buf``.
 
     Returns
     -------
@@ -70,7 +91,6 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, wt, gacc,
     n_features = xbuf.shape[1]
     n_outputs = layers[n_layers - 1, 1]
     one = params.dtype.type(1)
-    m = s1 - s0
 
     # Gather the chunk's rows of X.
     for s in range(s0, s1):
@@ -88,6 +108,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, wt, gacc,
         Z = _view(acts, layers[l, 4], cap, fan_out)
         kind = hidden if l < n_layers - 1 else IDENTITY
         _dense_forward(A, WT, b, Z, kind, s0, s1)
+        _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l), fan_in,
+                                 m), s0, s1, 0)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -104,86 +126,136 @@ def _forward_backward_chunk(X, Y, sw, idx, start, s0, s1, params, wt, gacc,
         loss += float(w) * _sample_loss(out, P[s], Y[i], n_outputs, eps)
         _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
 
-    # Backward: gradients of layer l, then the error of layer l - 1.
-    at_width = at_buf.shape[0] // cap
-    dt_width = dt_buf.shape[0] // cap
+    # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        coff = layers[l, 2]
-        ioff = layers[l, 3]
         D = _view(deltas, layers[l, 4], cap, fan_out)
+        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, m), s0, s1,
+                        0)
         if l > 0:
+            W = _view(params, layers[l, 2], fan_in, fan_out)
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
-        else:
-            A = xbuf
-        AT = _view(at_buf, s0 * at_width, fan_in, m)
-        DT = _view(dt_buf, s0 * dt_width, fan_out, m)
-        _transpose_rows(A, AT, s0, s1)
-        _transpose_rows(D, DT, s0, s1)
-        gW = _view(gacc, coff, fan_in, fan_out)
-        _dense_backward_weights(AT, DT, D, gW, gacc[ioff:ioff + fan_out],
-                                s0, s1)
-        if l > 0:
-            W = _view(params, coff, fan_in, fan_out)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
             _dense_backward_input(D, W, A, D_prev, hidden, s0, s1)
     return loss
+
+
+@jit
+def _n_row_blocks(layers, l):
+    """Number of 16-row blocks of layer l's weight matrix."""
+    return (layers[l, 0] + 15) // 16
+
+
+@jit
+def _find_block(layers, task):
+    """Layer and first row of global 16-row block ``task``."""
+    l = 0
+    first = 0
+    while first + _n_row_blocks(layers, l) <= task:
+        first += _n_row_blocks(layers, l)
+        l += 1
+    return l, (task - first) * 16
 
 
 @jit_parallel
 def _transpose_weights(params, wt, layers):
     """wt gets each layer's W (fan_in, fan_out) as WT (fan_out, fan_in).
 
-    ``wt`` has the coefficient part of the flat layout (same offsets).
     Parallel over blocks of 16 rows of W, numbered across all layers.
     """
-    n_layers = layers.shape[0]
-    n_blocks = 0
-    for l in range(n_layers):
-        n_blocks += (layers[l, 0] + 15) // 16
-    for blk in prange(n_blocks):
-        l = 0
-        first = 0
-        while first + (layers[l, 0] + 15) // 16 <= blk:
-            first += (layers[l, 0] + 15) // 16
-            l += 1
+    n_tasks = 0
+    for l in range(layers.shape[0]):
+        n_tasks += _n_row_blocks(layers, l)
+    for task in prange(n_tasks):
+        l, r0 = _find_block(layers, task)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
         WT = _view(wt, layers[l, 2], fan_out, fan_in)
-        r0 = (blk - first) * 16
-        r1 = min(r0 + 16, fan_in)
-        for r in range(r0, r1):
+        for r in range(r0, min(r0 + 16, fan_in)):
             row = W[r]
             for c in range(fan_out):
                 WT[c, r] = row[c]
 
 
+@jit
+def _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
+                          n_row_tasks):
+    """One task of step 2: 16 rows of some layer's dW, or a layer's db.
+
+    dW[r0:r1] = AT[r0:r1] . DT^T  (sums over all m samples of the batch)
+    db = DT . 1
+    """
+    if task < n_row_tasks:
+        l, r0 = _find_block(layers, task)
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, m)
+        DT = _view(dt_buf, layers[l, 4], fan_out, m)
+        gW = _view(grad, layers[l, 2], fan_in, fan_out)
+        _gemm_abt(AT, DT, gW, r0, min(r0 + 16, fan_in))
+    else:
+        l = task - n_row_tasks
+        fan_out = layers[l, 1]
+        DT = _view(dt_buf, layers[l, 4], fan_out, m)
+        ioff = layers[l, 3]
+        for j in range(fan_out):
+            total = DT.dtype.type(0)
+            row = DT[j]
+            for s in range(m):
+                total += row[s]
+            grad[ioff + j] = total
+
+
 @jit_parallel
-def _batch_chunks(X, Y, sw, idx, start, m, params, wt, layers, hidden, out,
-                  eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
-                  chunk_loss):
-    """Run the ``_n_chunks(m)`` chunks of batch ``idx[start:start+m]`` in
-    parallel; chunk c's gradient goes to ``grad_chunks[c]``.
+def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
+                    hidden, out, eps, work):
+    """Unnormalised loss sum and gradient of batch ``idx[start:start+m]``.
+
+    ``grad`` is overwritten with sum_s of the per-sample gradients (no L2
+    term, not divided by the weight sum). Both steps run in parallel when
+    the batch is large enough to pay for a parallel region.
 
     Returns
     -------
-    n_chunks : int
     data_loss : float
         sum_s sw_s * t_s over the batch, summed in chunk order.
     """
+    _, xbuf, acts, deltas, at_buf, dt_buf, _, chunk_loss, _ = work
+    cap = xbuf.shape[0]
     n_chunks = _n_chunks(m)
-    for c in prange(n_chunks):
-        s0 = c * m // n_chunks
-        s1 = (c + 1) * m // n_chunks
-        chunk_loss[c] = _forward_backward_chunk(
-            X, Y, sw, idx, start, s0, s1, params, wt, grad_chunks[c], layers,
-            hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
+    parallel = m * layers[0, 3] >= PARALLEL_MIN_WORK
+    # Step 1: chunks of samples.
+    if parallel:
+        for c in prange(n_chunks):
+            chunk_loss[c] = _forward_backward_chunk(
+                X, Y, sw, idx, start, m, c * m // n_chunks,
+                (c + 1) * m // n_chunks, params, wt, layers, hidden, out, eps,
+                xbuf, acts, deltas, at_buf, dt_buf)
+    else:
+        for c in range(n_chunks):
+            chunk_loss[c] = _forward_backward_chunk(
+                X, Y, sw, idx, start, m, c * m // n_chunks,
+                (c + 1) * m // n_chunks, params, wt, layers, hidden, out, eps,
+                xbuf, acts, deltas, at_buf, dt_buf)
     data_loss = 0.0
     for c in range(n_chunks):
         data_loss += chunk_loss[c]
-    return n_chunks, data_loss
+    # Step 2: rows of the weight gradients, then the bias gradients.
+    n_row_tasks = 0
+    for l in range(layers.shape[0]):
+        n_row_tasks += _n_row_blocks(layers, l)
+    n_tasks = n_row_tasks + layers.shape[0]
+    if parallel:
+        for task in prange(n_tasks):
+            _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
+                                  n_row_tasks)
+    else:
+        for task in range(n_tasks):
+            _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
+                                  n_row_tasks)
+    return data_loss
 
 
 @jit
@@ -214,9 +286,8 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
     dW   = (A^T delta + alpha * W) / sw_sum,   db = sum_s delta_s / sw_sum
 
     with ``sw_sum`` the weight sum of those samples (their number when
-    unweighted). Samples are processed in blocks of the workspace capacity;
-    each block is cut into ``_n_chunks`` chunks run in parallel, whose
-    gradient buffers are summed in chunk order, block after block.
+    unweighted). Samples are processed in blocks of the workspace capacity,
+    whose gradients are added in block order.
 
     Parameters
     ----------
@@ -239,38 +310,30 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
         Probabilities are clipped to [eps, 1 - eps] in the log-loss.
     work : tuple
         Workspace arrays ``(wt, xbuf, acts, deltas, at_buf, dt_buf,
-        grad_chunks, chunk_loss, block_sq)`` (``fastbp._network.Workspace``).
+        grad_tmp, chunk_loss, block_sq)`` (``fastbp._network.Workspace``).
 
     Returns
     -------
     loss : float
     """
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks, chunk_loss, block_sq = work
+    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_tmp, chunk_loss, block_sq = work
     n_params = params.shape[0]
     n_coefs = layers[0, 3]
     cap = xbuf.shape[0]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     _transpose_weights(params, wt, layers)
 
-    data_loss = 0.0
-    for b0 in range(start, stop, cap):
-        n_chunks, block_loss = _batch_chunks(
-            X, Y, sw, idx, b0, min(cap, stop - b0), params, wt, layers,
-            hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
-            chunk_loss)
-        data_loss += block_loss
-        # grad (+)= sum of the chunk buffers, in chunk order.
-        first = b0 == start
+    data_loss = _batch_gradient(X, Y, sw, idx, start, min(cap, stop - start),
+                                params, wt, grad, layers, hidden, out, eps,
+                                work)
+    for b0 in range(start + cap, stop, cap):
+        data_loss += _batch_gradient(X, Y, sw, idx, b0, min(cap, stop - b0),
+                                     params, wt, grad_tmp, layers, hidden,
+                                     out, eps, work)
         for blk in prange(n_blocks):
             for p in range(blk * REDUCE_BLOCK,
                            min((blk + 1) * REDUCE_BLOCK, n_params)):
-                g = grad_chunks[0, p]
-                for c in range(1, n_chunks):
-                    g += grad_chunks[c, p]
-                if first:
-                    grad[p] = g
-                else:
-                    grad[p] += g
+                grad[p] += grad_tmp[p]
 
     sw_sum = _weight_sum(sw, idx, start, stop)
     denom = params.dtype.type(sw_sum)

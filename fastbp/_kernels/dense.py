@@ -5,18 +5,20 @@ activations are (n_samples, fan). Each backward piece sits beside the forward
 it differentiates:
 
     forward          Z = f(A W + b)                 = f(A . WT^T + b)
-    weight gradient  dW = A^T D                     = AT . DT^T
     input error      D_prev = (D W^T) * f'(A_prev)  = (D . W^T) * f'(A_prev)
+    weight gradient  dW = A^T D                     = AT . DT^T
+                     db = sum_s D[s]
+    (the weight gradient is assembled in ``backprop``, over the whole batch)
 
 Every product is computed by one kernel, ``_gemm_abt``: C = A . B^T with
 both operands contiguous along the summed axis, so that the inner loop is a
 dot product LLVM vectorises, and a 4 x 4 tile of accumulators reuses each
 loaded value four times. The forward pass therefore reads the transposed
 weights ``WT`` (fan_out, fan_in), and the weight gradient reads transposed
-copies of the chunk's inputs and errors; the callers keep those copies.
+copies of the batch's inputs and errors; the callers keep those copies.
 
-All functions work on samples ``s0 <= s < s1`` only, so that parallel chunks
-of a batch run them on disjoint row ranges.
+The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
+chunks of a batch run them on disjoint row ranges.
 """
 
 from ._config import jit
@@ -112,15 +114,21 @@ def _gemm_abt(A, B, C, r0, r1):
 
 
 @jit
-def _transpose_rows(src, dst, r0, r1):
-    """dst[:, r - r0] = src[r, :] for r0 <= r < r1 (dst is (n_cols, r1-r0))."""
+def _transpose_rows(src, dst, r0, r1, col0):
+    """dst[c, r - col0] = src[r, c] for r0 <= r < r1 and every column c.
+
+    Parameters
+    ----------
+    src : ndarray of shape (>= r1, n_cols)
+    dst : ndarray of shape (n_cols, >= r1 - col0)
+    """
     n_cols = src.shape[1]
     for c0 in range(0, n_cols, 16):
         c1 = min(c0 + 16, n_cols)
         for r in range(r0, r1):
             row = src[r]
             for c in range(c0, c1):
-                dst[c, r - r0] = row[c]
+                dst[c, r - col0] = row[c]
 
 
 @jit
@@ -147,31 +155,6 @@ def _dense_forward(A, WT, b, Z, kind, s0, s1):
         for j in range(fan_out):
             z[j] += b[j]
         _activate_row(kind, z, fan_out)
-
-
-@jit
-def _dense_backward_weights(AT, DT, D, gW, gb, s0, s1):
-    """gW = AT @ DT.T and gb = D[s0:s1].sum(0) over the chunk's samples.
-
-    Parameters
-    ----------
-    AT : ndarray of shape (fan_in, s1 - s0)
-        The chunk's layer inputs, transposed.
-    DT : ndarray of shape (fan_out, s1 - s0)
-        The chunk's errors dL/dZ, transposed.
-    D : ndarray of shape (>= s1, fan_out)
-        The errors, row-major (for the bias gradient).
-    gW : ndarray of shape (fan_in, fan_out)
-        Overwritten with the chunk's weight gradient.
-    gb : ndarray of shape (fan_out,)
-        Overwritten with the chunk's bias gradient.
-    """
-    _gemm_abt(AT, DT, gW, 0, AT.shape[0])
-    gb[:] = 0
-    for s in range(s0, s1):
-        d = D[s]
-        for j in range(gb.shape[0]):
-            gb[j] += d[j]
 
 
 @jit

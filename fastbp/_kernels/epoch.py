@@ -1,16 +1,16 @@
 """One compiled epoch: every mini-batch of a given sample order.
 
-For each batch ``idx[start:start + batch_size]``: refresh the transposed
-weights, forward + loss + backward over the batch's chunks in parallel
-(``backprop._batch_chunks``), then one fused pass that reduces the chunk
-gradients, adds the L2 term and applies the optimizer step
-(``optimizers._reduce_and_step``). Python is called once per epoch, not once
+For each batch ``idx[start:start + batch_size]``: forward, loss and
+backward in parallel (``backprop._batch_gradient``), then one fused pass
+that adds the L2 term, applies the optimizer step and refreshes the
+transposed weights (``optimizers._normalise_and_step``). Python is called once per epoch, not once
 per batch.
 """
 
-from ._config import ADAM, MAX_CHUNKS, jit
-from .backprop import _batch_chunks, _total_loss, _transpose_weights, _weight_sum
-from .optimizers import _reduce_and_step
+from ._config import ADAM, jit
+from .backprop import (_batch_gradient, _total_loss, _transpose_weights,
+                       _weight_sum)
+from .optimizers import _normalise_and_step
 
 
 @jit
@@ -42,24 +42,22 @@ def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
         sum over batches of batch_loss * batch_length (scikit-learn's
         ``accumulated_loss``; divide by the number of samples for ``loss_``).
     """
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks, chunk_loss, block_sq = work
-    grad = grad_chunks[MAX_CHUNKS]  # the row after the chunks' rows
+    wt, xbuf, acts, deltas, at_buf, dt_buf, grad, chunk_loss, block_sq = work
     n_samples = idx.shape[0]
-    n_coefs = layers[0, 3]
     accumulated = 0.0
+    # The optimizer step keeps wt up to date after this.
+    _transpose_weights(params, wt, layers)
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
-        _transpose_weights(params, wt, layers)
-        n_chunks, data_loss = _batch_chunks(
-            X, Y, sw, idx, start, stop - start, params, wt, layers, hidden,
-            out, eps, xbuf, acts, deltas, at_buf, dt_buf, grad_chunks,
-            chunk_loss)
+        data_loss = _batch_gradient(X, Y, sw, idx, start, stop - start,
+                                    params, wt, grad, layers, hidden, out, eps,
+                                    work)
         sw_sum = _weight_sum(sw, idx, start, stop)
         if solver == ADAM:
             step[0] += 1
-        _reduce_and_step(params, grad, grad_chunks, n_chunks, alpha,
-                         params.dtype.type(sw_sum), n_coefs, solver, hyper,
-                         state, step[0], block_sq)
+        _normalise_and_step(params, grad, alpha, params.dtype.type(sw_sum),
+                            solver, hyper, state, step[0], wt, layers,
+                            block_sq)
         sq_total = 0.0
         for blk in range(block_sq.shape[0]):
             sq_total += block_sq[blk]

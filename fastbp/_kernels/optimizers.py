@@ -2,9 +2,10 @@
 
 The formulas are scikit-learn's (``sklearn/neural_network/
 _stochastic_optimizers.py``). One parallel pass per batch does everything
-that touches each parameter once: sum the chunks' gradient buffers in chunk
-order, add the L2 term, divide by the batch's weight sum, accumulate
-||W||^2 for the loss, and apply the update.
+that touches each parameter once: add the L2 term to the summed gradient,
+divide by the batch's weight sum, accumulate
+||W||^2 for the loss, apply the update, and refresh the transposed copy of
+the weights the next forward pass reads.
 
 The pass runs over fixed blocks of REDUCE_BLOCK entries. Within a block the
 loops always cover the same range, so their vectorised and scalar parts
@@ -17,13 +18,13 @@ import math
 import numpy as np
 from numba import prange
 
-from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_parallel
+from ._config import (ADAM, PARALLEL_MIN_PARAMS, REDUCE_BLOCK, SGD, jit,
+                      jit_parallel)
 
 
 @jit
-def _reduce_block(grad_chunks, n_chunks, params, grad, alpha, denom, n_coefs,
-                  p0, p1):
-    """grad[p] = (sum_c grad_chunks[c, p] + alpha * W[p]) / denom, p0<=p<p1.
+def _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1):
+    """grad[p] = (grad[p] + alpha * W[p]) / denom for p0 <= p < p1.
 
     The L2 term applies to coefficients only (p < n_coefs).
 
@@ -32,12 +33,6 @@ def _reduce_block(grad_chunks, n_chunks, params, grad, alpha, denom, n_coefs,
     sq : float
         sum of params[p]^2 over the block's coefficients.
     """
-    for p in range(p0, p1):
-        grad[p] = grad_chunks[0, p]
-    for c in range(1, n_chunks):
-        row = grad_chunks[c]
-        for p in range(p0, p1):
-            grad[p] += row[p]
     sq = 0.0
     for p in range(p0, min(p1, n_coefs)):
         w = params[p]
@@ -92,23 +87,63 @@ def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
         / (1.0 - float(beta_1) ** t))
 
 
+@jit
+def _store_transposed(params, wt, layers, p0, p1):
+    """Copy coefficient entries p0 <= p < p1 into the transposed weights.
+
+    Entry ``p`` is W[k, j] of some layer (offset ``coff``, shape
+    (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``.
+    """
+    for l in range(layers.shape[0]):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        coff = layers[l, 2]
+        lo = max(p0, coff)
+        hi = min(p1, coff + fan_in * fan_out)
+        p = lo
+        k = (lo - coff) // fan_out
+        j = (lo - coff) % fan_out
+        while p < hi:
+            n = min(fan_out - j, hi - p)
+            for t in range(n):
+                wt[coff + (j + t) * fan_in + k] = params[p + t]
+            p += n
+            k += 1
+            j = 0
+
+
+@jit
+def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
+                lr_t, wt, layers, block_sq, blk):
+    """L2 term, normalisation, update and transposed copy of block blk."""
+    p0 = blk * REDUCE_BLOCK
+    p1 = min(p0 + REDUCE_BLOCK, params.shape[0])
+    block_sq[blk] = _normalise_block(params, grad, alpha, denom, n_coefs, p0,
+                                     p1)
+    if solver == SGD:
+        _sgd_block(params, grad, state[0], hyper[0], hyper[1], hyper[2] != 0,
+                   p0, p1)
+    elif solver == ADAM:
+        _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
+                    hyper[2], hyper[3], p0, p1)
+    if p0 < n_coefs:
+        _store_transposed(params, wt, layers, p0, min(p1, n_coefs))
+
+
 @jit_parallel
-def _reduce_and_step(params, grad, grad_chunks, n_chunks, alpha, denom,
-                     n_coefs, solver, hyper, state, t, block_sq):
-    """Reduce the chunk gradients and apply one optimizer step, in place.
+def _normalise_and_step(params, grad, alpha, denom, solver, hyper, state, t,
+                        wt, layers, block_sq):
+    """Finish the batch gradient and apply one optimizer step, in place.
 
     Parameters
     ----------
     params : ndarray of shape (n_params,)
         Updated in place.
     grad : ndarray of shape (n_params,)
-        Overwritten with the batch gradient (scikit-learn's definition).
-    grad_chunks : ndarray of shape (>= n_chunks, n_params)
-        Per-chunk unnormalised gradients, summed in chunk order.
+        The batch's unnormalised gradient sum_s; becomes scikit-learn's
+        batch gradient (with the L2 term, divided by the weight sum).
     alpha, denom : float
         L2 strength and the batch's weight sum, of the params' dtype.
-    n_coefs : int
-        Number of coefficient entries (the rest are intercepts).
     solver : int
         SGD or ADAM.
     hyper : ndarray of shape (4,)
@@ -118,20 +153,21 @@ def _reduce_and_step(params, grad, grad_chunks, n_chunks, alpha, denom,
         SGD velocities in row 0, or Adam's moments; updated.
     t : int
         Adam's time step of this update (1 for the first).
+    wt : ndarray of shape (n_coefs,)
+        Transposed weights, kept equal to the updated coefficients.
+    layers : int64 ndarray of shape (n_layers - 1, 5)
     block_sq : ndarray of shape (n_blocks,), float64
         Receives each block's sum of squared coefficients (before update).
     """
     n_params = params.shape[0]
+    n_coefs = layers[0, 3]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(t, 1), params)
-    for blk in prange(n_blocks):
-        p0 = blk * REDUCE_BLOCK
-        p1 = min(p0 + REDUCE_BLOCK, n_params)
-        block_sq[blk] = _reduce_block(grad_chunks, n_chunks, params, grad,
-                                      alpha, denom, n_coefs, p0, p1)
-        if solver == SGD:
-            _sgd_block(params, grad, state[0], hyper[0], hyper[1],
-                       hyper[2] != 0, p0, p1)
-        elif solver == ADAM:
-            _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
-                        hyper[2], hyper[3], p0, p1)
+    if n_params >= PARALLEL_MIN_PARAMS:
+        for blk in prange(n_blocks):
+            _step_block(params, grad, alpha, denom, n_coefs, solver, hyper,
+                        state, lr_t, wt, layers, block_sq, blk)
+    else:
+        for blk in range(n_blocks):
+            _step_block(params, grad, alpha, denom, n_coefs, solver, hyper,
+                        state, lr_t, wt, layers, block_sq, blk)
