@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
                           _fit_context, is_classifier)
@@ -249,7 +250,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         sw = _weights_or_empty(sample_weight, dtype)
         hidden, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            X, Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
+            _kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
             float(np.finfo(dtype).eps))
         self.n_iter_, self.loss_ = minimize_lbfgs(
             loss_grad, params, self.max_iter, self.max_fun, self.tol,
@@ -297,7 +298,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 y_val = self._label_binarizer.inverse_transform(Y_val)
             else:
                 y_val = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
-            X_train = np.ascontiguousarray(X_train)
             Y_train = np.ascontiguousarray(Y_train)
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
@@ -315,6 +315,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         workspace = Workspace(self._layout, batch_size, dtype)
+        X_kernel = _kernel_input(X_train, dtype)
         sw = _weights_or_empty(sw_train, dtype)
         hidden, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
@@ -328,7 +329,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     sample_idx = shuffle(sample_idx,
                                          random_state=self._random_state)
                 accumulated_loss = _run_epoch(
-                    X_train, Y_train, sw, sample_idx, batch_size, params,
+                    X_kernel, Y_train, sw, sample_idx, batch_size, params,
                     workspace.table, hidden, out, alpha, eps, optimizer.code,
                     optimizer.hyper, optimizer.state, optimizer.step,
                     workspace.buffers())
@@ -430,8 +431,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     # Prediction
     # ------------------------------------------------------------------
     def _check_X(self, X):
-        return validate_data(self, X, reset=False, dtype=self._fitted_dtype,
-                             order="C")
+        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                             dtype=self._fitted_dtype, order="C")
 
     @property
     def _fitted_dtype(self):
@@ -440,28 +441,37 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _forward_pass_fast(self, X, check_input=True):
         """Output activations for X, computed in bounded-memory row blocks.
 
-        Rows are processed in blocks sized so that the hidden-layer
-        workspace stays within scikit-learn's ``working_memory`` setting.
+        Rows are processed in blocks sized so that the workspace (hidden
+        activations, and the block's rows when X is sparse) stays within
+        scikit-learn's ``working_memory`` setting.
         """
         if check_input:
             X = self._check_X(X)
         params = self._params_vector()
-        X = np.ascontiguousarray(X, dtype=params.dtype)
+        dtype = params.dtype
+        sparse = issparse(X)
+        if sparse:
+            X = X.tocsr()
+        else:
+            X = np.ascontiguousarray(X, dtype=dtype)
         n_samples = X.shape[0]
         widths = self._layout.layer_units[1:-1] or [1]
-        row_bytes = 2 * max(widths) * params.dtype.itemsize
+        row_bytes = (2 * max(widths) + sparse * X.shape[1]) * dtype.itemsize
         block = max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
         block = min(block, max(n_samples, 1))
-        buf_a = aligned_empty(block * max(widths), params.dtype)
-        buf_b = aligned_empty(block * max(widths), params.dtype)
-        wt = aligned_empty(self._layout.n_params, params.dtype)
-        result = np.empty((n_samples, self.n_outputs_), dtype=params.dtype)
+        buf_a = aligned_empty(block * max(widths), dtype)
+        buf_b = aligned_empty(block * max(widths), dtype)
+        wt = aligned_empty(self._layout.n_params, dtype)
+        result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
         table = self._layout.table(1)
         hidden, out = self._kernel_codes()
         for start in range(0, n_samples, block):
             stop = min(start + block, n_samples)
-            _predict_rows(X[start:stop], params, wt, table, hidden, out,
-                          buf_a, buf_b, result[start:stop])
+            rows = X[start:stop]
+            if sparse:
+                rows = rows.toarray().astype(dtype, copy=False)
+            _predict_rows(rows, params, wt, table, hidden, out, buf_a, buf_b,
+                          result[start:stop])
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -473,8 +483,25 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
+
+
+def _kernel_input(X, dtype):
+    """X as the kernels take it: ``(dense, data, indices, indptr)``.
+
+    Dense X must already be C-contiguous of ``dtype`` (validation makes it
+    so; no copy is made here). Sparse X is passed as its CSR arrays, never
+    densified.
+    """
+    if issparse(X):
+        X = X.tocsr()
+        return (np.empty((0, X.shape[1]), dtype=dtype),
+                np.ascontiguousarray(X.data, dtype=dtype),
+                np.ascontiguousarray(X.indices, dtype=np.int64),
+                np.ascontiguousarray(X.indptr, dtype=np.int64))
+    return (X, np.empty(0, dtype=dtype), np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64))
 
 
 def _weights_or_empty(sample_weight, dtype):
@@ -664,8 +691,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True,
-                             dtype=self._np_dtype, order="C", reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             multi_output=True, dtype=self._np_dtype,
+                             order="C", reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
 
@@ -872,7 +900,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._score_with_function(X, y, sample_weight, r2_score)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             multi_output=True, y_numeric=True,
                              dtype=self._np_dtype, order="C", reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

@@ -1,7 +1,9 @@
 """scikit-learn's estimator contract (check_estimator) for both estimators."""
 
+import pytest
 from sklearn.utils.estimator_checks import (
-    check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
+    check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data, parametrize_with_checks)
 
 from fastbp import MLPClassifier, MLPRegressor
 
@@ -13,7 +15,8 @@ FLOAT32_ROUNDING = (
 
 def expected_failed_checks(estimator):
     if estimator.dtype == "float32":
-        return {"check_sample_weight_equivalence_on_dense_data": FLOAT32_ROUNDING}
+        return {"check_sample_weight_equivalence_on_dense_data": FLOAT32_ROUNDING,
+                "check_sample_weight_equivalence_on_sparse_data": FLOAT32_ROUNDING}
     return {}
 
 
@@ -24,11 +27,12 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def test_sample_weight_equivalence_float64():
+@pytest.mark.parametrize("check", [
+    check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data])
+def test_sample_weight_equivalence_float64(check):
     # The settings scikit-learn's own test suite uses for its MLPs.
-    check_sample_weight_equivalence_on_dense_data(
-        "MLPClassifier", MLPClassifier(max_iter=100, solver="lbfgs",
-                                       dtype="float64"))
-    check_sample_weight_equivalence_on_dense_data(
-        "MLPRegressor", MLPRegressor(max_iter=100, solver="sgd", tol=1e-2,
-                                     random_state=42, dtype="float64"))
+    check("MLPClassifier", MLPClassifier(max_iter=100, solver="lbfgs",
+                                         dtype="float64"))
+    check("MLPRegressor", MLPRegressor(max_iter=100, solver="sgd", tol=1e-2,
+                                       random_state=42, dtype="float64"))

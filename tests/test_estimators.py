@@ -366,3 +366,42 @@ def test_feature_names_in_with_dataframe():
     assert_array_equal(clf.feature_names_in_, df.columns)
     with pytest.warns(UserWarning, match="feature names"):
         clf.predict(X[:, :5])
+
+
+# ------------------------------------------------------------------ sparse
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_sparse_X_gives_the_dense_model(fmt, solver):
+    import scipy.sparse as sp
+    X, y = _data("multiclass")
+    X = X * (np.random.RandomState(0).rand(*X.shape) < 0.3)  # mostly zeros
+    Xs = getattr(sp, f"{fmt}_matrix")(X)
+    params = dict(solver=solver, max_iter=5, hidden_layer_sizes=(20, 7),
+                  random_state=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(**params).fit(X, y)
+        sparse = MLPClassifier(**params).fit(Xs, y)
+        ref = sk.MLPClassifier(**{k: v for k, v in params.items()
+                                  if k != "dtype"}).fit(Xs, y)
+    for a, b, c in zip(sparse.coefs_, dense.coefs_, ref.coefs_):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert_allclose(a, c, rtol=1e-6, atol=1e-8)
+    assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X),
+                    rtol=1e-10)
+
+
+def test_sparse_regression_with_early_stopping():
+    import scipy.sparse as sp
+    X, y = _data("regression")
+    X = X * (np.random.RandomState(1).rand(*X.shape) < 0.5)
+    params = dict(early_stopping=True, max_iter=20, random_state=0,
+                  dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPRegressor(**params).fit(X, y)
+        sparse = MLPRegressor(**params).fit(sp.csr_matrix(X), y)
+    assert_allclose(sparse.validation_scores_, dense.validation_scores_,
+                    rtol=1e-10)
+    assert_allclose(sparse.predict(sp.csr_matrix(X)), dense.predict(X),
+                    rtol=1e-9)

@@ -9,6 +9,8 @@ from fastbp._kernels._config import ADAM, SGD
 from fastbp._network import Layout, Workspace
 
 from . import reference
+from fastbp._mlp import _kernel_input
+
 from .engine import TOL, engine_loss_grad, flat, make_targets, random_network
 
 HIDDEN = ["identity", "logistic", "tanh", "relu"]
@@ -116,7 +118,7 @@ def test_sgd_epoch_matches_reference(rng, nesterov):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     hyper = np.array([0.05, 0.9, float(nesterov), 0.0])
-    loss = _run_epoch(X, Y, np.empty(0), order, 16, params, ws.table,
+    loss = _run_epoch(_kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                       HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                       float(np.finfo(float).eps), SGD, hyper, state,
                       np.zeros(1, np.int64), ws.buffers())
@@ -148,7 +150,7 @@ def test_adam_epoch_matches_reference(rng):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     counter = np.zeros(1, np.int64)
-    _run_epoch(X, Y, np.empty(0), order, 16, params, ws.table,
+    _run_epoch(_kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), ADAM,
                np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,

@@ -41,6 +41,10 @@ MAX_CHUNKS = 4
 PARALLEL_MIN_WORK = 1 << 20
 PARALLEL_MIN_PARAMS = 1 << 16
 
+# With sparse X, each task of the first layer's weight gradient scans all
+# the batch's stored entries; the layer is cut into at most this many tasks.
+SPARSE_TASKS = 64
+
 # Parameters are reduced over chunks in blocks of this many entries (one
 # partial sum of squared weights per block, summed in block order).
 REDUCE_BLOCK = 4096

@@ -39,9 +39,10 @@ L-BFGS) are processed block by block, in order.
 from numba import prange
 
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS,
-                      PARALLEL_MIN_WORK, REDUCE_BLOCK, jit, jit_parallel)
+                      PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS, jit,
+                      jit_parallel)
 from .dense import (_dense_backward_input, _dense_forward, _gemm_abt,
-                    _transpose_rows)
+                    _sparse_forward, _sparse_weight_gradient, _transpose_rows)
 from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
                      _sample_loss)
 
@@ -77,9 +78,12 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
                             at_buf, dt_buf):
     """Forward, loss and error back-propagation for batch samples s0..s1.
 
-    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. Fills
-    rows s0..s1 of every layer's activations and errors and columns s0..s1
-    of their transposed (fan, m) copies in ``at_buf``/``dt_buf``.
+    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. ``X`` is
+    a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
+    n_features) array, or CSR arrays (non-empty ``indptr``) whose first layer
+    is computed from the stored entries only. Fills rows s0..s1 of every
+    layer's activations and errors and columns s0..s1 of their transposed
+    (fan, m) copies in ``at_buf``/``dt_buf``.
 
     Returns
     -------
@@ -88,28 +92,35 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
     """
     n_layers = layers.shape[0]
     cap = xbuf.shape[0]
-    n_features = xbuf.shape[1]
     n_outputs = layers[n_layers - 1, 1]
     one = params.dtype.type(1)
+    dense, data, indices, indptr = X
+    sparse = indptr.shape[0] > 0
 
-    # Gather the chunk's rows of X.
-    for s in range(s0, s1):
-        row = X[idx[start + s]]
-        for k in range(n_features):
-            xbuf[s, k] = row[k]
+    # Gather the chunk's rows of a dense X.
+    if not sparse:
+        for s in range(s0, s1):
+            row = dense[idx[start + s]]
+            for k in range(dense.shape[1]):
+                xbuf[s, k] = row[k]
 
     # Forward.
     A = xbuf
     for l in range(n_layers):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        WT = _view(wt, layers[l, 2], fan_out, fan_in)
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         Z = _view(acts, layers[l, 4], cap, fan_out)
         kind = hidden if l < n_layers - 1 else IDENTITY
-        _dense_forward(A, WT, b, Z, kind, s0, s1)
-        _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l), fan_in,
-                                 m), s0, s1, 0)
+        if l == 0 and sparse:
+            W = _view(params, layers[l, 2], fan_in, fan_out)
+            _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind,
+                            s0, s1)
+        else:
+            WT = _view(wt, layers[l, 2], fan_out, fan_in)
+            _dense_forward(A, WT, b, Z, kind, s0, s1)
+            _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l),
+                                     fan_in, m), s0, s1, 0)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -142,20 +153,33 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
 
 
 @jit
-def _n_row_blocks(layers, l):
-    """Number of 16-row blocks of layer l's weight matrix."""
-    return (layers[l, 0] + 15) // 16
+def _block_rows(layers, l, sparse):
+    """Rows of layer l's weight matrix per task: 16, or for a sparse first
+    layer (whose tasks each scan all the batch's stored entries) enough to
+    make at most SPARSE_TASKS tasks."""
+    if l == 0 and sparse:
+        return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
+    return 16
 
 
 @jit
-def _find_block(layers, task):
-    """Layer and first row of global 16-row block ``task``."""
+def _n_row_blocks(layers, l, sparse):
+    """Number of row blocks (tasks) of layer l's weight matrix."""
+    rows = _block_rows(layers, l, sparse)
+    return (layers[l, 0] + rows - 1) // rows
+
+
+@jit
+def _find_block(layers, task, sparse):
+    """Layer, first and last row of global row block ``task``."""
     l = 0
     first = 0
-    while first + _n_row_blocks(layers, l) <= task:
-        first += _n_row_blocks(layers, l)
+    while first + _n_row_blocks(layers, l, sparse) <= task:
+        first += _n_row_blocks(layers, l, sparse)
         l += 1
-    return l, (task - first) * 16
+    rows = _block_rows(layers, l, sparse)
+    r0 = (task - first) * rows
+    return l, r0, min(r0 + rows, layers[l, 0])
 
 
 @jit_parallel
@@ -166,35 +190,42 @@ def _transpose_weights(params, wt, layers):
     """
     n_tasks = 0
     for l in range(layers.shape[0]):
-        n_tasks += _n_row_blocks(layers, l)
+        n_tasks += _n_row_blocks(layers, l, False)
     for task in prange(n_tasks):
-        l, r0 = _find_block(layers, task)
+        l, r0, r1 = _find_block(layers, task, False)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
         WT = _view(wt, layers[l, 2], fan_out, fan_in)
-        for r in range(r0, min(r0 + 16, fan_in)):
+        for r in range(r0, r1):
             row = W[r]
             for c in range(fan_out):
                 WT[c, r] = row[c]
 
 
 @jit
-def _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
-                          n_row_tasks):
-    """One task of step 2: 16 rows of some layer's dW, or a layer's db.
+def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
+                          at_buf, dt_buf, task, n_row_tasks):
+    """One task of step 2: a block of rows of some layer's dW, or a db.
 
     dW[r0:r1] = AT[r0:r1] . DT^T  (sums over all m samples of the batch)
     db = DT . 1
     """
+    _, data, indices, indptr = X
+    sparse = indptr.shape[0] > 0
     if task < n_row_tasks:
-        l, r0 = _find_block(layers, task)
+        l, r0, r1 = _find_block(layers, task, sparse)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, m)
-        DT = _view(dt_buf, layers[l, 4], fan_out, m)
         gW = _view(grad, layers[l, 2], fan_in, fan_out)
-        _gemm_abt(AT, DT, gW, r0, min(r0 + 16, fan_in))
+        if l == 0 and sparse:
+            D = _view(deltas, layers[0, 4], cap, fan_out)
+            _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
+                                    gW, r0, r1)
+        else:
+            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, m)
+            DT = _view(dt_buf, layers[l, 4], fan_out, m)
+            _gemm_abt(AT, DT, gW, r0, r1)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, 1]
@@ -243,18 +274,19 @@ def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
     for c in range(n_chunks):
         data_loss += chunk_loss[c]
     # Step 2: rows of the weight gradients, then the bias gradients.
+    sparse = X[3].shape[0] > 0
     n_row_tasks = 0
     for l in range(layers.shape[0]):
-        n_row_tasks += _n_row_blocks(layers, l)
+        n_row_tasks += _n_row_blocks(layers, l, sparse)
     n_tasks = n_row_tasks + layers.shape[0]
     if parallel:
         for task in prange(n_tasks):
-            _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
-                                  n_row_tasks)
+            _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
+                                  at_buf, dt_buf, task, n_row_tasks)
     else:
         for task in range(n_tasks):
-            _weight_gradient_task(grad, layers, cap, m, at_buf, dt_buf, task,
-                                  n_row_tasks)
+            _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
+                                  at_buf, dt_buf, task, n_row_tasks)
     return data_loss
 
 
@@ -291,8 +323,10 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), C-contiguous
-    Y : ndarray of shape (n_samples, n_outputs), same dtype as X
+    X : tuple (dense, data, indices, indptr)
+        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
+        or an empty dense array with X's CSR arrays (int64 indices).
+    Y : ndarray of shape (n_samples, n_outputs), X's dtype
     sw : ndarray of shape (n_samples,) or (0,)
         Sample weights; empty for unweighted.
     idx : int64 ndarray of shape (>= stop,)

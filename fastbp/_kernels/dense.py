@@ -177,3 +177,60 @@ def _dense_backward_input(D, W, A_prev, D_prev, kind, s0, s1):
     fan_in = W.shape[0]
     for s in range(s0, s1):
         _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)
+
+
+@jit
+def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
+    """Z[s] = f(X[idx[start + s]] @ W + b) for a CSR matrix X, s0 <= s < s1.
+
+    Reads only the stored entries of each row: Z[s] = b + sum over stored
+    (k, v) of v * W[k].
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        The CSR arrays of X (int64 indices).
+    W : ndarray of shape (n_features, fan_out)
+    b : ndarray of shape (fan_out,)
+    Z : ndarray of shape (>= s1, fan_out)
+        Overwritten with the layer's activations.
+    kind : int
+        Hidden activation code.
+    """
+    fan_out = W.shape[1]
+    for s in range(s0, s1):
+        r = idx[start + s]
+        z = Z[s]
+        for j in range(fan_out):
+            z[j] = b[j]
+        for p in range(indptr[r], indptr[r + 1]):
+            v = data[p]
+            w = W[indices[p]]
+            for j in range(fan_out):
+                z[j] += v * w[j]
+        _activate_row(kind, z, fan_out)
+
+
+@jit
+def _sparse_weight_gradient(data, indices, indptr, idx, start, m, D, gW, r0,
+                            r1):
+    """gW[r0:r1] = sum_s X[idx[start + s], r0:r1]^T D[s], for CSR X.
+
+    Every entry sums over the batch's samples in order; only stored entries
+    of X with a column in [r0, r1) contribute.
+    """
+    fan_out = gW.shape[1]
+    zero = gW.dtype.type(0)
+    for k in range(r0, r1):
+        for j in range(fan_out):
+            gW[k, j] = zero
+    for s in range(m):
+        r = idx[start + s]
+        d = D[s]
+        for p in range(indptr[r], indptr[r + 1]):
+            k = indices[p]
+            if r0 <= k and k < r1:
+                v = data[p]
+                g = gW[k]
+                for j in range(fan_out):
+                    g[j] += v * d[j]
