@@ -1,0 +1,1 @@
+"""asv benchmarks for fastbp (run from ``benchmarks/``: see ../README.md)."""
