@@ -170,6 +170,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.out_activation_ = "logistic"
 
         self._layout = Layout(layer_units)
+        self._layout.check_memory(self._capacity(y.shape[0]),
+                                  np.dtype(dtype).itemsize)
         self._set_params_vector(init_params(
             self._layout, self.activation, self._random_state, dtype))
         self._best_params = self._params.copy()
@@ -239,6 +241,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if params.dtype != dtype:
             self._set_params_vector(
                 self._layout.pack(self.coefs_, self.intercepts_, dtype))
+
+    def _capacity(self, n_samples):
+        """Samples per compiled call: the batch, or L-BFGS's block."""
+        if self.solver == "lbfgs":
+            return min(_LBFGS_BLOCK, n_samples)
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return int(np.clip(self.batch_size, 1, n_samples))
 
     def _kernel_codes(self):
         return HIDDEN_CODES[self.activation], OUTPUT_CODES[self.out_activation_]

@@ -6,6 +6,8 @@
 the flat vector and an int64 table of per-layer sizes and offsets.
 """
 
+import os
+
 import numpy as np
 
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
@@ -66,6 +68,35 @@ class Layout:
         self.n_params = offset
         self._unit_table = table
 
+    def training_bytes(self, capacity, itemsize):
+        """Lower bound on the memory a fit with batches of ``capacity`` needs.
+
+        Parameters, gradient, its block buffer, transposed weights and two
+        optimizer state vectors, plus the workspace's per-sample buffers.
+        The float64 draws of the initialisation come on top of it.
+        """
+        units = self.layer_units
+        per_sample = 4 * sum(units[1:]) + 2 * sum(units[:-1])
+        return (6 * self.n_params + capacity * per_sample) * itemsize
+
+    def check_memory(self, capacity, itemsize):
+        """Raise ``MemoryError`` if a fit cannot fit into physical memory.
+
+        Without this, a network far too large fails on whichever buffer
+        happens to be allocated first, or, with memory overcommit, is
+        killed by the operating system halfway through a fit.
+        """
+        needed = self.training_bytes(capacity, itemsize)
+        available = physical_memory()
+        if available is not None and needed > available:
+            raise MemoryError(
+                f"Training a network with layer sizes {self.layer_units} "
+                f"({self.n_params:,} parameters) needs at least "
+                f"{_format_bytes(needed)} of memory, more than this "
+                f"machine's {_format_bytes(available)}. Use smaller "
+                f"hidden_layer_sizes or a smaller batch_size"
+                + (' or dtype="float32".' if itemsize > 4 else "."))
+
     def table(self, capacity):
         """Layer table whose activation offsets suit ``capacity`` samples."""
         table = self._unit_table.copy()
@@ -111,6 +142,22 @@ def init_params(layout, activation, random_state, dtype):
         coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
         intercepts.append(random_state.uniform(-bound, bound, fan_out))
     return layout.pack(coefs, intercepts, dtype)
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 class Workspace:

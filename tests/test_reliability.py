@@ -144,3 +144,14 @@ def test_kernels_pass_with_numba_boundscheck(tmp_path):
                          text=True)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert " passed" in out.stdout
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_network_too_large_for_memory_raises_memory_error(solver):
+    X = np.zeros((10, 3))
+    y = np.arange(10) % 2
+    model = MLPClassifier((10**6, 10**6), solver=solver, dtype="float64")
+    with pytest.raises(MemoryError, match=r"needs at least [\d.]+ TiB .*"
+                       r'dtype="float32"'):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
