@@ -1,0 +1,145 @@
+"""fastbp across processes: forked workers, an unwritable package directory,
+and a compiled-code cache that must never outlive the source it came from.
+
+Each test runs fresh Python processes on a private copy of the package, so
+that Numba's on-disk cache starts empty and belongs to the test alone.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastbp
+
+PACKAGE = Path(fastbp.__file__).resolve().parent
+TIMEOUT = 600
+
+FIT_AND_REPORT = """
+import json
+import warnings
+import numpy as np
+import fastbp
+from fastbp import MLPClassifier
+from fastbp._kernels import epoch
+
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.rand(120, 6).astype(np.float32)
+y = (X[:, 0] > 0.5).astype(int)
+model = MLPClassifier((8,), max_iter=2, batch_size=32, random_state=0)
+model.fit(X, y)
+stats = epoch._run_epoch.stats
+print(json.dumps({
+    "package": fastbp.__file__,
+    "hits": sum(stats.cache_hits.values()),
+    "misses": sum(stats.cache_misses.values()),
+    "coef": model.coefs_[0].tolist(),
+}))
+"""
+
+
+@pytest.fixture
+def private_package(tmp_path):
+    """A copy of fastbp without compiled caches, and an environment that
+    imports it and keeps Numba's user-wide cache inside ``tmp_path``."""
+    root = tmp_path / "site"
+    shutil.copytree(PACKAGE, root / "fastbp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(root),
+               XDG_CACHE_HOME=str(tmp_path / "user-cache"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    return root / "fastbp", env
+
+
+def _run(code, env, cwd):
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def _fit_report(package, env):
+    report = json.loads(_run(FIT_AND_REPORT, env, package.parent.parent)
+                        .strip().splitlines()[-1])
+    assert Path(report["package"]).parent == package  # the copy under test
+    return report
+
+
+def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
+        private_package, tmp_path):
+    package, env = private_package
+    # A file where the cache directory would go: nobody, not even root, can
+    # write the in-tree cache now, as in a read-only site-packages.
+    (package / "_kernels" / "__pycache__").write_text("")
+
+    first = _fit_report(package, env)
+    second = _fit_report(package, env)
+
+    assert first["misses"] > 0 and first["hits"] == 0
+    # A new process loads every specialisation from the user-wide cache.
+    assert second["misses"] == 0 and second["hits"] > 0
+    assert second["coef"] == first["coef"]
+    index_files = list((tmp_path / "user-cache").rglob("*.nbi"))
+    assert index_files, "nothing was cached in the user cache directory"
+
+
+def test_editing_any_kernel_file_invalidates_the_cache(private_package):
+    """Numba keys a function's cache on its own file only: a change to a
+    kernel it calls from another file would run stale machine code.
+    fastbp stamps every kernel with a digest of all kernel sources."""
+    package, env = private_package
+    warm = [_fit_report(package, env) for _ in range(2)][-1]
+    assert warm["misses"] == 0
+
+    # The epoch lives in epoch.py; change only a file it calls into.
+    activations = package / "_kernels" / "activations.py"
+    activations.write_text(activations.read_text() + "\n# edited\n")
+
+    after_edit = _fit_report(package, env)
+    assert after_edit["misses"] > 0 and after_edit["hits"] == 0
+    assert after_edit["coef"] == warm["coef"]
+
+
+FORKED_FITS = """
+import multiprocessing
+import warnings
+import numpy as np
+from sklearn.datasets import load_digits
+from fastbp import MLPClassifier
+
+warnings.simplefilter("ignore")
+X, y = load_digits(return_X_y=True)
+
+
+def fit(seed):
+    model = MLPClassifier(max_iter=3, random_state=seed).fit(X, y)
+    return model.coefs_[0].sum()
+
+
+if __name__ == "__main__":
+    parent = [fit(seed) for seed in (1, 2)]  # the thread pool is running
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        children = pool.map(fit, (1, 2))
+    assert children == parent, (children, parent)
+    print("ok")
+"""
+
+
+def test_forked_workers_fit_after_the_parent_did(tmp_path):
+    """GNU OpenMP aborts a forked child that starts a parallel region
+    ("fork() called from a process already using GNU OpenMP"); fastbp
+    depends on TBB, whose threading layer survives fork."""
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED_FITS)
+    try:
+        out = subprocess.run([sys.executable, str(script)],
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:  # a crashed child hangs Pool
+        raise AssertionError(f"forked fits hung: {exc.stderr}") from None
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
