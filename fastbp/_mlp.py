@@ -32,6 +32,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 
 from ._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
+from ._kernels._threads import fit_threads
 from ._network import Layout, Workspace, aligned_empty, init_params
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
@@ -218,10 +219,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._check_continuation(layer_units, dtype)
 
         Y = np.ascontiguousarray(y, dtype=dtype)
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, sample_weight, incremental)
-        else:
-            self._fit_lbfgs(X, Y, sample_weight)
+        with fit_threads():
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, Y, sample_weight, incremental)
+            else:
+                self._fit_lbfgs(X, Y, sample_weight)
 
         if not np.isfinite(self._params).all():
             raise ValueError(
