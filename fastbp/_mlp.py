@@ -19,18 +19,23 @@ from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
                           _fit_context, is_classifier)
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (_check_partial_fit_first_call,
                                       type_of_target, unique_labels)
-from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
-                                      validate_data)
+from sklearn.utils.validation import (_check_sample_weight, check_array,
+                                      check_consistent_length,
+                                      check_is_fitted, validate_data)
 
+from ._callbacks import FitTasks
 from ._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
 from ._kernels._threads import fit_threads
 from ._network import Layout, Workspace, aligned_empty, init_params
@@ -44,7 +49,7 @@ _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 _LBFGS_BLOCK = 4096
 
 
-class BaseMultilayerPerceptron(BaseEstimator, ABC):
+class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     """Base class for the fastbp MLP estimators; use the subclasses."""
 
     _parameter_constraints: dict = {
@@ -148,7 +153,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return self._params
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # On Python >= 3.11 object.__getstate__ returns the instance's own
+        # __dict__: copy it, or pickling would strip the live model.
+        state = dict(super().__getstate__())
         # coefs_/intercepts_ carry the values; the flat vector is rebuilt.
         state.pop("_params", None)
         return state
@@ -182,17 +189,21 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False,
+             validation_data=None):
+        X_user, y_user = X, y
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -207,6 +218,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         dtype = X.dtype
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -218,12 +230,23 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         else:
             self._check_continuation(layer_units, dtype)
 
+        if validation_data is not None:
+            validation_data = self._validate_validation_data(
+                validation_data, dtype)
         Y = np.ascontiguousarray(y, dtype=dtype)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            tasks = FitTasks(self, X_user, y_user, sample_weight,
+                             1 if incremental else self.max_iter, "epoch")
+        else:
+            tasks = FitTasks(self, X_user, y_user, sample_weight,
+                             self.max_iter + 1, "lbfgs-iter")
         with fit_threads():
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, Y, sample_weight, incremental)
+                self._fit_stochastic(X, Y, sample_weight, incremental,
+                                     validation_data, tasks)
             else:
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(X, Y, sample_weight, tasks)
+        tasks.close(self._snapshot)
 
         if not np.isfinite(self._params).all():
             raise ValueError(
@@ -244,6 +267,50 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._set_params_vector(
                 self._layout.pack(self.coefs_, self.intercepts_, dtype))
 
+    def _snapshot(self, params=None):
+        """Fitted attributes of the model with ``params`` (default: the
+        current ones), copied: what a callback's ``fitted_estimator`` needs."""
+        params = (self._params if params is None else params).astype(
+            self._params.dtype, copy=True)
+        coefs, intercepts = self._layout.views(params)
+        return {"_params": params, "coefs_": coefs, "intercepts_": intercepts}
+
+    def _weight_classes(self, y, sample_weight, incremental):
+        """Sample weights times class weights (classifier only)."""
+        return sample_weight
+
+    def _validate_validation_data(self, validation_data, dtype):
+        """``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``,
+        checked like training data; returns X, y, encoded Y, weights."""
+        if (not isinstance(validation_data, (tuple, list))
+                or len(validation_data) not in (2, 3)):
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val) or "
+                "(X_val, y_val, sample_weight_val), got "
+                f"{type(validation_data).__name__}.")
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "validation_data is only used by the stochastic solvers "
+                f"('sgd', 'adam'), got solver={self.solver!r}.")
+        X_val, y_val = validation_data[:2]
+        sw_val = validation_data[2] if len(validation_data) == 3 else None
+        X_val = self._check_X(X_val)
+        if issparse(X_val):
+            X_val = X_val.tocsr()
+        y_val, Y_val = self._encode_validation_targets(y_val, X_val)
+        if sw_val is not None:
+            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
+        return X_val, y_val, np.ascontiguousarray(Y_val, dtype=dtype), sw_val
+
+    def _validation_loss(self, X_val, Y_val, sw_val):
+        """Mean (sample-weighted) loss on validation data, without the L2
+        penalty: the data term of the training objective."""
+        output = self._forward_pass_fast(X_val, check_input=False)
+        loss_name = self.loss
+        if loss_name == "log_loss" and self.out_activation_ == "logistic":
+            loss_name = "binary_log_loss"
+        return float(LOSS_FUNCTIONS[loss_name](Y_val, output, sw_val))
+
     def _capacity(self, n_samples):
         """Samples per compiled call: the batch, or L-BFGS's block."""
         if self.solver == "lbfgs":
@@ -255,7 +322,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _kernel_codes(self):
         return HIDDEN_CODES[self.activation], OUTPUT_CODES[self.out_activation_]
 
-    def _fit_lbfgs(self, X, Y, sample_weight):
+    def _fit_lbfgs(self, X, Y, sample_weight, tasks):
         dtype = X.dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]), dtype)
@@ -264,9 +331,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         loss_grad = full_batch_loss_grad(
             _kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
             float(np.finfo(dtype).eps))
+        dtype_params = params.dtype
+
+        def iteration_done(x):
+            state = lambda: self._snapshot(x.astype(dtype_params))  # noqa: E731
+            stop = tasks.end(state)
+            if not stop:  # scipy may still end here: close() ends it empty
+                tasks.begin(state)
+            return stop
+
+        tasks.begin(self._snapshot)
         self.n_iter_, self.loss_ = minimize_lbfgs(
             loss_grad, params, self.max_iter, self.max_fun, self.tol,
-            self.verbose)
+            self.verbose, iteration_done)
 
     def _make_optimizer(self, dtype):
         n_params = self._layout.n_params
@@ -277,7 +354,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return AdamOptimizer(n_params, dtype, self.learning_rate_init,
                              self.beta_1, self.beta_2, self.epsilon)
 
-    def _fit_stochastic(self, X, Y, sample_weight, incremental):
+    def _fit_stochastic(self, X, Y, sample_weight, incremental,
+                        validation_data, tasks):
         dtype = X.dtype
         if (not incremental or not hasattr(self, "_optimizer")
                 or self._optimizer.dtype != dtype
@@ -288,7 +366,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        Y_val = None
+        if validation_data is not None:
+            X_train, Y_train, sw_train = X, Y, sample_weight
+            X_val, y_val, Y_val, sw_val = validation_data
+            if self.validation_scores_ is None:  # not early stopping
+                self.validation_scores_ = []
+                self.validation_loss_curve_ = []
+                self.best_validation_score_ = -np.inf
+        elif early_stopping:
             # don't stratify in multilabel classification
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = Y if should_stratify else None
@@ -337,6 +423,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                tasks.begin(self._snapshot)
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx,
                                          random_state=self._random_state)
@@ -354,8 +441,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sw_val)
+                    early_stopping, X_val, y_val, sw_val, Y_val)
                 optimizer.iteration_ends(self.t_)
+                if tasks.end(self._snapshot):
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -386,22 +475,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params[...] = self._best_params
 
     def _update_no_improvement_count(self, early_stopping, X, y,
-                                     sample_weight):
-        if early_stopping:
+                                     sample_weight, Y=None):
+        if X is not None:
             # compute validation score (can be NaN), use that for stopping
             val_score = self._score(X, y, sample_weight=sample_weight)
             self.validation_scores_.append(val_score)
+            self.validation_loss_curve_.append(
+                self._validation_loss(X, Y, sample_weight))
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
+        if early_stopping:
             last_valid_score = self.validation_scores_[-1]
             if last_valid_score < (self.best_validation_score_ + self.tol):
                 self._no_improvement_count += 1
             else:
                 self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_params = self._params.copy()
-        else:
+        if X is not None:
+            if self.validation_scores_[-1] > self.best_validation_score_:
+                self.best_validation_score_ = self.validation_scores_[-1]
+                if early_stopping:
+                    self._best_params = self._params.copy()
+        if not early_stopping:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
             else:
@@ -410,7 +504,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -425,12 +519,23 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, \
+                sample_weight_val), default=None
+            fastbp only, stochastic solvers only. A validation set used
+            instead of the internal ``validation_fraction`` split: with
+            ``early_stopping=True`` training stops on its score and keeps
+            the best weights; in any case ``validation_scores_`` and
+            ``validation_loss_curve_`` are recorded on it every epoch.
+            Inside a ``Pipeline`` it reaches the final step untransformed,
+            so pass data the final estimator can take.
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         validation_data=validation_data)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -621,10 +726,17 @@ _SHARED_ATTRS_DOC = """
         The loss at the end of each training epoch.
 
     validation_scores_ : list of shape (`n_iter_`,) or None
-        Validation scores per epoch when ``early_stopping=True``.
+        Validation scores per epoch when ``early_stopping=True`` or
+        ``validation_data`` is given.
+
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
+        fastbp only. The loss on the validation data at the end of each
+        epoch, when ``validation_scores_`` is recorded: the mean
+        (sample-weighted) loss of the training objective without its L2
+        penalty.
 
     best_validation_score_ : float or None
-        The best validation score when ``early_stopping=True``.
+        The best validation score when ``validation_scores_`` is recorded.
 
     t_ : int
         The number of training samples seen by the solver.
@@ -664,6 +776,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------""" + _SHARED_PARAMS_DOC + """
+    class_weight : dict, 'balanced' or None, default=None
+        fastbp only. Weights of the classes, multiplied into
+        ``sample_weight``: ``{label: weight}``, or 'balanced' for
+        ``n_samples / (n_classes * np.bincount(y))``, as
+        :func:`sklearn.utils.class_weight.compute_sample_weight` computes
+        them (for multilabel targets, a list of dicts, one per label).
+        'balanced' is not available in ``partial_fit``, which sees one
+        batch at a time; pass a dict computed on the whole training set.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -687,7 +808,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32"):
+                 class_weight=None, dtype="float32"):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -701,6 +823,54 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             validation_fraction=validation_fraction, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def _weight_classes(self, Y, sample_weight, incremental):
+        """``sample_weight`` times the weight of each sample's class.
+
+        ``Y`` is the label-binarized target. Follows
+        ``sklearn.utils.class_weight.compute_sample_weight``; for multilabel
+        targets each label column is an output with classes {0, 1}.
+        """
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: "
+                "one call sees one batch, not the class frequencies of the "
+                "whole training set. Compute the weights once with "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on (a large enough sample of) the "
+                "training targets and pass them as a dict.")
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            labels = Y.astype(np.int64)
+        elif self._label_binarizer.y_type_ == "multiclass":
+            labels = self.classes_[Y.argmax(axis=1)]
+        else:
+            labels = self.classes_[Y[:, 0].astype(np.int64)] if Y.ndim == 2 \
+                else self.classes_[Y.astype(np.int64)]
+        weights = compute_sample_weight(self.class_weight, labels)
+        if sample_weight is not None:
+            weights = weights * sample_weight
+        return weights.astype(self._np_dtype)
+
+    def _encode_validation_targets(self, y, X):
+        y = check_array(y, ensure_2d=False, dtype=None)
+        check_consistent_length(X, y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        classes = unique_labels(y)
+        if self._label_binarizer.y_type_ != "multilabel-indicator":
+            unseen = np.setdiff1d(classes, self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"validation_data has classes {unseen} not in "
+                    f"`self.classes_` {self.classes_}.")
+        return y, self._label_binarizer.transform(y)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
@@ -910,6 +1080,18 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _encode_validation_targets(self, y, X):
+        y = check_array(y, ensure_2d=False, dtype=self._np_dtype)
+        check_consistent_length(X, y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"validation_data has {Y.shape[1]} targets, the model "
+                f"{self.n_outputs_}.")
+        return y, Y
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],

@@ -114,7 +114,8 @@ class AdamOptimizer(_StochasticOptimizer):
                                   / (1 - self.beta_1 ** t))
 
 
-def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
+def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,
+                   iteration_done=None):
     """Run scipy's L-BFGS-B on ``loss_grad`` starting from ``params``.
 
     Parameters
@@ -125,6 +126,10 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
         Start point; overwritten with the solution.
     max_iter, max_fun, tol, verbose :
         As the estimators' parameters.
+    iteration_done : callable, optional
+        ``iteration_done(x) -> bool`` after each iteration with the current
+        float64 solution; returning True ends the minimisation there
+        (without a ConvergenceWarning: it was asked for).
 
     Returns
     -------
@@ -132,6 +137,13 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
     loss : float
     """
     iprint = 1 if (verbose is True or verbose >= 1) else -1
+    stopped = []
+
+    def callback(intermediate_result):
+        if iteration_done is not None and iteration_done(intermediate_result.x):
+            stopped.append(True)
+            raise StopIteration
+
     # L-BFGS-B's vector updates call BLAS. Between two of them the compiled
     # loss and gradient run on Numba's threads; threaded BLAS workers would
     # then spin against those (an L-BFGS fit on digits ran 55 times slower).
@@ -142,6 +154,7 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
             params.astype(np.float64),
             method="L-BFGS-B",
             jac=True,
+            callback=callback,
             options={
                 "maxfun": max_fun,
                 "maxiter": max_iter,
@@ -149,7 +162,10 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose):
                 **_get_additional_lbfgs_options_dict("iprint", iprint),
             },
         )
-    n_iter = _check_optimize_result("lbfgs", result, max_iter)
+    if stopped:
+        n_iter = result.nit
+    else:
+        n_iter = _check_optimize_result("lbfgs", result, max_iter)
     params[...] = result.x
     return n_iter, result.fun
 

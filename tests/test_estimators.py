@@ -78,11 +78,15 @@ def test_constructor_matches_sklearn_signature():
                       (MLPRegressor, sk.MLPRegressor)]:
         ours_params = inspect.signature(ours).parameters
         ref_params = inspect.signature(ref).parameters
-        assert list(ours_params)[:-1] == list(ref_params)
+        # scikit-learn's parameters first, in order; fastbp's own at the end.
+        extra = ["class_weight", "dtype"] if ours is MLPClassifier else ["dtype"]
+        assert list(ours_params) == list(ref_params) + extra
         for name, p in ref_params.items():
             assert ours_params[name].default == p.default
             assert ours_params[name].kind == p.kind
         assert ours_params["dtype"].default == "float32"
+        if ours is MLPClassifier:
+            assert ours_params["class_weight"].default is None
 
 
 # ------------------------------------------- features around the epoch loop
@@ -405,3 +409,13 @@ def test_sparse_regression_with_early_stopping():
                     rtol=1e-10)
     assert_allclose(sparse.predict(sp.csr_matrix(X)), dense.predict(X),
                     rtol=1e-9)
+
+
+def test_pickling_leaves_the_fitted_model_untouched():
+    X, y = load_digits(return_X_y=True)
+    model = MLPClassifier((8,), max_iter=2).fit(X, y)
+    params = model._params
+    pickle.dumps(model)
+    # The flat vector and its views survive: coefs_ still alias it.
+    assert model._params is params
+    assert np.may_share_memory(model.coefs_[0], model._params)

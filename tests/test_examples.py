@@ -95,6 +95,37 @@ CASES = [
             r"^speed-up of fastbp over scikit-learn: \d+\.\d+x$",
         ),
     ),
+    Example(
+        "beyond_sklearn.py",
+        needs=("matplotlib",),
+        prints=(
+            rf"^None\s+({ACCURACY})\s+({ACCURACY})$",
+            rf"^balanced\s+({ACCURACY})\s+({ACCURACY})$",
+            r"^validation loss: lowest \d+\.\d{4} at epoch \d+; "
+            r"last \d+\.\d{4}$",
+            r"^epochs run: \d+ \((stopped by the callback|ran all epochs)\)$",
+            r"^figure written to .*validation_curves\.png$",
+        ),
+        writes=("validation_curves.png",),
+    ),
+    Example(
+        "dask_scale_out.py",
+        needs=("dask", "distributed", "dask_ml"),
+        prints=(
+            rf"^cluster: 2 worker processes x 1 thread, started in {SECONDS}$",
+            rf"^worker warm-up \(first fit, kernels from Numba's cache\): "
+            rf"{SECONDS}$",
+            r"^OMP_NUM_THREADS in the workers: 1 ",
+            rf"^grid search: \d+ fits \+ 1 refit, serial {SECONDS}, "
+            rf"dask {SECONDS}$",
+            r"^best params: \{'alpha': .+, 'hidden_layer_sizes': \(.+\)\}$",
+            rf"^best CV accuracy: ({ACCURACY})$",
+            r"^dask and serial cv_results_ scores identical: True$",
+            rf"^incremental: \d+ passes x \d+ blocks of up to \d+ rows in "
+            rf"{SECONDS}$",
+            rf"^incremental test accuracy: ({ACCURACY}) \(\d+ samples seen\)$",
+        ),
+    ),
 ]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
