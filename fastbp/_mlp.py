@@ -37,6 +37,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array,
 
 from ._callbacks import FitTasks
 from ._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
+from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
 from ._network import Layout, Workspace, aligned_empty, init_params
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
@@ -240,7 +241,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         else:
             tasks = FitTasks(self, X_user, y_user, sample_weight,
                              self.max_iter + 1, "lbfgs-iter")
-        with fit_threads():
+        with compiled_section(), fit_threads():
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, Y, sample_weight, incremental,
                                      validation_data, tasks)
@@ -587,8 +588,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             rows = X[start:stop]
             if sparse:
                 rows = rows.toarray().astype(dtype, copy=False)
-            _predict_rows(rows, params, wt, table, hidden, out, buf_a, buf_b,
-                          result[start:stop])
+            with compiled_section():
+                _predict_rows(rows, params, wt, table, hidden, out, buf_a,
+                              buf_b, result[start:stop])
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):

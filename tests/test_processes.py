@@ -143,3 +143,53 @@ def test_forked_workers_fit_after_the_parent_did(tmp_path):
         raise AssertionError(f"forked fits hung: {exc.stderr}") from None
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+CONCURRENT_FITS = """
+import threading
+import warnings
+import numpy as np
+import numba
+from sklearn.datasets import load_digits
+from fastbp import MLPClassifier
+
+warnings.simplefilter("ignore")
+X, y = load_digits(return_X_y=True)
+X = np.repeat(X, 4, axis=0)  # big enough batches for parallel regions
+y = np.repeat(y, 4)
+
+
+def fit(seed, out):
+    model = MLPClassifier((64,), max_iter=2, batch_size=256,
+                          random_state=seed).fit(X, y)
+    out[seed] = (model.coefs_[0].copy(), model.predict_proba(X[:500]))
+
+
+serial, concurrent = {}, {}
+for seed in range(4):
+    fit(seed, serial)
+threads = [threading.Thread(target=fit, args=(seed, concurrent))
+           for seed in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert numba.threading_layer() == "workqueue", numba.threading_layer()
+for seed in range(4):
+    for a, b in zip(serial[seed], concurrent[seed]):
+        assert np.array_equal(a, b)
+print("ok")
+"""
+
+
+def test_concurrent_fits_under_the_workqueue_layer():
+    """Numba aborts the process ("Numba workqueue threading layer is
+    terminating: Concurrent access has been detected.") when two threads use
+    the workqueue layer at once; where it is the only layer, fastbp
+    serialises its compiled sections."""
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue",
+               NUMBA_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", CONCURRENT_FITS], env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"
