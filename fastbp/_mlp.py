@@ -588,7 +588,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             rows = X[start:stop]
             if sparse:
                 rows = rows.toarray().astype(dtype, copy=False)
-            with compiled_section():
+            with compiled_section(), fit_threads():
                 _predict_rows(rows, params, wt, table, hidden, out, buf_a,
                               buf_b, result[start:stop])
         return result

@@ -51,7 +51,8 @@ def test_fit_thread_count_rule(current, configured, default, environ,
 @pytest.fixture
 def numba_unconfigured():
     """Numba left at its defaults, on a machine with at least 2 cores."""
-    if numba.config.NUMBA_NUM_THREADS != numba.config.NUMBA_DEFAULT_NUM_THREADS:
+    config = numba.config
+    if config.NUMBA_NUM_THREADS != config.NUMBA_DEFAULT_NUM_THREADS:
         pytest.skip("Numba's thread count is configured for this run")
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs at least 2 Numba threads")
