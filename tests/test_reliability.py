@@ -155,3 +155,107 @@ def test_network_too_large_for_memory_raises_memory_error(solver):
                        r'dtype="float32"'):
         model.fit(X, y)
     assert not hasattr(model, "coefs_")
+
+
+# ------------------------------------------------ bad input: sklearn's errors
+def _bad_inputs():
+    rng = np.random.RandomState(0)
+    X = rng.rand(20, 3)
+    y = np.arange(20) % 2
+    nan_X = X.copy()
+    nan_X[3, 1] = np.nan
+    inf_X = X.copy()
+    inf_X[0, 0] = np.inf
+    nan_y = y.astype(float)
+    nan_y[2] = np.nan
+    return {
+        "nan in X": (nan_X, y),
+        "inf in X": (inf_X, y),
+        "nan in y": (X, nan_y),
+        "empty X": (np.empty((0, 3)), np.empty(0)),
+        "1-D X": (X[:, 0], y),
+        "3-D X": (X.reshape(20, 3, 1), y),
+        "length mismatch": (X, y[:-1]),
+        "complex X": (X + 1j, y),
+        "string X": (np.array([["a", "b", "c"]] * 20), y),
+        "no features": (np.empty((20, 0)), y),
+    }
+
+
+@pytest.mark.parametrize("estimator", ["MLPClassifier", "MLPRegressor"])
+@pytest.mark.parametrize("case", list(_bad_inputs()))
+def test_bad_input_raises_sklearns_error(estimator, case):
+    """Same exception type and message as scikit-learn's MLP, raised before
+    any compiled code runs."""
+    from sklearn import neural_network as sk
+    import fastbp
+    X, y = _bad_inputs()[case]
+
+    def error(cls, **params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cls(max_iter=2, **params).fit(X, y)
+            except Exception as exc:  # noqa: BLE001 - compared below
+                return exc
+        return None
+
+    ref = error(getattr(sk, estimator))
+    # In float64 the messages (which may name the dtype or print values)
+    # are scikit-learn's word for word; float32 raises the same type.
+    ours = error(getattr(fastbp, estimator), dtype="float64")
+    ours32 = error(getattr(fastbp, estimator))
+    if ref is None:  # scikit-learn accepts it (e.g. NaN labels for classes)
+        assert ours is None and ours32 is None
+        return
+    assert type(ours) is type(ref), (ours, ref)
+    assert str(ours) == str(ref)
+    assert type(ours32) is type(ref), (ours32, ref)
+
+
+def test_wrong_n_features_at_predict_and_unfitted(digits):
+    from sklearn import neural_network as sk
+    from sklearn.exceptions import NotFittedError
+    X, y = digits
+    for ours, ref in [(MLPClassifier(max_iter=2), sk.MLPClassifier(max_iter=2))]:
+        with pytest.raises(NotFittedError):
+            ours.predict(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours.fit(X, y)
+            ref.fit(X, y)
+        with pytest.raises(ValueError) as ours_err:
+            ours.predict(X[:, :10])
+        with pytest.raises(ValueError) as ref_err:
+            ref.predict(X[:, :10])
+        assert str(ours_err.value) == str(ref_err.value)
+
+
+def test_single_class_behaves_as_sklearn():
+    from sklearn import neural_network as sk
+    X = np.random.RandomState(0).rand(30, 4)
+    y = np.zeros(30, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+        ref = sk.MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+    assert_array_equal(ours.predict(X), ref.predict(X))
+    assert ours.predict_proba(X).shape == ref.predict_proba(X).shape
+
+
+def test_fit_makes_no_full_copy_of_c_contiguous_float32_X():
+    import tracemalloc
+    rng = np.random.RandomState(0)
+    X = rng.rand(40_000, 200).astype(np.float32)  # 30.5 MiB
+    y = rng.randint(0, 3, len(X))
+    model = MLPClassifier((16,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[:300], y[:300])  # compile / load kernels outside the trace
+        tracemalloc.start()
+        MLPClassifier((16,), max_iter=1, random_state=0).fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    # Labels, their one-hot encoding and the shuffled index are allocated;
+    # a copy of X would add X.nbytes on top of them.
+    assert peak < X.nbytes / 2, (peak / 2**20, X.nbytes / 2**20)
