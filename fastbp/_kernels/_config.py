@@ -41,6 +41,12 @@ MAX_CHUNKS = 4
 PARALLEL_MIN_WORK = 1 << 20
 PARALLEL_MIN_PARAMS = 1 << 16
 
+# The weight gradient of a batch is cut into tasks of rows of dW, each about
+# this many multiply-adds, so that tasks cost alike across layers. Task
+# bounds depend on the shapes and the batch size only; every element of dW
+# is one sum computed by one task, so they never change results.
+TASK_MACS = 1 << 19
+
 # With sparse X, each task of the first layer's weight gradient scans all
 # the batch's stored entries; the layer is cut into at most this many tasks.
 SPARSE_TASKS = 64

@@ -39,7 +39,8 @@ L-BFGS) are processed block by block, in order.
 from numba import prange
 
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS,
-                      PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS, jit,
+                      PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS,
+                      TASK_MACS, jit,
                       jit_parallel)
 from .dense import (_dense_backward_input, _dense_forward, _gemm_abt,
                     _sparse_forward, _sparse_weight_gradient, _transpose_rows)
@@ -153,31 +154,42 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
 
 
 @jit
-def _block_rows(layers, l, sparse):
-    """Rows of layer l's weight matrix per task: 16, or for a sparse first
-    layer (whose tasks each scan all the batch's stored entries) enough to
-    make at most SPARSE_TASKS tasks."""
+def _block_rows(layers, l, sparse, m):
+    """Rows of layer l's weight matrix per task.
+
+    For the weight gradient of a batch of ``m`` samples, tasks get about
+    TASK_MACS multiply-adds each (a multiple of 4 rows, at least 4), so that
+    the tasks of all layers cost about the same and an even split of the
+    task range over threads is an even split of the work. With fixed-size
+    row blocks, the first layer's many expensive blocks all went to one
+    thread. A sparse first layer (whose tasks each scan all the batch's
+    stored entries) is cut into at most SPARSE_TASKS tasks. ``m = 0`` asks
+    for the fixed 16-row blocks used to transpose the weights.
+    """
     if l == 0 and sparse:
         return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
-    return 16
+    if m == 0:
+        return 16
+    rows = TASK_MACS // max(layers[l, 1] * m, 1)
+    return max(4, rows // 4 * 4)
 
 
 @jit
-def _n_row_blocks(layers, l, sparse):
+def _n_row_blocks(layers, l, sparse, m):
     """Number of row blocks (tasks) of layer l's weight matrix."""
-    rows = _block_rows(layers, l, sparse)
+    rows = _block_rows(layers, l, sparse, m)
     return (layers[l, 0] + rows - 1) // rows
 
 
 @jit
-def _find_block(layers, task, sparse):
+def _find_block(layers, task, sparse, m):
     """Layer, first and last row of global row block ``task``."""
     l = 0
     first = 0
-    while first + _n_row_blocks(layers, l, sparse) <= task:
-        first += _n_row_blocks(layers, l, sparse)
+    while first + _n_row_blocks(layers, l, sparse, m) <= task:
+        first += _n_row_blocks(layers, l, sparse, m)
         l += 1
-    rows = _block_rows(layers, l, sparse)
+    rows = _block_rows(layers, l, sparse, m)
     r0 = (task - first) * rows
     return l, r0, min(r0 + rows, layers[l, 0])
 
@@ -190,9 +202,9 @@ def _transpose_weights(params, wt, layers):
     """
     n_tasks = 0
     for l in range(layers.shape[0]):
-        n_tasks += _n_row_blocks(layers, l, False)
+        n_tasks += _n_row_blocks(layers, l, False, 0)
     for task in prange(n_tasks):
-        l, r0, r1 = _find_block(layers, task, False)
+        l, r0, r1 = _find_block(layers, task, False, 0)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
@@ -214,7 +226,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
     _, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
     if task < n_row_tasks:
-        l, r0, r1 = _find_block(layers, task, sparse)
+        l, r0, r1 = _find_block(layers, task, sparse, m)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         gW = _view(grad, layers[l, 2], fan_in, fan_out)
@@ -277,7 +289,7 @@ def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
     sparse = X[3].shape[0] > 0
     n_row_tasks = 0
     for l in range(layers.shape[0]):
-        n_row_tasks += _n_row_blocks(layers, l, sparse)
+        n_row_tasks += _n_row_blocks(layers, l, sparse, m)
     n_tasks = n_row_tasks + layers.shape[0]
     if parallel:
         for task in prange(n_tasks):
