@@ -100,16 +100,29 @@ def _store_transposed(params, wt, layers, p0, p1):
         coff = layers[l, 2]
         lo = max(p0, coff)
         hi = min(p1, coff + fan_in * fan_out)
-        p = lo
-        k = (lo - coff) // fan_out
-        j = (lo - coff) % fan_out
-        while p < hi:
-            n = min(fan_out - j, hi - p)
-            for t in range(n):
-                wt[coff + (j + t) * fan_in + k] = params[p + t]
-            p += n
-            k += 1
-            j = 0
+        if lo >= hi:
+            continue
+        # Whole rows k_a <= k < k_b of W go column by column, so that wt is
+        # written in contiguous runs; partial rows at either end entry by
+        # entry.
+        k_a = (lo - coff + fan_out - 1) // fan_out
+        k_b = (hi - coff) // fan_out
+        if k_a > k_b:  # lo and hi inside one row
+            k = (lo - coff) // fan_out
+            for p in range(lo, hi):
+                wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+            continue
+        for p in range(lo, coff + k_a * fan_out):
+            k = k_a - 1
+            wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+        for j in range(fan_out):
+            dst = coff + j * fan_in
+            src = coff + j
+            for k in range(k_a, k_b):
+                wt[dst + k] = params[src + k * fan_out]
+        for p in range(coff + k_b * fan_out, hi):
+            k = k_b
+            wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
 
 
 @jit
