@@ -446,6 +446,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 optimizer.iteration_ends(self.t_)
                 if tasks.end(self._snapshot):
                     break
+                if not np.isfinite(self.loss_) and not np.isfinite(
+                        params).all():
+                    # Diverged: no later epoch can recover (scikit-learn
+                    # runs them all anyway). Stop now; early stopping
+                    # restores the best weights below, otherwise _fit
+                    # raises scikit-learn's non-finite weights error.
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:

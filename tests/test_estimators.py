@@ -321,6 +321,23 @@ def test_diverging_loss_with_early_stopping_keeps_best_weights():
     assert str(mlp.validation_scores_[-1]) == str(np.nan)
     assert isinstance(mlp.validation_scores_[-1], float)
     assert np.isfinite(mlp.predict(X)).all()
+    # Training stopped at the first epoch whose loss was not finite.
+    assert not np.isfinite(mlp.loss_curve_[-1])
+    assert np.isfinite(mlp.loss_curve_[:-1]).all()
+    assert mlp.n_iter_ < 20
+
+
+def test_divergence_stops_at_once_and_raises():
+    X, y = _data("multiclass")
+    mlp = MLPRegressor(hidden_layer_sizes=100, activation="identity",
+                       solver="sgd", learning_rate_init=1, max_iter=200,
+                       random_state=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="non-finite parameter weights"):
+            mlp.fit(X, y)
+    assert len(mlp.loss_curve_) < 200
+    assert not np.isfinite(mlp.loss_curve_[-1])
 
 
 # ------------------------------------------------- persistence, ecosystem
