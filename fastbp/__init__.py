@@ -1,7 +1,11 @@
 """fastbp: scikit-learn's MLPClassifier and MLPRegressor, trained by
 hand-written backpropagation compiled with Numba."""
 
-from ._mlp import MLPClassifier, MLPRegressor
+from ._cpu_features import prefer_512_bit_vectors
+
+prefer_512_bit_vectors()  # before anything imports numba
+
+from ._mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -193,3 +193,54 @@ def test_concurrent_fits_under_the_workqueue_layer():
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_avx512_opt_in_rules():
+    from fastbp._cpu_features import prefer_512_bit_vectors
+    assert prefer_512_bit_vectors({}) is None
+    assert prefer_512_bit_vectors({"FASTBP_AVX512": "0"}) is None
+    user = {"FASTBP_AVX512": "1", "NUMBA_CPU_FEATURES": "+avx2"}
+    assert prefer_512_bit_vectors(user) is None
+    assert user["NUMBA_CPU_FEATURES"] == "+avx2"  # the user's value wins
+    # numba is imported in this process: too late, and the user is told.
+    env = {"FASTBP_AVX512": "1"}
+    with pytest.warns(RuntimeWarning, match="numba was imported before"):
+        assert prefer_512_bit_vectors(env) is None
+    assert "NUMBA_CPU_FEATURES" not in env
+
+
+AVX512_FIT = """
+import json, warnings
+import numpy as np
+import fastbp
+import numba
+from fastbp import MLPClassifier
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.rand(600, 40).astype(np.float32)
+y = (X[:, :3].sum(axis=1) > 1.5).astype(int)
+model = MLPClassifier((64,), max_iter=3, batch_size=200, random_state=0)
+model.fit(X, y)
+print(json.dumps({"features": numba.config.CPU_FEATURES or "",
+                  "coef": model.coefs_[0].tolist()}))
+"""
+
+
+def test_avx512_opt_in_compiles_512_bit_kernels_that_agree(tmp_path):
+    import llvmlite.binding as llvm
+    if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX-512")
+    runs = {}
+    for flag in ("0", "1"):
+        env = dict(os.environ, FASTBP_AVX512=flag)
+        env.pop("NUMBA_CPU_FEATURES", None)
+        if flag == "1":  # its kernels compile into a cache of their own
+            env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
+        out = _run(AVX512_FIT, env, tmp_path)
+        runs[flag] = json.loads(out.strip().splitlines()[-1])
+    assert runs["1"]["features"].endswith(",-prefer-256-bit")
+    assert runs["0"]["features"] == ""
+    # Other vector widths sum in another order: the same model to rounding.
+    import numpy as np
+    np.testing.assert_allclose(runs["1"]["coef"], runs["0"]["coef"],
+                               rtol=1e-4, atol=1e-6)
