@@ -33,13 +33,19 @@ def _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1):
     sq : float
         sum of params[p]^2 over the block's coefficients.
     """
+    # Loops run over slices from index 0: with range(p0, p1) Numba cannot
+    # prove the index non-negative, and its wraparound handling kept LLVM
+    # from vectorising (Adam on 4096 entries: 9.0 vs 3.0 us).
     sq = 0.0
-    for p in range(p0, min(p1, n_coefs)):
-        w = params[p]
-        grad[p] += alpha * w
+    P = params[p0:max(min(p1, n_coefs), p0)]
+    G = grad[p0:p0 + P.shape[0]]
+    for i in range(P.shape[0]):
+        w = P[i]
+        G[i] += alpha * w
         sq += float(w) * float(w)
-    for p in range(p0, p1):
-        grad[p] = grad[p] / denom
+    G = grad[p0:p1]
+    for i in range(G.shape[0]):
+        G[i] = G[i] / denom
     return sq
 
 
@@ -51,13 +57,14 @@ def _sgd_block(params, grad, velocity, learning_rate, momentum, nesterov,
     v = momentum * v - lr * g
     params += momentum * v - lr * g   if nesterov else   params += v
     """
-    for p in range(p0, p1):
-        v = momentum * velocity[p] - learning_rate * grad[p]
-        velocity[p] = v
+    P, G, V = params[p0:p1], grad[p0:p1], velocity[p0:p1]
+    for i in range(P.shape[0]):
+        v = momentum * V[i] - learning_rate * G[i]
+        V[i] = v
         if nesterov:
-            params[p] += momentum * v - learning_rate * grad[p]
+            P[i] += momentum * v - learning_rate * G[i]
         else:
-            params[p] += v
+            P[i] += v
 
 
 @jit
@@ -69,13 +76,14 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, p0, p1):
     params += -lr_t * m / (sqrt(v) + epsilon)
     """
     one = params.dtype.type(1)
-    for p in range(p0, p1):
-        g = grad[p]
-        mp = beta_1 * m[p] + (one - beta_1) * g
-        vp = beta_2 * v[p] + (one - beta_2) * (g * g)
-        m[p] = mp
-        v[p] = vp
-        params[p] += -lr_t * mp / (np.sqrt(vp) + epsilon)
+    P, G, M, V = params[p0:p1], grad[p0:p1], m[p0:p1], v[p0:p1]
+    for i in range(P.shape[0]):
+        g = G[i]
+        mp = beta_1 * M[i] + (one - beta_1) * g
+        vp = beta_2 * V[i] + (one - beta_2) * (g * g)
+        M[i] = mp
+        V[i] = vp
+        P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
 
 
 @jit
