@@ -122,13 +122,18 @@ def _transpose_rows(src, dst, r0, r1, col0):
     src : ndarray of shape (>= r1, n_cols)
     dst : ndarray of shape (n_cols, >= r1 - col0)
     """
+    # Views indexed from 0 (see optimizers._normalise_block) spare every
+    # access Numba's negative-index handling.
     n_cols = src.shape[1]
+    S = src[r0:r1]
+    D = dst[:, r0 - col0:r1 - col0]
     for c0 in range(0, n_cols, 16):
         c1 = min(c0 + 16, n_cols)
-        for r in range(r0, r1):
-            row = src[r]
-            for c in range(c0, c1):
-                dst[c, r - col0] = row[c]
+        Dc = D[c0:c1]
+        for r in range(S.shape[0]):
+            row = S[r, c0:c1]
+            for c in range(row.shape[0]):
+                Dc[c, r] = row[c]
 
 
 @jit

@@ -124,10 +124,10 @@ def _store_transposed(params, wt, layers, p0, p1):
             k = k_a - 1
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
         for j in range(fan_out):
-            dst = coff + j * fan_in
-            src = coff + j
-            for k in range(k_a, k_b):
-                wt[dst + k] = params[src + k * fan_out]
+            dst = wt[coff + j * fan_in + k_a:coff + j * fan_in + k_b]
+            src = params[coff + k_a * fan_out + j:coff + k_b * fan_out:fan_out]
+            for k in range(dst.shape[0]):
+                dst[k] = src[k]
         for p in range(coff + k_b * fan_out, hi):
             k = k_b
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
