@@ -10,7 +10,8 @@ On an imbalanced three-class problem (80 % / 15 % / 5 %):
    it, every epoch, without splitting off part of the training data.
 3. A callback in scikit-learn 1.9's ``sklearn.callback`` protocol that stops
    training once the validation loss has not improved for a few epochs,
-   and ``sklearn.callback.ProgressBar`` (shown when ``rich`` is installed).
+   and ``fastbp.callbacks.EpochProgressBar`` (shown when ``tqdm`` is
+   installed) with the loss and validation score of every epoch.
 
 Training and validation loss curves are saved to
 ``$FASTBP_EXAMPLES_OUT/validation_curves.png`` (default: the current
@@ -103,9 +104,9 @@ def main():
 
     stopper = StopWhenValidationLossRises(patience=5)
     callbacks = [stopper]
-    if importlib.util.find_spec("rich") is not None:
-        from sklearn.callback import ProgressBar
-        callbacks.append(ProgressBar())
+    if importlib.util.find_spec("tqdm") is not None:
+        from fastbp.callbacks import EpochProgressBar
+        callbacks.append(EpochProgressBar())  # epochs, loss, val_score, ETA
     model = MLPClassifier((256, 128), max_iter=MAX_ITER, random_state=SEED,
                           learning_rate_init=0.003, class_weight="balanced")
     model.set_callbacks(*callbacks)

@@ -314,3 +314,30 @@ def test_predict_memory_stays_within_working_memory():
     assert peak < result_bytes + 2 * 8 * 2**20, peak / 2**20
     with config_context(working_memory=1024):
         assert_array_equal(model.predict_proba(X), proba)
+
+
+@pytest.mark.parametrize("solver, early_stopping", [("adam", True),
+                                                    ("sgd", False),
+                                                    ("lbfgs", False)])
+def test_epoch_progress_bar_shows_epochs_loss_and_score(imbalanced, solver,
+                                                        early_stopping):
+    pytest.importorskip("tqdm")
+    import io
+    from fastbp.callbacks import EpochProgressBar
+    X, y = imbalanced
+    out = io.StringIO()
+    model = MLPClassifier(**_small(solver=solver, max_iter=4,
+                                   early_stopping=early_stopping))
+    model.set_callbacks(EpochProgressBar(file=out, mininterval=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    final = out.getvalue().strip().split("\r")[-1]
+    assert f"{model.n_iter_}/4" in final
+    if solver != "lbfgs":
+        assert f"loss={model.loss_:.5g}" in final
+    if early_stopping:
+        assert f"val_score={model.validation_scores_[-1]:.4f}" in final
+    # Observing changes nothing.
+    _assert_same_model(model, MLPClassifier(**_small(
+        solver=solver, max_iter=4, early_stopping=early_stopping)).fit(X, y))
