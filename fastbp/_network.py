@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
+from ._kernels import K_ALIGN, MAX_CHUNKS, REDUCE_BLOCK
 
 # Column order of the layer table handed to the kernels.
 FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
@@ -167,7 +167,8 @@ class Workspace:
     ``buffers()`` gives them in the order the kernels unpack them:
 
     wt : transposed weights (each layer's W as (fan_out, fan_in))
-    xbuf : (capacity, n_features), the batch's rows of X
+    xbuf : (capacity, n_features), the batch's rows of X; ``capacity`` is
+        the batch size rounded up to a multiple of K_ALIGN
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
     at_buf, dt_buf : every layer's inputs and errors, transposed
@@ -179,6 +180,9 @@ class Workspace:
 
     def __init__(self, layout, capacity, dtype):
         units = layout.layer_units
+        # Rounded up so that the transposed (fan, m) blocks of any batch can
+        # be padded to a multiple of K_ALIGN columns (see backprop._padded).
+        capacity = -(-capacity // K_ALIGN) * K_ALIGN
         self.capacity = capacity
         self.table = layout.table(capacity)
         n_act = int(sum(units[1:])) * capacity

@@ -6,7 +6,7 @@ passes, and allocate nothing in their loops.
 
 from . import activations, backprop, dense, epoch, losses, optimizers
 from ._cache_stamp import stamp_dispatchers
-from ._config import (HIDDEN_CODES, MAX_CHUNKS, OUTPUT_CODES, REDUCE_BLOCK,
+from ._config import (HIDDEN_CODES, K_ALIGN, MAX_CHUNKS, OUTPUT_CODES, REDUCE_BLOCK,
                       SOLVER_CODES)
 from .backprop import _loss_grad, _predict_rows
 from .epoch import _run_epoch
@@ -14,6 +14,6 @@ from .epoch import _run_epoch
 N_CACHED_KERNELS = stamp_dispatchers(
     [activations, backprop, dense, epoch, losses, optimizers])
 
-__all__ = ["HIDDEN_CODES", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
+__all__ = ["HIDDEN_CODES", "K_ALIGN", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
            "REDUCE_BLOCK", "N_CACHED_KERNELS", "_loss_grad", "_predict_rows",
            "_run_epoch"]

@@ -13,7 +13,8 @@ Memory layout shared with ``fastbp._network``:
   a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
   (capacity, n_features) buffer the batch's rows of X are gathered into.
   ``at_buf`` holds each layer's inputs transposed, ``dt_buf`` its errors
-  transposed, as (fan, m) blocks for a batch of m samples.
+  transposed, as (fan, _padded(m)) blocks for a batch of m samples, zero
+  past column m.
 
 Parallel mini-batch gradient accumulation, in two parallel steps per batch:
 
@@ -38,7 +39,7 @@ L-BFGS) are processed block by block, in order.
 
 from numba import prange
 
-from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS,
+from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS,
                       TASK_MACS, jit,
                       jit_parallel)
@@ -66,11 +67,39 @@ def _n_chunks(n_samples):
 
 
 @jit
+def _padded(m):
+    """Columns of the transposed (fan, m) blocks: m rounded up to K_ALIGN.
+
+    The columns past m hold zeros, so sums over a padded row equal sums over
+    its first m entries.
+    """
+    return (m + K_ALIGN - 1) // K_ALIGN * K_ALIGN
+
+
+@jit
 def _at_offset(layers, cap, l):
     """Offset of layer l's transposed-input block in ``at_buf``."""
     if l == 0:
         return 0
     return cap * layers[0, 0] + layers[l - 1, 4]
+
+
+@jit
+def _zero_padding(layers, cap, m, sparse, at_buf, dt_buf):
+    """Zero columns m.._padded(m) of every transposed block of a batch."""
+    mp = _padded(m)
+    for l in range(layers.shape[0]):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        if not (l == 0 and sparse):
+            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, mp)
+            for r in range(fan_in):
+                for s in range(m, mp):
+                    AT[r, s] = 0
+        DT = _view(dt_buf, layers[l, 4], fan_out, mp)
+        for r in range(fan_out):
+            for s in range(m, mp):
+                DT[r, s] = 0
 
 
 @jit
@@ -97,6 +126,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
     one = params.dtype.type(1)
     dense, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
+    mp = _padded(m)
+    if s1 == m:
+        _zero_padding(layers, cap, m, sparse, at_buf, dt_buf)
 
     # Gather the chunk's rows of a dense X.
     if not sparse:
@@ -121,7 +153,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             _dense_forward(A, WT, b, Z, kind, s0, s1)
             _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l),
-                                     fan_in, m), s0, s1, 0)
+                                     fan_in, mp), s0, s1, 0)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -143,7 +175,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
-        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, m), s0, s1,
+        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1,
                         0)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
@@ -235,13 +267,13 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
             _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
                                     gW, r0, r1)
         else:
-            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, m)
-            DT = _view(dt_buf, layers[l, 4], fan_out, m)
+            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, _padded(m))
+            DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
             _gemm_abt(AT, DT, gW, r0, r1)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, 1]
-        DT = _view(dt_buf, layers[l, 4], fan_out, m)
+        DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
         ioff = layers[l, 3]
         for j in range(fan_out):
             total = DT.dtype.type(0)
