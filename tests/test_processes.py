@@ -195,18 +195,35 @@ def test_concurrent_fits_under_the_workqueue_layer():
     assert out.stdout.strip() == "ok"
 
 
-def test_avx512_opt_in_rules():
+def test_avx512_default_and_opt_out_rules(monkeypatch):
+    import llvmlite.binding as llvm
+
+    from fastbp import _cpu_features
     from fastbp._cpu_features import prefer_512_bit_vectors
-    assert prefer_512_bit_vectors({}) is None
     assert prefer_512_bit_vectors({"FASTBP_AVX512": "0"}) is None
-    user = {"FASTBP_AVX512": "1", "NUMBA_CPU_FEATURES": "+avx2"}
+    user = {"NUMBA_CPU_FEATURES": "+avx2"}
     assert prefer_512_bit_vectors(user) is None
     assert user["NUMBA_CPU_FEATURES"] == "+avx2"  # the user's value wins
-    # numba is imported in this process: too late, and the user is told.
+    # numba is imported in this process: too late. Silent by default, a
+    # warning when the user asked explicitly.
+    env = {}
+    assert prefer_512_bit_vectors(env) is None
+    assert env == {}
     env = {"FASTBP_AVX512": "1"}
     with pytest.warns(RuntimeWarning, match="numba was imported before"):
         assert prefer_512_bit_vectors(env) is None
     assert "NUMBA_CPU_FEATURES" not in env
+    # As if numba were not imported yet: set by default where AVX-512 exists.
+    monkeypatch.setattr(_cpu_features, "sys",
+                        type("S", (), {"modules": {}})())
+    env = {}
+    host = llvm.get_host_cpu_features().flatten()
+    result = prefer_512_bit_vectors(env)
+    if "+avx512f" in host.split(","):
+        assert result == env["NUMBA_CPU_FEATURES"] == host + ",-prefer-256-bit"
+    else:
+        assert result is None and env == {}
+    assert prefer_512_bit_vectors({"FASTBP_AVX512": "0"}) is None
 
 
 AVX512_FIT = """
@@ -226,7 +243,7 @@ print(json.dumps({"features": numba.config.CPU_FEATURES or "",
 """
 
 
-def test_avx512_opt_in_compiles_512_bit_kernels_that_agree(tmp_path):
+def test_avx512_default_compiles_512_bit_kernels_that_agree(tmp_path):
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
         pytest.skip("this CPU has no AVX-512")
@@ -234,7 +251,7 @@ def test_avx512_opt_in_compiles_512_bit_kernels_that_agree(tmp_path):
     for flag in ("0", "1"):
         env = dict(os.environ, FASTBP_AVX512=flag)
         env.pop("NUMBA_CPU_FEATURES", None)
-        if flag == "1":  # its kernels compile into a cache of their own
+        if flag == "0":  # its kernels compile into a cache of their own
             env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
         out = _run(AVX512_FIT, env, tmp_path)
         runs[flag] = json.loads(out.strip().splitlines()[-1])
