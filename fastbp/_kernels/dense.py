@@ -122,18 +122,33 @@ def _transpose_rows(src, dst, r0, r1, col0):
     src : ndarray of shape (>= r1, n_cols)
     dst : ndarray of shape (n_cols, >= r1 - col0)
     """
-    # Views indexed from 0 (see optimizers._normalise_block) spare every
-    # access Numba's negative-index handling.
+    # Blocks of 64 columns, eight source rows at a time: each destination
+    # row gets eight consecutive entries per visit. Views indexed from 0 (see
+    # optimizers._normalise_block) spare every access Numba's negative-index
+    # handling.
     n_cols = src.shape[1]
     S = src[r0:r1]
     D = dst[:, r0 - col0:r1 - col0]
-    for c0 in range(0, n_cols, 16):
-        c1 = min(c0 + 16, n_cols)
+    n_rows = S.shape[0]
+    for c0 in range(0, n_cols, 64):
+        c1 = min(c0 + 64, n_cols)
         Dc = D[c0:c1]
-        for r in range(S.shape[0]):
-            row = S[r, c0:c1]
-            for c in range(row.shape[0]):
+        Sc = S[:, c0:c1]
+        r = 0
+        while r + 8 <= n_rows:
+            s0, s1, s2, s3 = Sc[r], Sc[r + 1], Sc[r + 2], Sc[r + 3]
+            s4, s5, s6, s7 = Sc[r + 4], Sc[r + 5], Sc[r + 6], Sc[r + 7]
+            for c in range(c1 - c0):
+                d = Dc[c]
+                d[r], d[r + 1], d[r + 2], d[r + 3] = s0[c], s1[c], s2[c], s3[c]
+                d[r + 4], d[r + 5], d[r + 6], d[r + 7] = (s4[c], s5[c], s6[c],
+                                                          s7[c])
+            r += 8
+        while r < n_rows:
+            row = Sc[r]
+            for c in range(c1 - c0):
                 Dc[c, r] = row[c]
+            r += 1
 
 
 @jit
