@@ -1,4 +1,5 @@
-"""Fitted parameters do not depend on the number of threads, nor on the run."""
+"""Fitted parameters do not depend on the number of threads, nor on the run,
+nor on whether the kernels were just compiled or loaded from the cache."""
 
 import os
 import subprocess
@@ -30,15 +31,21 @@ print(digest.hexdigest())
 """
 
 
-def _digest(threads, dtype):
+def _digest(threads, dtype, cache_dir=None):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
     out = subprocess.run([sys.executable, "-c", SCRIPT.format(dtype=dtype)],
                          env=env, capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_bitwise_identical_across_thread_counts_and_runs(dtype):
-    digests = [_digest(threads, dtype) for threads in (1, 2, 4, 2)]
+def test_bitwise_identical_across_thread_counts_and_runs(dtype, tmp_path):
+    # The first process compiles every kernel into an empty cache and runs
+    # the code just compiled; the others run code loaded from a cache.
+    digests = [_digest(1, dtype, cache_dir=tmp_path)]
+    digests += [_digest(threads, dtype) for threads in (2, 4)]
+    digests.append(_digest(2, dtype, cache_dir=tmp_path))
     assert len(digests[0]) == 64
     assert len(set(digests)) == 1, digests

@@ -29,6 +29,17 @@ _OPTIONS = dict(cache=True, fastmath=FASTMATH, nogil=True,
                 error_model="numpy")
 jit = partial(numba.njit, **_OPTIONS)
 jit_parallel = partial(numba.njit, parallel=True, **_OPTIONS)
+# The optimizer updates are compiled without fastmath. With "contract" and
+# "reassoc" the code generator may fuse a multiply and an add into an FMA or
+# reorder a sum, and the code Numba runs right after compiling and the code
+# it caches for later processes did not always make the same choices: an SGD
+# fit with Nesterov momentum in the process that compiled the kernels
+# differed in the last bits from the same fit in any later process. These
+# loops are memory-bound and vectorise without fastmath. The one reduction
+# among them (the sum of squared weights) keeps "reassoc", which it needs to
+# vectorise, and no "contract".
+jit_exact = partial(numba.njit, **dict(_OPTIONS, fastmath=False))
+jit_sum = partial(numba.njit, **dict(_OPTIONS, fastmath={"reassoc", "nsz"}))
 
 
 # A batch of ``m`` samples is cut into ``n_chunks(m)`` contiguous chunks for
