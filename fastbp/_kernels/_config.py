@@ -53,9 +53,14 @@ MAX_CHUNKS = 4
 # A parallel region costs microseconds (more on a busy machine); work
 # smaller than these runs serially. They choose only *where* the same
 # per-chunk and per-block computations run, never how data are split, so
-# they do not change results. PARALLEL_MIN_WORK counts multiply-adds of a
-# batch's forward pass (samples x coefficients).
+# they do not change results. The work of a batch is counted as the
+# multiply-adds of its forward pass (samples x coefficients).
+# PARALLEL_MIN_WORK is for the weight-gradient step (and for it, fewer than
+# 2^19 multiply-adds make a single task: nothing to share);
+# CHUNK_PARALLEL_MIN_WORK for the forward/backward chunks, which pay from a
+# smaller size (reg, 64 x 7360: two chunks 46 us serial, 34 us parallel).
 PARALLEL_MIN_WORK = 1 << 20
+CHUNK_PARALLEL_MIN_WORK = 1 << 18
 PARALLEL_MIN_PARAMS = 1 << 16
 
 # The weight gradient of a batch is cut into tasks of rows of dW, each about

@@ -39,7 +39,8 @@ L-BFGS) are processed block by block, in order.
 
 from numba import prange
 
-from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
+from ._config import (CHUNK_MIN_SAMPLES, CHUNK_PARALLEL_MIN_WORK, IDENTITY,
+                      K_ALIGN, MAX_CHUNKS,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS,
                       TASK_MACS, jit,
                       jit_parallel)
@@ -74,6 +75,18 @@ def _padded(m):
     its first m entries.
     """
     return (m + K_ALIGN - 1) // K_ALIGN * K_ALIGN
+
+
+@jit
+def _chunk_start(c, n_chunks, m):
+    """First sample of chunk c of a batch of m samples (m for c = n_chunks).
+
+    Chunk bounds are multiples of 4 (but the last), so that every chunk but
+    the last runs whole 4-row tiles of the products.
+    """
+    if c >= n_chunks:
+        return m
+    return c * m // n_chunks // 4 * 4
 
 
 @jit
@@ -300,20 +313,20 @@ def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
     _, xbuf, acts, deltas, at_buf, dt_buf, _, chunk_loss, _ = work
     cap = xbuf.shape[0]
     n_chunks = _n_chunks(m)
-    parallel = m * layers[0, 3] >= PARALLEL_MIN_WORK
+    work_size = m * layers[0, 3]
     # Step 1: chunks of samples.
-    if parallel:
+    if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
         for c in prange(n_chunks):
             chunk_loss[c] = _forward_backward_chunk(
-                X, Y, sw, idx, start, m, c * m // n_chunks,
-                (c + 1) * m // n_chunks, params, wt, layers, hidden, out, eps,
-                xbuf, acts, deltas, at_buf, dt_buf)
+                X, Y, sw, idx, start, m, _chunk_start(c, n_chunks, m),
+                _chunk_start(c + 1, n_chunks, m), params, wt, layers, hidden,
+                out, eps, xbuf, acts, deltas, at_buf, dt_buf)
     else:
         for c in range(n_chunks):
             chunk_loss[c] = _forward_backward_chunk(
-                X, Y, sw, idx, start, m, c * m // n_chunks,
-                (c + 1) * m // n_chunks, params, wt, layers, hidden, out, eps,
-                xbuf, acts, deltas, at_buf, dt_buf)
+                X, Y, sw, idx, start, m, _chunk_start(c, n_chunks, m),
+                _chunk_start(c + 1, n_chunks, m), params, wt, layers, hidden,
+                out, eps, xbuf, acts, deltas, at_buf, dt_buf)
     data_loss = 0.0
     for c in range(n_chunks):
         data_loss += chunk_loss[c]
@@ -323,7 +336,7 @@ def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
     for l in range(layers.shape[0]):
         n_row_tasks += _n_row_blocks(layers, l, sparse, m)
     n_tasks = n_row_tasks + layers.shape[0]
-    if parallel:
+    if work_size >= PARALLEL_MIN_WORK:
         for task in prange(n_tasks):
             _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
                                   at_buf, dt_buf, task, n_row_tasks)
