@@ -234,6 +234,43 @@ def test_partial_fit_errors():
         MLPClassifier(solver="lbfgs").partial_fit(X, y)
 
 
+@pytest.mark.parametrize("labels", [
+    np.array([3, 7]),                      # binary
+    np.array([-2, 0, 5, 9]),               # multiclass, negative labels
+    np.array([1, 2, 3], dtype=np.uint8),   # unsigned
+])
+def test_integer_label_fast_path_equals_label_binarizer(labels):
+    from sklearn.preprocessing import LabelBinarizer
+    rng = np.random.RandomState(0)
+    y = rng.choice(labels, 500)
+    clf = MLPClassifier(max_iter=1)
+    clf._label_binarizer = LabelBinarizer().fit(y)
+    fast = clf._binarize_known(y)
+    assert fast is not None
+    assert_array_equal(fast, clf._label_binarizer.transform(y).astype(bool))
+    # Only some of the classes: still one column per class.
+    part = y[y != labels[0]]
+    assert_array_equal(clf._binarize_known(part),
+                       clf._label_binarizer.transform(part).astype(bool))
+    # Anything else goes through LabelBinarizer (and its errors).
+    assert clf._binarize_known(np.append(y, labels.max() + 1)) is None
+    assert clf._binarize_known(y.astype(float)) is None
+    assert clf._binarize_known(y.astype(str)) is None
+
+
+def test_partial_fit_integer_labels_equal_string_labels():
+    X, y = _data("multiclass")
+    names = np.array([f"c{v}" for v in y])
+    a = MLPClassifier(random_state=0).partial_fit(X, y, classes=np.unique(y))
+    b = MLPClassifier(random_state=0).partial_fit(X, names,
+                                                  classes=np.unique(names))
+    for _ in range(2):
+        a.partial_fit(X, y)
+        b.partial_fit(X, names)
+    for ca, cb in zip(a.coefs_, b.coefs_):
+        assert_array_equal(ca, cb)
+
+
 def test_verbose_prints_sklearn_lines(capsys):
     X, y = _data("multiclass")
     with warnings.catch_warnings():
