@@ -158,3 +158,27 @@ def test_adam_epoch_matches_reference(rng):
     assert counter[0] == 5  # ceil(70 / 16) updates
     assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
     assert_allclose(state[0], m, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_rows,K,n_cols", [
+    (7, 20, 32),    # short K, long rows: rows of C from rows of B
+    (13, 1, 17),
+    (9, 10, 100),
+    (6, 20, 2),     # short K but short rows: dot products
+    (11, 50, 33),   # long K: dot products
+])
+def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols):
+    from fastbp._kernels.dense import _gemm_ab, _gemm_abt, _product
+    A = rng.randn(n_rows, K).astype(dtype)
+    B = rng.randn(K, n_cols).astype(dtype)
+    BT = np.ascontiguousarray(B.T)
+    expected = A.astype(float) @ B.astype(float)
+    for kernel, operand in ((_gemm_ab, B), (_gemm_abt, BT)):
+        C = np.full((n_rows, n_cols), np.nan, dtype)
+        kernel(A, operand, C, 0, n_rows)
+        assert_allclose(C, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+    C = np.full((n_rows, n_cols), np.nan, dtype)
+    _product(A, B, BT, C, 2, n_rows)  # rows 2.. only: 4-row blocks + rest
+    assert np.isnan(C[:2]).all()
+    assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10, atol=TOL[dtype])

@@ -80,6 +80,12 @@ SPARSE_TASKS = 64
 # remainder (with 512-bit vectors, K=200 ran at 82 GFLOP/s, K=208 at 127).
 K_ALIGN = 16
 
+# Products whose summed axis is shorter than SMALL_K (and whose result rows
+# have at least SMALL_K_MIN_COLS entries) run as rows of C built from rows
+# of B (dense._gemm_ab) instead of dot products (dense._gemm_abt).
+SMALL_K = 32
+SMALL_K_MIN_COLS = 16
+
 # Parameters are reduced over chunks in blocks of this many entries (one
 # partial sum of squared weights per block, summed in block order).
 REDUCE_BLOCK = 4096

@@ -163,8 +163,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
             _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind,
                             s0, s1)
         else:
+            W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
-            _dense_forward(A, WT, b, Z, kind, s0, s1)
+            _dense_forward(A, W, WT, b, Z, kind, s0, s1)
             _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l),
                                      fan_in, mp), s0, s1, 0)
         A = Z
@@ -192,9 +193,10 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
                         0)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
+            WT = _view(wt, layers[l, 2], fan_out, fan_in)
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
-            _dense_backward_input(D, W, A, D_prev, hidden, s0, s1)
+            _dense_backward_input(D, W, WT, A, D_prev, hidden, s0, s1)
     return loss
 
 
@@ -470,6 +472,7 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
     for l in range(n_layers):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
+        W = _view(params, layers[l, 2], fan_in, fan_out)
         WT = _view(wt, layers[l, 2], fan_out, fan_in)
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         kind = hidden
@@ -482,13 +485,13 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
             Z = _view(buf_b, 0, n_samples, fan_out)
         if l == 0:
             for blk in prange(n_blocks):
-                _dense_forward(X, WT, b, Z, kind, 8 * blk,
+                _dense_forward(X, W, WT, b, Z, kind, 8 * blk,
                                min(8 * blk + 8, n_samples))
         else:
             # Layer l reads what layer l - 1 wrote: buf_a after even layers.
             A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
             for blk in prange(n_blocks):
-                _dense_forward(A, WT, b, Z, kind, 8 * blk,
+                _dense_forward(A, W, WT, b, Z, kind, 8 * blk,
                                min(8 * blk + 8, n_samples))
     for s in prange(n_samples):
         _output_activate_row(out, result[s], result.shape[1])

@@ -21,7 +21,7 @@ The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
 chunks of a batch run them on disjoint row ranges.
 """
 
-from ._config import jit
+from ._config import SMALL_K, SMALL_K_MIN_COLS, jit
 from .activations import _activate_row, _apply_derivative_row
 
 
@@ -114,6 +114,73 @@ def _gemm_abt(A, B, C, r0, r1):
 
 
 @jit
+def _gemm_ab(A, B, C, r0, r1):
+    """C[r, c] = sum_k A[r, k] * B[k, c] for r0 <= r < r1 and every c.
+
+    The product ``_gemm_abt`` computes, with B in the other layout: for a
+    short summed axis (K below SMALL_K) the dot-product loop is too short to
+    vectorise, so this one vectorises along C's rows instead, four rows of A
+    sharing each row of B (on the benchmark machine, 32 x 20 times 20 x 32:
+    1.35 vs 2.71 us; 200 x 10 times 10 x 100: 10 vs 20 us).
+
+    Parameters
+    ----------
+    A : ndarray of shape (>= r1, K)
+    B : ndarray of shape (K, n_cols), C-contiguous
+    C : ndarray of shape (>= r1, n_cols)
+        Rows r0..r1 are overwritten.
+    """
+    n_cols = B.shape[1]
+    K = A.shape[1]
+    zero = C.dtype.type(0)
+    r = r0
+    while r < r1:
+        if r + 4 <= r1:
+            c0, c1, c2, c3 = C[r], C[r + 1], C[r + 2], C[r + 3]
+            a0, a1, a2, a3 = A[r], A[r + 1], A[r + 2], A[r + 3]
+            for j in range(n_cols):
+                c0[j] = zero
+                c1[j] = zero
+                c2[j] = zero
+                c3[j] = zero
+            for k in range(K):
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                b = B[k]
+                for j in range(n_cols):
+                    y = b[j]
+                    c0[j] += x0 * y
+                    c1[j] += x1 * y
+                    c2[j] += x2 * y
+                    c3[j] += x3 * y
+            r += 4
+        else:
+            c0 = C[r]
+            a0 = A[r]
+            for j in range(n_cols):
+                c0[j] = zero
+            for k in range(K):
+                x0 = a0[k]
+                b = B[k]
+                for j in range(n_cols):
+                    c0[j] += x0 * b[j]
+            r += 1
+
+
+@jit
+def _product(A, B, BT, C, r0, r1):
+    """C[r] = A[r] @ B for r0 <= r < r1, with B (K, n) and BT = B^T both given.
+
+    Uses ``_gemm_ab`` when the summed axis is short and C's rows are long
+    enough to vectorise, ``_gemm_abt`` otherwise. The choice depends on the
+    shapes only.
+    """
+    if A.shape[1] < SMALL_K and B.shape[1] >= SMALL_K_MIN_COLS:
+        _gemm_ab(A, B, C, r0, r1)
+    else:
+        _gemm_abt(A, BT, C, r0, r1)
+
+
+@jit
 def _transpose_rows(src, dst, r0, r1, col0):
     """dst[c, r - col0] = src[r, c] for r0 <= r < r1 and every column c.
 
@@ -152,15 +219,17 @@ def _transpose_rows(src, dst, r0, r1, col0):
 
 
 @jit
-def _dense_forward(A, WT, b, Z, kind, s0, s1):
-    """Z[s] = f(A[s] @ WT.T + b) for s0 <= s < s1, in place.
+def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
+    """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
     Parameters
     ----------
     A : ndarray of shape (>= s1, fan_in)
         Inputs of the layer.
+    W : ndarray of shape (fan_in, fan_out)
+        The layer's weights.
     WT : ndarray of shape (fan_out, fan_in)
-        The layer's weights, transposed.
+        The same, transposed.
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -168,7 +237,7 @@ def _dense_forward(A, WT, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    _gemm_abt(A, WT, Z, s0, s1)
+    _product(A, W, WT, Z, s0, s1)
     fan_out = WT.shape[0]
     for s in range(s0, s1):
         z = Z[s]
@@ -178,7 +247,7 @@ def _dense_forward(A, WT, b, Z, kind, s0, s1):
 
 
 @jit
-def _dense_backward_input(D, W, A_prev, D_prev, kind, s0, s1):
+def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     """D_prev[s] = (D[s] @ W.T) * f'(A_prev[s]) for s0 <= s < s1.
 
     Parameters
@@ -186,6 +255,8 @@ def _dense_backward_input(D, W, A_prev, D_prev, kind, s0, s1):
     D : ndarray of shape (>= s1, fan_out)
         dL/dZ of this layer.
     W : ndarray of shape (fan_in, fan_out)
+    WT : ndarray of shape (fan_out, fan_in)
+        W transposed.
     A_prev : ndarray of shape (>= s1, fan_in)
         Activations feeding this layer (outputs of the previous layer).
     D_prev : ndarray of shape (>= s1, fan_in)
@@ -193,7 +264,7 @@ def _dense_backward_input(D, W, A_prev, D_prev, kind, s0, s1):
     kind : int
         Hidden activation code of the previous layer.
     """
-    _gemm_abt(D, W, D_prev, s0, s1)
+    _product(D, WT, W, D_prev, s0, s1)
     fan_in = W.shape[0]
     for s in range(s0, s1):
         _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)
