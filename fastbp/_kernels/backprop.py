@@ -254,12 +254,8 @@ def _transpose_weights(params, wt, layers):
         l, r0, r1 = _find_block(layers, task, False, 0)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
-        W = _view(params, layers[l, 2], fan_in, fan_out)
-        WT = _view(wt, layers[l, 2], fan_out, fan_in)
-        for r in range(r0, r1):
-            row = W[r]
-            for c in range(fan_out):
-                WT[c, r] = row[c]
+        _transpose_rows(_view(params, layers[l, 2], fan_in, fan_out),
+                        _view(wt, layers[l, 2], fan_out, fan_in), r0, r1, 0)
 
 
 @jit
