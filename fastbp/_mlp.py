@@ -890,14 +890,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
         # incremental warm_start classes_ defined -> action: see
         # scikit-learn's MLPClassifier._validate_input.
-        if not hasattr(self, "classes_") or (
-                not self.warm_start and not incremental):
+        fresh = not hasattr(self, "classes_") or (
+            not self.warm_start and not incremental)
+        if fresh:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        elif not self.warm_start and (Y := self._binarize_known(y)) is not None:
-            return X, Y  # every label is one of classes_
-        else:
+        Y = self._binarize_known(y)
+        # A fast-path encoding proves every label is one of classes_, which
+        # is all partial_fit checks; warm_start also needs every class.
+        if not fresh and (self.warm_start or Y is None):
             classes = unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
@@ -909,7 +911,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 raise ValueError(
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
-        Y = self._binarize_known(y)
         if Y is None:
             Y = self._label_binarizer.transform(y).astype(bool)
         return X, Y
