@@ -271,6 +271,21 @@ def test_partial_fit_integer_labels_equal_string_labels():
         assert_array_equal(ca, cb)
 
 
+def test_warm_start_needs_the_same_classes_as_sklearn():
+    X, y = _data("multiclass")
+    keep = y != y.max()
+    msgs = []
+    for cls in (MLPClassifier, sk.MLPClassifier):
+        clf = cls(warm_start=True, max_iter=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+            with pytest.raises(ValueError, match="warm_start can only be used") as err:
+                clf.fit(X[keep], y[keep])
+        msgs.append(str(err.value))
+    assert msgs[0] == msgs[1]
+
+
 def test_verbose_prints_sklearn_lines(capsys):
     X, y = _data("multiclass")
     with warnings.catch_warnings():
