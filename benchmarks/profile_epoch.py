@@ -1,15 +1,17 @@
-"""Split one fastbp epoch into its two compiled phases.
+"""Split one fastbp epoch into batch gradients and optimizer steps.
 
-Times, over 60000 random samples in float32, the batch gradients
-(``_batch_gradient``: forward, backward and weight gradients of every
-mini-batch) and the optimizer steps (``_normalise_and_step``: L2 term,
-Adam update and the transposed weight copy), each called once per batch
-from Python, three times. Usage::
+Times, over 60000 random samples in float32, three times each:
+
+- the batch gradients alone: ``_train`` with ``solver=FULL_BATCH`` and the
+  epoch's batch size runs forward, backward and weight gradients of every
+  mini-batch (and adds each batch's gradient to the sum, one pass over the
+  parameters per batch) without an optimizer step;
+- a whole Adam epoch (``_run_epoch``); the difference is about what the
+  optimizer steps (L2 term, Adam update, transposed weight copy) cost.
+
+Usage::
 
     python benchmarks/profile_epoch.py wide      # or tiny, mnist, reg
-
-For small networks the per-call Python overhead (a few microseconds)
-dominates; inside ``_run_epoch`` the same calls are made from compiled code.
 """
 
 import sys
@@ -19,10 +21,9 @@ import warnings
 import numpy as np
 
 from fastbp import MLPClassifier
-from fastbp._kernels.backprop import _batch_gradient, _transpose_weights
-from fastbp._kernels.optimizers import _normalise_and_step
-from fastbp._mlp import _kernel_input
-from fastbp._network import Workspace
+from fastbp._kernels import _run_epoch, _train
+from fastbp._kernels._config import FULL_BATCH
+from fastbp._network import Workspace, kernel_input
 from fastbp._solvers import AdamOptimizer
 
 SHAPES = {  # n_features, hidden layers, classes, batch
@@ -48,28 +49,28 @@ def main(shape):
                              dtype=np.float32)
     workspace = Workspace(model._layout, b, np.float32)
     params, work = model._params, workspace.buffers()
-    Xk, idx, sw = _kernel_input(X, np.float32), np.arange(n), np.empty(0, np.float32)
+    Xk, sw = kernel_input(X, np.float32), np.empty(0, np.float32)
+    idx = np.arange(n, dtype=np.int64)
     adam = AdamOptimizer(model._layout.n_params, np.float32, 1e-3, 0.9,
                          0.999, 1e-8)
-    _transpose_weights(params, work[0], workspace.table)
-    grad = work[6]
     flops = 2 * n * sum(a * c for a, c in zip(model._layout.layer_units[:-1],
                                               model._layout.layer_units[1:]))
     print(f"{shape}: forward products {flops / 1e9:.1f} GFLOP per epoch; "
           f"backward about twice that")
+    args = (Xk, Y, sw, idx)
     for _ in range(3):
         t0 = time.perf_counter()
-        for i in range(n // b):
-            _batch_gradient(Xk, Y, sw, idx, i * b, b, params, work[0], grad,
-                            workspace.table, RELU, out, 1e-7, work)
+        _train(*args, 0, n, b, params, workspace.table, RELU, out,
+               np.float32(1e-4), 1e-7, FULL_BATCH, adam.hyper, adam.state,
+               adam.step, work)
         t1 = time.perf_counter()
-        for i in range(n // b):
-            _normalise_and_step(params, grad, np.float32(1e-4), np.float32(b),
-                                adam.code, adam.hyper, adam.state, i + 1,
-                                work[0], workspace.table, work[8])
+        _run_epoch(*args, b, params, workspace.table, RELU, out,
+                   np.float32(1e-4), 1e-7, adam.code, adam.hyper, adam.state,
+                   adam.step, work)
         t2 = time.perf_counter()
-        print(f"  batch gradients {t1 - t0:.3f} s, optimizer steps "
-              f"{t2 - t1:.3f} s")
+        print(f"  batch gradients {t1 - t0:.3f} s, whole epoch "
+              f"{t2 - t1:.3f} s, optimizer steps about "
+              f"{(t2 - t1) - (t1 - t0):.3f} s")
 
 
 if __name__ == "__main__":

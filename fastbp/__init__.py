@@ -1,5 +1,11 @@
 """fastbp: scikit-learn's MLPClassifier and MLPRegressor, trained by
-hand-written backpropagation compiled with Numba."""
+hand-written backpropagation compiled with Numba.
+
+The estimators are imported on first access (``from fastbp import
+MLPClassifier``), so that ``import fastbp._kernels`` needs numba and numpy
+only: that is what compiles the kernels while the package is built
+(``fastbp.compile``).
+"""
 
 from ._cpu_features import prefer_512_bit_vectors
 from ._tbb import load_wheel_tbb
@@ -7,8 +13,17 @@ from ._tbb import load_wheel_tbb
 prefer_512_bit_vectors()  # before anything imports numba
 load_wheel_tbb()  # before Numba's first parallel call chooses its layer
 
-from ._mlp import MLPClassifier, MLPRegressor  # noqa: E402
-
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "MLPRegressor", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import _mlp
+        return getattr(_mlp, name)
+    raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -39,7 +39,8 @@ from ._callbacks import FitTasks
 from ._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
 from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
-from ._network import Layout, Workspace, aligned_empty, init_params
+from ._network import (Layout, Workspace, aligned_empty, init_params,
+                       kernel_input, weights_or_empty)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -327,10 +328,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         dtype = X.dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]), dtype)
-        sw = _weights_or_empty(sample_weight, dtype)
+        sw = weights_or_empty(sample_weight, dtype)
         hidden, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            _kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
+            kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
             float(np.finfo(dtype).eps))
         dtype_params = params.dtype
 
@@ -414,8 +415,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         workspace = Workspace(self._layout, batch_size, dtype)
-        X_kernel = _kernel_input(X_train, dtype)
-        sw = _weights_or_empty(sw_train, dtype)
+        X_kernel = kernel_input(X_train, dtype)
+        sw = weights_or_empty(sw_train, dtype)
         hidden, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
         eps = float(np.finfo(dtype).eps)
@@ -611,30 +612,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _kernel_input(X, dtype):
-    """X as the kernels take it: ``(dense, data, indices, indptr)``.
-
-    Dense X must already be C-contiguous of ``dtype`` (validation makes it
-    so; no copy is made here). Sparse X is passed as its CSR arrays, never
-    densified.
-    """
-    if issparse(X):
-        X = X.tocsr()
-        return (np.empty((0, X.shape[1]), dtype=dtype),
-                np.ascontiguousarray(X.data, dtype=dtype),
-                np.ascontiguousarray(X.indices, dtype=np.int64),
-                np.ascontiguousarray(X.indptr, dtype=np.int64))
-    return (X, np.empty(0, dtype=dtype), np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.int64))
-
-
-def _weights_or_empty(sample_weight, dtype):
-    """Sample weights as a contiguous array, or an empty one for None."""
-    if sample_weight is None:
-        return np.empty(0, dtype=dtype)
-    return np.ascontiguousarray(sample_weight, dtype=dtype)
 
 
 _SHARED_PARAMS_DOC = """

@@ -172,8 +172,9 @@ class Workspace:
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
     at_buf, dt_buf : every layer's inputs and errors, transposed
-    grad_tmp : (n_params,), a block's gradient when a set is processed in
-        several blocks (L-BFGS)
+    grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
+    grad_tmp : (n_params,), a batch's gradient when a set is processed in
+        several batches (L-BFGS)
     chunk_loss : (MAX_CHUNKS,) float64, each chunk's loss sum
     block_sq : float64, one partial sum of squared weights per block
     """
@@ -202,4 +203,37 @@ class Workspace:
     def buffers(self):
         """Workspace arrays as the kernels' ``work`` tuple."""
         return (self.wt, self.xbuf, self.acts, self.deltas, self.at_buf,
-                self.dt_buf, self.grad_tmp, self.chunk_loss, self.block_sq)
+                self.dt_buf, self.grad, self.grad_tmp, self.chunk_loss,
+                self.block_sq)
+
+
+def kernel_input(X, dtype):
+    """X as the kernels take it: ``(dense, data, indices, indptr)``.
+
+    Dense X must already be C-contiguous of ``dtype`` (validation makes it
+    so; no copy is made here). Sparse X is passed as its CSR arrays, never
+    densified. Both forms have the same Numba type, so one compiled
+    specialisation serves both.
+    """
+    from scipy.sparse import issparse
+
+    if issparse(X):
+        X = X.tocsr()
+        return (np.empty((0, X.shape[1]), dtype=dtype),
+                np.ascontiguousarray(X.data, dtype=dtype),
+                np.ascontiguousarray(X.indices, dtype=np.int64),
+                np.ascontiguousarray(X.indptr, dtype=np.int64))
+    return dense_kernel_input(X)
+
+
+def dense_kernel_input(X):
+    """The kernels' ``(dense, data, indices, indptr)`` for a C-contiguous X."""
+    return (X, np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64))
+
+
+def weights_or_empty(sample_weight, dtype):
+    """Sample weights as a contiguous array, or an empty one for None."""
+    if sample_weight is None:
+        return np.empty(0, dtype=dtype)
+    return np.ascontiguousarray(sample_weight, dtype=dtype)

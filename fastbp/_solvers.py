@@ -183,7 +183,7 @@ def full_batch_loss_grad(X, Y, sw, params, workspace, hidden, out, alpha,
 
     def loss_grad(x):
         params[...] = x
-        loss = _loss_grad(X, Y, sw, idx, 0, n_samples, params, workspace.grad,
+        loss = _loss_grad(X, Y, sw, idx, 0, n_samples, params,
                           workspace.table, hidden, out, alpha, eps, work)
         return loss, workspace.grad.astype(np.float64)
 

@@ -3,8 +3,7 @@
 import numpy as np
 
 from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, _loss_grad
-from fastbp._mlp import _kernel_input
-from fastbp._network import Layout, Workspace
+from fastbp._network import Layout, Workspace, kernel_input
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -32,12 +31,12 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     layout = Layout([coefs[0].shape[0]] + [W.shape[1] for W in coefs])
     params = layout.pack(coefs, intercepts, dtype)
     workspace = Workspace(layout, capacity or len(X), dtype)
-    X = _kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype)
+    X = kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
     idx = np.arange(len(Y), dtype=np.int64)
-    loss = _loss_grad(X, Y, sw, idx, 0, len(Y), params, workspace.grad,
-                      workspace.table, HIDDEN_CODES[hidden], OUTPUT_CODES[out],
+    loss = _loss_grad(X, Y, sw, idx, 0, len(Y), params, workspace.table,
+                      HIDDEN_CODES[hidden], OUTPUT_CODES[out],
                       np.dtype(dtype).type(alpha),
                       float(np.finfo(dtype).eps), workspace.buffers())
     return loss, workspace.grad.copy(), layout, params

@@ -190,7 +190,7 @@ def _kernel_cache_stats():
     _small_fit()
     return {name: (sum(kernel.stats.cache_hits.values()),
                    sum(kernel.stats.cache_misses.values()))
-            for name, kernel in [("_run_epoch", _kernels._run_epoch),
+            for name, kernel in [("_train", _kernels._train),
                                  ("_predict_rows", _kernels._predict_rows)]}
 
 

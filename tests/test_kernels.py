@@ -9,7 +9,7 @@ from fastbp._kernels._config import ADAM, SGD
 from fastbp._network import Layout, Workspace
 
 from . import reference
-from fastbp._mlp import _kernel_input
+from fastbp._network import kernel_input
 
 from .engine import TOL, engine_loss_grad, flat, make_targets, random_network
 
@@ -118,7 +118,7 @@ def test_sgd_epoch_matches_reference(rng, nesterov):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     hyper = np.array([0.05, 0.9, float(nesterov), 0.0])
-    loss = _run_epoch(_kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    loss = _run_epoch(kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                       HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                       float(np.finfo(float).eps), SGD, hyper, state,
                       np.zeros(1, np.int64), ws.buffers())
@@ -150,7 +150,7 @@ def test_adam_epoch_matches_reference(rng):
     ws = Workspace(layout, 16, np.float64)
     state = np.zeros((2, layout.n_params))
     counter = np.zeros(1, np.int64)
-    _run_epoch(_kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    _run_epoch(kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), ADAM,
                np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,
@@ -169,7 +169,7 @@ def test_adam_epoch_matches_reference(rng):
     (11, 50, 33),   # long K: dot products
 ])
 def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols):
-    from fastbp._kernels.dense import _gemm_ab, _gemm_abt, _product
+    from fastbp._kernels.dense import _gemm_ab, _gemm_abt
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
     BT = np.ascontiguousarray(B.T)
@@ -178,7 +178,8 @@ def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols):
         C = np.full((n_rows, n_cols), np.nan, dtype)
         kernel(A, operand, C, 0, n_rows)
         assert_allclose(C, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
-    C = np.full((n_rows, n_cols), np.nan, dtype)
-    _product(A, B, BT, C, 2, n_rows)  # rows 2.. only: 4-row blocks + rest
-    assert np.isnan(C[:2]).all()
-    assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10, atol=TOL[dtype])
+        C = np.full((n_rows, n_cols), np.nan, dtype)
+        kernel(A, operand, C, 2, n_rows)  # rows 2.. only: 4-row tiles + rest
+        assert np.isnan(C[:2]).all()
+        assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10,
+                        atol=TOL[dtype])

@@ -33,7 +33,7 @@ X = rng.rand(120, 6).astype(np.float32)
 y = (X[:, 0] > 0.5).astype(int)
 model = MLPClassifier((8,), max_iter=2, batch_size=32, random_state=0)
 model.fit(X, y)
-stats = epoch._run_epoch.stats
+stats = epoch._train.stats
 print(json.dumps({
     "package": fastbp.__file__,
     "hits": sum(stats.cache_hits.values()),
@@ -103,6 +103,52 @@ def test_editing_any_kernel_file_invalidates_the_cache(private_package):
     after_edit = _fit_report(package, env)
     assert after_edit["misses"] > 0 and after_edit["hits"] == 0
     assert after_edit["coef"] == warm["coef"]
+
+
+USES_EVERY_ENTRY_POINT = """
+import json
+import warnings
+import numpy as np
+import scipy.sparse as sp
+from fastbp import MLPClassifier, MLPRegressor
+from fastbp._kernels import _predict_rows, _train
+
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.rand(150, 7)
+y = (X[:, 0] > 0.5).astype(int)
+for dtype in ("float32", "float64"):
+    for solver in ("adam", "sgd", "lbfgs"):
+        model = MLPClassifier((6,), solver=solver, max_iter=3, batch_size=40,
+                              early_stopping=solver != "lbfgs",
+                              random_state=0, dtype=dtype)
+        model.fit(X, y).predict_proba(X)
+    MLPClassifier((6,), max_iter=2, dtype=dtype).fit(sp.csr_matrix(X), y)
+    MLPRegressor(hidden_layer_sizes=(6, 5), max_iter=2, dtype=dtype).fit(
+        X, X[:, :2], sample_weight=rng.rand(150)).predict(X[:3])
+print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
+                                    sum(kernel.stats.cache_hits.values())]
+                  for kernel in (_train, _predict_rows)}))
+"""
+
+
+def test_compile_command_covers_every_fit_and_prediction(private_package):
+    """``python -m fastbp.compile`` (which the package build runs) compiles
+    the argument types the estimators use: a new process then compiles
+    nothing for dense and sparse X, every solver, sample weights, early
+    stopping, classifiers and regressors, in both dtypes."""
+    package, env = private_package
+    cwd = package.parent.parent
+    out = subprocess.run([sys.executable, "-m", "fastbp.compile"], env=env,
+                         cwd=cwd, capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "float32 kernels compiled" in out.stdout
+    assert list((package / "_kernels" / "__pycache__").glob("*.nbi"))
+
+    report = json.loads(_run(USES_EVERY_ENTRY_POINT, env, cwd)
+                        .strip().splitlines()[-1])
+    assert report == {"_train": [0, 2], "_predict_rows": [0, 2]}
 
 
 FORKED_FITS = """

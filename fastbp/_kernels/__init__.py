@@ -4,16 +4,16 @@ Kernels take arrays and scalars only, write into buffers their caller
 passes, and allocate nothing in their loops.
 """
 
-from . import activations, backprop, dense, epoch, losses, optimizers
+from . import activations, backprop, dense, epoch, losses, optimizers, predict
 from ._cache_stamp import stamp_dispatchers
 from ._config import (HIDDEN_CODES, K_ALIGN, MAX_CHUNKS, OUTPUT_CODES, REDUCE_BLOCK,
                       SOLVER_CODES)
-from .backprop import _loss_grad, _predict_rows
-from .epoch import _run_epoch
+from .epoch import _loss_grad, _run_epoch, _train
+from .predict import _predict_rows
 
 N_CACHED_KERNELS = stamp_dispatchers(
-    [activations, backprop, dense, epoch, losses, optimizers])
+    [activations, backprop, dense, epoch, losses, optimizers, predict])
 
 __all__ = ["HIDDEN_CODES", "K_ALIGN", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
            "REDUCE_BLOCK", "N_CACHED_KERNELS", "_loss_grad", "_predict_rows",
-           "_run_epoch"]
+           "_run_epoch", "_train"]

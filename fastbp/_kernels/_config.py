@@ -63,6 +63,11 @@ PARALLEL_MIN_WORK = 1 << 20
 CHUNK_PARALLEL_MIN_WORK = 1 << 18
 PARALLEL_MIN_PARAMS = 1 << 16
 
+# Prediction takes blocks of PREDICT_BLOCK rows through all layers, in
+# parallel from PREDICT_PARALLEL_MIN_WORK multiply-adds of the first layer.
+PREDICT_BLOCK = 64
+PREDICT_PARALLEL_MIN_WORK = 1 << 18
+
 # The weight gradient of a batch is cut into tasks of rows of dW, each about
 # this many multiply-adds, so that tasks cost alike across layers. Task
 # bounds depend on the shapes and the batch size only; every element of dW
@@ -101,8 +106,9 @@ IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
 # identity <-> squared error, logistic <-> binary log-loss (per column),
 # softmax <-> multiclass log-loss, exp <-> Poisson deviance.
 OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, OUT_EXP = 0, 1, 2, 3
-# Solvers with a compiled update rule.
-SGD, ADAM = 0, 1
+# Solvers with a compiled update rule, and the full-batch gradient without
+# a step that L-BFGS takes.
+SGD, ADAM, FULL_BATCH = 0, 1, 2
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU}

@@ -37,13 +37,10 @@ number of threads. Sets larger than the workspace (the full batch of
 L-BFGS) are processed block by block, in order.
 """
 
-from numba import prange
+import numpy as np
 
-from ._config import (CHUNK_MIN_SAMPLES, CHUNK_PARALLEL_MIN_WORK, IDENTITY,
-                      K_ALIGN, MAX_CHUNKS,
-                      PARALLEL_MIN_WORK, REDUCE_BLOCK, SPARSE_TASKS,
-                      TASK_MACS, jit,
-                      jit_parallel)
+from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
+                      SPARSE_TASKS, TASK_MACS, jit)
 from .dense import (_dense_backward_input, _dense_forward, _gemm_abt,
                     _sparse_forward, _sparse_weight_gradient, _transpose_rows)
 from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
@@ -116,10 +113,11 @@ def _zero_padding(layers, cap, m, sparse, at_buf, dt_buf):
 
 
 @jit
-def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
-                            layers, hidden, out, eps, xbuf, acts, deltas,
-                            at_buf, dt_buf):
-    """Forward, loss and error back-propagation for batch samples s0..s1.
+def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
+                            params, wt, layers, hidden, out, eps, xbuf, acts,
+                            deltas, at_buf, dt_buf):
+    """Forward, loss and error back-propagation for chunk ``chunk`` of
+    ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
     Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. ``X`` is
     a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
@@ -133,6 +131,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
     loss : float
         sum_s sw_s * t_s over the chunk (see ``losses._sample_loss``).
     """
+    s0 = _chunk_start(chunk, n_chunks, m)
+    s1 = _chunk_start(chunk + 1, n_chunks, m)
     n_layers = layers.shape[0]
     cap = xbuf.shape[0]
     n_outputs = layers[n_layers - 1, 1]
@@ -167,7 +167,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             _dense_forward(A, W, WT, b, Z, kind, s0, s1)
             _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l),
-                                     fan_in, mp), s0, s1, 0)
+                                     fan_in, mp), s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -189,8 +189,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, s0, s1, params, wt,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
-        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1,
-                        0)
+        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
@@ -210,13 +209,10 @@ def _block_rows(layers, l, sparse, m):
     task range over threads is an even split of the work. With fixed-size
     row blocks, the first layer's many expensive blocks all went to one
     thread. A sparse first layer (whose tasks each scan all the batch's
-    stored entries) is cut into at most SPARSE_TASKS tasks. ``m = 0`` asks
-    for the fixed 16-row blocks used to transpose the weights.
+    stored entries) is cut into at most SPARSE_TASKS tasks.
     """
     if l == 0 and sparse:
         return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
-    if m == 0:
-        return 16
     rows = TASK_MACS // max(layers[l, 1] * m, 1)
     return max(4, rows // 4 * 4)
 
@@ -226,6 +222,15 @@ def _n_row_blocks(layers, l, sparse, m):
     """Number of row blocks (tasks) of layer l's weight matrix."""
     rows = _block_rows(layers, l, sparse, m)
     return (layers[l, 0] + rows - 1) // rows
+
+
+@jit
+def _n_row_tasks(layers, sparse, m):
+    """Number of row blocks (tasks) of all layers' weight matrices."""
+    n_tasks = 0
+    for l in range(layers.shape[0]):
+        n_tasks += _n_row_blocks(layers, l, sparse, m)
+    return n_tasks
 
 
 @jit
@@ -241,21 +246,21 @@ def _find_block(layers, task, sparse, m):
     return l, r0, min(r0 + rows, layers[l, 0])
 
 
-@jit_parallel
+@jit
 def _transpose_weights(params, wt, layers):
     """wt gets each layer's W (fan_in, fan_out) as WT (fan_out, fan_in).
 
-    Parallel over blocks of 16 rows of W, numbered across all layers.
+    Serial: it runs once per epoch or prediction (the optimizer keeps wt up
+    to date between batches), and for wide's 533,000 weights it takes well
+    under a millisecond, less than starting a parallel region would save.
     """
-    n_tasks = 0
     for l in range(layers.shape[0]):
-        n_tasks += _n_row_blocks(layers, l, False, 0)
-    for task in prange(n_tasks):
-        l, r0, r1 = _find_block(layers, task, False, 0)
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
+        # np.int64(0): a literal 0 would compile a second specialisation.
         _transpose_rows(_view(params, layers[l, 2], fan_in, fan_out),
-                        _view(wt, layers[l, 2], fan_out, fan_in), r0, r1, 0)
+                        _view(wt, layers[l, 2], fan_out, fan_in), np.int64(0),
+                        fan_in)
 
 
 @jit
@@ -294,57 +299,6 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
             grad[ioff + j] = total
 
 
-@jit_parallel
-def _batch_gradient(X, Y, sw, idx, start, m, params, wt, grad, layers,
-                    hidden, out, eps, work):
-    """Unnormalised loss sum and gradient of batch ``idx[start:start+m]``.
-
-    ``grad`` is overwritten with sum_s of the per-sample gradients (no L2
-    term, not divided by the weight sum). Both steps run in parallel when
-    the batch is large enough to pay for a parallel region.
-
-    Returns
-    -------
-    data_loss : float
-        sum_s sw_s * t_s over the batch, summed in chunk order.
-    """
-    _, xbuf, acts, deltas, at_buf, dt_buf, _, chunk_loss, _ = work
-    cap = xbuf.shape[0]
-    n_chunks = _n_chunks(m)
-    work_size = m * layers[0, 3]
-    # Step 1: chunks of samples.
-    if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
-        for c in prange(n_chunks):
-            chunk_loss[c] = _forward_backward_chunk(
-                X, Y, sw, idx, start, m, _chunk_start(c, n_chunks, m),
-                _chunk_start(c + 1, n_chunks, m), params, wt, layers, hidden,
-                out, eps, xbuf, acts, deltas, at_buf, dt_buf)
-    else:
-        for c in range(n_chunks):
-            chunk_loss[c] = _forward_backward_chunk(
-                X, Y, sw, idx, start, m, _chunk_start(c, n_chunks, m),
-                _chunk_start(c + 1, n_chunks, m), params, wt, layers, hidden,
-                out, eps, xbuf, acts, deltas, at_buf, dt_buf)
-    data_loss = 0.0
-    for c in range(n_chunks):
-        data_loss += chunk_loss[c]
-    # Step 2: rows of the weight gradients, then the bias gradients.
-    sparse = X[3].shape[0] > 0
-    n_row_tasks = 0
-    for l in range(layers.shape[0]):
-        n_row_tasks += _n_row_blocks(layers, l, sparse, m)
-    n_tasks = n_row_tasks + layers.shape[0]
-    if work_size >= PARALLEL_MIN_WORK:
-        for task in prange(n_tasks):
-            _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
-                                  at_buf, dt_buf, task, n_row_tasks)
-    else:
-        for task in range(n_tasks):
-            _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
-                                  at_buf, dt_buf, task, n_row_tasks)
-    return data_loss
-
-
 @jit
 def _weight_sum(sw, idx, start, stop):
     """Sum of the weights of samples idx[start:stop] (their count if none)."""
@@ -362,132 +316,3 @@ def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
     n_outputs = layers[layers.shape[0] - 1, 1]
     return (_loss_factor(out, n_outputs) * data_loss / sw_sum
             + 0.5 * float(alpha) * sq_total / sw_sum)
-
-
-@jit_parallel
-def _loss_grad(X, Y, sw, idx, start, stop, params, grad, layers, hidden, out,
-               alpha, eps, work):
-    """Loss and gradient over samples ``idx[start:stop]``, as scikit-learn.
-
-    loss = factor * sum_s sw_s t_s / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum
-    dW   = (A^T delta + alpha * W) / sw_sum,   db = sum_s delta_s / sw_sum
-
-    with ``sw_sum`` the weight sum of those samples (their number when
-    unweighted). Samples are processed in blocks of the workspace capacity,
-    whose gradients are added in block order.
-
-    Parameters
-    ----------
-    X : tuple (dense, data, indices, indptr)
-        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
-        or an empty dense array with X's CSR arrays (int64 indices).
-    Y : ndarray of shape (n_samples, n_outputs), X's dtype
-    sw : ndarray of shape (n_samples,) or (0,)
-        Sample weights; empty for unweighted.
-    idx : int64 ndarray of shape (>= stop,)
-        Sample order; the samples used are rows ``idx[start:stop]``.
-    params : ndarray of shape (n_params,)
-    grad : ndarray of shape (n_params,)
-        Overwritten with the gradient.
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-        Its activation offsets are for the workspace capacity.
-    hidden, out : int
-        Hidden and output activation codes.
-    alpha : float
-        L2 strength, of the params' dtype.
-    eps : float
-        Probabilities are clipped to [eps, 1 - eps] in the log-loss.
-    work : tuple
-        Workspace arrays ``(wt, xbuf, acts, deltas, at_buf, dt_buf,
-        grad_tmp, chunk_loss, block_sq)`` (``fastbp._network.Workspace``).
-
-    Returns
-    -------
-    loss : float
-    """
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad_tmp, chunk_loss, block_sq = work
-    n_params = params.shape[0]
-    n_coefs = layers[0, 3]
-    cap = xbuf.shape[0]
-    n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    _transpose_weights(params, wt, layers)
-
-    data_loss = _batch_gradient(X, Y, sw, idx, start, min(cap, stop - start),
-                                params, wt, grad, layers, hidden, out, eps,
-                                work)
-    for b0 in range(start + cap, stop, cap):
-        data_loss += _batch_gradient(X, Y, sw, idx, b0, min(cap, stop - b0),
-                                     params, wt, grad_tmp, layers, hidden,
-                                     out, eps, work)
-        for blk in prange(n_blocks):
-            for p in range(blk * REDUCE_BLOCK,
-                           min((blk + 1) * REDUCE_BLOCK, n_params)):
-                grad[p] += grad_tmp[p]
-
-    sw_sum = _weight_sum(sw, idx, start, stop)
-    denom = params.dtype.type(sw_sum)
-    # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
-    for blk in prange(n_blocks):
-        sq = 0.0
-        for p in range(blk * REDUCE_BLOCK,
-                       min((blk + 1) * REDUCE_BLOCK, n_params)):
-            g = grad[p]
-            if p < n_coefs:
-                w = params[p]
-                g += alpha * w
-                sq += float(w) * float(w)
-            grad[p] = g / denom
-        block_sq[blk] = sq
-    sq_total = 0.0
-    for blk in range(n_blocks):
-        sq_total += block_sq[blk]
-    return _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers)
-
-
-@jit_parallel
-def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
-    """Forward pass of every row of X, parallel over blocks of 8 samples.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), C-contiguous
-    params : ndarray of shape (n_params,)
-    wt : ndarray of shape (>= n_coefs,)
-        Overwritten with the transposed weights.
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-    hidden, out : int
-    buf_a, buf_b : ndarray of shape (>= n_samples * max_hidden_width,)
-        Ping-pong workspaces for hidden activations.
-    result : ndarray of shape (n_samples, n_outputs)
-        Overwritten with the output activations.
-    """
-    n_samples = X.shape[0]
-    n_layers = layers.shape[0]
-    n_blocks = (n_samples + 7) // 8
-    _transpose_weights(params, wt, layers)
-    for l in range(n_layers):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        W = _view(params, layers[l, 2], fan_in, fan_out)
-        WT = _view(wt, layers[l, 2], fan_out, fan_in)
-        b = params[layers[l, 3]:layers[l, 3] + fan_out]
-        kind = hidden
-        if l == n_layers - 1:
-            Z = result
-            kind = IDENTITY
-        elif l % 2 == 0:
-            Z = _view(buf_a, 0, n_samples, fan_out)
-        else:
-            Z = _view(buf_b, 0, n_samples, fan_out)
-        if l == 0:
-            for blk in prange(n_blocks):
-                _dense_forward(X, W, WT, b, Z, kind, 8 * blk,
-                               min(8 * blk + 8, n_samples))
-        else:
-            # Layer l reads what layer l - 1 wrote: buf_a after even layers.
-            A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
-            for blk in prange(n_blocks):
-                _dense_forward(A, W, WT, b, Z, kind, 8 * blk,
-                               min(8 * blk + 8, n_samples))
-    for s in prange(n_samples):
-        _output_activate_row(out, result[s], result.shape[1])

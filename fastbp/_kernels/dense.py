@@ -10,7 +10,7 @@ it differentiates:
                      db = sum_s D[s]
     (the weight gradient is assembled in ``backprop``, over the whole batch)
 
-Every product is computed by one kernel, ``_gemm_abt``: C = A . B^T with
+Most products are computed by ``_gemm_abt``: C = A . B^T with
 both operands contiguous along the summed axis, so that the inner loop is a
 dot product LLVM vectorises, and a 4 x 4 tile of accumulators reuses each
 loaded value four times. The forward pass therefore reads the transposed
@@ -167,27 +167,21 @@ def _gemm_ab(A, B, C, r0, r1):
 
 
 @jit
-def _product(A, B, BT, C, r0, r1):
-    """C[r] = A[r] @ B for r0 <= r < r1, with B (K, n) and BT = B^T both given.
-
-    Uses ``_gemm_ab`` when the summed axis is short and C's rows are long
-    enough to vectorise, ``_gemm_abt`` otherwise. The choice depends on the
-    shapes only.
-    """
-    if A.shape[1] < SMALL_K and B.shape[1] >= SMALL_K_MIN_COLS:
-        _gemm_ab(A, B, C, r0, r1)
-    else:
-        _gemm_abt(A, BT, C, r0, r1)
+def _short_k(K, n_cols):
+    """Whether a product summing over K entries into rows of n_cols runs as
+    ``_gemm_ab`` (short K, long rows) rather than ``_gemm_abt``. Depends on
+    the shapes only."""
+    return K < SMALL_K and n_cols >= SMALL_K_MIN_COLS
 
 
 @jit
-def _transpose_rows(src, dst, r0, r1, col0):
-    """dst[c, r - col0] = src[r, c] for r0 <= r < r1 and every column c.
+def _transpose_rows(src, dst, r0, r1):
+    """dst[c, r] = src[r, c] for r0 <= r < r1 and every column c.
 
     Parameters
     ----------
     src : ndarray of shape (>= r1, n_cols)
-    dst : ndarray of shape (n_cols, >= r1 - col0)
+    dst : ndarray of shape (n_cols, >= r1)
     """
     # Blocks of 64 columns, eight source rows at a time: each destination
     # row gets eight consecutive entries per visit. Views indexed from 0 (see
@@ -195,7 +189,7 @@ def _transpose_rows(src, dst, r0, r1, col0):
     # handling.
     n_cols = src.shape[1]
     S = src[r0:r1]
-    D = dst[:, r0 - col0:r1 - col0]
+    D = dst[:, r0:r1]
     n_rows = S.shape[0]
     for c0 in range(0, n_cols, 64):
         c1 = min(c0 + 64, n_cols)
@@ -237,8 +231,12 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    _product(A, W, WT, Z, s0, s1)
     fan_out = WT.shape[0]
+    # Z[s] = A[s] @ W, in whichever form vectorises for these shapes.
+    if _short_k(W.shape[0], fan_out):
+        _gemm_ab(A, W, Z, s0, s1)
+    else:
+        _gemm_abt(A, WT, Z, s0, s1)
     for s in range(s0, s1):
         z = Z[s]
         for j in range(fan_out):
@@ -264,8 +262,12 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     kind : int
         Hidden activation code of the previous layer.
     """
-    _product(D, WT, W, D_prev, s0, s1)
     fan_in = W.shape[0]
+    # D_prev[s] = D[s] @ W^T, in whichever form vectorises for these shapes.
+    if _short_k(WT.shape[0], fan_in):
+        _gemm_ab(D, WT, D_prev, s0, s1)
+    else:
+        _gemm_abt(D, W, D_prev, s0, s1)
     for s in range(s0, s1):
         _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)
 

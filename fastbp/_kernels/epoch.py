@@ -1,30 +1,77 @@
-"""One compiled epoch: every mini-batch of a given sample order.
+"""The compiled training pass: an epoch of mini-batches, or a full-batch
+gradient for L-BFGS, in one call.
 
-For each batch ``idx[start:start + batch_size]``: forward, loss and
-backward in parallel (``backprop._batch_gradient``), then one fused pass
-that adds the L2 term, applies the optimizer step and refreshes the
-transposed weights (``optimizers._normalise_and_step``). Python is called once per epoch, not once
-per batch.
+``_train`` runs the three steps of backpropagation over the batches of a
+given sample order. For each batch ``idx[b0:b0 + m]``:
+
+1. chunks of the batch in parallel: forward, loss, output error and the
+   error back-propagation (``backprop._forward_backward_chunk``);
+2. rows of the weight gradients in parallel
+   (``backprop._weight_gradient_task``);
+3. SGD or Adam: blocks of the parameter vector in parallel, each adding the
+   L2 term, stepping and refreshing the transposed weights
+   (``optimizers._step_block``). With ``solver=FULL_BATCH`` there is no
+   step: the batches' gradients are added in batch order and normalised
+   once, which is L-BFGS's loss and gradient over all samples.
+
+Why one compiled function with the parallel loops in it, and the
+stochastic and full-batch passes sharing it: Numba compiles every jitted
+function called from compiled code into its own module and then links it
+into each caller and optimises and generates machine code for the whole
+again, so a call chain compiles its leaves once per level, and every
+``parallel=True`` function adds seconds of its own. With the batch gradient
+and the optimizer step as separate parallel functions, and a second entry
+point for L-BFGS, a fresh install spent 16 s compiling one dtype's epoch
+(and 21 s with L-BFGS and prediction). Here the parallel loops sit directly
+in the one entry point, each calling one serial function of small kernels.
+
+Python calls this once per epoch (``_run_epoch``) or once per L-BFGS
+evaluation (``_loss_grad``); both are plain functions below.
 """
 
-from ._config import ADAM, jit
-from .backprop import (_batch_gradient, _total_loss, _transpose_weights,
-                       _weight_sum)
-from .optimizers import _normalise_and_step
+import numpy as np
+from numba import prange
 
+from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
+                      PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
+                      jit_parallel)
+from .backprop import (_forward_backward_chunk, _n_chunks,
+                       _n_row_tasks, _total_loss, _transpose_weights,
+                       _weight_gradient_task, _weight_sum)
+from .optimizers import (_add_block, _adam_step_size, _normalise_block,
+                         _step_block)
 
-@jit
-def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
-               eps, solver, hyper, state, step, work):
-    """Train over all batches of ``idx`` once, updating ``params`` in place.
+@jit_parallel
+def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
+           out, alpha, eps, solver, hyper, state, step, work):
+    """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
     ----------
-    X, Y, sw, params, layers, hidden, out, alpha, eps :
-        As in ``backprop._loss_grad``; ``idx`` holds the epoch's sample
-        order (all of it is used, in batches of ``batch_size``).
+    X : tuple (dense, data, indices, indptr)
+        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
+        or an empty dense array with X's CSR arrays (int64 indices).
+    Y : ndarray of shape (n_samples, n_outputs), X's dtype
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights; empty for unweighted.
+    idx : int64 ndarray of shape (>= stop,)
+        Sample order; batches are ``idx[b0:b0 + batch_size]`` from
+        ``b0 = start``.
+    batch_size : int
+        Samples per batch, at most the workspace capacity.
+    params : ndarray of shape (n_params,)
+        Updated in place by SGD and Adam.
+    layers : int64 ndarray of shape (n_layers - 1, 5)
+        The layer table for the workspace capacity (``fastbp._network``).
+    hidden, out : int
+        Hidden and output activation codes.
+    alpha : float
+        L2 strength, of the params' dtype.
+    eps : float
+        Probabilities are clipped to [eps, 1 - eps] in the log-loss.
     solver : int
-        SGD or ADAM.
+        SGD, ADAM, or FULL_BATCH (no step; the gradient is left in
+        ``work``'s ``grad``).
     hyper : ndarray of shape (4,), params' dtype
         SGD: (learning_rate, momentum, nesterov, unused);
         Adam: (learning_rate_init, beta_1, beta_2, epsilon).
@@ -33,34 +80,138 @@ def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
     step : int64 ndarray of shape (1,)
         Adam's time step, incremented once per batch.
     work : tuple
-        Workspace arrays sized for ``batch_size`` samples, as
-        ``fastbp._network.Workspace.buffers()`` gives them.
+        ``(wt, xbuf, acts, deltas, at_buf, dt_buf, grad, grad_tmp,
+        chunk_loss, block_sq)``, as ``fastbp._network.Workspace.buffers()``
+        gives them. All are overwritten.
 
     Returns
     -------
-    accumulated_loss : float
-        sum over batches of batch_loss * batch_length (scikit-learn's
-        ``accumulated_loss``; divide by the number of samples for ``loss_``).
+    loss : float
+        SGD/Adam: sum over batches of batch_loss * batch_length
+        (scikit-learn's ``accumulated_loss``). FULL_BATCH: the loss over all
+        the samples, scikit-learn's
+        factor * sum_s sw_s t_s / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum,
+        with ``grad = (A^T delta + alpha * W) / sw_sum``,
+        ``db = sum_s delta_s / sw_sum``.
     """
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad, chunk_loss, block_sq = work
-    n_samples = idx.shape[0]
-    accumulated = 0.0
+    wt, xbuf, acts, deltas, at_buf, dt_buf, grad, grad_tmp, chunk_loss, \
+        block_sq = work
+    cap = xbuf.shape[0]
+    n_params = params.shape[0]
+    n_coefs = layers[0, 3]
+    n_layers = layers.shape[0]
+    n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    sparse = X[3].shape[0] > 0
+    full_batch = solver == FULL_BATCH
+    total = 0.0
     # The optimizer step keeps wt up to date after this.
     _transpose_weights(params, wt, layers)
-    for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
-        data_loss = _batch_gradient(X, Y, sw, idx, start, stop - start,
-                                    params, wt, grad, layers, hidden, out, eps,
-                                    work)
-        sw_sum = _weight_sum(sw, idx, start, stop)
+
+    for b0 in range(start, stop, batch_size):
+        m = min(batch_size, stop - b0)
+        # Full batch: the first batch's gradient goes to grad, later ones
+        # to grad_tmp and are added to it in batch order.
+        target = grad_tmp if full_batch and b0 > start else grad
+        work_size = m * n_coefs
+
+        # Step 1: chunks of samples, forward and backward.
+        n_chunks = _n_chunks(m)
+        if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
+            for c in prange(n_chunks):
+                chunk_loss[c] = _forward_backward_chunk(
+                    X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt,
+                    layers, hidden, out, eps, xbuf, acts, deltas, at_buf,
+                    dt_buf)
+        else:
+            for c in range(n_chunks):
+                chunk_loss[c] = _forward_backward_chunk(
+                    X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
+                    hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
+        data_loss = 0.0
+        for c in range(n_chunks):
+            data_loss += chunk_loss[c]
+
+        # Step 2: rows of the weight gradients, then the bias gradients.
+        n_row_tasks = _n_row_tasks(layers, sparse, m)
+        n_tasks = n_row_tasks + n_layers
+        if work_size >= PARALLEL_MIN_WORK:
+            for task in prange(n_tasks):
+                _weight_gradient_task(X, idx, b0, target, layers, cap, m,
+                                      deltas, at_buf, dt_buf, np.int64(task),
+                                      n_row_tasks)
+        else:
+            for task in range(n_tasks):
+                _weight_gradient_task(X, idx, b0, target, layers, cap, m,
+                                      deltas, at_buf, dt_buf, task,
+                                      n_row_tasks)
+
+        if full_batch:
+            total += data_loss
+            if b0 > start:
+                for blk in prange(n_blocks):
+                    _add_block(grad, grad_tmp, np.int64(blk))
+            continue
+
+        # Step 3: the optimizer step, with the L2 term and the transposed
+        # weights' refresh, block by block.
+        sw_sum = _weight_sum(sw, idx, b0, b0 + m)
+        denom = params.dtype.type(sw_sum)
         if solver == ADAM:
             step[0] += 1
-        _normalise_and_step(params, grad, alpha, params.dtype.type(sw_sum),
-                            solver, hyper, state, step[0], wt, layers,
-                            block_sq)
+        lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(step[0], 1),
+                               params)
+        if n_params >= PARALLEL_MIN_PARAMS:
+            for blk in prange(n_blocks):
+                _step_block(params, grad, alpha, denom, n_coefs, solver,
+                            hyper, state, lr_t, wt, layers, block_sq,
+                            np.int64(blk))
+        else:
+            for blk in range(n_blocks):
+                _step_block(params, grad, alpha, denom, n_coefs, solver,
+                            hyper, state, lr_t, wt, layers, block_sq, blk)
         sq_total = 0.0
-        for blk in range(block_sq.shape[0]):
+        for blk in range(n_blocks):
             sq_total += block_sq[blk]
-        accumulated += (stop - start) * _total_loss(
-            data_loss, sq_total, alpha, sw_sum, out, layers)
-    return accumulated
+        total += m * _total_loss(data_loss, sq_total, alpha, sw_sum, out,
+                                 layers)
+
+    if not full_batch:
+        return total
+    # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
+    # Serial: once per L-BFGS evaluation, memory-bound.
+    sw_sum = _weight_sum(sw, idx, start, stop)
+    denom = params.dtype.type(sw_sum)
+    for blk in range(n_blocks):
+        p0 = blk * REDUCE_BLOCK
+        block_sq[blk] = _normalise_block(params, grad, alpha, denom, n_coefs,
+                                         p0, min(p0 + REDUCE_BLOCK, n_params))
+    sq_total = 0.0
+    for blk in range(n_blocks):
+        sq_total += block_sq[blk]
+    return _total_loss(total, sq_total, alpha, sw_sum, out, layers)
+
+
+def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
+               eps, solver, hyper, state, step, work):
+    """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
+
+    Returns scikit-learn's ``accumulated_loss`` (divide by the number of
+    samples for ``loss_``).
+    """
+    return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
+                  hidden, out, alpha, eps, solver, hyper, state, step, work)
+
+
+def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
+               alpha, eps, work):
+    """Loss over samples ``idx[start:stop]``, for L-BFGS; see ``_train``.
+
+    Their gradient is left in the workspace's ``grad`` (``work[6]``).
+    Samples are taken in batches of the workspace capacity, whose gradients
+    are added in batch order.
+    """
+    dtype = params.dtype
+    return _train(X, Y, sw, idx, start, stop, work[1].shape[0], params,
+                  layers, hidden, out, alpha, eps, FULL_BATCH,
+                  np.zeros(4, dtype), np.zeros((2, 0), dtype),
+                  np.zeros(1, np.int64), work)

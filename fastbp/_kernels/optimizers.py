@@ -1,11 +1,11 @@
 """Optimizer updates over the flat parameter vector (step 3: adjust weights).
 
 The formulas are scikit-learn's (``sklearn/neural_network/
-_stochastic_optimizers.py``). One parallel pass per batch does everything
-that touches each parameter once: add the L2 term to the summed gradient,
-divide by the batch's weight sum, accumulate
-||W||^2 for the loss, apply the update, and refresh the transposed copy of
-the weights the next forward pass reads.
+_stochastic_optimizers.py``). One pass per batch (``epoch._train`` runs
+its blocks in parallel) does everything that touches each parameter once:
+add the L2 term to the summed gradient, divide by the batch's weight sum,
+accumulate ||W||^2 for the loss, apply the update, and refresh the
+transposed copy of the weights the next forward pass reads.
 
 The pass runs over fixed blocks of REDUCE_BLOCK entries. Within a block the
 loops always cover the same range, so their vectorised and scalar parts
@@ -16,10 +16,8 @@ threads: results are independent of the thread count.
 import math
 
 import numpy as np
-from numba import prange
 
-from ._config import (ADAM, PARALLEL_MIN_PARAMS, REDUCE_BLOCK, SGD, jit,
-                      jit_exact, jit_parallel, jit_sum)
+from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
 
 
 @jit_sum
@@ -140,6 +138,16 @@ def _store_transposed(params, wt, layers, p0, p1):
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
 
 
+@jit_exact
+def _add_block(grad, grad_tmp, blk):
+    """grad += grad_tmp on block blk (a later batch of a full-batch sum)."""
+    p0 = blk * REDUCE_BLOCK
+    G = grad[p0:min(p0 + REDUCE_BLOCK, grad.shape[0])]
+    T = grad_tmp[p0:p0 + G.shape[0]]
+    for i in range(G.shape[0]):
+        G[i] += T[i]
+
+
 @jit
 def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
                 lr_t, wt, layers, block_sq, blk):
@@ -156,46 +164,3 @@ def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
                     hyper[2], hyper[3], p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, min(p1, n_coefs))
-
-
-@jit_parallel
-def _normalise_and_step(params, grad, alpha, denom, solver, hyper, state, t,
-                        wt, layers, block_sq):
-    """Finish the batch gradient and apply one optimizer step, in place.
-
-    Parameters
-    ----------
-    params : ndarray of shape (n_params,)
-        Updated in place.
-    grad : ndarray of shape (n_params,)
-        The batch's unnormalised gradient sum_s; becomes scikit-learn's
-        batch gradient (with the L2 term, divided by the weight sum).
-    alpha, denom : float
-        L2 strength and the batch's weight sum, of the params' dtype.
-    solver : int
-        SGD or ADAM.
-    hyper : ndarray of shape (4,)
-        SGD: (learning_rate, momentum, nesterov, unused);
-        Adam: (learning_rate_init, beta_1, beta_2, epsilon).
-    state : ndarray of shape (2, n_params)
-        SGD velocities in row 0, or Adam's moments; updated.
-    t : int
-        Adam's time step of this update (1 for the first).
-    wt : ndarray of shape (n_coefs,)
-        Transposed weights, kept equal to the updated coefficients.
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-    block_sq : ndarray of shape (n_blocks,), float64
-        Receives each block's sum of squared coefficients (before update).
-    """
-    n_params = params.shape[0]
-    n_coefs = layers[0, 3]
-    n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(t, 1), params)
-    if n_params >= PARALLEL_MIN_PARAMS:
-        for blk in prange(n_blocks):
-            _step_block(params, grad, alpha, denom, n_coefs, solver, hyper,
-                        state, lr_t, wt, layers, block_sq, blk)
-    else:
-        for blk in range(n_blocks):
-            _step_block(params, grad, alpha, denom, n_coefs, solver, hyper,
-                        state, lr_t, wt, layers, block_sq, blk)

@@ -1,0 +1,83 @@
+"""Prediction: the forward pass alone, over row blocks in parallel.
+
+Each task takes ``PREDICT_BLOCK`` consecutive rows through every layer
+(``_forward_rows``), so a block's activations stay in cache from one layer
+to the next. Block bounds depend on the row count only, never on the
+number of threads, so predictions do not either.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK, jit, \
+    jit_parallel
+from .backprop import _transpose_weights, _view
+from .dense import _dense_forward
+from .losses import _output_activate_row
+
+
+@jit
+def _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+                  s0, s1):
+    """result[s] = output activations of X[s], for s0 <= s < s1.
+
+    Layer l writes its activations to rows s0..s1 of ``buf_a`` (l even) or
+    ``buf_b`` (l odd), viewed as (n_samples, fan_out); the last layer
+    writes ``result``.
+    """
+    n_samples = X.shape[0]
+    n_layers = layers.shape[0]
+    for l in range(n_layers):
+        fan_in = layers[l, 0]
+        fan_out = layers[l, 1]
+        W = _view(params, layers[l, 2], fan_in, fan_out)
+        WT = _view(wt, layers[l, 2], fan_out, fan_in)
+        b = params[layers[l, 3]:layers[l, 3] + fan_out]
+        kind = hidden
+        if l == n_layers - 1:
+            Z = result
+            kind = IDENTITY
+        elif l % 2 == 0:
+            Z = _view(buf_a, 0, n_samples, fan_out)
+        else:
+            Z = _view(buf_b, 0, n_samples, fan_out)
+        if l == 0:
+            _dense_forward(X, W, WT, b, Z, kind, s0, s1)
+        else:
+            # Layer l reads what layer l - 1 wrote: buf_a after even layers.
+            A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
+            _dense_forward(A, W, WT, b, Z, kind, s0, s1)
+    for s in range(s0, s1):
+        _output_activate_row(out, result[s], result.shape[1])
+
+
+@jit_parallel
+def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+    """Forward pass of every row of X.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+    params : ndarray of shape (n_params,)
+    wt : ndarray of shape (>= n_coefs,)
+        Overwritten with the transposed weights.
+    layers : int64 ndarray of shape (n_layers - 1, 5)
+    hidden, out : int
+    buf_a, buf_b : ndarray of shape (>= n_samples * max_hidden_width,)
+        Ping-pong workspaces for hidden activations.
+    result : ndarray of shape (n_samples, n_outputs)
+        Overwritten with the output activations.
+    """
+    n_samples = X.shape[0]
+    n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
+    _transpose_weights(params, wt, layers)
+    if n_blocks > 1 and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK:
+        for blk in prange(n_blocks):
+            s0 = np.int64(blk) * PREDICT_BLOCK
+            _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b,
+                          result, s0, min(s0 + PREDICT_BLOCK, n_samples))
+    else:
+        for blk in range(n_blocks):
+            s0 = blk * PREDICT_BLOCK
+            _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b,
+                          result, s0, min(s0 + PREDICT_BLOCK, n_samples))
