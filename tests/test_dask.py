@@ -190,8 +190,8 @@ def _kernel_cache_stats():
     _small_fit()
     return {name: (sum(kernel.stats.cache_hits.values()),
                    sum(kernel.stats.cache_misses.values()))
-            for name, kernel in [("_train", _kernels._train),
-                                 ("_predict_rows", _kernels._predict_rows)]}
+            for name, kernel in [("_train", _kernels._train_kernel),
+                                 ("_predict", _kernels._predict_kernel)]}
 
 
 def test_workers_load_kernels_from_numba_cache(client):

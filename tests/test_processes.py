@@ -33,7 +33,7 @@ X = rng.rand(120, 6).astype(np.float32)
 y = (X[:, 0] > 0.5).astype(int)
 model = MLPClassifier((8,), max_iter=2, batch_size=32, random_state=0)
 model.fit(X, y)
-stats = epoch._train.stats
+stats = epoch._train_kernel.stats
 print(json.dumps({
     "package": fastbp.__file__,
     "hits": sum(stats.cache_hits.values()),
@@ -111,7 +111,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from fastbp import MLPClassifier, MLPRegressor
-from fastbp._kernels import _predict_rows, _train
+from fastbp._kernels import _predict_kernel, _train_kernel
 
 warnings.simplefilter("ignore")
 rng = np.random.RandomState(0)
@@ -128,7 +128,7 @@ for dtype in ("float32", "float64"):
         X, X[:, :2], sample_weight=rng.rand(150)).predict(X[:3])
 print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
                                     sum(kernel.stats.cache_hits.values())]
-                  for kernel in (_train, _predict_rows)}))
+                  for kernel in (_train_kernel, _predict_kernel)}))
 """
 
 
@@ -148,7 +148,7 @@ def test_compile_command_covers_every_fit_and_prediction(private_package):
 
     report = json.loads(_run(USES_EVERY_ENTRY_POINT, env, cwd)
                         .strip().splitlines()[-1])
-    assert report == {"_train": [0, 2], "_predict_rows": [0, 2]}
+    assert report == {"_train_kernel": [0, 2], "_predict_kernel": [0, 2]}
 
 
 FORKED_FITS = """

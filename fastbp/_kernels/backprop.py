@@ -38,13 +38,16 @@ L-BFGS) are processed block by block, in order.
 """
 
 import numpy as np
+from numba import types
 
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
                       SPARSE_TASKS, TASK_MACS, jit)
-from .dense import (_dense_backward_input, _dense_forward, _gemm_abt,
-                    _sparse_forward, _sparse_weight_gradient, _transpose_rows)
-from .losses import (_loss_factor, _output_activate_row, _output_delta_row,
-                     _sample_loss)
+from ._extern import array, extern
+from .dense import (_dense_backward_input_ext, _dense_forward_ext,
+                    _gemm_abt_ext, _sparse_forward, _sparse_weight_gradient,
+                    _transpose_rows_ext)
+from .losses import (_loss_factor, _output_activate_row_ext,
+                     _output_delta_row, _sample_loss)
 
 
 @jit
@@ -165,8 +168,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         else:
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
-            _dense_forward(A, W, WT, b, Z, kind, s0, s1)
-            _transpose_rows(A, _view(at_buf, _at_offset(layers, cap, l),
+            _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
+            _transpose_rows_ext(A, _view(at_buf, _at_offset(layers, cap, l),
                                      fan_in, mp), s0, s1)
         A = Z
 
@@ -180,7 +183,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         w = one
         if sw.shape[0] > 0:
             w = sw[i]
-        _output_activate_row(out, P[s], n_outputs)
+        _output_activate_row_ext(out, P[s], n_outputs)
         loss += float(w) * _sample_loss(out, P[s], Y[i], n_outputs, eps)
         _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
 
@@ -189,13 +192,13 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
-        _transpose_rows(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1)
+        _transpose_rows_ext(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
-            _dense_backward_input(D, W, WT, A, D_prev, hidden, s0, s1)
+            _dense_backward_input_ext(D, W, WT, A, D_prev, hidden, s0, s1)
     return loss
 
 
@@ -258,7 +261,7 @@ def _transpose_weights(params, wt, layers):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         # np.int64(0): a literal 0 would compile a second specialisation.
-        _transpose_rows(_view(params, layers[l, 2], fan_in, fan_out),
+        _transpose_rows_ext(_view(params, layers[l, 2], fan_in, fan_out),
                         _view(wt, layers[l, 2], fan_out, fan_in), np.int64(0),
                         fan_in)
 
@@ -285,7 +288,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
         else:
             AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, _padded(m))
             DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
-            _gemm_abt(AT, DT, gW, r0, r1)
+            _gemm_abt_ext(AT, DT, gW, r0, r1)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, 1]
@@ -316,3 +319,23 @@ def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
     n_outputs = layers[layers.shape[0] - 1, 1]
     return (_loss_factor(out, n_outputs) * data_loss / sw_sum
             + 0.5 * float(alpha) * sq_total / sw_sum)
+
+
+def _kernel_input_type(f):
+    """Numba type of the kernels' X tuple (dense, data, indices, indptr)."""
+    return types.Tuple([array(f, 2), array(f, 1), array(types.int64, 1),
+                        array(types.int64, 1)])
+
+
+# Handles compiled callers use (see _extern), for writable C-contiguous data
+# (others link the kernel in).
+_forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
+    (_kernel_input_type(f), array(f, 2), array(f, 1),
+     array(types.int64, 1), types.int64, types.int64, types.int64,
+     types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
+     types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
+     array(f, 1), array(f, 1), array(f, 1))])
+_weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
+    (_kernel_input_type(f), array(types.int64, 1), types.int64, array(f, 1),
+     array(types.int64, 2), types.int64, types.int64, array(f, 1),
+     array(f, 1), array(f, 1), types.int64, types.int64)])

@@ -21,8 +21,11 @@ The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
 chunks of a batch run them on disjoint row ranges.
 """
 
+from numba import types
+
 from ._config import SMALL_K, SMALL_K_MIN_COLS, jit
-from .activations import _activate_row, _apply_derivative_row
+from ._extern import array, extern
+from .activations import _activate_row_ext, _apply_derivative_row_ext
 
 
 @jit
@@ -166,6 +169,13 @@ def _gemm_ab(A, B, C, r0, r1):
             r += 1
 
 
+# Handles compiled callers use (see _extern).
+_gemm_abt_ext = extern(_gemm_abt, lambda f: [
+    (array(f, 2), array(f, 2), array(f, 2), types.int64, types.int64)])
+_gemm_ab_ext = extern(_gemm_ab, lambda f: [
+    (array(f, 2), array(f, 2), array(f, 2), types.int64, types.int64)])
+
+
 @jit
 def _short_k(K, n_cols):
     """Whether a product summing over K entries into rows of n_cols runs as
@@ -212,6 +222,10 @@ def _transpose_rows(src, dst, r0, r1):
             r += 1
 
 
+_transpose_rows_ext = extern(_transpose_rows, lambda f: [
+    (array(f, 2), array(f, 2), types.int64, types.int64)])
+
+
 @jit
 def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
@@ -234,14 +248,14 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     fan_out = WT.shape[0]
     # Z[s] = A[s] @ W, in whichever form vectorises for these shapes.
     if _short_k(W.shape[0], fan_out):
-        _gemm_ab(A, W, Z, s0, s1)
+        _gemm_ab_ext(A, W, Z, s0, s1)
     else:
-        _gemm_abt(A, WT, Z, s0, s1)
+        _gemm_abt_ext(A, WT, Z, s0, s1)
     for s in range(s0, s1):
         z = Z[s]
         for j in range(fan_out):
             z[j] += b[j]
-        _activate_row(kind, z, fan_out)
+        _activate_row_ext(kind, z, fan_out)
 
 
 @jit
@@ -265,11 +279,19 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     fan_in = W.shape[0]
     # D_prev[s] = D[s] @ W^T, in whichever form vectorises for these shapes.
     if _short_k(WT.shape[0], fan_in):
-        _gemm_ab(D, WT, D_prev, s0, s1)
+        _gemm_ab_ext(D, WT, D_prev, s0, s1)
     else:
-        _gemm_abt(D, W, D_prev, s0, s1)
+        _gemm_abt_ext(D, W, D_prev, s0, s1)
     for s in range(s0, s1):
-        _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)
+        _apply_derivative_row_ext(kind, A_prev[s], D_prev[s], fan_in)
+
+
+_dense_forward_ext = extern(_dense_forward, lambda f: [
+    (array(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
+     types.int64, types.int64, types.int64)])
+_dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
+    (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),
+     types.int64, types.int64, types.int64)])
 
 
 @jit
@@ -301,7 +323,7 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
             w = W[indices[p]]
             for j in range(fan_out):
                 z[j] += v * w[j]
-        _activate_row(kind, z, fan_out)
+        _activate_row_ext(kind, z, fan_out)
 
 
 @jit

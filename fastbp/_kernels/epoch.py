@@ -26,23 +26,25 @@ point for L-BFGS, a fresh install spent 16 s compiling one dtype's epoch
 in the one entry point, each calling one serial function of small kernels.
 
 Python calls this once per epoch (``_run_epoch``) or once per L-BFGS
-evaluation (``_loss_grad``); both are plain functions below.
+evaluation (``_loss_grad``), through ``_train``: plain functions below,
+which register the kernels the compiled code calls (``_extern``) first.
 """
 
 import numpy as np
 from numba import prange
 
+from ._extern import register
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
                       jit_parallel)
-from .backprop import (_forward_backward_chunk, _n_chunks,
+from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
-                       _weight_gradient_task, _weight_sum)
-from .optimizers import (_add_block, _adam_step_size, _normalise_block,
-                         _step_block)
+                       _weight_gradient_task_ext, _weight_sum)
+from .optimizers import (_add_block, _adam_step_size, _normalise_block_ext,
+                         _step_block_ext)
 
 @jit_parallel
-def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
+def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
            out, alpha, eps, solver, hyper, state, step, work):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
@@ -118,13 +120,13 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
         n_chunks = _n_chunks(m)
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             for c in prange(n_chunks):
-                chunk_loss[c] = _forward_backward_chunk(
+                chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt,
                     layers, hidden, out, eps, xbuf, acts, deltas, at_buf,
                     dt_buf)
         else:
             for c in range(n_chunks):
-                chunk_loss[c] = _forward_backward_chunk(
+                chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
                     hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
         data_loss = 0.0
@@ -136,12 +138,12 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
         n_tasks = n_row_tasks + n_layers
         if work_size >= PARALLEL_MIN_WORK:
             for task in prange(n_tasks):
-                _weight_gradient_task(X, idx, b0, target, layers, cap, m,
+                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
                                       deltas, at_buf, dt_buf, np.int64(task),
                                       n_row_tasks)
         else:
             for task in range(n_tasks):
-                _weight_gradient_task(X, idx, b0, target, layers, cap, m,
+                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
                                       deltas, at_buf, dt_buf, task,
                                       n_row_tasks)
 
@@ -162,12 +164,12 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
                                params)
         if n_params >= PARALLEL_MIN_PARAMS:
             for blk in prange(n_blocks):
-                _step_block(params, grad, alpha, denom, n_coefs, solver,
+                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
                             hyper, state, lr_t, wt, layers, block_sq,
                             np.int64(blk))
         else:
             for blk in range(n_blocks):
-                _step_block(params, grad, alpha, denom, n_coefs, solver,
+                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
                             hyper, state, lr_t, wt, layers, block_sq, blk)
         sq_total = 0.0
         for blk in range(n_blocks):
@@ -183,12 +185,22 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     denom = params.dtype.type(sw_sum)
     for blk in range(n_blocks):
         p0 = blk * REDUCE_BLOCK
-        block_sq[blk] = _normalise_block(params, grad, alpha, denom, n_coefs,
+        block_sq[blk] = _normalise_block_ext(params, grad, alpha, denom, n_coefs,
                                          p0, min(p0 + REDUCE_BLOCK, n_params))
     sq_total = 0.0
     for blk in range(n_blocks):
         sq_total += block_sq[blk]
     return _total_loss(total, sq_total, alpha, sw_sum, out, layers)
+
+
+def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
+           out, alpha, eps, solver, hyper, state, step, work):
+    """``_train_kernel``, after registering the kernels it calls for the
+    params' dtype (see ``_extern``). Arguments and result as there."""
+    register(params.dtype)
+    return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
+                         layers, hidden, out, alpha, eps, solver, hyper,
+                         state, step, work)
 
 
 def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,

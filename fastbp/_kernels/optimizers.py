@@ -16,8 +16,10 @@ threads: results are independent of the thread count.
 import math
 
 import numpy as np
+from numba import types
 
 from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
+from ._extern import array, extern
 
 
 @jit_sum
@@ -164,3 +166,12 @@ def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
                     hyper[2], hyper[3], p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, min(p1, n_coefs))
+
+
+# Handles compiled callers use (see _extern).
+_normalise_block_ext = extern(_normalise_block, lambda f: [
+    (array(f, 1), array(f, 1), f, f, types.int64, types.int64, types.int64)])
+_step_block_ext = extern(_step_block, lambda f: [
+    (array(f, 1), array(f, 1), f, f, types.int64, types.int64, array(f, 1),
+     array(f, 2), f, array(f, 1), array(types.int64, 2),
+     array(types.float64, 1), types.int64)])

@@ -11,9 +11,10 @@ from numba import prange
 
 from ._config import IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK, jit, \
     jit_parallel
+from ._extern import register
 from .backprop import _transpose_weights, _view
-from .dense import _dense_forward
-from .losses import _output_activate_row
+from .dense import _dense_forward_ext
+from .losses import _output_activate_row_ext
 
 
 @jit
@@ -42,17 +43,17 @@ def _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
         else:
             Z = _view(buf_b, 0, n_samples, fan_out)
         if l == 0:
-            _dense_forward(X, W, WT, b, Z, kind, s0, s1)
+            _dense_forward_ext(X, W, WT, b, Z, kind, s0, s1)
         else:
             # Layer l reads what layer l - 1 wrote: buf_a after even layers.
             A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
-            _dense_forward(A, W, WT, b, Z, kind, s0, s1)
+            _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
     for s in range(s0, s1):
-        _output_activate_row(out, result[s], result.shape[1])
+        _output_activate_row_ext(out, result[s], result.shape[1])
 
 
 @jit_parallel
-def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
     """Forward pass of every row of X.
 
     Parameters
@@ -81,3 +82,10 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
             s0 = blk * PREDICT_BLOCK
             _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b,
                           result, s0, min(s0 + PREDICT_BLOCK, n_samples))
+
+
+def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+    """``_predict_kernel``, after registering the kernels it calls for the
+    params' dtype (see ``_extern``). Arguments as there."""
+    register(params.dtype)
+    _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result)

@@ -1,0 +1,187 @@
+"""Calls between kernels that compile the callee once, not once per caller.
+
+Numba compiles each jitted function called from compiled code into a
+module of its own, links that module into every caller, and optimises and
+generates machine code for the caller's whole module again. Along a chain
+of calls (a product inside a layer inside a chunk inside a parallel loop
+inside the epoch) the leaves were compiled once per level: 16 s for one
+dtype's training entry, most of it the same code over again.
+
+``extern(kernel, signatures)`` gives a handle that compiled code calls like
+the kernel. For the argument types of ``signatures(dtype)`` the kernel is
+compiled (or loaded from Numba's cache) once, when :func:`register` runs for
+that dtype, and its machine code is registered with LLVM under a name that
+is the same in every process; a caller's module then holds only a
+declaration of that name, which the loader resolves, in this process or in
+a later one loading the caller from the cache. Kernels run as fast as
+before (nothing is inlined across the call, and these kernels are large
+enough that it does not matter); each costs a few nanoseconds per call.
+
+For other argument types (a read-only array, say) the handle falls back to
+Numba's ordinary call, which links the kernel into the caller: slower to
+compile, same result.
+
+The one rule that keeps this safe: **register a dtype before calling any
+entry point with it** (``register(dtype)``; ``epoch._run_epoch``,
+``epoch._loss_grad`` and ``predict.predict`` do it). A cached caller whose
+declarations were never registered in the process cannot be loaded. Every
+entry point is reached through those wrappers; the jitted entry points are
+private to them.
+
+This uses Numba internals that have been stable for years (the calling
+convention of compiled functions, ``funcdesc.default_mangler``, code
+libraries' function pointers); ``tests/test_kernels.py`` and the cache tests
+in ``tests/test_processes.py`` exercise every handle.
+"""
+
+import threading
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import types
+from numba.core import cgutils, funcdesc
+from numba.core.imputils import fix_returning_optional
+from numba.extending import intrinsic
+
+_HANDLES = []  # in creation order: callees are created before callers
+_REGISTERED = set()  # dtypes
+_LOCK = threading.Lock()
+
+
+class _Extern:
+    """The callable-from-compiled-code handle of one kernel."""
+
+    def __init__(self, kernel, signatures):
+        self.kernel = kernel
+        self.signatures = signatures
+        self.table = {}  # argument types -> (symbol, compile result)
+        self.call = _make_intrinsic(self)
+
+    def register(self, dtype):
+        for argtypes in self.signatures(_scalar(dtype)):
+            argtypes = tuple(argtypes)
+            self.kernel.compile(argtypes)
+            cres = self.kernel.overloads[argtypes]
+            symbol = funcdesc.default_mangler(
+                "fastbp." + self.kernel.py_func.__qualname__, argtypes)
+            llvm.add_symbol(symbol, cres.library.get_pointer_to_function(
+                cres.fndesc.llvm_func_name))
+            self.table[argtypes] = (symbol, cres)
+
+    def lookup(self, typingctx, argtypes):
+        """The registered argument types ``argtypes`` convert to, or None."""
+        if argtypes in self.table:
+            return argtypes
+        for candidate in self.table:
+            if len(candidate) == len(argtypes) and all(
+                    _converts_safely(typingctx, a, c)
+                    for a, c in zip(argtypes, candidate)):
+                return candidate
+        return None
+
+
+def _converts_safely(typingctx, actual, declared):
+    """Only conversions that keep the value: literals to their type, and
+    integers to int64."""
+    if actual == declared:
+        return True
+    if isinstance(declared, types.Integer) and isinstance(
+            types.unliteral(actual), types.Integer):
+        return True
+    return types.unliteral(actual) == declared
+
+
+def _make_intrinsic(handle):
+    def typer(typingctx, *argtypes):
+        argtypes = tuple(argtypes)
+        declared = handle.lookup(typingctx, argtypes)
+        if declared is not None:
+            symbol, cres = handle.table[declared]
+            return cres.signature.return_type(*argtypes), _extern_call(
+                symbol, cres, declared)
+        # Not registered: Numba's ordinary call, the kernel linked in.
+        handle.kernel.compile(argtypes)
+        cres = handle.kernel.overloads[argtypes]
+        return cres.signature.return_type(*argtypes), _linked_call(cres)
+
+    # @intrinsic reads the number of arguments off the typer's signature.
+    n_args = handle.kernel.py_func.__code__.co_argcount
+    names = ", ".join(f"a{i}" for i in range(n_args))
+    namespace = {"typer": typer}
+    exec(f"def call(typingctx, {names}):\n"
+         f"    return typer(typingctx, {names})\n", namespace)
+    call = namespace["call"]
+    call.__name__ = call.__qualname__ = "call_" + handle.kernel.__name__
+    return intrinsic(call)
+
+
+def _extern_call(symbol, cres, declared):
+    def codegen(context, builder, signature, args):
+        args = [context.cast(builder, value, actual, to)
+                for value, actual, to in zip(args, signature.args, declared)]
+        return_type = cres.signature.return_type
+        fnty = context.call_conv.get_function_type(return_type, declared)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+        context.call_conv.decorate_function(fn, cres.fndesc.args, declared,
+                                            noalias=cres.fndesc.noalias)
+        status, result = context.call_conv.call_function(
+            builder, fn, return_type, declared, args)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return fix_returning_optional(context, builder, signature, status,
+                                      result)
+    return codegen
+
+
+def _linked_call(cres):
+    def codegen(context, builder, signature, args):
+        context.add_linking_libs([cres.library])
+        return context.call_internal(builder, cres.fndesc, cres.signature,
+                                     args)
+    return codegen
+
+
+def _scalar(dtype):
+    return {np.dtype(np.float32): types.float32,
+            np.dtype(np.float64): types.float64}[np.dtype(dtype)]
+
+
+def extern(kernel, signatures):
+    """A handle compiled code calls instead of ``kernel``.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+    signatures : callable
+        ``signatures(float_type)`` returns the argument-type tuples to
+        compile and register for that float type (``types.float32`` or
+        ``types.float64``).
+
+    Returns
+    -------
+    call : numba intrinsic
+        Call it from compiled code with the kernel's arguments.
+    """
+    handle = _Extern(kernel, signatures)
+    _HANDLES.append(handle)
+    return handle.call
+
+
+def register(dtype):
+    """Compile or load every handle's kernels for ``dtype`` and register
+    them; must run before compiled code that calls them is compiled or
+    loaded in this process. Cheap after the first call."""
+    dtype = np.dtype(dtype)
+    if dtype in _REGISTERED:
+        return
+    with _LOCK:
+        if dtype in _REGISTERED:
+            return
+        for handle in _HANDLES:
+            handle.register(dtype)
+        _REGISTERED.add(dtype)
+
+
+def array(dtype, ndim):
+    """The Numba type of a writable C-contiguous array."""
+    return types.Array(dtype, ndim, "C")
