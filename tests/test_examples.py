@@ -126,6 +126,23 @@ CASES = [
             rf"^incremental test accuracy: ({ACCURACY}) \(\d+ samples seen\)$",
         ),
     ),
+    Example(
+        "dask_one_model.py",
+        needs=("dask", "distributed"),
+        prints=(
+            r"^training data: \d+ rows in \d+ blocks on 2 workers x 1 thread",
+            rf"^lbfgs\s+in memory ({ACCURACY}) \(\d+ iterations, {SECONDS}\)"
+            rf"\s+on dask ({ACCURACY}) \(\d+ iterations, {SECONDS}\)$",
+            r"^lbfgs: largest weight difference dask vs in memory: "
+            r"\d\.\de-\d+$",
+            rf"^adam\s+in memory ({ACCURACY}) \(\d+ iterations, {SECONDS}\)"
+            rf"\s+on dask ({ACCURACY}) \(\d+ iterations, {SECONDS}\)$",
+            r"^predict on a dask array: Array of \d+ blocks; equal to "
+            r"in-memory predictions: True$",
+            rf"^to_fastbp\(\): fastbp\.MLPClassifier, test accuracy "
+            rf"({ACCURACY})$",
+        ),
+    ),
 ]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

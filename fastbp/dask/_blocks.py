@@ -1,0 +1,277 @@
+"""The one place where ``fastbp.dask`` touches the compiled engine.
+
+Every call the distributed trainer makes into ``fastbp._kernels``,
+``fastbp._network`` (``Workspace``, ``Layout``), ``fastbp._mlp``'s kernel
+input helpers and the optimizer classes of ``fastbp._solvers`` is in this
+module. Its functions take numpy arrays and plain scalars and return numpy
+arrays and floats, so that a change of the kernels' signatures is absorbed
+here and nowhere else in ``fastbp.dask``.
+
+Two of them run inside Dask tasks, on the block of rows a worker holds:
+
+* :func:`block_loss_grad` -- the block's share of the full-batch objective
+  of L-BFGS: its loss sum and gradient sum, without the L2 term, which the
+  client adds once to the total (:func:`finish_loss_grad`).
+* :func:`block_local_steps` -- the mini-batch steps of one averaging round
+  of SGD/Adam over given rows of the block, from the round's weights and
+  optimizer state.
+
+Both run under the worker's thread settings as a fit inside a worker does
+(``fit_threads``: as many Numba threads as ``OMP_NUM_THREADS`` allows),
+and keep one workspace per task thread between calls.
+
+The others run on the client: the optimizer's state in and out of the
+flat arrays that travel (:func:`pack_weights`, :func:`set_weights`) and
+the block-order averages and sums (:func:`average_weights`,
+:func:`finish_loss_grad`).
+"""
+
+import threading
+
+import numpy as np
+
+from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
+from .._kernels._layer import compiled_section
+from .._kernels._threads import fit_threads
+from .._mlp import _LBFGS_BLOCK, _kernel_input, _weights_or_empty
+from .._network import Layout, Workspace, aligned_empty
+
+_LOCAL = threading.local()
+
+
+def _workspace(layer_units, capacity, dtype):
+    """This thread's workspace for batches of ``capacity`` samples.
+
+    Kept between the tasks a thread runs (one per round and block); a
+    worker thread runs one task at a time, so no two tasks share one.
+    """
+    key = (tuple(layer_units), int(capacity), np.dtype(dtype).str)
+    cached = getattr(_LOCAL, "workspace", None)
+    if cached is None or cached[0] != key:
+        cached = (key, Workspace(Layout(layer_units), capacity, dtype))
+        _LOCAL.workspace = cached
+    return cached[1]
+
+
+def _aligned_copy(array):
+    out = aligned_empty(array.shape, array.dtype)
+    out[...] = array
+    return out
+
+
+def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
+    """Loss sum and gradient sum of one block, for the full-batch objective.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        The block's rows, of ``params``' dtype.
+    Y : ndarray of shape (n_rows, n_outputs)
+        Encoded targets, of ``params``' dtype.
+    sw : ndarray of shape (n_rows,) or None
+        Sample weights of the block; None for unweighted.
+    params : ndarray of shape (n_params,)
+        The flat parameter vector (not modified).
+    layer_units : list of int
+        ``[n_features, *hidden_layer_sizes, n_outputs]``.
+    hidden, out : int
+        Kernel codes of the hidden and output activations.
+
+    Returns
+    -------
+    loss_sum : float
+        ``factor * sum_s sw_s * loss_s`` over the block's rows (the data
+        term of the loss times the block's weight sum).
+    grad_sum : float64 ndarray of shape (n_params,)
+        ``sum_s sw_s * dloss_s/dparams``, without the L2 term.
+    weight_sum : float
+        The block's weight sum (its row count when unweighted).
+
+    Notes
+    -----
+    Calls ``_loss_grad(X_kernel, Y, sw, arange(n_rows), 0, n_rows, params,
+    workspace.grad, workspace.table, hidden, out, 0, eps, workspace.buffers())``
+    with ``alpha = 0``, which returns the block's mean loss and gradient;
+    both are multiplied back by the block's weight sum.
+    """
+    dtype = params.dtype
+    n_rows = Y.shape[0]
+    workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype)
+    idx = np.arange(n_rows, dtype=np.int64)
+    weights = _weights_or_empty(sw, dtype)
+    with compiled_section(), fit_threads():
+        loss = _loss_grad(
+            _kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
+            _aligned_copy(params), workspace.grad, workspace.table, hidden,
+            out, dtype.type(0), float(np.finfo(dtype).eps),
+            workspace.buffers())
+    weight_sum = float(n_rows) if sw is None else float(
+        np.sum(weights, dtype=np.float64))
+    return (loss * weight_sum, workspace.grad.astype(np.float64) * weight_sum,
+            weight_sum)
+
+
+def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
+                      hidden, out, alpha, solver, hyper):
+    """SGD or Adam steps over ``rows`` of one block, from given weights.
+
+    Parameters
+    ----------
+    X, Y, sw, layer_units, hidden, out :
+        As in :func:`block_loss_grad`.
+    rows : int64 ndarray of shape (n_steps_rows,)
+        Row numbers within the block, in the order they are used; cut into
+        mini-batches of ``batch_size`` (the last one may be shorter).
+    batch_size : int
+    weights : ndarray of shape (1 + n_state, n_params)
+        The parameters in row 0, the optimizer state in the next rows, as
+        :func:`pack_weights` gives them. Not modified.
+    step : int
+        Adam's time step before these steps (number of updates so far).
+    alpha : float
+        L2 strength.
+    solver : int
+        The optimizer's kernel code.
+    hyper : ndarray of shape (4,)
+        The optimizer's hyper-parameters, as the optimizer object gives them.
+
+    Returns
+    -------
+    weights : ndarray of shape (1 + n_state, n_params)
+        Parameters and state after the steps, same layout.
+    step : int
+        Adam's time step after them.
+    loss_sum : float
+        ``sum over batches of batch_loss * batch_length``, the quantity the
+        epoch loop adds up for ``loss_``.
+
+    Notes
+    -----
+    Calls ``_run_epoch(X_kernel, Y, sw, rows, batch_size, params,
+    workspace.table, hidden, out, alpha, eps, solver, hyper, state, step,
+    workspace.buffers())``, as ``BaseMultilayerPerceptron._fit_stochastic``
+    does for one epoch.
+    """
+    dtype = weights.dtype
+    n_params = weights.shape[1]
+    params = _aligned_copy(weights[0])
+    state = aligned_empty((2, n_params), dtype)
+    state[...] = 0
+    state[:weights.shape[0] - 1] = weights[1:]
+    steps = np.array([step], dtype=np.int64)
+    workspace = _workspace(layer_units, batch_size, dtype)
+    with compiled_section(), fit_threads():
+        loss_sum = _run_epoch(
+            _kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            np.ascontiguousarray(Y, dtype=dtype), _weights_or_empty(sw, dtype),
+            np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
+            params, workspace.table, hidden, out, dtype.type(alpha),
+            float(np.finfo(dtype).eps), int(solver),
+            np.asarray(hyper, dtype=dtype), state, steps,
+            workspace.buffers())
+    result = np.empty_like(weights)
+    result[0] = params
+    result[1:] = state[:weights.shape[0] - 1]
+    return result, int(steps[0]), float(loss_sum)
+
+
+def block_predict(model, X):
+    """Output activations of a fitted fastbp ``model`` for the rows X
+    (already of the model's dtype), through its compiled forward pass."""
+    return model._forward_pass_fast(
+        np.ascontiguousarray(X, dtype=model._fitted_dtype), check_input=False)
+
+
+def new_optimizer(estimator, dtype):
+    """A fresh optimizer object of ``estimator``'s solver and settings."""
+    return estimator._make_optimizer(np.dtype(dtype))
+
+
+def optimizer_settings(optimizer):
+    """``(solver_code, hyper)`` of the optimizer, as the kernels take them."""
+    return optimizer.code, np.array(optimizer.hyper)
+
+
+def _state_rows(optimizer):
+    # SGD keeps its velocities in row 0; Adam its two moments in rows 0, 1.
+    return 2 if optimizer.code == SOLVER_CODES["adam"] else 1
+
+
+def pack_weights(params, optimizer):
+    """Parameters and the optimizer state the solver uses, as one array.
+
+    Returns
+    -------
+    weights : ndarray of shape (1 + n_state, n_params)
+        ``params`` in row 0; SGD's velocities, or Adam's first and second
+        moments, in the following rows.
+    step : int
+        Adam's time step.
+    """
+    n_state = _state_rows(optimizer)
+    weights = np.empty((1 + n_state, params.shape[0]), dtype=params.dtype)
+    weights[0] = params
+    weights[1:] = optimizer.state[:n_state]
+    return weights, int(optimizer.step[0])
+
+
+def set_weights(params, optimizer, weights, step):
+    """Copy :func:`pack_weights`' layout back into ``params`` and the
+    optimizer, in place."""
+    params[...] = weights[0]
+    optimizer.state[:weights.shape[0] - 1] = weights[1:]
+    optimizer.step[0] = step
+
+
+def average_weights(blocks_weights, row_counts):
+    """Mean of the blocks' weights, weighted by their row counts.
+
+    Added up in float64 in the order given (block order), so the result
+    depends on the blocks alone, never on where or when they were computed.
+
+    Parameters
+    ----------
+    blocks_weights : list of ndarray of shape (1 + n_state, n_params)
+    row_counts : list of int
+
+    Returns
+    -------
+    weights : ndarray of shape (1 + n_state, n_params), the blocks' dtype
+    """
+    total = np.zeros(blocks_weights[0].shape, dtype=np.float64)
+    for weights, n_rows in zip(blocks_weights, row_counts):
+        total += float(n_rows) * weights
+    total /= float(sum(row_counts))
+    return total.astype(blocks_weights[0].dtype)
+
+
+def finish_loss_grad(loss_sum, grad_sum, weight_sum, params, layer_units,
+                     alpha):
+    """Full-batch loss and gradient from the blocks' summed data terms.
+
+    loss = (loss_sum + 0.5 * alpha * ||W||^2) / weight_sum
+    grad = (grad_sum + alpha * W) / weight_sum      (coefficients only)
+
+    Parameters
+    ----------
+    loss_sum, weight_sum : float
+        Sums over all blocks of :func:`block_loss_grad`'s results.
+    grad_sum : float64 ndarray of shape (n_params,)
+    params : ndarray of shape (n_params,)
+    layer_units : list of int
+    alpha : float
+
+    Returns
+    -------
+    loss : float
+    grad : float64 ndarray of shape (n_params,)
+    """
+    layer_units = list(layer_units)
+    n_coefs = sum(a * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    coefs = params[:n_coefs].astype(np.float64)
+    grad = grad_sum.copy()
+    grad[:n_coefs] += alpha * coefs
+    grad /= weight_sum
+    loss = (loss_sum + 0.5 * alpha * float(coefs @ coefs)) / weight_sum
+    return loss, grad

@@ -1,0 +1,356 @@
+"""Training data as row blocks held by the workers.
+
+The arrays a user passes are checked (shapes, chunks, finite values,
+labels) in one pass over the data, cast to the model's dtype, encoded
+(one-hot class indicators, class weights) and persisted on the cluster.
+What the client keeps of them is one future per row block: the trainer
+sends each round's tasks to the blocks, never the blocks to the client.
+
+Functions named ``_*_block`` run on the workers.
+"""
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.core import flatten
+from distributed import futures_of
+from sklearn.base import is_classifier
+from sklearn.utils.multiclass import type_of_target
+
+from ._blocks import block_predict
+
+
+def as_dask_array(name, data, ndim=None):
+    """``data`` as a dask array; dask DataFrames and Series through
+    ``to_dask_array(lengths=True)``, in-memory arrays as one block."""
+    if data is None:
+        return None
+    if hasattr(data, "to_dask_array"):
+        data = data.to_dask_array(lengths=True)
+    elif not isinstance(data, da.Array):
+        data = da.from_array(np.asarray(data))
+    if ndim is not None and data.ndim not in ndim:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndim))} dimensions, "
+            f"got an array of shape {data.shape}.")
+    if data.ndim and any(np.isnan(c) for c in data.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes along its rows (NaN in "
+            f"{name}.chunks). The trainer needs every block's row count "
+            f"before it starts: call {name}.compute_chunk_sizes(), or pass "
+            "lengths=True to to_dask_array.")
+    if data.ndim == 2 and len(data.chunks[1]) > 1:
+        # A block must hold whole rows.
+        data = data.rechunk({1: -1})
+    return data
+
+
+def check_same_rows(name, array, X):
+    """Raise unless ``array`` is cut into the same row blocks as X."""
+    if array is None:
+        return
+    if array.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X and {name} have different numbers of rows: {X.shape[0]} and "
+            f"{array.shape[0]}.")
+    if array.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and {name} must be cut into the same row blocks, got "
+            f"X.chunks[0] = {X.chunks[0]} and {name}.chunks[0] = "
+            f"{array.chunks[0]}. Rechunk one like the other, e.g. "
+            f"{name} = {name}.rechunk({{0: X.chunks[0]}}).")
+
+
+def persisted_and_arrays(client, *arrays):
+    """``arrays`` persisted on the cluster (None stays None)."""
+    persisted = iter(client.persist([a for a in arrays if a is not None]))
+    return [None if a is None else next(persisted) for a in arrays]
+
+
+def persisted_blocks(client, arrays):
+    """Persist ``arrays`` on the cluster; per array, its blocks' futures in
+    block order (None for a None array)."""
+    present = [a for a in arrays if a is not None]
+    persisted = iter(client.persist(present))
+    blocks = []
+    for array in arrays:
+        if array is None:
+            blocks.append(None)
+            continue
+        array = next(persisted)
+        by_key = {future.key: future for future in futures_of(array)}
+        blocks.append([by_key[key]
+                       for key in flatten(array.__dask_keys__())])
+    return blocks
+
+
+def check_finite(X, y, sample_weight, check_y):
+    """Dask expressions that are True when the data have no NaN or inf
+    (and sample weights none negative)."""
+    checks = {"X": da.isfinite(X).all()}
+    if check_y:
+        checks["y"] = da.isfinite(y).all()
+    if sample_weight is not None:
+        checks["sample_weight"] = (da.isfinite(sample_weight).all()
+                                   & (sample_weight >= 0).all())
+    return checks
+
+
+def raise_if_not_finite(results, dtype):
+    for name, ok in results.items():
+        if not ok:
+            if name == "sample_weight":
+                raise ValueError(
+                    "sample_weight contains NaN, infinity or negative values.")
+            raise ValueError(
+                f"Input {name} contains NaN, infinity or a value too large "
+                f"for {np.dtype(dtype)!r}.")
+
+
+def check_classes(classes):
+    """Raise on targets a classifier cannot take."""
+    target_type = type_of_target(classes)
+    if target_type not in ("binary", "multiclass"):
+        raise ValueError(
+            f"Unknown label type: {target_type}. fastbp.dask classifiers take "
+            "1-dimensional class labels (binary or multiclass).")
+
+
+def class_weight_vector(class_weight, classes, counts):
+    """Weight of each class of ``classes``, as ``compute_sample_weight``
+    gives it: 'balanced' is n_samples / (n_classes * count)."""
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        return counts.sum() / (len(classes) * counts.astype(np.float64))
+    return np.array([float(class_weight.get(c, 1.0)) for c in classes])
+
+
+def _encode_classes_block(y, classes, dtype):
+    """One-hot indicators of ``y`` among ``classes`` (one column for two
+    classes: the second one), as LabelBinarizer encodes them."""
+    pos = np.searchsorted(classes, y)
+    if len(classes) == 2:
+        return (pos == 1).astype(dtype).reshape(-1, 1)
+    Y = np.zeros((len(y), len(classes)), dtype=dtype)
+    Y[np.arange(len(y)), pos] = 1
+    return Y
+
+
+def _class_weight_block(y, sample_weight, classes, weights, dtype):
+    """Sample weights times the weight of each sample's class."""
+    out = weights[np.searchsorted(classes, y)]
+    if sample_weight is not None:
+        out = out * sample_weight
+    return out.astype(dtype)
+
+
+def encode_classes(y, classes, dtype):
+    n_outputs = 1 if len(classes) == 2 else len(classes)
+    return y.map_blocks(_encode_classes_block, classes, np.dtype(dtype),
+                        dtype=dtype, chunks=(y.chunks[0], (n_outputs,)),
+                        new_axis=1, meta=np.empty((0, 0), dtype=dtype))
+
+
+def weight_classes(y, sample_weight, classes, weights, dtype):
+    if weights is None:
+        return sample_weight
+    if sample_weight is None:
+        return y.map_blocks(_class_weight_block, None, classes, weights,
+                            np.dtype(dtype), dtype=dtype,
+                            meta=np.empty((0,), dtype=dtype))
+    return da.map_blocks(_class_weight_block, y, sample_weight, classes,
+                         weights, np.dtype(dtype), dtype=dtype,
+                         meta=np.empty((0,), dtype=dtype))
+
+
+def encode_values(y, dtype):
+    y = y.astype(dtype)
+    if y.ndim == 1:
+        y = y.reshape((-1, 1))
+    return y
+
+
+class Blocks:
+    """A data set's row blocks on the workers, in block order.
+
+    Parameters
+    ----------
+    X, Y : list of Future
+        Each block's rows and encoded targets, of the model's dtype.
+    sample_weight : list of Future or None
+    sizes : list of int
+        Each block's number of rows; blocks without rows are left out.
+    """
+
+    def __init__(self, X, Y, sample_weight, sizes):
+        keep = [b for b, n in enumerate(sizes) if n > 0]
+        self.X = [X[b] for b in keep]
+        self.Y = [Y[b] for b in keep]
+        self.sample_weight = (None if sample_weight is None
+                              else [sample_weight[b] for b in keep])
+        self.sizes = [int(sizes[b]) for b in keep]
+
+    def __len__(self):
+        return len(self.sizes)
+
+    @property
+    def n_samples(self):
+        return sum(self.sizes)
+
+    def weights_of(self, b):
+        return None if self.sample_weight is None else self.sample_weight[b]
+
+    def split(self, client, seeds, fraction):
+        """Each block cut into a training and a validation part.
+
+        Block b's rows are permuted with ``seeds[b]``; the first
+        ``ceil(fraction * n_rows)`` go to validation. Returns the two
+        :class:`Blocks`.
+        """
+        parts = []
+        for part in ("train", "validation"):
+            arrays = []
+            for blocks in (self.X, self.Y, self.sample_weight):
+                if blocks is None:
+                    arrays.append(None)
+                    continue
+                arrays.append([
+                    client.submit(_rows_of_block, block, n, seed, fraction,
+                                  part, pure=False)
+                    for block, n, seed in zip(blocks, self.sizes, seeds)])
+            sizes = [_split_sizes(n, fraction)[part == "validation"]
+                     for n in self.sizes]
+            parts.append(Blocks(*arrays, sizes))
+        return parts
+
+
+def _split_sizes(n_rows, fraction):
+    n_val = int(np.ceil(fraction * n_rows))
+    return n_rows - n_val, n_val
+
+
+def _rows_of_block(block, n_rows, seed, fraction, part):
+    """The training or validation rows of a block, in their original
+    order."""
+    order = np.random.RandomState(seed).permutation(n_rows)
+    n_val = _split_sizes(n_rows, fraction)[1]
+    rows = np.sort(order[:n_val] if part == "validation" else order[n_val:])
+    return np.ascontiguousarray(block[rows])
+
+
+def _identity(value):
+    return value
+
+
+def _validation_block(X, Y, sample_weight, model, loss_name):
+    """A block's sums for the validation score and loss of ``model``.
+
+    Returns a dict with the block's weight sum ``w``, its loss sum
+    ``loss`` (the mean loss times ``w``), whether the predictions are all
+    finite, and: for a classifier the weighted count of correct
+    predictions ``correct``; for a regressor per output the weighted mean
+    of y ``mean``, the weighted sum of squared deviations from it ``m2``
+    and the weighted sum of squared residuals ``ss_res``.
+    """
+    from sklearn.neural_network._base import LOSS_FUNCTIONS
+
+    P = block_predict(model, X)
+    w = (np.ones(len(Y)) if sample_weight is None
+         else sample_weight.astype(np.float64))
+    total = float(w.sum())
+    sums = {"w": total, "finite": bool(np.isfinite(P).all())}
+    sums["loss"] = float(LOSS_FUNCTIONS[loss_name](Y, P, sample_weight)) * total
+    if is_classifier(model):
+        if Y.shape[1] == 1:
+            right = (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
+        else:
+            right = P.argmax(axis=1) == Y.argmax(axis=1)
+        sums["correct"] = float(w @ right)
+    else:
+        Y64, P64 = Y.astype(np.float64), P.astype(np.float64)
+        mean = w @ Y64 / total
+        sums["mean"] = mean
+        sums["m2"] = w @ (Y64 - mean) ** 2
+        sums["ss_res"] = w @ (Y64 - P64) ** 2
+    return sums
+
+
+class ValidationSet(Blocks):
+    """Validation blocks; evaluates a model on them, once per epoch."""
+
+    def evaluate(self, client, model, loss_name, key):
+        """``(score, loss)`` of ``model``: accuracy or R^2 (averaged over
+        outputs), and the mean loss without L2 term, as the in-memory
+        estimators record them. Cached under ``key``."""
+        if getattr(self, "_cache_key", None) == key:
+            return self._cache
+        model_future = client.submit(_identity, model, pure=False)
+        futures = [client.submit(_validation_block, X, Y, self.weights_of(b),
+                                 model_future, loss_name, pure=False)
+                   for b, (X, Y) in enumerate(zip(self.X, self.Y))]
+        sums = client.gather(futures)
+        total = sum(s["w"] for s in sums)
+        loss = sum(s["loss"] for s in sums) / total
+        if not all(s["finite"] for s in sums):
+            score = np.nan
+        elif "correct" in sums[0]:
+            score = sum(s["correct"] for s in sums) / total
+        else:
+            score = _r2_from_sums(sums)
+        self._cache_key, self._cache = key, (float(score), float(loss))
+        return self._cache
+
+
+def _r2_from_sums(sums):
+    """R^2 averaged over outputs from the blocks' sums, combined in block
+    order with Chan et al.'s pairwise update of mean and M2."""
+    w, mean, m2 = sums[0]["w"], sums[0]["mean"], sums[0]["m2"]
+    ss_res = sums[0]["ss_res"]
+    for s in sums[1:]:
+        delta = s["mean"] - mean
+        w_new = w + s["w"]
+        m2 = m2 + s["m2"] + delta ** 2 * w * s["w"] / w_new
+        mean = mean + delta * s["w"] / w_new
+        w = w_new
+        ss_res = ss_res + s["ss_res"]
+    # As r2_score: a constant target scores 1 if predicted exactly, else 0.
+    r2 = np.where(m2 > 0, 1 - ss_res / np.where(m2 > 0, m2, 1),
+                  np.where(ss_res > 0, 0.0, 1.0))
+    return float(np.mean(r2))
+
+
+def targets_and_weights(y, sample_weight, y_pred):
+    """y and sample weights (ones if None) as dask arrays cut like
+    ``y_pred``'s rows, for scoring."""
+    y = as_dask_array("y", y, ndim=(y_pred.ndim,)).rechunk(y_pred.chunks)
+    if sample_weight is None:
+        return y, da.ones(y.shape[0], chunks=y.chunks[0])
+    sample_weight = as_dask_array("sample_weight", sample_weight, ndim=(1,))
+    return y, sample_weight.rechunk(y.chunks[0]).astype(np.float64)
+
+
+def weighted_accuracy(y, y_pred, w):
+    """sum(w * (y == y_pred)) / sum(w), computed on the cluster."""
+    right, total = dask.compute((w * (y == y_pred)).sum(), w.sum())
+    return float(right / total)
+
+
+def weighted_r2(y, y_pred, w):
+    """R^2 averaged over outputs, as ``sklearn.metrics.r2_score``."""
+    if y.ndim == 1:
+        y, y_pred = y[:, None], y_pred[:, None]
+    w = w[:, None]
+    total = w.sum()
+    mean = (w * y).sum(axis=0) / total
+    ss_res, ss_tot = dask.compute((w * (y - y_pred) ** 2).sum(axis=0),
+                                  (w * (y - mean) ** 2).sum(axis=0))
+    r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
+                  np.where(ss_res > 0, 0.0, 1.0))
+    return float(np.mean(r2))
+
+
+def compute(checks):
+    """Compute a dict of dask expressions in one pass."""
+    keys = list(checks)
+    return dict(zip(keys, dask.compute(*[checks[k] for k in keys])))
