@@ -33,8 +33,9 @@ import numpy as np
 from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
 from .._kernels._layer import compiled_section
 from .._kernels._threads import fit_threads
-from .._mlp import _LBFGS_BLOCK, _kernel_input, _weights_or_empty
-from .._network import Layout, Workspace, aligned_empty
+from .._mlp import _LBFGS_BLOCK
+from .._network import (Layout, Workspace, aligned_empty, kernel_input,
+                        weights_or_empty)
 
 _LOCAL = threading.local()
 
@@ -90,20 +91,21 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     Notes
     -----
     Calls ``_loss_grad(X_kernel, Y, sw, arange(n_rows), 0, n_rows, params,
-    workspace.grad, workspace.table, hidden, out, 0, eps, workspace.buffers())``
-    with ``alpha = 0``, which returns the block's mean loss and gradient;
-    both are multiplied back by the block's weight sum.
+    workspace.table, hidden, out, 0, eps, workspace.buffers())`` with
+    ``alpha = 0``: it returns the block's mean loss and leaves its mean
+    gradient in ``workspace.grad``; both are multiplied back by the block's
+    weight sum.
     """
     dtype = params.dtype
     n_rows = Y.shape[0]
     workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype)
     idx = np.arange(n_rows, dtype=np.int64)
-    weights = _weights_or_empty(sw, dtype)
+    weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
         loss = _loss_grad(
-            _kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
-            _aligned_copy(params), workspace.grad, workspace.table, hidden,
+            _aligned_copy(params), workspace.table, hidden,
             out, dtype.type(0), float(np.finfo(dtype).eps),
             workspace.buffers())
     weight_sum = float(n_rows) if sw is None else float(
@@ -163,8 +165,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     workspace = _workspace(layer_units, batch_size, dtype)
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
-            _kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
-            np.ascontiguousarray(Y, dtype=dtype), _weights_or_empty(sw, dtype),
+            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, hidden, out, dtype.type(alpha),
             float(np.finfo(dtype).eps), int(solver),
