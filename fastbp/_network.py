@@ -67,6 +67,9 @@ class Layout:
             offset += fan_out
         self.n_params = offset
         self._unit_table = table
+        # What prediction uses on every call, computed once.
+        self.table_for_one = self.table(1)
+        self.max_hidden_width = max(self.layer_units[1:-1] or [1])
 
     def training_bytes(self, capacity, itemsize):
         """Lower bound on the memory a fit with batches of ``capacity`` needs.

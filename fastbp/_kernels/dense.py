@@ -227,6 +227,22 @@ _transpose_rows_ext = extern(_transpose_rows, lambda f: [
 
 
 @jit
+def _bias_activate_rows(b, Z, kind, s0, s1):
+    """Z[s] = f(Z[s] + b) for s0 <= s < s1, in place (hidden activation
+    ``kind``; IDENTITY for an output layer)."""
+    fan_out = b.shape[0]
+    for s in range(s0, s1):
+        z = Z[s]
+        for j in range(fan_out):
+            z[j] += b[j]
+        _activate_row_ext(kind, z, fan_out)
+
+
+_bias_activate_rows_ext = extern(_bias_activate_rows, lambda f: [
+    (array(f, 1), array(f, 2), types.int64, types.int64, types.int64)])
+
+
+@jit
 def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
@@ -245,17 +261,12 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    fan_out = WT.shape[0]
     # Z[s] = A[s] @ W, in whichever form vectorises for these shapes.
-    if _short_k(W.shape[0], fan_out):
+    if _short_k(W.shape[0], WT.shape[0]):
         _gemm_ab_ext(A, W, Z, s0, s1)
     else:
         _gemm_abt_ext(A, WT, Z, s0, s1)
-    for s in range(s0, s1):
-        z = Z[s]
-        for j in range(fan_out):
-            z[j] += b[j]
-        _activate_row_ext(kind, z, fan_out)
+    _bias_activate_rows_ext(b, Z, kind, s0, s1)
 
 
 @jit
