@@ -45,6 +45,7 @@ when one of its functions is called.
 from types import SimpleNamespace
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["register_onnx_converters", "to_onnx"]
 
@@ -245,6 +246,8 @@ def to_onnx(estimator, X=None, **kwargs):
     ------
     ImportError
         If skl2onnx is not installed (``pip install "fastbp[onnx]"``).
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
     ValueError
         For a classifier with double input and ``zipmap=True`` (ONNX's
         ZipMap takes float only).
@@ -256,6 +259,7 @@ def to_onnx(estimator, X=None, **kwargs):
     >>> open("clf.onnx", "wb").write(onx.SerializeToString())  # doctest: +SKIP
     """
     skl2onnx = _import_skl2onnx()
+    check_is_fitted(estimator)
     register_onnx_converters()
     if X is None and kwargs.get("initial_types") is None:
         from skl2onnx.common.data_types import (DoubleTensorType,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neural_network as sk
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -78,6 +79,11 @@ def test_missing_skl2onnx_says_how_to_install(monkeypatch, X):
         fastbp_onnx.to_onnx(clf)
 
 
+def test_unfitted_estimator_is_refused():
+    with pytest.raises(NotFittedError):
+        fastbp_onnx.to_onnx(MLPRegressor())
+
+
 def test_register_is_idempotent_and_leaves_sklearn_alone():
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
@@ -85,7 +91,8 @@ def test_register_is_idempotent_and_leaves_sklearn_alone():
     fastbp_onnx.register_onnx_converters()
     assert sklearn_operator_name_map[MLPClassifier] == "FastbpMLPClassifier"
     assert sklearn_operator_name_map[MLPRegressor] == "FastbpMLPRegressor"
-    assert sklearn_operator_name_map[sk.MLPClassifier] == "SklearnMLPClassifier"
+    assert (sklearn_operator_name_map[sk.MLPClassifier]
+            == "SklearnMLPClassifier")
     assert sklearn_operator_name_map[sk.MLPRegressor] == "SklearnMLPRegressor"
 
 
@@ -217,7 +224,8 @@ def test_zipmap_gives_one_dict_per_sample(X):
 
 
 def test_zipmap_with_double_input_raises(X):
-    clf = MLPClassifier(**_small(dtype="float64")).fit(X, _targets("binary", X))
+    y = _targets("binary", X)
+    clf = MLPClassifier(**_small(dtype="float64")).fit(X, y)
     with pytest.raises(ValueError, match="zipmap': False"):
         fastbp_onnx.to_onnx(clf)
 
