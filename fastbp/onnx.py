@@ -129,6 +129,8 @@ def _convert_regressor(scope, operator, container):
     """
     from skl2onnx.common._apply_operation import apply_reshape
     from skl2onnx.common.data_types import guess_proto_type
+    # _predict is private to skl2onnx (present from 1.17 to 1.20 at least);
+    # tests/test_onnx.py covers every path through it.
     from skl2onnx.operator_converters.multilayer_perceptron import (
         _predict, convert_sklearn_mlp_regressor)
     from skl2onnx.proto import onnx_proto
