@@ -4,7 +4,8 @@ Each script runs with ``FASTBP_EXAMPLES_QUICK=1`` (small data, few epochs),
 ``MPLBACKEND=Agg`` and ``FASTBP_EXAMPLES_OUT`` pointing at a fresh temporary
 directory. A test checks the exit code, the lines the script must print and
 the PNG files it must write. A script that needs an optional package
-(matplotlib, mnist1d) is skipped when that package is not installed.
+(matplotlib, mnist1d, dask, skl2onnx, ...) is skipped when that package is
+not installed.
 
 Once Numba's on-disk cache is warm each test takes a few seconds; the first
 run after a kernel changed also pays for compilation.
@@ -141,6 +142,19 @@ CASES = [
             r"in-memory predictions: True$",
             rf"^to_fastbp\(\): fastbp\.MLPClassifier, test accuracy "
             rf"({ACCURACY})$",
+        ),
+    ),
+    Example(
+        "onnx_export.py",
+        needs=("skl2onnx", "onnxruntime"),
+        prints=(
+            rf"^fit: {SECONDS}",
+            r"^ONNX model written to .*digits_mlp\.onnx \(\d+ bytes\)$",
+            r"^labels equal to predict: (\d+)/\1$",
+            # float32 rounding: below 1e-5
+            r"^max \|predict_proba - onnxruntime\|: "
+            r"(\d\.\de-(0[6-9]|[1-9]\d)|0\.0e\+00)$",
+            rf"^onnxruntime test accuracy: ({ACCURACY})$",
         ),
     ),
 ]
