@@ -36,7 +36,8 @@ from sklearn.utils.validation import (_check_sample_weight, check_array,
                                       check_is_fitted, validate_data)
 
 from ._callbacks import FitTasks
-from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_TRANSPOSE_MIN_ROWS,
+from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
+                       PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS,
                        _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
@@ -594,11 +595,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return self.coefs_[0].dtype
 
     def _forward_pass_fast(self, X, check_input=True):
-        """Output activations for X, computed in bounded-memory row blocks.
+        """Output activations for X, in bounded memory.
 
-        Rows are processed in blocks sized so that the workspace (hidden
-        activations, and the block's rows when X is sparse) stays within
-        scikit-learn's ``working_memory`` setting.
+        Beyond the result, prediction needs a fixed scratch for hidden
+        activations (``_kernels/predict.py``), and for sparse X one block
+        of densified rows, sized by scikit-learn's ``working_memory``.
         """
         if check_input:
             X = self._check_X(X)
@@ -611,22 +612,29 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X = np.ascontiguousarray(X, dtype=dtype)
         n_samples = X.shape[0]
         layout = self._layout
-        width = layout.max_hidden_width
-        row_bytes = (2 * width + sparse * X.shape[1]) * dtype.itemsize
-        block = max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
-        block = min(block, max(n_samples, 1))
+        # Hidden activations live in a fixed scratch (see
+        # _kernels/predict.py); sparse X is densified a block of rows at a
+        # time, blocks sized by working_memory and cut on PREDICT_BLOCK
+        # boundaries, so that every row is computed as without blocks.
+        block = n_samples
+        if sparse:
+            row_bytes = X.shape[1] * dtype.itemsize
+            block = int(get_config()["working_memory"] * 2**20 // row_bytes)
+            block = max(PREDICT_BLOCK, block // PREDICT_BLOCK * PREDICT_BLOCK)
         # A few rows: no transposed weights (the kernel multiplies by W's
         # rows) and no aligned buffers, whose set-up would cost more than
         # the products.
         few = n_samples < PREDICT_TRANSPOSE_MIN_ROWS
         empty = np.empty if few else aligned_empty
-        buf_a = empty(block * width, dtype)
-        buf_b = empty(block * width, dtype)
+        scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, max(n_samples, 1)) \
+            * layout.max_hidden_width
+        buf_a = empty(scratch, dtype)
+        buf_b = empty(scratch, dtype)
         wt = empty(0 if few else layout.n_params, dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
         table = layout.table_for_one
         hidden, out = self._kernel_codes()
-        for start in range(0, n_samples, block):
+        for start in range(0, n_samples, max(block, 1)):
             stop = min(start + block, n_samples)
             rows = X[start:stop]
             if sparse:

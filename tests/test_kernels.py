@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, _predict_rows, _run_epoch
+from fastbp._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
+                            PREDICT_SLOTS, _predict_rows, _run_epoch)
 from fastbp._kernels._config import ADAM, SGD
 from fastbp._network import Layout, Workspace
 
@@ -65,18 +66,29 @@ def test_loss_grad_batch_shapes_and_weights(rng, n_samples, capacity, weighted):
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,n_outputs", OUTPUTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype):
+@pytest.mark.parametrize("n_rows", [
+    1,      # a few rows: products from W's rows, no transposed weights
+    15,
+    37,     # transposed weights, one block of rows
+    1029,   # blocks of 64 shared out among the slots, one block part-full
+    6000,   # more blocks than slots, in parallel
+])
+def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
+                                        n_rows):
     units = [6, 8, 5, n_outputs]
     coefs, intercepts = random_network(rng, units)
-    X = rng.randn(37, 6)
+    X = rng.randn(n_rows, 6)
     layout = Layout(units)
     params = layout.pack(coefs, intercepts, dtype)
-    result = np.empty((37, n_outputs), dtype)
-    buf_a = np.empty(37 * 8, dtype)
-    buf_b = np.empty(37 * 8, dtype)
+    result = np.full((n_rows, n_outputs), np.nan, dtype)
+    # scratch: slots x rows of a block x widest hidden layer
+    scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_rows) * 8
+    buf_a = np.empty(scratch, dtype)
+    buf_b = np.empty(scratch, dtype)
     wt = np.empty(layout.n_params, dtype)
-    _predict_rows(X.astype(dtype), params, wt, layout.table(1), HIDDEN_CODES[hidden],
-                  OUTPUT_CODES[out], buf_a, buf_b, result)
+    _predict_rows(X.astype(dtype), params, wt, layout.table(1),
+                  HIDDEN_CODES[hidden], OUTPUT_CODES[out], buf_a, buf_b,
+                  result)
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 

@@ -74,6 +74,8 @@ class _MLPBenchmark:
         self._first_partial_fit(self.est, self.X_train[:_WARMUP_ROWS],
                                 self.y_train[:_WARMUP_ROWS])
         self.est.predict(self.X_test[:_WARMUP_ROWS])
+        self.X_one = self.X_test[:1]
+        self.est.predict(self.X_one)
 
     def _first_partial_fit(self, est, X, y):
         if self.classes is None:
@@ -88,6 +90,11 @@ class _MLPBenchmark:
     def time_predict(self, shape, dtype):
         """Predict the held-out samples (predict was warmed up in setup)."""
         self.est.predict(self.X_test)
+
+    def time_predict_one_row(self, shape, dtype):
+        """Latency of one call on one row (input validation included), as
+        a served model sees it."""
+        self.est.predict(self.X_one)
 
     def peakmem_fit(self, shape, dtype):
         """Peak RSS of the process (data included) over one epoch of a new

@@ -7,13 +7,14 @@ passes, and allocate nothing in their loops.
 from . import activations, backprop, dense, epoch, losses, optimizers, predict
 from ._cache_stamp import stamp_dispatchers
 from ._config import (HIDDEN_CODES, K_ALIGN, MAX_CHUNKS, OUTPUT_CODES,
-                      PREDICT_TRANSPOSE_MIN_ROWS, REDUCE_BLOCK, SOLVER_CODES)
+                      PREDICT_BLOCK, PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS,
+                      REDUCE_BLOCK, SOLVER_CODES)
 from .epoch import _loss_grad, _run_epoch, _train, _train_kernel
 from .predict import _predict_kernel, _predict_rows
 
 N_CACHED_KERNELS = stamp_dispatchers(
     [activations, backprop, dense, epoch, losses, optimizers, predict])
 
-__all__ = ["PREDICT_TRANSPOSE_MIN_ROWS", "HIDDEN_CODES", "K_ALIGN", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
+__all__ = ["PREDICT_BLOCK", "PREDICT_SLOTS", "PREDICT_TRANSPOSE_MIN_ROWS", "HIDDEN_CODES", "K_ALIGN", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
            "REDUCE_BLOCK", "N_CACHED_KERNELS", "_loss_grad", "_predict_rows",
            "_run_epoch", "_train", "_train_kernel", "_predict_kernel"]

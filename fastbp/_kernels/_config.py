@@ -63,9 +63,11 @@ PARALLEL_MIN_WORK = 1 << 20
 CHUNK_PARALLEL_MIN_WORK = 1 << 18
 PARALLEL_MIN_PARAMS = 1 << 16
 
-# Prediction takes blocks of PREDICT_BLOCK rows through all layers, in
-# parallel from PREDICT_PARALLEL_MIN_WORK multiply-adds of the first layer.
+# Prediction takes blocks of PREDICT_BLOCK rows through all layers, shared
+# out among PREDICT_SLOTS slots (each with its own scratch), in parallel from
+# PREDICT_PARALLEL_MIN_WORK multiply-adds of the first layer.
 PREDICT_BLOCK = 64
+PREDICT_SLOTS = 16
 PREDICT_PARALLEL_MIN_WORK = 1 << 18
 # Below this many rows prediction multiplies by W's rows (_gemm_ab) instead
 # of transposing all weights first.

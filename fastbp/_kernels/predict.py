@@ -1,16 +1,25 @@
 """Prediction: the forward pass alone, over row blocks in parallel.
 
-Each task takes ``PREDICT_BLOCK`` consecutive rows through every layer
-(``_forward_rows``), so a block's activations stay in cache from one layer
-to the next. Block bounds depend on the row count only, never on the
-number of threads, so predictions do not either.
+Rows go through the network in blocks of ``PREDICT_BLOCK``: a block passes
+through every layer before the next one starts (``_forward_rows``), its
+hidden activations in a scratch area of ``PREDICT_BLOCK x widest layer``
+that stays in the core's cache. The blocks are shared out among
+``PREDICT_SLOTS`` slots, each a contiguous run of blocks with a scratch
+area of its own, and slots run in parallel. So the memory prediction needs
+beyond its result is fixed (slots x block x widest layer, twice), whatever
+the number of rows; an earlier version kept every row's activations
+(90,000 x 100 floats, twice) and ran twice as slowly.
+
+Block and slot bounds depend on the row count only, never on the number of
+threads, so predictions do not either.
 """
 
 import numpy as np
 from numba import prange
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_TRANSPOSE_MIN_ROWS, jit, jit_parallel)
+                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, jit,
+                      jit_parallel)
 from ._extern import register
 from .backprop import _transpose_weights, _view
 from .dense import _bias_activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
@@ -18,16 +27,17 @@ from .losses import _output_activate_row_ext
 
 
 @jit
-def _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
-                  s0, s1, transposed):
-    """result[s] = output activations of X[s], for s0 <= s < s1.
+def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
+                  result, transposed):
+    """result[s] = output activations of X[s] for every row of X (at most
+    PREDICT_BLOCK rows).
 
-    Layer l writes its activations to rows s0..s1 of ``buf_a`` (l even) or
-    ``buf_b`` (l odd), viewed as (n_samples, fan_out); the last layer
-    writes ``result``. Without the transposed weights (``transposed``
-    False), every product is computed from W's rows (``_gemm_ab``).
+    Layer l writes its activations to ``scratch_a`` (l even) or
+    ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
+    ``result``. Without the transposed weights (``transposed`` False), every
+    product is computed from W's rows (``_gemm_ab``).
     """
-    n_samples = X.shape[0]
+    m = X.shape[0]
     n_layers = layers.shape[0]
     for l in range(n_layers):
         fan_in = layers[l, 0]
@@ -39,27 +49,45 @@ def _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
             Z = result
             kind = IDENTITY
         elif l % 2 == 0:
-            Z = _view(buf_a, 0, n_samples, fan_out)
+            Z = _view(scratch_a, 0, m, fan_out)
         else:
-            Z = _view(buf_b, 0, n_samples, fan_out)
+            Z = _view(scratch_b, 0, m, fan_out)
         if l == 0:
             if transposed:
                 WT = _view(wt, layers[l, 2], fan_out, fan_in)
-                _dense_forward_ext(X, W, WT, b, Z, kind, s0, s1)
+                _dense_forward_ext(X, W, WT, b, Z, kind, 0, m)
             else:
-                _gemm_ab_ext(X, W, Z, s0, s1)
-                _bias_activate_rows_ext(b, Z, kind, s0, s1)
+                _gemm_ab_ext(X, W, Z, 0, m)
+                _bias_activate_rows_ext(b, Z, kind, 0, m)
         else:
-            # Layer l reads what layer l - 1 wrote: buf_a after even layers.
-            A = _view(buf_a if l % 2 == 1 else buf_b, 0, n_samples, fan_in)
+            # Layer l reads what layer l - 1 wrote: scratch_a after even
+            # layers.
+            A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
             if transposed:
                 WT = _view(wt, layers[l, 2], fan_out, fan_in)
-                _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
+                _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
             else:
-                _gemm_ab_ext(A, W, Z, s0, s1)
-                _bias_activate_rows_ext(b, Z, kind, s0, s1)
-    for s in range(s0, s1):
+                _gemm_ab_ext(A, W, Z, 0, m)
+                _bias_activate_rows_ext(b, Z, kind, 0, m)
+    for s in range(m):
         _output_activate_row_ext(out, result[s], result.shape[1])
+
+
+@jit
+def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+                  slot, transposed):
+    """The blocks of slot ``slot``, one after the other, in its scratch."""
+    n_samples = X.shape[0]
+    n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
+    size = buf_a.shape[0] // PREDICT_SLOTS
+    scratch_a = buf_a[slot * size:(slot + 1) * size]
+    scratch_b = buf_b[slot * size:(slot + 1) * size]
+    for blk in range(slot * n_blocks // PREDICT_SLOTS,
+                     (slot + 1) * n_blocks // PREDICT_SLOTS):
+        s0 = blk * PREDICT_BLOCK
+        s1 = min(s0 + PREDICT_BLOCK, n_samples)
+        _forward_rows(X[s0:s1], params, wt, layers, hidden, out, scratch_a,
+                      scratch_b, result[s0:s1], transposed)
 
 
 @jit_parallel
@@ -70,35 +98,32 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
     ----------
     X : ndarray of shape (n_samples, n_features), C-contiguous
     params : ndarray of shape (n_params,)
-    wt : ndarray of shape (>= n_coefs,)
-        Overwritten with the transposed weights (from
-        PREDICT_TRANSPOSE_MIN_ROWS rows on; unused below).
+    wt : ndarray of shape (n_coefs,), or (0,) below
+        PREDICT_TRANSPOSE_MIN_ROWS rows
+        Overwritten with the transposed weights.
     layers : int64 ndarray of shape (n_layers - 1, 5)
     hidden, out : int
-    buf_a, buf_b : ndarray of shape (>= n_samples * max_hidden_width,)
-        Ping-pong workspaces for hidden activations.
+    buf_a, buf_b : ndarray of shape (PREDICT_SLOTS * PREDICT_BLOCK *
+            max_hidden_width,)
+        Scratch for hidden activations, one area per slot.
     result : ndarray of shape (n_samples, n_outputs)
         Overwritten with the output activations.
     """
     n_samples = X.shape[0]
-    n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
     # Transposing every weight pays for the dot-product form only over
     # enough rows; a few rows are multiplied by W's rows directly.
     transposed = n_samples >= PREDICT_TRANSPOSE_MIN_ROWS
     if transposed:
         _transpose_weights(params, wt, layers)
-    if n_blocks > 1 and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK:
-        for blk in prange(n_blocks):
-            s0 = np.int64(blk) * PREDICT_BLOCK
-            _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b,
-                          result, s0, min(s0 + PREDICT_BLOCK, n_samples),
-                          transposed)
+    if (n_samples > PREDICT_BLOCK
+            and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK):
+        for slot in prange(PREDICT_SLOTS):
+            _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b,
+                          result, np.int64(slot), transposed)
     else:
-        for blk in range(n_blocks):
-            s0 = blk * PREDICT_BLOCK
-            _forward_rows(X, params, wt, layers, hidden, out, buf_a, buf_b,
-                          result, s0, min(s0 + PREDICT_BLOCK, n_samples),
-                          transposed)
+        for slot in range(PREDICT_SLOTS):
+            _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b,
+                          result, slot, transposed)
 
 
 def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
