@@ -120,8 +120,9 @@ def _compile_dtype(dtype):
     """Call each entry point once on tiny data, with the estimators' types."""
     import numpy as np
 
-    from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, SOLVER_CODES,
-                           _loss_grad, _predict_rows, _run_epoch)
+    from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
+                           PREDICT_SLOTS, SOLVER_CODES, _loss_grad,
+                           _predict_rows, _run_epoch)
     from ._network import (Layout, Workspace, aligned_empty, aligned_zeros,
                            dense_kernel_input)
 
@@ -151,11 +152,12 @@ def _compile_dtype(dtype):
     _loss_grad(dense_kernel_input(X), Y, sw, idx, 0, n_samples, params,
                workspace.table, hidden, out, alpha, eps, workspace.buffers())
     # Prediction: as _mlp.BaseMultilayerPerceptron._forward_pass_fast does.
-    buf_a = aligned_empty(n_samples * 4, dtype)
-    buf_b = aligned_empty(n_samples * 4, dtype)
+    scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_samples) * 4
+    buf_a = aligned_empty(scratch, dtype)
+    buf_b = aligned_empty(scratch, dtype)
     wt = aligned_empty(layout.n_params, dtype)
     result = np.empty((n_samples, 2), dtype=dtype)
-    _predict_rows(X[0:n_samples], params, wt, layout.table(1), hidden, out,
+    _predict_rows(X[0:n_samples], params, wt, layout.table_for_one, hidden, out,
                   buf_a, buf_b, result[0:n_samples])
 
 

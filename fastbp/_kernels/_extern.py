@@ -21,6 +21,11 @@ For other argument types (a read-only array, say) the handle falls back to
 Numba's ordinary call, which links the kernel into the caller: slower to
 compile, same result.
 
+Only kernels that do real work per call get a handle. Functions called
+once per row (an activation, the output layer's softmax) stay ordinary
+calls that LLVM inlines: through handles they made the small networks'
+epochs 15-25 % slower (tiny, reg in compare_peers.py).
+
 The one rule that keeps this safe: **register a dtype before calling any
 entry point with it** (``register(dtype)``; ``epoch._run_epoch``,
 ``epoch._loss_grad`` and ``predict.predict`` do it). A cached caller whose

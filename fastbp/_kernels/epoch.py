@@ -36,40 +36,12 @@ from numba import prange
 from ._extern import register
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
-                      jit, jit_parallel)
+                      jit_parallel)
 from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
 from .optimizers import (_add_block, _adam_step_size, _normalise_block_ext,
                          _step_block_ext)
-
-# The steps of a batch: forward and backward by chunks of samples, weight
-# gradients by rows of dW, then the optimizer step (or, for the full
-# batch, adding the batch's gradient to the sum) by blocks of parameters.
-CHUNKS, WEIGHT_GRADIENT, UPDATE = 0, 1, 2
-
-
-@jit
-def _batch_task(phase, task, X, Y, sw, idx, b0, m, n_chunks, n_row_tasks,
-                params, target, layers, hidden, out, alpha, eps, denom,
-                solver, hyper, state, lr_t, work):
-    """Task ``task`` of step ``phase`` of the batch ``idx[b0:b0 + m]``."""
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad, grad_tmp, chunk_loss, \
-        block_sq = work
-    if phase == CHUNKS:
-        chunk_loss[task] = _forward_backward_chunk_ext(
-            X, Y, sw, idx, b0, m, task, n_chunks, params, wt, layers, hidden,
-            out, eps, xbuf, acts, deltas, at_buf, dt_buf)
-    elif phase == WEIGHT_GRADIENT:
-        _weight_gradient_task_ext(X, idx, b0, target, layers, xbuf.shape[0],
-                                  m, deltas, at_buf, dt_buf, task,
-                                  n_row_tasks)
-    elif solver == FULL_BATCH:
-        _add_block(grad, grad_tmp, task)
-    else:
-        _step_block_ext(params, grad, alpha, denom, layers[0, 3], solver,
-                        hyper, state, lr_t, wt, layers, block_sq, task)
-
 
 @jit_parallel
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
@@ -143,47 +115,62 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden
         # to grad_tmp and are added to it in batch order.
         target = grad_tmp if full_batch and b0 > start else grad
         work_size = m * n_coefs
+
+        # Step 1: chunks of samples, forward and backward.
         n_chunks = _n_chunks(m)
+        if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
+            for c in prange(n_chunks):
+                chunk_loss[c] = _forward_backward_chunk_ext(
+                    X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt,
+                    layers, hidden, out, eps, xbuf, acts, deltas, at_buf,
+                    dt_buf)
+        else:
+            for c in range(n_chunks):
+                chunk_loss[c] = _forward_backward_chunk_ext(
+                    X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
+                    hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
+        data_loss = 0.0
+        for c in range(n_chunks):
+            data_loss += chunk_loss[c]
+
+        # Step 2: rows of the weight gradients, then the bias gradients.
         n_row_tasks = _n_row_tasks(layers, sparse, m)
+        n_tasks = n_row_tasks + n_layers
+        if work_size >= PARALLEL_MIN_WORK:
+            for task in prange(n_tasks):
+                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
+                                      deltas, at_buf, dt_buf, np.int64(task),
+                                      n_row_tasks)
+        else:
+            for task in range(n_tasks):
+                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
+                                      deltas, at_buf, dt_buf, task,
+                                      n_row_tasks)
+
+        if full_batch:
+            total += data_loss
+            if b0 > start:
+                for blk in prange(n_blocks):
+                    _add_block(grad, grad_tmp, np.int64(blk))
+            continue
+
+        # Step 3: the optimizer step, with the L2 term and the transposed
+        # weights' refresh, block by block.
         sw_sum = _weight_sum(sw, idx, b0, b0 + m)
         denom = params.dtype.type(sw_sum)
         if solver == ADAM:
             step[0] += 1
         lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(step[0], 1),
                                params)
-        # Steps 1-3 of the batch, each a set of independent tasks
-        # (_batch_task). One prange loop serves all three: every parallel
-        # loop is a function Numba compiles of its own.
-        n_steps = 2 if full_batch and b0 == start else 3
-        for phase in range(n_steps):
-            if phase == CHUNKS:
-                n_tasks = n_chunks
-                parallel = (n_chunks > 1
-                            and work_size >= CHUNK_PARALLEL_MIN_WORK)
-            elif phase == WEIGHT_GRADIENT:
-                n_tasks = n_row_tasks + n_layers
-                parallel = work_size >= PARALLEL_MIN_WORK
-            else:
-                n_tasks = n_blocks
-                parallel = n_params >= PARALLEL_MIN_PARAMS
-            if parallel:
-                for task in prange(n_tasks):
-                    _batch_task(phase, np.int64(task), X, Y, sw, idx, b0, m,
-                                n_chunks, n_row_tasks, params, target, layers,
-                                hidden, out, alpha, eps, denom, solver, hyper,
-                                state, lr_t, work)
-            else:
-                for task in range(n_tasks):
-                    _batch_task(phase, task, X, Y, sw, idx, b0, m, n_chunks,
-                                n_row_tasks, params, target, layers, hidden,
-                                out, alpha, eps, denom, solver, hyper, state,
-                                lr_t, work)
-        data_loss = 0.0
-        for c in range(n_chunks):
-            data_loss += chunk_loss[c]
-        if full_batch:
-            total += data_loss
-            continue
+        if n_params >= PARALLEL_MIN_PARAMS:
+            for blk in prange(n_blocks):
+                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
+                            hyper, state, lr_t, wt, layers, block_sq,
+                            np.int64(blk))
+        else:
+            for blk in range(n_blocks):
+                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
+                            hyper, state, lr_t, wt, layers, block_sq, blk)
         sq_total = 0.0
         for blk in range(n_blocks):
             sq_total += block_sq[blk]
