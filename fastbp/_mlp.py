@@ -446,38 +446,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     optimizer.hyper, optimizer.state, optimizer.step,
                     workspace.buffers())
 
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sw_val, Y_val)
-                optimizer.iteration_ends(self.t_)
-                if tasks.end(self._snapshot):
+                if self._end_epoch(accumulated_loss, n_samples, optimizer,
+                                   tasks, early_stopping,
+                                   (X_val, y_val, sw_val, Y_val)):
                     break
-                if not np.isfinite(self.loss_) and not np.isfinite(
-                        params).all():
-                    # Diverged: no later epoch can recover (scikit-learn
-                    # runs them all anyway). Stop now; early stopping
-                    # restores the best weights below, otherwise _fit
-                    # raises scikit-learn's non-finite weights error.
-                    break
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f"
-                               " for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    if optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
 
                 if incremental:
                     break
@@ -493,6 +465,51 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if early_stopping:
             # restore best weights
             params[...] = self._best_params
+
+    def _end_epoch(self, accumulated_loss, n_samples, optimizer, tasks,
+                   early_stopping, validation):
+        """scikit-learn's bookkeeping after an epoch; True to stop training.
+
+        Records ``loss_`` (``accumulated_loss / n_samples``), ``n_iter_``,
+        ``t_`` and ``loss_curve_``, prints the verbose line, updates the
+        no-improvement count from the validation score
+        (``_update_no_improvement_count(early_stopping, *validation)``) or
+        the loss, adapts the learning rate, and ends the callbacks' epoch
+        task. Stops when a callback asks, when the loss and weights are no
+        longer finite (no later epoch can recover; scikit-learn runs them
+        all anyway), or when the optimizer gives up after
+        ``n_iter_no_change`` epochs without improvement.
+        """
+        self.n_iter_ += 1
+        self.loss_ = accumulated_loss / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+        self._update_no_improvement_count(early_stopping, *validation)
+        optimizer.iteration_ends(self.t_)
+        if tasks.end(self._snapshot):
+            return True
+        if not np.isfinite(self.loss_) and not np.isfinite(
+                self._params).all():
+            # Early stopping restores the best weights afterwards;
+            # otherwise _fit raises scikit-learn's non-finite weights error.
+            return True
+
+        if self._no_improvement_count > self.n_iter_no_change:
+            if early_stopping:
+                msg = ("Validation score did not improve more than "
+                       "tol=%f for %d consecutive epochs."
+                       % (self.tol, self.n_iter_no_change))
+            else:
+                msg = ("Training loss did not improve more than tol=%f"
+                       " for %d consecutive epochs."
+                       % (self.tol, self.n_iter_no_change))
+            if optimizer.trigger_stopping(msg, self.verbose):
+                return True
+            self._no_improvement_count = 0
+        return False
 
     def _update_no_improvement_count(self, early_stopping, X, y,
                                      sample_weight, Y=None):

@@ -415,33 +415,10 @@ class _DaskMLP:
                         client, train, spec, seeds, start,
                         start + rows_per_round, params, optimizer)
 
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f"
-                          % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(
-                    early_stopping, validation, None, None, None)
-                optimizer.iteration_ends(self.t_)
-                if tasks.end(self._snapshot):
+                if self._end_epoch(accumulated_loss, n_samples, optimizer,
+                                   tasks, early_stopping,
+                                   (validation, None, None, None)):
                     break
-                if not np.isfinite(self.loss_) and not np.isfinite(
-                        params).all():
-                    break
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    if optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(
                         "Stochastic Optimizer: Maximum iterations (%d) "
