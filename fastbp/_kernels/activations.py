@@ -12,7 +12,10 @@ in terms of the activation's *output* ``a = f(z)``, as scikit-learn does:
 
 import math
 
+from numba import types
+
 from ._config import IDENTITY, LOGISTIC, RELU, TANH, jit
+from ._extern import array, extern
 
 
 @jit
@@ -86,3 +89,9 @@ def _apply_derivative_row(kind, a, delta, n):
     # IDENTITY: derivative is 1.
 
 
+
+# Handles compiled callers use (see _extern): kind, row(s), length.
+_activate_row_ext = extern(_activate_row, lambda f: [
+    (types.int64, array(f, 1), types.int64)])
+_apply_derivative_row_ext = extern(_apply_derivative_row, lambda f: [
+    (types.int64, array(f, 1), array(f, 1), types.int64)])

@@ -46,7 +46,7 @@ from ._extern import array, extern
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_abt_ext, _sparse_forward, _sparse_weight_gradient,
                     _transpose_rows_ext)
-from .losses import (_loss_factor, _output_activate_row,
+from .losses import (_loss_factor, _output_activate_row_ext,
                      _output_delta_row, _sample_loss)
 
 
@@ -183,7 +183,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         w = one
         if sw.shape[0] > 0:
             w = sw[i]
-        _output_activate_row(out, P[s], n_outputs)
+        _output_activate_row_ext(out, P[s], n_outputs)
         loss += float(w) * _sample_loss(out, P[s], Y[i], n_outputs, eps)
         _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
 

@@ -25,7 +25,7 @@ from numba import types
 
 from ._config import SMALL_K, SMALL_K_MIN_COLS, jit
 from ._extern import array, extern
-from .activations import _activate_row, _apply_derivative_row
+from .activations import _activate_row_ext, _apply_derivative_row_ext
 
 
 @jit
@@ -235,7 +235,7 @@ def _bias_activate_rows(b, Z, kind, s0, s1):
         z = Z[s]
         for j in range(fan_out):
             z[j] += b[j]
-        _activate_row(kind, z, fan_out)
+        _activate_row_ext(kind, z, fan_out)
 
 
 _bias_activate_rows_ext = extern(_bias_activate_rows, lambda f: [
@@ -294,7 +294,7 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     else:
         _gemm_abt_ext(D, W, D_prev, s0, s1)
     for s in range(s0, s1):
-        _apply_derivative_row(kind, A_prev[s], D_prev[s], fan_in)
+        _apply_derivative_row_ext(kind, A_prev[s], D_prev[s], fan_in)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
@@ -334,7 +334,7 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
             w = W[indices[p]]
             for j in range(fan_out):
                 z[j] += v * w[j]
-        _activate_row(kind, z, fan_out)
+        _activate_row_ext(kind, z, fan_out)
 
 
 @jit

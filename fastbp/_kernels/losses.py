@@ -16,7 +16,10 @@ with ``factor = 0.5 / n_outputs`` for the squared error and 1 otherwise
 
 import math
 
+from numba import types
+
 from ._config import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, jit
+from ._extern import array, extern
 from .activations import _logistic
 
 
@@ -113,3 +116,7 @@ def _loss_factor(kind, n_outputs):
         return 0.5 / n_outputs
     return 1.0
 
+
+# The handle compiled callers use (see _extern).
+_output_activate_row_ext = extern(_output_activate_row, lambda f: [
+    (types.int64, array(f, 1), types.int64)])

@@ -23,7 +23,7 @@ from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
 from ._extern import register
 from .backprop import _transpose_weights, _view
 from .dense import _bias_activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
-from .losses import _output_activate_row
+from .losses import _output_activate_row_ext
 
 
 @jit
@@ -70,7 +70,7 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
                 _gemm_ab_ext(A, W, Z, 0, m)
                 _bias_activate_rows_ext(b, Z, kind, 0, m)
     for s in range(m):
-        _output_activate_row(out, result[s], result.shape[1])
+        _output_activate_row_ext(out, result[s], result.shape[1])
 
 
 @jit
