@@ -97,25 +97,6 @@ def compile_kernels(dtypes=DTYPES, jobs=None, verbose=True):
     return seconds
 
 
-def _serialise_cache_saves(lock_path):
-    """Make Numba's cache saves in this process hold an exclusive file lock."""
-    import fcntl
-
-    from numba.core.caching import IndexDataCacheFile
-
-    save = IndexDataCacheFile.save
-
-    def locked_save(self, key, data):
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                save(self, key, data)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    IndexDataCacheFile.save = locked_save
-
-
 def _compile_dtype(dtype):
     """Call each entry point once on tiny data, with the estimators' types."""
     import numpy as np
@@ -174,7 +155,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         if os.environ.get(_LOCK_ENV):
-            _serialise_cache_saves(os.environ[_LOCK_ENV])
+            from ._kernels._cache_stamp import serialise_cache_saves
+            serialise_cache_saves(os.environ[_LOCK_ENV])
         _compile_dtype(args.worker)
         return 0
     start = time.perf_counter()

@@ -1,7 +1,7 @@
-"""Invalidate Numba's on-disk cache whenever any kernel source changes.
+"""Numba's on-disk cache: invalidated whenever any kernel source changes,
+and written by one process at a time while ``fastbp.compile`` runs.
 
-Numba keys a cached function on the modification time and size of the one
-file that defines it. A kernel that calls kernels from other files would
+Numba keys a cached function on the one file that defines it. A kernel that calls kernels from other files would
 therefore keep running their old compiled code after those files change.
 ``stamp_dispatchers`` replaces each dispatcher's source stamp with a digest
 of every kernel source (and the Numba version), so that any change to any
@@ -43,3 +43,28 @@ def stamp_dispatchers(modules):
                 cache_file._source_stamp = stamp
                 count += 1
     return count
+
+
+def serialise_cache_saves(lock_path):
+    """Make Numba's cache saves in this process hold an exclusive file lock.
+
+    Numba's cache index is a file that a save reads, extends and rewrites
+    with no lock: two processes saving entries of one kernel at once could
+    lose one of them or give two the same data file. ``fastbp.compile``'s
+    worker processes call this, with one lock file for all of them.
+    """
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+
+    save = IndexDataCacheFile.save
+
+    def locked_save(self, key, data):
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                save(self, key, data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    IndexDataCacheFile.save = locked_save

@@ -28,8 +28,9 @@ s, reg 0.026-0.028 s, compare_peers.py --peers fastbp), and one dtype
 compiled in 8.8 s instead of 10.1 s.
 
 The one rule that keeps this safe: **register a dtype before calling any
-entry point with it** (``register(dtype)``; ``epoch._run_epoch``,
-``epoch._loss_grad`` and ``predict.predict`` do it). A cached caller whose
+entry point with it** (``register(dtype)``; the wrappers ``epoch._train``,
+behind ``_run_epoch`` and ``_loss_grad``, and ``predict._predict_rows``
+do it). A cached caller whose
 declarations were never registered in the process cannot be loaded. Every
 entry point is reached through those wrappers; the jitted entry points are
 private to them.
