@@ -324,6 +324,17 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             loss_name = "binary_log_loss"
         return float(LOSS_FUNCTIONS[loss_name](Y_val, output, sw_val))
 
+    def _batch_size(self, n_samples):
+        """The mini-batch size for ``n_samples`` samples, with
+        scikit-learn's warning when ``batch_size`` is clipped."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than "
+                "sample size. It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
     def _capacity(self, n_samples):
         """Samples per compiled call: the batch, or L-BFGS's block."""
         if self.solver == "lbfgs":
@@ -344,6 +355,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         loss_grad = full_batch_loss_grad(
             kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
             float(np.finfo(dtype).eps))
+        self._run_lbfgs(loss_grad, params, tasks)
+
+    def _run_lbfgs(self, loss_grad, params, tasks):
+        """scipy's L-BFGS-B on ``loss_grad`` from ``params`` (overwritten
+        with the solution); each iteration is one callback task. Sets
+        ``n_iter_`` and ``loss_``."""
         dtype_params = params.dtype
 
         def iteration_done(x):
@@ -416,14 +433,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=np.int64)
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than "
-                    "sample size. It is going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        batch_size = self._batch_size(n_samples)
 
         workspace = Workspace(self._layout, batch_size, dtype)
         X_kernel = kernel_input(X_train, dtype)

@@ -39,7 +39,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from .._callbacks import FitTasks
-from .._solvers import minimize_lbfgs
 from . import _data
 from ._blocks import (average_weights, block_local_steps, block_loss_grad,
                       finish_loss_grad, new_optimizer, optimizer_settings,
@@ -348,27 +347,7 @@ class _DaskMLP:
             return finish_loss_grad(loss_sum, grad_sum, weight_sum, params,
                                     spec[0], alpha)
 
-        def iteration_done(x):
-            state = lambda: self._snapshot(  # noqa: E731
-                x.astype(params.dtype))
-            stop = tasks.end(state)
-            if not stop:
-                tasks.begin(state)
-            return stop
-
-        tasks.begin(self._snapshot)
-        self.n_iter_, self.loss_ = minimize_lbfgs(
-            loss_grad, params, self.max_iter, self.max_fun, self.tol,
-            self.verbose, iteration_done)
-
-    def _batch_size(self, n_samples):
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than "
-                "sample size. It is going to be clipped")
-        return int(np.clip(self.batch_size, 1, n_samples))
+        self._run_lbfgs(loss_grad, params, tasks)
 
     def _fit_stochastic(self, client, train, validation, seed, tasks):
         dtype = self._np_dtype
