@@ -1,4 +1,5 @@
-"""Compile fastbp's kernels ahead of the first fit: ``python -m fastbp.compile``.
+"""Compile fastbp's kernels ahead of the first fit (``python -m
+fastbp.compile``).
 
 Numba compiles a kernel the first time it is called with new argument types
 and keeps the machine code in its on-disk cache, beside the package
@@ -112,7 +113,8 @@ def _compile_dtype(dtype):
     layout = Layout(layer_units)
     rng = np.random.RandomState(0)
     X = rng.rand(n_samples, layer_units[0]).astype(dtype)
-    Y = np.ascontiguousarray(np.eye(2, dtype=dtype)[rng.randint(0, 2, n_samples)])
+    Y = np.ascontiguousarray(
+        np.eye(2, dtype=dtype)[rng.randint(0, 2, n_samples)])
     sw = np.empty(0, dtype=dtype)
     idx = np.arange(n_samples, dtype=np.int64)
     params = layout.pack(
@@ -138,8 +140,8 @@ def _compile_dtype(dtype):
     buf_b = aligned_empty(scratch, dtype)
     wt = aligned_empty(layout.n_params, dtype)
     result = np.empty((n_samples, 2), dtype=dtype)
-    _predict_rows(X[0:n_samples], params, wt, layout.table_for_one, hidden, out,
-                  buf_a, buf_b, result[0:n_samples])
+    _predict_rows(X[0:n_samples], params, wt, layout.table_for_one, hidden,
+                  out, buf_a, buf_b, result[0:n_samples])
 
 
 def main(argv=None):

@@ -15,6 +15,8 @@ from .predict import _predict_kernel, _predict_rows
 N_CACHED_KERNELS = stamp_dispatchers(
     [activations, backprop, dense, epoch, losses, optimizers, predict])
 
-__all__ = ["PREDICT_BLOCK", "PREDICT_SLOTS", "PREDICT_TRANSPOSE_MIN_ROWS", "HIDDEN_CODES", "K_ALIGN", "OUTPUT_CODES", "SOLVER_CODES", "MAX_CHUNKS",
-           "REDUCE_BLOCK", "N_CACHED_KERNELS", "_loss_grad", "_predict_rows",
-           "_run_epoch", "_train", "_train_kernel", "_predict_kernel"]
+__all__ = ["HIDDEN_CODES", "K_ALIGN", "MAX_CHUNKS", "N_CACHED_KERNELS",
+           "OUTPUT_CODES", "PREDICT_BLOCK", "PREDICT_SLOTS",
+           "PREDICT_TRANSPOSE_MIN_ROWS", "REDUCE_BLOCK", "SOLVER_CODES",
+           "_loss_grad", "_predict_kernel", "_predict_rows", "_run_epoch",
+           "_train", "_train_kernel"]

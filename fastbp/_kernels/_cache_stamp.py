@@ -1,11 +1,12 @@
 """Numba's on-disk cache: invalidated whenever any kernel source changes,
 and written by one process at a time while ``fastbp.compile`` runs.
 
-Numba keys a cached function on the one file that defines it. A kernel that calls kernels from other files would
-therefore keep running their old compiled code after those files change.
-``stamp_dispatchers`` replaces each dispatcher's source stamp with a digest
-of every kernel source (and the Numba version), so that any change to any
-kernel makes every cached entry stale and it is recompiled.
+Numba keys a cached function on the one file that defines it. A kernel
+that calls kernels from other files would therefore keep running their old
+compiled code after those files change. ``stamp_dispatchers`` replaces
+each dispatcher's source stamp with a digest of every kernel source (and
+the Numba version), so that any change to any kernel makes every cached
+entry stale and it is recompiled.
 """
 
 import hashlib

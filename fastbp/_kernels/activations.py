@@ -89,7 +89,6 @@ def _apply_derivative_row(kind, a, delta, n):
     # IDENTITY: derivative is 1.
 
 
-
 # Handles compiled callers use (see _extern): kind, row(s), length.
 _activate_row_ext = extern(_activate_row, lambda f: [
     (types.int64, array(f, 1), types.int64)])

@@ -170,7 +170,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
             _transpose_rows_ext(A, _view(at_buf, _at_offset(layers, cap, l),
-                                     fan_in, mp), s0, s1)
+                                         fan_in, mp), s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -192,7 +192,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
-        _transpose_rows_ext(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0, s1)
+        _transpose_rows_ext(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0,
+                            s1)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
@@ -262,8 +263,8 @@ def _transpose_weights(params, wt, layers):
         fan_out = layers[l, 1]
         # np.int64(0): a literal 0 would compile a second specialisation.
         _transpose_rows_ext(_view(params, layers[l, 2], fan_in, fan_out),
-                        _view(wt, layers[l, 2], fan_out, fan_in), np.int64(0),
-                        fan_in)
+                            _view(wt, layers[l, 2], fan_out, fan_in),
+                            np.int64(0), fan_in)
 
 
 @jit

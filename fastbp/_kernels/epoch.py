@@ -33,19 +33,20 @@ which register the kernels the compiled code calls (``_extern``) first.
 import numpy as np
 from numba import prange
 
-from ._extern import register
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
                       jit_parallel)
+from ._extern import register
 from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
 from .optimizers import (_add_block, _adam_step_size, _normalise_block_ext,
                          _step_block_ext)
 
+
 @jit_parallel
-def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
-           out, alpha, eps, solver, hyper, state, step, work):
+def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
+                  hidden, out, alpha, eps, solver, hyper, state, step, work):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -138,14 +139,14 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden
         n_tasks = n_row_tasks + n_layers
         if work_size >= PARALLEL_MIN_WORK:
             for task in prange(n_tasks):
-                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
-                                      deltas, at_buf, dt_buf, np.int64(task),
-                                      n_row_tasks)
+                _weight_gradient_task_ext(
+                    X, idx, b0, target, layers, cap, m, deltas, at_buf,
+                    dt_buf, np.int64(task), n_row_tasks)
         else:
             for task in range(n_tasks):
-                _weight_gradient_task_ext(X, idx, b0, target, layers, cap, m,
-                                      deltas, at_buf, dt_buf, task,
-                                      n_row_tasks)
+                _weight_gradient_task_ext(
+                    X, idx, b0, target, layers, cap, m, deltas, at_buf,
+                    dt_buf, task, n_row_tasks)
 
         if full_batch:
             total += data_loss
@@ -165,12 +166,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden
         if n_params >= PARALLEL_MIN_PARAMS:
             for blk in prange(n_blocks):
                 _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
-                            hyper, state, lr_t, wt, layers, block_sq,
-                            np.int64(blk))
+                                hyper, state, lr_t, wt, layers, block_sq,
+                                np.int64(blk))
         else:
             for blk in range(n_blocks):
                 _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
-                            hyper, state, lr_t, wt, layers, block_sq, blk)
+                                hyper, state, lr_t, wt, layers, block_sq,
+                                blk)
         sq_total = 0.0
         for blk in range(n_blocks):
             sq_total += block_sq[blk]
@@ -185,8 +187,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden
     denom = params.dtype.type(sw_sum)
     for blk in range(n_blocks):
         p0 = blk * REDUCE_BLOCK
-        block_sq[blk] = _normalise_block_ext(params, grad, alpha, denom, n_coefs,
-                                         p0, min(p0 + REDUCE_BLOCK, n_params))
+        block_sq[blk] = _normalise_block_ext(
+            params, grad, alpha, denom, n_coefs, p0,
+            min(p0 + REDUCE_BLOCK, n_params))
     sq_total = 0.0
     for blk in range(n_blocks):
         sq_total += block_sq[blk]

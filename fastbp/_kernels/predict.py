@@ -27,6 +27,18 @@ from .losses import _output_activate_row_ext
 
 
 @jit
+def _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed):
+    """Z[:m] = f(A[:m] @ W + b) for layer l, from the transposed weights
+    (``_dense_forward``) or, without them, from W's rows (``_gemm_ab``)."""
+    if transposed:
+        WT = _view(wt, layers[l, 2], layers[l, 1], layers[l, 0])
+        _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
+    else:
+        _gemm_ab_ext(A, W, Z, 0, m)
+        _bias_activate_rows_ext(b, Z, kind, 0, m)
+
+
+@jit
 def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
                   result, transposed):
     """result[s] = output activations of X[s] for every row of X (at most
@@ -52,23 +64,13 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
             Z = _view(scratch_a, 0, m, fan_out)
         else:
             Z = _view(scratch_b, 0, m, fan_out)
+        # Layer 0 reads X (possibly read-only: another Numba type), layer l
+        # what layer l - 1 wrote: scratch_a after even layers.
         if l == 0:
-            if transposed:
-                WT = _view(wt, layers[l, 2], fan_out, fan_in)
-                _dense_forward_ext(X, W, WT, b, Z, kind, 0, m)
-            else:
-                _gemm_ab_ext(X, W, Z, 0, m)
-                _bias_activate_rows_ext(b, Z, kind, 0, m)
+            _layer_forward(X, W, wt, layers, l, b, Z, kind, m, transposed)
         else:
-            # Layer l reads what layer l - 1 wrote: scratch_a after even
-            # layers.
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
-            if transposed:
-                WT = _view(wt, layers[l, 2], fan_out, fan_in)
-                _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
-            else:
-                _gemm_ab_ext(A, W, Z, 0, m)
-                _bias_activate_rows_ext(b, Z, kind, 0, m)
+            _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed)
     for s in range(m):
         _output_activate_row_ext(out, result[s], result.shape[1])
 
