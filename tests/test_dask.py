@@ -16,7 +16,6 @@ import them from this module.
 
 import os
 import warnings
-from contextlib import contextmanager
 
 import joblib
 import numba
@@ -30,6 +29,8 @@ from sklearn.model_selection import GridSearchCV
 
 from fastbp import MLPClassifier
 from fastbp._kernels import _threads
+
+from .cluster import local_cluster
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -56,35 +57,12 @@ def _small_fit():
     clf.predict(X[:10] / 16)
 
 
-@contextmanager
-def _local_cluster(n_workers):
-    """A Client on a LocalCluster of ``n_workers`` processes, 1 thread each.
-
-    The dashboard gets a free port (the default 8787 may be taken on a
-    shared machine). The cluster's Nanny writes its pre-spawn-environ
-    (OMP_NUM_THREADS=1, ...) into this process's environment and leaves it
-    there; it is restored afterwards so that later tests' subprocesses do
-    not inherit it.
-    """
-    environ = dict(os.environ)
-    try:
-        with distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as client:
-            yield client
-    finally:
-        for name in set(os.environ) - set(environ):
-            del os.environ[name]
-        os.environ.update(environ)
-
-
 @pytest.fixture(scope="module")
 def client():
     # Compile here first (or load from the cache), so that the cache holds
     # every kernel the workers will need before they start.
     _small_fit()
-    with _local_cluster(N_WORKERS) as client:
+    with local_cluster(N_WORKERS) as client:
         yield client
 
 
@@ -261,7 +239,7 @@ def test_numba_num_threads_given_to_workers_wins(client):
     # LocalCluster(env=...) is applied later, after a worker has imported
     # the main script (and, through it, Numba and fastbp).
     key = "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS"
-    with dask.config.set({key: n_threads}), _local_cluster(1) as own_client:
+    with dask.config.set({key: n_threads}), local_cluster(1) as own_client:
         report = own_client.submit(_numba_threads_around_fit,
                                    pure=False).result()
     assert report["NUMBA_NUM_THREADS"] == str(n_threads), report

@@ -15,7 +15,6 @@ in-memory scores; bad input fails before any training task runs.
 import os
 import signal
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -25,6 +24,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
 import fastbp
+
+from .cluster import local_cluster
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -49,27 +50,11 @@ def _warm_up():
                                      dtype=dtype).fit(X[:50], y[:50])
 
 
-@contextmanager
-def _local_cluster(n_workers):
-    """A Client on a LocalCluster of ``n_workers`` processes, 1 thread each;
-    os.environ restored afterwards (see tests/test_dask.py)."""
-    environ = dict(os.environ)
-    try:
-        with distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0") as cluster, \
-                distributed.Client(cluster, set_as_default=False) as client:
-            yield client
-    finally:
-        for name in set(os.environ) - set(environ):
-            del os.environ[name]
-        os.environ.update(environ)
-
-
 @pytest.fixture(scope="module")
 def client():
     _warm_up()
-    with _local_cluster(2) as client, client.as_current():
+    with local_cluster(2, set_as_default=False) as client, \
+            client.as_current():
         yield client
 
 
@@ -142,7 +127,7 @@ def test_lbfgs_on_blocks_equals_in_memory_fit(client, kind, digits,
 # ---------------------------------------------------------------- SGD/Adam
 @pytest.fixture(scope="module")
 def one_worker_client(client):
-    with _local_cluster(1) as one:
+    with local_cluster(1, set_as_default=False) as one:
         yield one
 
 
@@ -184,12 +169,11 @@ def test_chunking_changes_the_stochastic_fit(client, digits):
     assert not np.array_equal(a.coefs_[0], b.coefs_[0])
 
 
-class _KillWorkerAfterEpoch:
-    """A FitCallback that kills one worker process at the end of epoch
-    ``epoch``; its Nanny starts a new one."""
+class _EpochCallback:
+    """A FitCallback that counts finished epochs (``seen``), calls
+    ``epoch_ended()`` after each and stops training when it returns True."""
 
-    def __init__(self, client, epoch):
-        self.client, self.epoch, self.seen = client, epoch, 0
+    seen = 0
 
     def setup(self, estimator, context):
         pass
@@ -204,6 +188,17 @@ class _KillWorkerAfterEpoch:
         if context.parent is None:
             return False
         self.seen += 1
+        return self.epoch_ended()
+
+
+class _KillWorkerAfterEpoch(_EpochCallback):
+    """Kills one worker process at the end of epoch ``epoch``; its Nanny
+    starts a new one."""
+
+    def __init__(self, client, epoch):
+        self.client, self.epoch = client, epoch
+
+    def epoch_ended(self):
         if self.seen == self.epoch:
             nanny = next(iter(self.client.cluster.workers.values()))
             os.kill(nanny.process.process.pid, signal.SIGKILL)
@@ -254,23 +249,13 @@ def test_early_stopping_keeps_the_best_epoch(client, digits):
     assert_array_equal(model._params, model._best_params)
 
 
-class _StopAfter:
+class _StopAfter(_EpochCallback):
+    """Stops training after ``n_epochs`` epochs."""
+
     def __init__(self, n_epochs):
-        self.n_epochs, self.seen = n_epochs, 0
+        self.n_epochs = n_epochs
 
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
-
-    def on_fit_task_end(self, estimator, context, **kwargs):
-        if context.parent is None:
-            return False
-        self.seen += 1
+    def epoch_ended(self):
         return self.seen == self.n_epochs
 
 

@@ -1,0 +1,30 @@
+"""A dask.distributed LocalCluster for the Dask tests."""
+
+import os
+from contextlib import contextmanager
+
+
+@contextmanager
+def local_cluster(n_workers, set_as_default=True):
+    """A Client on a LocalCluster of ``n_workers`` processes, 1 thread each.
+
+    The dashboard gets a free port (the default 8787 may be taken on a
+    shared machine). The cluster's Nanny writes its pre-spawn-environ
+    (OMP_NUM_THREADS=1, ...) into this process's environment and leaves it
+    there; it is restored afterwards so that later tests' subprocesses do
+    not inherit it. ``set_as_default`` as ``distributed.Client``'s.
+    """
+    import distributed
+
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0") as cluster, \
+                distributed.Client(
+                    cluster, set_as_default=set_as_default) as client:
+            yield client
+    finally:
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
