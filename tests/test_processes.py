@@ -126,6 +126,21 @@ for dtype in ("float32", "float64"):
     MLPClassifier((6,), max_iter=2, dtype=dtype).fit(sp.csr_matrix(X), y)
     MLPRegressor(hidden_layer_sizes=(6, 5), max_iter=2, dtype=dtype).fit(
         X, X[:, :2], sample_weight=rng.rand(150)).predict(X[:3])
+    # Read-only inputs, as joblib's memory maps give every worker of a
+    # parallel search: another Numba type, and the same kernels.
+    frozen = [a.astype(dtype) for a in (X, X[:, :2], rng.rand(150))]
+    for a in frozen:
+        a.setflags(write=False)
+    Xr, Yr, swr = frozen
+    for solver in ("adam", "lbfgs"):
+        model = MLPRegressor(hidden_layer_sizes=(6,), solver=solver,
+                             max_iter=2, dtype=dtype)
+        model.fit(Xr, Yr, sample_weight=swr).predict(Xr)
+        model.predict(Xr[:3])
+    Xs = sp.csr_matrix(Xr)
+    for a in (Xs.data, Xs.indices, Xs.indptr):
+        a.setflags(write=False)
+    MLPClassifier((6,), max_iter=2, dtype=dtype).fit(Xs, y).predict(Xs)
 print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
                                     sum(kernel.stats.cache_hits.values())]
                   for kernel in (_train_kernel, _predict_kernel)}))
@@ -135,8 +150,9 @@ print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
 def test_compile_command_covers_every_fit_and_prediction(private_package):
     """``python -m fastbp.compile`` (which the package build runs) compiles
     the argument types the estimators use: a new process then compiles
-    nothing for dense and sparse X, every solver, sample weights, early
-    stopping, classifiers and regressors, in both dtypes."""
+    nothing for dense and sparse X, writable or read-only, every solver,
+    sample weights, early stopping, classifiers and regressors, in both
+    dtypes."""
     package, env = private_package
     cwd = package.parent.parent
     out = subprocess.run([sys.executable, "-m", "fastbp.compile"], env=env,

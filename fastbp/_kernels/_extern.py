@@ -17,9 +17,15 @@ a later one loading the caller from the cache. Kernels run as fast as
 before (nothing is inlined across the call, and these kernels are large
 enough that it does not matter); each costs a few nanoseconds per call.
 
-For other argument types (a read-only array, say) the handle falls back to
-Numba's ordinary call, which links the kernel into the caller: slower to
-compile, same result.
+Arguments a kernel only reads are declared read-only arrays
+(:func:`readonly`): a caller's writable array converts to that type at no
+cost, so one compiled kernel serves the caller's buffers and the user's
+read-only data (joblib's memory maps, arrays a Dask worker unpickled)
+alike. The entry points' wrappers pass their inputs as read-only views
+(:func:`read_only`), so each entry point has one specialisation per dtype
+whatever the flags of the user's arrays. For other argument types the
+handle falls back to Numba's ordinary call, which links the kernel into
+the caller: slower to compile, same result.
 
 Calls through handles cost nothing measurable on the epochs: with every
 kernel, down to the per-row activations, called through one, the small
@@ -88,10 +94,12 @@ class _Extern:
 
 
 def _converts_safely(typingctx, actual, declared):
-    """Only conversions that keep the value: literals to their type, and
-    integers to int64."""
+    """Only conversions that keep the value: literals to their type,
+    integers to int64, and writable arrays to the same arrays read-only."""
     if actual == declared:
         return True
+    if isinstance(declared, types.Array) and isinstance(actual, types.Array):
+        return not declared.mutable and actual.copy(readonly=True) == declared
     if isinstance(declared, types.Integer) and isinstance(
             types.unliteral(actual), types.Integer):
         return True
@@ -192,3 +200,18 @@ def register(dtype):
 def array(dtype, ndim):
     """The Numba type of a writable C-contiguous array."""
     return types.Array(dtype, ndim, "C")
+
+
+def readonly(dtype, ndim):
+    """The Numba type of a read-only C-contiguous array: for arguments a
+    kernel only reads (writable arrays convert to it)."""
+    return types.Array(dtype, ndim, "C", readonly=True)
+
+
+def read_only(a):
+    """``a``, or a read-only view of it: what the entry points take."""
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view

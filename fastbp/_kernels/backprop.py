@@ -42,7 +42,7 @@ from numba import types
 
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
                       SPARSE_TASKS, TASK_MACS, jit)
-from ._extern import array, extern
+from ._extern import array, extern, readonly
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_abt_ext, _sparse_forward, _sparse_weight_gradient,
                     _transpose_rows_ext)
@@ -323,20 +323,21 @@ def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
 
 
 def _kernel_input_type(f):
-    """Numba type of the kernels' X tuple (dense, data, indices, indptr)."""
-    return types.Tuple([array(f, 2), array(f, 1), array(types.int64, 1),
-                        array(types.int64, 1)])
+    """Numba type of the kernels' X tuple (dense, data, indices, indptr),
+    read-only as the entry points pass it."""
+    return types.Tuple([readonly(f, 2), readonly(f, 1),
+                        readonly(types.int64, 1), readonly(types.int64, 1)])
 
 
-# Handles compiled callers use (see _extern), for writable C-contiguous data
-# (others link the kernel in).
+# Handles compiled callers use (see _extern); the training data X, Y, sw
+# and the sample order idx arrive read-only.
 _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
-    (_kernel_input_type(f), array(f, 2), array(f, 1),
-     array(types.int64, 1), types.int64, types.int64, types.int64,
+    (_kernel_input_type(f), readonly(f, 2), readonly(f, 1),
+     readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
      array(f, 1), array(f, 1), array(f, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
-    (_kernel_input_type(f), array(types.int64, 1), types.int64, array(f, 1),
-     array(types.int64, 2), types.int64, types.int64, array(f, 1),
+    (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
+     array(f, 1), array(types.int64, 2), types.int64, types.int64, array(f, 1),
      array(f, 1), array(f, 1), types.int64, types.int64)])

@@ -24,7 +24,7 @@ chunks of a batch run them on disjoint row ranges.
 from numba import types
 
 from ._config import SMALL_K, SMALL_K_MIN_COLS, jit
-from ._extern import array, extern
+from ._extern import array, extern, readonly
 from .activations import _activate_row_ext, _apply_derivative_row_ext
 
 
@@ -171,9 +171,9 @@ def _gemm_ab(A, B, C, r0, r1):
 
 # Handles compiled callers use (see _extern).
 _gemm_abt_ext = extern(_gemm_abt, lambda f: [
-    (array(f, 2), array(f, 2), array(f, 2), types.int64, types.int64)])
+    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64)])
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
-    (array(f, 2), array(f, 2), array(f, 2), types.int64, types.int64)])
+    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64)])
 
 
 @jit
@@ -223,7 +223,7 @@ def _transpose_rows(src, dst, r0, r1):
 
 
 _transpose_rows_ext = extern(_transpose_rows, lambda f: [
-    (array(f, 2), array(f, 2), types.int64, types.int64)])
+    (readonly(f, 2), array(f, 2), types.int64, types.int64)])
 
 
 @jit
@@ -298,7 +298,7 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
-    (array(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
+    (readonly(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
      types.int64, types.int64, types.int64)])
 _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
     (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),

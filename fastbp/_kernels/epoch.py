@@ -36,7 +36,7 @@ from numba import prange
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
                       jit_parallel)
-from ._extern import register
+from ._extern import read_only, register
 from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
@@ -199,8 +199,12 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
            out, alpha, eps, solver, hyper, state, step, work):
     """``_train_kernel``, after registering the kernels it calls for the
-    params' dtype (see ``_extern``). Arguments and result as there."""
+    params' dtype (see ``_extern``), on read-only views of the data, so
+    that writable and read-only inputs share one compiled kernel. Arguments
+    and result as there."""
     register(params.dtype)
+    X = tuple(read_only(a) for a in X)
+    Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
                          layers, hidden, out, alpha, eps, solver, hyper,
                          state, step, work)

@@ -15,12 +15,12 @@ threads, so predictions do not either.
 """
 
 import numpy as np
-from numba import prange
+from numba import prange, types
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, jit,
                       jit_parallel)
-from ._extern import register
+from ._extern import array, extern, read_only, readonly, register
 from .backprop import _transpose_weights, _view
 from .dense import _bias_activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
 from .losses import _output_activate_row_ext
@@ -36,6 +36,14 @@ def _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed):
     else:
         _gemm_ab_ext(A, W, Z, 0, m)
         _bias_activate_rows_ext(b, Z, kind, 0, m)
+
+
+# Layer 0 reads X (read-only), later layers the scratch: one compiled
+# function for both (see _extern).
+_layer_forward_ext = extern(_layer_forward, lambda f: [
+    (readonly(f, 2), array(f, 2), array(f, 1), array(types.int64, 2),
+     types.int64, array(f, 1), array(f, 2), types.int64, types.int64,
+     types.boolean)])
 
 
 @jit
@@ -64,13 +72,15 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
             Z = _view(scratch_a, 0, m, fan_out)
         else:
             Z = _view(scratch_b, 0, m, fan_out)
-        # Layer 0 reads X (possibly read-only: another Numba type), layer l
-        # what layer l - 1 wrote: scratch_a after even layers.
+        # Layer 0 reads X, layer l what layer l - 1 wrote: scratch_a after
+        # even layers.
         if l == 0:
-            _layer_forward(X, W, wt, layers, l, b, Z, kind, m, transposed)
+            _layer_forward_ext(X, W, wt, layers, l, b, Z, kind, m,
+                               transposed)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
-            _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed)
+            _layer_forward_ext(A, W, wt, layers, l, b, Z, kind, m,
+                               transposed)
     for s in range(m):
         _output_activate_row_ext(out, result[s], result.shape[1])
 
@@ -130,6 +140,7 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
 
 def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
     """``_predict_kernel``, after registering the kernels it calls for the
-    params' dtype (see ``_extern``). Arguments as there."""
+    params' dtype (see ``_extern``), on a read-only view of X (one compiled
+    kernel for writable and read-only X). Arguments as there."""
     register(params.dtype)
-    _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result)
+    _predict_kernel(read_only(X), params, wt, layers, hidden, out, buf_a, buf_b, result)
