@@ -266,18 +266,20 @@ def test_avx512_default_and_opt_out_rules(monkeypatch):
     user = {"NUMBA_CPU_FEATURES": "+avx2"}
     assert prefer_512_bit_vectors(user) is None
     assert user["NUMBA_CPU_FEATURES"] == "+avx2"  # the user's value wins
-    # numba is imported in this process: too late. Silent by default, a
-    # warning when the user asked explicitly.
+    # Numba has compiled code in this process: too late. Silent by default,
+    # a warning when the user asked explicitly.
+    monkeypatch.setattr(_cpu_features, "_numba_codegen_started", lambda: True)
     env = {}
     assert prefer_512_bit_vectors(env) is None
     assert env == {}
     env = {"FASTBP_AVX512": "1"}
-    with pytest.warns(RuntimeWarning, match="numba was imported before"):
+    with pytest.warns(RuntimeWarning, match="Numba compiled code before"):
         assert prefer_512_bit_vectors(env) is None
     assert "NUMBA_CPU_FEATURES" not in env
-    # As if numba were not imported yet: set by default where AVX-512 exists.
-    monkeypatch.setattr(_cpu_features, "sys",
-                        type("S", (), {"modules": {}})())
+    # As if Numba had compiled nothing yet: set by default where AVX-512
+    # exists.
+    monkeypatch.setattr(_cpu_features, "_numba_codegen_started",
+                        lambda: False)
     env = {}
     host = llvm.get_host_cpu_features().flatten()
     result = prefer_512_bit_vectors(env)
@@ -303,6 +305,39 @@ model.fit(X, y)
 print(json.dumps({"features": numba.config.CPU_FEATURES or "",
                   "coef": model.coefs_[0].tolist()}))
 """
+
+
+NUMBA_FIRST = """
+import json, warnings
+import numba
+if {jit_first}:
+    numba.njit(lambda x: x)(1)  # another library's kernel, compiled
+import fastbp
+from numba.core.registry import cpu_target
+print(json.dumps(cpu_target.target_context.codegen()._tm_features))
+"""
+
+
+@pytest.mark.parametrize("jit_first", [False, True])
+def test_importing_numba_first_keeps_512_bit_kernels(tmp_path, jit_first):
+    """Numba reads its CPU features when it creates its code generator, at
+    the first jitted function: ``import numba`` before fastbp still gets the
+    512-bit kernels the install compiled; after another library's jitted
+    code, Numba's choice stands, silently."""
+    import llvmlite.binding as llvm
+    if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX-512")
+    env = dict(os.environ)
+    env.pop("NUMBA_CPU_FEATURES", None)
+    env.pop("FASTBP_AVX512", None)
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c",
+         NUMBA_FIRST.format(jit_first=jit_first)],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    features = json.loads(out.stdout.strip().splitlines()[-1])
+    assert features.endswith(",-prefer-256-bit") != jit_first
 
 
 def test_avx512_default_compiles_512_bit_kernels_that_agree(tmp_path):
