@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose
 
 from fastbp._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                             PREDICT_SLOTS, _predict_rows, _run_epoch)
-from fastbp._kernels._config import ADAM, SGD
+from fastbp._kernels._config import ADAM, IDENTITY, RELU, SGD, TANH
 from fastbp._network import Layout, Workspace
 
 from . import reference
@@ -180,18 +180,27 @@ def test_adam_epoch_matches_reference(rng):
     (6, 20, 2),     # short K but short rows: dot products
     (11, 50, 33),   # long K: dot products
 ])
-def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols):
+@pytest.mark.parametrize("bias,kind", [(False, IDENTITY), (True, IDENTITY),
+                                       (False, RELU), (True, RELU),
+                                       (True, TANH)])
+def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols, bias,
+                                        kind):
+    """C = f(A @ B + b), with f = relu for RELU and the identity for every
+    other code (the layer applies those after the product)."""
     from fastbp._kernels.dense import _gemm_ab, _gemm_abt
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
+    b = rng.randn(n_cols if bias else 0).astype(dtype)
     BT = np.ascontiguousarray(B.T)
-    expected = A.astype(float) @ B.astype(float)
+    expected = A.astype(float) @ B.astype(float) + (b if bias else 0)
+    if kind == RELU:
+        expected = np.maximum(expected, 0)
     for kernel, operand in ((_gemm_ab, B), (_gemm_abt, BT)):
         C = np.full((n_rows, n_cols), np.nan, dtype)
-        kernel(A, operand, C, 0, n_rows)
+        kernel(A, operand, C, 0, n_rows, b, kind)
         assert_allclose(C, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
         C = np.full((n_rows, n_cols), np.nan, dtype)
-        kernel(A, operand, C, 2, n_rows)  # rows 2.. only: 4-row tiles + rest
+        kernel(A, operand, C, 2, n_rows, b, kind)  # 4-row tiles + the rest
         assert np.isnan(C[:2]).all()
         assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10,
                         atol=TOL[dtype])

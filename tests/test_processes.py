@@ -167,6 +167,20 @@ def test_compile_command_covers_every_fit_and_prediction(private_package):
     assert report == {"_train_kernel": [0, 2], "_predict_kernel": [0, 2]}
 
 
+def test_kernels_call_each_other_through_registered_handles(
+        private_package):
+    """Compiling every entry point, for every input the estimators pass,
+    calls no kernel outside the signatures its handle registered: such a
+    call would silently compile that kernel once more into its caller
+    (see ``fastbp/_kernels/_extern.py``)."""
+    package, env = private_package
+    code = USES_EVERY_ENTRY_POINT + (
+        "from fastbp._kernels import _extern\n"
+        "print(json.dumps([str(call) for call in _extern.LINKED_CALLS]))\n")
+    out = _run(code, env, package.parent.parent)
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
 FORKED_FITS = """
 import multiprocessing
 import warnings

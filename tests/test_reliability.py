@@ -231,6 +231,55 @@ def test_wrong_n_features_at_predict_and_unfitted(digits):
         assert str(ours_err.value) == str(ref_err.value)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_rows,row", [(1, 0), (20, 19), (5000, 2500),
+                                        (5000, 4999)])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_X_at_predict_raises_sklearns_error(dtype, n_rows, row,
+                                                       value):
+    """X that needs no conversion is checked for NaN and infinity inside the
+    prediction kernel, in parallel blocks: one bad value anywhere raises
+    scikit-learn's error (word for word), in predict, predict_proba and
+    score, unless ``assume_finite`` is set."""
+    from sklearn import neural_network as sk
+    from sklearn import config_context
+    rng = np.random.RandomState(0)
+    X_fit = rng.rand(30, 7)
+    y_fit = np.arange(30) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier((5,), max_iter=2, dtype=dtype).fit(X_fit, y_fit)
+        ref = sk.MLPClassifier((5,), max_iter=2).fit(X_fit, y_fit)
+    X = rng.rand(n_rows, 7).astype(dtype)
+    y = np.arange(n_rows) % 3
+    X[row, 3] = value
+    with pytest.raises(ValueError) as ref_err:
+        ref.predict_proba(X.astype(np.float64))
+    for method in (ours.predict, ours.predict_proba,
+                   lambda X: ours.score(X, y)):
+        with pytest.raises(ValueError) as ours_err:
+            method(X)
+        assert str(ours_err.value) == str(ref_err.value).replace(
+            "float64", dtype)
+    with config_context(assume_finite=True):
+        assert ours.predict_proba(X).shape == (n_rows, 3)
+
+
+def test_large_finite_X_whose_sum_overflows_predicts():
+    """The kernel's check sums each block: finite values whose sum
+    overflows are checked again exactly, and predicted."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 4).astype(np.float32)
+    y = np.arange(300) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((5,), max_iter=2).fit(X, y)
+    big = np.full((300, 4), np.finfo(np.float32).max / 2, dtype=np.float32)
+    assert not np.isfinite(big.sum())
+    expected = model.predict_proba(big.astype(np.float64)).astype(np.float32)
+    assert_array_equal(model.predict_proba(big), expected)
+
+
 def test_single_class_behaves_as_sklearn():
     from sklearn import neural_network as sk
     X = np.random.RandomState(0).rand(30, 4)

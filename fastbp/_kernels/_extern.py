@@ -57,6 +57,9 @@ from numba.core.imputils import fix_returning_optional
 from numba.extending import intrinsic
 
 _HANDLES = []  # in creation order: callees are created before callers
+# (kernel name, argument types) of every call compiled as a linked call
+# because its types matched no registered signature.
+LINKED_CALLS = []
 _REGISTERED = set()  # dtypes
 _LOCK = threading.Lock()
 
@@ -115,6 +118,7 @@ def _make_intrinsic(handle):
             return cres.signature.return_type(*argtypes), _extern_call(
                 symbol, cres, declared)
         # Not registered: Numba's ordinary call, the kernel linked in.
+        LINKED_CALLS.append((handle.kernel.__name__, argtypes))
         handle.kernel.compile(argtypes)
         cres = handle.kernel.overloads[argtypes]
         return cres.signature.return_type(*argtypes), _linked_call(cres)

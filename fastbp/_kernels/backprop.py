@@ -289,7 +289,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
         else:
             AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, _padded(m))
             DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
-            _gemm_abt_ext(AT, DT, gW, r0, r1)
+            _gemm_abt_ext(AT, DT, gW, r0, r1, grad[:0], IDENTITY)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, 1]

@@ -23,14 +23,53 @@ chunks of a batch run them on disjoint row ranges.
 
 from numba import types
 
-from ._config import SMALL_K, SMALL_K_MIN_COLS, jit
+from ._config import IDENTITY, RELU, SMALL_K, SMALL_K_MIN_COLS, jit
 from ._extern import array, extern, readonly
 from .activations import _activate_row_ext, _apply_derivative_row_ext
 
 
 @jit
-def _gemm_abt(A, B, C, r0, r1):
-    """C[r, c] = sum_k A[r, k] * B[c, k] for r0 <= r < r1 and every c.
+def _finish(s, q, relu, zero):
+    """One entry of a layer's output: the sum s plus the bias q, clipped at
+    zero for relu (NaN stays NaN, so that divergence stays visible)."""
+    # Selects, not branches: a branch on the sign mispredicts half the time.
+    v = s + q
+    clipped = zero if v < zero else v
+    return clipped if relu else v
+
+
+@jit
+def _finish_rows(C, r0, r1, b, kind):
+    """C[r] = f(C[r] + b) for r0 <= r < r1 (``_finish`` on every entry);
+    nothing for no bias (b empty) and no relu."""
+    relu = kind == RELU
+    if b.shape[0] == 0 and not relu:
+        return
+    zero = C.dtype.type(0)
+    n_cols = C.shape[1]
+    for r in range(r0, r1):
+        c = C[r]
+        if b.shape[0] > 0:
+            for j in range(n_cols):
+                c[j] = _finish(c[j], b[j], relu, zero)
+        else:
+            for j in range(n_cols):
+                c[j] = _finish(c[j], zero, relu, zero)
+
+
+_finish_rows_ext = extern(_finish_rows, lambda f: [
+    (array(f, 2), types.int64, types.int64, readonly(f, 1), types.int64)])
+
+
+@jit
+def _gemm_abt(A, B, C, r0, r1, b, kind):
+    """C[r, c] = f(sum_k A[r, k] * B[c, k] + b[c]) for r0 <= r < r1 and
+    every c, where f is relu for ``kind`` RELU and the identity otherwise.
+
+    A layer's bias and relu are applied to each strip of four rows of C
+    right after it is computed, while in L1 cache, instead of in a pass over
+    C after the product. (Applied as each entry was stored, they made the
+    product itself 7-15 % slower: 64 x 64 x 100 at 89 vs 104 GFLOP/s.)
 
     Parameters
     ----------
@@ -38,6 +77,9 @@ def _gemm_abt(A, B, C, r0, r1):
     B : ndarray of shape (n_cols, K), C-contiguous
     C : ndarray of shape (>= r1, n_cols)
         Rows r0..r1 are overwritten.
+    b : ndarray of shape (n_cols,), or (0,) for no bias
+    kind : int
+        Hidden activation code; only RELU is applied here.
     """
     n_cols = B.shape[0]
     K = A.shape[1]
@@ -91,6 +133,7 @@ def _gemm_abt(A, B, C, r0, r1):
                     s30 += a3[k] * y0
                 C[r, c], C[r + 1, c], C[r + 2, c], C[r + 3, c] = s00, s10, s20, s30
                 c += 1
+            _finish_rows_ext(C, r, r + 4, b, kind)
             r += 4
         else:  # remaining rows: 1 x 4 tiles, then 1 x 1
             a0 = A[r]
@@ -113,12 +156,14 @@ def _gemm_abt(A, B, C, r0, r1):
                     s00 += a0[k] * b0[k]
                 C[r, c] = s00
                 c += 1
+            _finish_rows_ext(C, r, r + 1, b, kind)
             r += 1
 
 
 @jit
-def _gemm_ab(A, B, C, r0, r1):
-    """C[r, c] = sum_k A[r, k] * B[k, c] for r0 <= r < r1 and every c.
+def _gemm_ab(A, B, C, r0, r1, bias, kind):
+    """C[r, c] = f(sum_k A[r, k] * B[k, c] + bias[c]) for r0 <= r < r1 and
+    every c, f as in ``_gemm_abt``.
 
     The product ``_gemm_abt`` computes, with B in the other layout: for a
     short summed axis (K below SMALL_K) the dot-product loop is too short to
@@ -132,6 +177,7 @@ def _gemm_ab(A, B, C, r0, r1):
     B : ndarray of shape (K, n_cols), C-contiguous
     C : ndarray of shape (>= r1, n_cols)
         Rows r0..r1 are overwritten.
+    bias, kind : as ``b`` and ``kind`` in ``_gemm_abt``
     """
     n_cols = B.shape[1]
     K = A.shape[1]
@@ -155,6 +201,7 @@ def _gemm_ab(A, B, C, r0, r1):
                     c1[j] += x1 * y
                     c2[j] += x2 * y
                     c3[j] += x3 * y
+            _finish_rows_ext(C, r, r + 4, bias, kind)
             r += 4
         else:
             c0 = C[r]
@@ -166,14 +213,17 @@ def _gemm_ab(A, B, C, r0, r1):
                 b = B[k]
                 for j in range(n_cols):
                     c0[j] += x0 * b[j]
+            _finish_rows_ext(C, r, r + 1, bias, kind)
             r += 1
 
 
 # Handles compiled callers use (see _extern).
 _gemm_abt_ext = extern(_gemm_abt, lambda f: [
-    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64)])
+    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
+     readonly(f, 1), types.int64)])
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
-    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64)])
+    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
+     readonly(f, 1), types.int64)])
 
 
 @jit
@@ -227,19 +277,17 @@ _transpose_rows_ext = extern(_transpose_rows, lambda f: [
 
 
 @jit
-def _bias_activate_rows(b, Z, kind, s0, s1):
-    """Z[s] = f(Z[s] + b) for s0 <= s < s1, in place (hidden activation
-    ``kind``; IDENTITY for an output layer)."""
-    fan_out = b.shape[0]
+def _activate_rows(Z, kind, s0, s1):
+    """Z[s] = f(Z[s]) for s0 <= s < s1, in place, for the activations the
+    products do not apply as they store (logistic and tanh)."""
+    if kind == IDENTITY or kind == RELU:
+        return
     for s in range(s0, s1):
-        z = Z[s]
-        for j in range(fan_out):
-            z[j] += b[j]
-        _activate_row_ext(kind, z, fan_out)
+        _activate_row_ext(kind, Z[s], Z.shape[1])
 
 
-_bias_activate_rows_ext = extern(_bias_activate_rows, lambda f: [
-    (array(f, 1), array(f, 2), types.int64, types.int64, types.int64)])
+_activate_rows_ext = extern(_activate_rows, lambda f: [
+    (array(f, 2), types.int64, types.int64, types.int64)])
 
 
 @jit
@@ -261,12 +309,13 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    # Z[s] = A[s] @ W, in whichever form vectorises for these shapes.
+    # Z[s] = A[s] @ W + b, in whichever form vectorises for these shapes,
+    # relu applied there too.
     if _short_k(W.shape[0], WT.shape[0]):
-        _gemm_ab_ext(A, W, Z, s0, s1)
+        _gemm_ab_ext(A, W, Z, s0, s1, b, kind)
     else:
-        _gemm_abt_ext(A, WT, Z, s0, s1)
-    _bias_activate_rows_ext(b, Z, kind, s0, s1)
+        _gemm_abt_ext(A, WT, Z, s0, s1, b, kind)
+    _activate_rows_ext(Z, kind, s0, s1)
 
 
 @jit
@@ -289,10 +338,11 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     """
     fan_in = W.shape[0]
     # D_prev[s] = D[s] @ W^T, in whichever form vectorises for these shapes.
+    no_bias = D_prev[0][:0]
     if _short_k(WT.shape[0], fan_in):
-        _gemm_ab_ext(D, WT, D_prev, s0, s1)
+        _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
     else:
-        _gemm_abt_ext(D, W, D_prev, s0, s1)
+        _gemm_abt_ext(D, W, D_prev, s0, s1, no_bias, IDENTITY)
     for s in range(s0, s1):
         _apply_derivative_row_ext(kind, A_prev[s], D_prev[s], fan_in)
 

@@ -14,6 +14,8 @@ Block and slot bounds depend on the row count only, never on the number of
 threads, so predictions do not either.
 """
 
+import math
+
 import numpy as np
 from numba import prange, types
 
@@ -22,7 +24,7 @@ from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       jit_parallel)
 from ._extern import array, extern, read_only, readonly, register
 from .backprop import _transpose_weights, _view
-from .dense import _bias_activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
+from .dense import _activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
 from .losses import _output_activate_row_ext
 
 
@@ -34,8 +36,8 @@ def _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed):
         WT = _view(wt, layers[l, 2], layers[l, 1], layers[l, 0])
         _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
     else:
-        _gemm_ab_ext(A, W, Z, 0, m)
-        _bias_activate_rows_ext(b, Z, kind, 0, m)
+        _gemm_ab_ext(A, W, Z, 0, m, b, kind)
+        _activate_rows_ext(Z, kind, 0, m)
 
 
 # Layer 0 reads X (read-only), later layers the scratch: one compiled
@@ -86,9 +88,24 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
 
 
 @jit
+def _sum_is_finite(X):
+    """Whether the sum of X's entries is finite. It is for every X without
+    NaN or infinity unless the sum overflows, which callers then check
+    exactly; vectorised, it costs a small fraction of a layer's product."""
+    total = X.dtype.type(0)
+    for s in range(X.shape[0]):
+        row = X[s]
+        for k in range(X.shape[1]):
+            total += row[k]
+    return math.isfinite(total)
+
+
+@jit
 def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
-                  slot, transposed):
-    """The blocks of slot ``slot``, one after the other, in its scratch."""
+                  slot, transposed, finite):
+    """The blocks of slot ``slot``, one after the other, in its scratch;
+    ``finite[slot]`` is set to 0 if a block's sum is not finite (unless
+    ``finite`` is empty)."""
     n_samples = X.shape[0]
     n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
     size = buf_a.shape[0] // PREDICT_SLOTS
@@ -98,12 +115,22 @@ def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
                      (slot + 1) * n_blocks // PREDICT_SLOTS):
         s0 = blk * PREDICT_BLOCK
         s1 = min(s0 + PREDICT_BLOCK, n_samples)
+        if finite.shape[0] > 0 and not _sum_is_finite(X[s0:s1]):
+            finite[slot] = 0
         _forward_rows(X[s0:s1], params, wt, layers, hidden, out, scratch_a,
                       scratch_b, result[s0:s1], transposed)
 
 
+# Called from both loops of the kernel below: compiled once (see _extern).
+_predict_slot_ext = extern(_predict_slot, lambda f: [
+    (readonly(f, 2), array(f, 1), array(f, 1), array(types.int64, 2),
+     types.int64, types.int64, array(f, 1), array(f, 1), array(f, 2),
+     types.int64, types.boolean, array(types.int64, 1))])
+
+
 @jit_parallel
-def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+                    check_finite):
     """Forward pass of every row of X.
 
     Parameters
@@ -120,8 +147,23 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
         Scratch for hidden activations, one area per slot.
     result : ndarray of shape (n_samples, n_outputs)
         Overwritten with the output activations.
+    check_finite : bool
+        Whether to check X for NaN and infinity, each block while it is in
+        cache (cheaper than a pass over X before prediction).
+
+    Returns
+    -------
+    finite : bool
+        False if ``check_finite`` and X might hold NaN or infinity (an
+        overflowing sum of finite values also gives False; see
+        ``_sum_is_finite``).
     """
     n_samples = X.shape[0]
+    # One flag per slot, so that parallel slots write apart. (np.ones
+    # would be a parallel loop here, a thread wake-up per call.)
+    finite = np.empty(PREDICT_SLOTS if check_finite else 0, dtype=np.int64)
+    for slot in range(finite.shape[0]):
+        finite[slot] = 1
     # Transposing every weight pays for the dot-product form only over
     # enough rows; a few rows are multiplied by W's rows directly.
     transposed = n_samples >= PREDICT_TRANSPOSE_MIN_ROWS
@@ -130,17 +172,29 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
     if (n_samples > PREDICT_BLOCK
             and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK):
         for slot in prange(PREDICT_SLOTS):
-            _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b,
-                          result, np.int64(slot), transposed)
+            _predict_slot_ext(X, params, wt, layers, hidden, out, buf_a,
+                              buf_b, result, np.int64(slot), transposed,
+                              finite)
     else:
+        n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
         for slot in range(PREDICT_SLOTS):
-            _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b,
-                          result, slot, transposed)
+            # A few rows leave most slots without blocks: skip the call.
+            if (slot + 1) * n_blocks // PREDICT_SLOTS > \
+                    slot * n_blocks // PREDICT_SLOTS:
+                _predict_slot_ext(X, params, wt, layers, hidden, out, buf_a,
+                                  buf_b, result, slot, transposed, finite)
+    for slot in range(finite.shape[0]):
+        if finite[slot] == 0:
+            return False
+    return True
 
 
-def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result):
+def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+                  check_finite=False):
     """``_predict_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on a read-only view of X (one compiled
-    kernel for writable and read-only X). Arguments as there."""
+    kernel for writable and read-only X). Arguments and result as there.
+    """
     register(params.dtype)
-    _predict_kernel(read_only(X), params, wt, layers, hidden, out, buf_a, buf_b, result)
+    return _predict_kernel(read_only(X), params, wt, layers, hidden, out,
+                           buf_a, buf_b, result, check_finite)
