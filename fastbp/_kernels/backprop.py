@@ -46,8 +46,8 @@ from ._extern import array, extern, readonly
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_abt_ext, _sparse_forward, _sparse_weight_gradient,
                     _transpose_rows_ext)
-from .losses import (_loss_factor, _output_activate_row_ext,
-                     _output_delta_row, _sample_loss)
+from .losses import (_loss_factor, _output_activate_rows_ext,
+                     _output_delta, _sample_loss)
 
 
 @jit
@@ -178,14 +178,14 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     P = _view(acts, aoff, cap, n_outputs)
     D = _view(deltas, aoff, cap, n_outputs)
     loss = 0.0
+    _output_activate_rows_ext(out, P, s0, s1)
     for s in range(s0, s1):
         i = idx[start + s]
         w = one
         if sw.shape[0] > 0:
             w = sw[i]
-        _output_activate_row_ext(out, P[s], n_outputs)
-        loss += float(w) * _sample_loss(out, P[s], Y[i], n_outputs, eps)
-        _output_delta_row(P[s], Y[i], w, D[s], n_outputs)
+        loss += float(w) * _sample_loss(out, P, s, Y, i, eps)
+        _output_delta(P, s, Y, i, w, D)
 
     # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):

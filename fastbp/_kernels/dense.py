@@ -25,7 +25,7 @@ from numba import types
 
 from ._config import IDENTITY, RELU, SMALL_K, SMALL_K_MIN_COLS, jit
 from ._extern import array, extern, readonly
-from .activations import _activate_row_ext, _apply_derivative_row_ext
+from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
 @jit
@@ -48,13 +48,12 @@ def _finish_rows(C, r0, r1, b, kind):
     zero = C.dtype.type(0)
     n_cols = C.shape[1]
     for r in range(r0, r1):
-        c = C[r]
         if b.shape[0] > 0:
             for j in range(n_cols):
-                c[j] = _finish(c[j], b[j], relu, zero)
+                C[r, j] = _finish(C[r, j], b[j], relu, zero)
         else:
             for j in range(n_cols):
-                c[j] = _finish(c[j], zero, relu, zero)
+                C[r, j] = _finish(C[r, j], zero, relu, zero)
 
 
 _finish_rows_ext = extern(_finish_rows, lambda f: [
@@ -81,23 +80,24 @@ def _gemm_abt(A, B, C, r0, r1, b, kind):
     kind : int
         Hidden activation code; only RELU is applied here.
     """
+    # Entries are indexed in 2-D, not through row views (see activations).
     n_cols = B.shape[0]
     K = A.shape[1]
     zero = C.dtype.type(0)
     r = r0
     while r < r1:
         if r + 4 <= r1:
-            a0, a1, a2, a3 = A[r], A[r + 1], A[r + 2], A[r + 3]
             c = 0
             while c + 4 <= n_cols:
-                b0, b1, b2, b3 = B[c], B[c + 1], B[c + 2], B[c + 3]
                 s00 = s01 = s02 = s03 = zero
                 s10 = s11 = s12 = s13 = zero
                 s20 = s21 = s22 = s23 = zero
                 s30 = s31 = s32 = s33 = zero
                 for k in range(K):
-                    x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                    y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+                    x0, x1 = A[r, k], A[r + 1, k]
+                    x2, x3 = A[r + 2, k], A[r + 3, k]
+                    y0, y1 = B[c, k], B[c + 1, k]
+                    y2, y3 = B[c + 2, k], B[c + 3, k]
                     s00 += x0 * y0
                     s01 += x0 * y1
                     s02 += x0 * y2
@@ -123,37 +123,33 @@ def _gemm_abt(A, B, C, r0, r1, b, kind):
                 C[r + 3, c + 2], C[r + 3, c + 3] = s32, s33
                 c += 4
             while c < n_cols:  # remaining columns: 4 x 1 tiles
-                b0 = B[c]
                 s00 = s10 = s20 = s30 = zero
                 for k in range(K):
-                    y0 = b0[k]
-                    s00 += a0[k] * y0
-                    s10 += a1[k] * y0
-                    s20 += a2[k] * y0
-                    s30 += a3[k] * y0
+                    y0 = B[c, k]
+                    s00 += A[r, k] * y0
+                    s10 += A[r + 1, k] * y0
+                    s20 += A[r + 2, k] * y0
+                    s30 += A[r + 3, k] * y0
                 C[r, c], C[r + 1, c], C[r + 2, c], C[r + 3, c] = s00, s10, s20, s30
                 c += 1
             _finish_rows_ext(C, r, r + 4, b, kind)
             r += 4
         else:  # remaining rows: 1 x 4 tiles, then 1 x 1
-            a0 = A[r]
             c = 0
             while c + 4 <= n_cols:
-                b0, b1, b2, b3 = B[c], B[c + 1], B[c + 2], B[c + 3]
                 s00 = s01 = s02 = s03 = zero
                 for k in range(K):
-                    x0 = a0[k]
-                    s00 += x0 * b0[k]
-                    s01 += x0 * b1[k]
-                    s02 += x0 * b2[k]
-                    s03 += x0 * b3[k]
+                    x0 = A[r, k]
+                    s00 += x0 * B[c, k]
+                    s01 += x0 * B[c + 1, k]
+                    s02 += x0 * B[c + 2, k]
+                    s03 += x0 * B[c + 3, k]
                 C[r, c], C[r, c + 1], C[r, c + 2], C[r, c + 3] = s00, s01, s02, s03
                 c += 4
             while c < n_cols:
-                b0 = B[c]
                 s00 = zero
                 for k in range(K):
-                    s00 += a0[k] * b0[k]
+                    s00 += A[r, k] * B[c, k]
                 C[r, c] = s00
                 c += 1
             _finish_rows_ext(C, r, r + 1, b, kind)
@@ -183,36 +179,31 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     K = A.shape[1]
     zero = C.dtype.type(0)
     r = r0
-    while r < r1:
+    while r < r1:  # 2-D indexing, no row views (see activations)
         if r + 4 <= r1:
-            c0, c1, c2, c3 = C[r], C[r + 1], C[r + 2], C[r + 3]
-            a0, a1, a2, a3 = A[r], A[r + 1], A[r + 2], A[r + 3]
             for j in range(n_cols):
-                c0[j] = zero
-                c1[j] = zero
-                c2[j] = zero
-                c3[j] = zero
+                C[r, j] = zero
+                C[r + 1, j] = zero
+                C[r + 2, j] = zero
+                C[r + 3, j] = zero
             for k in range(K):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                b = B[k]
+                x0, x1 = A[r, k], A[r + 1, k]
+                x2, x3 = A[r + 2, k], A[r + 3, k]
                 for j in range(n_cols):
-                    y = b[j]
-                    c0[j] += x0 * y
-                    c1[j] += x1 * y
-                    c2[j] += x2 * y
-                    c3[j] += x3 * y
+                    y = B[k, j]
+                    C[r, j] += x0 * y
+                    C[r + 1, j] += x1 * y
+                    C[r + 2, j] += x2 * y
+                    C[r + 3, j] += x3 * y
             _finish_rows_ext(C, r, r + 4, bias, kind)
             r += 4
         else:
-            c0 = C[r]
-            a0 = A[r]
             for j in range(n_cols):
-                c0[j] = zero
+                C[r, j] = zero
             for k in range(K):
-                x0 = a0[k]
-                b = B[k]
+                x0 = A[r, k]
                 for j in range(n_cols):
-                    c0[j] += x0 * b[j]
+                    C[r, j] += x0 * B[k, j]
             _finish_rows_ext(C, r, r + 1, bias, kind)
             r += 1
 
@@ -257,37 +248,22 @@ def _transpose_rows(src, dst, r0, r1):
         Sc = S[:, c0:c1]
         r = 0
         while r + 8 <= n_rows:
-            s0, s1, s2, s3 = Sc[r], Sc[r + 1], Sc[r + 2], Sc[r + 3]
-            s4, s5, s6, s7 = Sc[r + 4], Sc[r + 5], Sc[r + 6], Sc[r + 7]
+            # 2-D indexing: a row view per column cost an atomic
+            # reference-count update each (see activations).
             for c in range(c1 - c0):
-                d = Dc[c]
-                d[r], d[r + 1], d[r + 2], d[r + 3] = s0[c], s1[c], s2[c], s3[c]
-                d[r + 4], d[r + 5], d[r + 6], d[r + 7] = (s4[c], s5[c], s6[c],
-                                                          s7[c])
+                Dc[c, r], Dc[c, r + 1] = Sc[r, c], Sc[r + 1, c]
+                Dc[c, r + 2], Dc[c, r + 3] = Sc[r + 2, c], Sc[r + 3, c]
+                Dc[c, r + 4], Dc[c, r + 5] = Sc[r + 4, c], Sc[r + 5, c]
+                Dc[c, r + 6], Dc[c, r + 7] = Sc[r + 6, c], Sc[r + 7, c]
             r += 8
         while r < n_rows:
-            row = Sc[r]
             for c in range(c1 - c0):
-                Dc[c, r] = row[c]
+                Dc[c, r] = Sc[r, c]
             r += 1
 
 
 _transpose_rows_ext = extern(_transpose_rows, lambda f: [
     (readonly(f, 2), array(f, 2), types.int64, types.int64)])
-
-
-@jit
-def _activate_rows(Z, kind, s0, s1):
-    """Z[s] = f(Z[s]) for s0 <= s < s1, in place, for the activations the
-    products do not apply as they store (logistic and tanh)."""
-    if kind == IDENTITY or kind == RELU:
-        return
-    for s in range(s0, s1):
-        _activate_row_ext(kind, Z[s], Z.shape[1])
-
-
-_activate_rows_ext = extern(_activate_rows, lambda f: [
-    (array(f, 2), types.int64, types.int64, types.int64)])
 
 
 @jit
@@ -315,7 +291,8 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         _gemm_ab_ext(A, W, Z, s0, s1, b, kind)
     else:
         _gemm_abt_ext(A, WT, Z, s0, s1, b, kind)
-    _activate_rows_ext(Z, kind, s0, s1)
+    if kind != RELU:  # logistic and tanh; nothing for the identity
+        _activate_rows_ext(kind, Z, s0, s1)
 
 
 @jit
@@ -343,8 +320,7 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
         _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
     else:
         _gemm_abt_ext(D, W, D_prev, s0, s1, no_bias, IDENTITY)
-    for s in range(s0, s1):
-        _apply_derivative_row_ext(kind, A_prev[s], D_prev[s], fan_in)
+    _apply_derivative_rows_ext(kind, A_prev, D_prev, s0, s1)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
@@ -376,15 +352,14 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
     fan_out = W.shape[1]
     for s in range(s0, s1):
         r = idx[start + s]
-        z = Z[s]
         for j in range(fan_out):
-            z[j] = b[j]
+            Z[s, j] = b[j]
         for p in range(indptr[r], indptr[r + 1]):
             v = data[p]
-            w = W[indices[p]]
+            k = indices[p]
             for j in range(fan_out):
-                z[j] += v * w[j]
-        _activate_row_ext(kind, z, fan_out)
+                Z[s, j] += v * W[k, j]
+    _activate_rows_ext(kind, Z, s0, s1)
 
 
 @jit

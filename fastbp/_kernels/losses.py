@@ -1,5 +1,8 @@
 """Output activations, per-sample losses and the output-layer error.
 
+Samples are rows of 2-D arrays, indexed in 2-D rather than through row views
+(see ``activations``).
+
 Step 1 of backpropagation: measure the error. For every output activation
 scikit-learn pairs a loss whose gradient with respect to the pre-activation
 ``z`` is simply ``p - y`` (canonical link), so the output error is
@@ -24,28 +27,32 @@ from .activations import _logistic
 
 
 @jit
-def _output_activate_row(kind, z, n):
-    """Apply output activation ``kind`` in place to ``z[:n]``.
+def _output_activate_rows(kind, Z, s0, s1):
+    """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``.
 
     softmax: p_j = exp(z_j - max z) / sum_k exp(z_k - max z).
     """
+    n = Z.shape[1]
     if kind == OUT_LOGISTIC:
-        for j in range(n):
-            z[j] = _logistic(z[j])
+        for s in range(s0, s1):
+            for j in range(n):
+                Z[s, j] = _logistic(Z[s, j])
     elif kind == OUT_SOFTMAX:
-        zmax = z[0]
-        for j in range(1, n):
-            if z[j] > zmax:
-                zmax = z[j]
-        total = z.dtype.type(0)
-        for j in range(n):
-            z[j] = math.exp(z[j] - zmax)
-            total += z[j]
-        for j in range(n):
-            z[j] = z[j] / total
+        for s in range(s0, s1):
+            zmax = Z[s, 0]
+            for j in range(1, n):
+                if Z[s, j] > zmax:
+                    zmax = Z[s, j]
+            total = Z.dtype.type(0)
+            for j in range(n):
+                Z[s, j] = math.exp(Z[s, j] - zmax)
+                total += Z[s, j]
+            for j in range(n):
+                Z[s, j] = Z[s, j] / total
     elif kind == OUT_EXP:
-        for j in range(n):
-            z[j] = math.exp(z[j])
+        for s in range(s0, s1):
+            for j in range(n):
+                Z[s, j] = math.exp(Z[s, j])
     # OUT_IDENTITY: nothing to do.
 
 
@@ -58,8 +65,9 @@ def _xlogy(x, y):
 
 
 @jit
-def _sample_loss(kind, p, y, n, eps):
-    """Loss term of one sample, summed over its ``n`` outputs (float64).
+def _sample_loss(kind, P, s, Y, i, eps):
+    """Loss term of sample ``s`` (outputs ``P[s]``, targets ``Y[i]``), summed
+    over its outputs (float64).
 
     squared error: sum_j (y_j - p_j)^2             (times 0.5/n by caller)
     softmax:       -sum_j y_j log(clip(p_j))
@@ -68,45 +76,47 @@ def _sample_loss(kind, p, y, n, eps):
 
     ``clip`` limits probabilities to [eps, 1 - eps] as scikit-learn does.
     """
+    n = P.shape[1]
     t = 0.0
     if kind == OUT_IDENTITY:
         for j in range(n):
-            r = float(y[j]) - float(p[j])
+            r = float(Y[i, j]) - float(P[s, j])
             t += r * r
     elif kind == OUT_SOFTMAX:
         for j in range(n):
-            q = min(max(float(p[j]), eps), 1.0 - eps)
-            t -= _xlogy(float(y[j]), q)
+            q = min(max(float(P[s, j]), eps), 1.0 - eps)
+            t -= _xlogy(float(Y[i, j]), q)
     elif kind == OUT_LOGISTIC:
         for j in range(n):
-            q = min(max(float(p[j]), eps), 1.0 - eps)
-            yj = float(y[j])
+            q = min(max(float(P[s, j]), eps), 1.0 - eps)
+            yj = float(Y[i, j])
             t -= _xlogy(yj, q) + _xlogy(1.0 - yj, 1.0 - q)
     elif kind == OUT_EXP:
         for j in range(n):
-            yj = float(y[j])
-            pj = float(p[j])
+            yj = float(Y[i, j])
+            pj = float(P[s, j])
             t += _xlogy(yj, yj / pj) - yj + pj
     return t
 
 
 @jit
-def _output_delta_row(p, y, weight, delta, n):
-    """Output error ``delta[:n] = weight * (p - y)`` (dL/dz, canonical link).
+def _output_delta(P, s, Y, i, weight, D):
+    """Output error ``D[s] = weight * (P[s] - Y[i])`` (dL/dz, canonical
+    link).
 
     Parameters
     ----------
-    p : ndarray of shape (>= n,)
-        Output activations of one sample.
-    y : ndarray of shape (>= n,)
-        Targets of the sample (0/1 indicators for classifiers).
+    P : ndarray of shape (>= s + 1, n)
+        Output activations; row s is the sample's.
+    Y : ndarray of shape (>= i + 1, n)
+        Targets (0/1 indicators for classifiers); row i is the sample's.
     weight : float
         The sample's weight (1 when unweighted), of the arrays' dtype.
-    delta : ndarray of shape (>= n,)
-        Overwritten with the output error.
+    D : ndarray of shape (>= s + 1, n)
+        Row s is overwritten with the output error.
     """
-    for j in range(n):
-        delta[j] = (p[j] - y[j]) * weight
+    for j in range(P.shape[1]):
+        D[s, j] = (P[s, j] - Y[i, j]) * weight
 
 
 @jit
@@ -118,5 +128,5 @@ def _loss_factor(kind, n_outputs):
 
 
 # The handle compiled callers use (see _extern).
-_output_activate_row_ext = extern(_output_activate_row, lambda f: [
-    (types.int64, array(f, 1), types.int64)])
+_output_activate_rows_ext = extern(_output_activate_rows, lambda f: [
+    (types.int64, array(f, 2), types.int64, types.int64)])

@@ -130,11 +130,14 @@ def _store_transposed(params, wt, layers, p0, p1):
         for p in range(lo, coff + k_a * fan_out):
             k = k_a - 1
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+        # One 2-D view of each layer, not two slices per column: every view
+        # is an atomic reference-count update, on arrays all threads share.
+        n = fan_in * fan_out
+        W = params[coff:coff + n].reshape((fan_in, fan_out))
+        WT = wt[coff:coff + n].reshape((fan_out, fan_in))
         for j in range(fan_out):
-            dst = wt[coff + j * fan_in + k_a:coff + j * fan_in + k_b]
-            src = params[coff + k_a * fan_out + j:coff + k_b * fan_out:fan_out]
-            for k in range(dst.shape[0]):
-                dst[k] = src[k]
+            for k in range(k_a, k_b):
+                WT[j, k] = W[k, j]
         for p in range(coff + k_b * fan_out, hi):
             k = k_b
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]

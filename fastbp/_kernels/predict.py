@@ -20,12 +20,13 @@ import numpy as np
 from numba import prange, types
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, jit,
+                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, RELU, jit,
                       jit_parallel)
 from ._extern import array, extern, read_only, readonly, register
+from .activations import _activate_rows_ext
 from .backprop import _transpose_weights, _view
-from .dense import _activate_rows_ext, _dense_forward_ext, _gemm_ab_ext
-from .losses import _output_activate_row_ext
+from .dense import _dense_forward_ext, _gemm_ab_ext
+from .losses import _output_activate_rows_ext
 
 
 @jit
@@ -37,7 +38,8 @@ def _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed):
         _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
     else:
         _gemm_ab_ext(A, W, Z, 0, m, b, kind)
-        _activate_rows_ext(Z, kind, 0, m)
+        if kind != RELU:
+            _activate_rows_ext(kind, Z, 0, m)
 
 
 # Layer 0 reads X (read-only), later layers the scratch: one compiled
@@ -83,8 +85,7 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
             _layer_forward_ext(A, W, wt, layers, l, b, Z, kind, m,
                                transposed)
-    for s in range(m):
-        _output_activate_row_ext(out, result[s], result.shape[1])
+    _output_activate_rows_ext(out, result, 0, m)
 
 
 @jit
