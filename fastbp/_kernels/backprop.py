@@ -146,12 +146,13 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     if s1 == m:
         _zero_padding(layers, cap, m, sparse, at_buf, dt_buf)
 
-    # Gather the chunk's rows of a dense X.
+    # Gather the chunk's rows of a dense X (2-D indexing, no row views:
+    # see activations).
     if not sparse:
         for s in range(s0, s1):
-            row = dense[idx[start + s]]
+            i = idx[start + s]
             for k in range(dense.shape[1]):
-                xbuf[s, k] = row[k]
+                xbuf[s, k] = dense[i, k]
 
     # Forward.
     A = xbuf
