@@ -12,6 +12,7 @@ the reference for every behaviour here; with ``dtype="float64"`` and the same
 
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -141,6 +142,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         # The view objects themselves: while coefs_ and intercepts_ still
         # hold exactly these, params is their storage (see _params_vector).
         self._param_views = (list(self.coefs_), list(self.intercepts_))
+
+    def __sklearn_is_fitted__(self):
+        """scikit-learn's own test for estimators without this method (some
+        attribute ends with "_"), answered at once when ``coefs_`` is set:
+        ``check_is_fitted``'s scan of every attribute took a fifth of a
+        one-row prediction."""
+        attributes = vars(self)
+        return "coefs_" in attributes or any(
+            v.endswith("_") and not v.startswith("__") for v in attributes)
 
     def _params_vector(self):
         """The flat parameter vector, rebuilt from ``coefs_`` and
@@ -683,7 +693,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             rows = X[start:stop]
             if sparse:
                 rows = rows.toarray().astype(dtype, copy=False)
-            with compiled_section(), fit_threads():
+            # One block runs serially in the kernel: no thread count to
+            # set (a few microseconds of a one-row prediction).
+            threads = fit_threads() if stop - start > PREDICT_BLOCK \
+                else nullcontext()
+            with compiled_section(), threads:
                 finite = _predict_rows(rows, params, wt, table, hidden, out,
                                        buf_a, buf_b, result[start:stop],
                                        check_finite)

@@ -340,6 +340,30 @@ def test_predict_errors(digits):
         clf.predict(np.full((2, 64), np.nan))
 
 
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_is_fitted_answers_as_sklearns_attribute_scan(digits, cls):
+    """``__sklearn_is_fitted__`` (a shortcut for check_is_fitted) gives the
+    answer of scikit-learn's generic test: some attribute ends with "_"."""
+    X_train, _, y_train, _ = digits
+
+    def generic(estimator):
+        return any(v.endswith("_") and not v.startswith("__")
+                   for v in vars(estimator))
+
+    unfitted = cls(max_iter=1)
+    partly = cls(max_iter=1)
+    partly.n_features_in_ = 64  # as if a fit stopped early
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = cls(max_iter=1).fit(X_train, y_train)
+    for estimator, expected in ((unfitted, False), (partly, True),
+                                (fitted, True)):
+        assert estimator.__sklearn_is_fitted__() is expected
+        assert generic(estimator) is expected
+    with pytest.raises(NotFittedError):
+        unfitted.predict(X_train)
+
+
 def test_warm_start_with_changed_layers_raises():
     X, y = _data("multiclass")
     with warnings.catch_warnings():

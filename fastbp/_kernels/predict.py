@@ -195,6 +195,9 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     """``_predict_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on a read-only view of X (one compiled
     kernel for writable and read-only X). Arguments and result as there.
+
+    At most PREDICT_BLOCK rows run serially, never in a parallel region
+    (callers skip thread settings for them).
     """
     register(params.dtype)
     return _predict_kernel(read_only(X), params, wt, layers, hidden, out,
