@@ -181,6 +181,70 @@ def test_kernels_call_each_other_through_registered_handles(
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
+FIT_AND_PICKLE = """
+import pickle, sys, warnings
+import numpy as np
+from fastbp import MLPClassifier
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.rand(200, 6).astype(np.float32)
+y = (X[:, 0] > 0.5).astype(int)
+model = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+with open(sys.argv[1], "wb") as f:
+    pickle.dump((model, X), f)
+"""
+
+PREDICT_ONLY = """
+import json, pickle, sys
+from fastbp._kernels import _extern, _predict_kernel, backprop, optimizers
+with open(sys.argv[1], "rb") as f:
+    model, X = pickle.load(f)
+proba = model.predict_proba(X).tolist() + model.predict_proba(X[:3]).tolist()
+
+
+def used(kernel):
+    stats = kernel.stats
+    return [sum(stats.cache_misses.values()), sum(stats.cache_hits.values())]
+
+
+print(json.dumps({
+    "proba": proba,
+    "linked": [str(call) for call in _extern.LINKED_CALLS],
+    "predict": used(_predict_kernel),
+    "training kernels": [used(k) for k in (
+        backprop._forward_backward_chunk, backprop._weight_gradient_task,
+        optimizers._step_block)],
+}))
+"""
+
+
+def test_a_process_that_only_predicts_needs_only_prediction_kernels(
+        private_package, tmp_path):
+    """Loading a pickled model and predicting compiles (or loads from the
+    cache) the prediction kernels alone, none of training's: in the process
+    that compiles them and in one that loads them."""
+    package, env = private_package
+    cwd = package.parent.parent
+    model_file = tmp_path / "model.pkl"
+    out = subprocess.run(
+        [sys.executable, "-c", FIT_AND_PICKLE, str(model_file)], env=env,
+        cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    reports = []
+    for _ in range(2):  # compiles prediction, then loads it from the cache
+        out = subprocess.run(
+            [sys.executable, "-c", PREDICT_ONLY, str(model_file)], env=env,
+            cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+        assert out.returncode == 0, out.stderr[-3000:]
+        reports.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    compiled, loaded = reports
+    for report in reports:
+        assert report["linked"] == []
+        assert report["training kernels"] == [[0, 0]] * 3
+    assert compiled["predict"][0] > 0 and loaded["predict"] == [0, 1]
+    assert loaded["proba"] == compiled["proba"]
+
+
 FORKED_FITS = """
 import multiprocessing
 import warnings

@@ -34,12 +34,13 @@ s, reg 0.026-0.028 s, compare_peers.py --peers fastbp), and one dtype
 compiled in 8.8 s instead of 10.1 s.
 
 The one rule that keeps this safe: **register a dtype before calling any
-entry point with it** (``register(dtype)``; the wrappers ``epoch._train``,
-behind ``_run_epoch`` and ``_loss_grad``, and ``predict._predict_rows``
-do it). A cached caller whose
-declarations were never registered in the process cannot be loaded. Every
-entry point is reached through those wrappers; the jitted entry points are
-private to them.
+entry point with it** (``register(dtype, modules)``; the wrappers
+``epoch._train``, behind ``_run_epoch`` and ``_loss_grad``, and
+``predict._predict_rows`` do it, each for the kernel modules its entry
+point calls into, so that a process that only predicts never compiles or
+loads the training kernels). A cached caller whose declarations were never
+registered in the process cannot be loaded. Every entry point is reached
+through those wrappers; the jitted entry points are private to them.
 
 This uses Numba internals that have been stable for years (the calling
 convention of compiled functions, ``funcdesc.default_mangler``, code
@@ -60,7 +61,7 @@ _HANDLES = []  # in creation order: callees are created before callers
 # (kernel name, argument types) of every call compiled as a linked call
 # because its types matched no registered signature.
 LINKED_CALLS = []
-_REGISTERED = set()  # dtypes
+_REGISTERED = set()  # (dtype, module) pairs
 _LOCK = threading.Lock()
 
 
@@ -70,6 +71,8 @@ class _Extern:
     def __init__(self, kernel, signatures):
         self.kernel = kernel
         self.signatures = signatures
+        # "fastbp._kernels.dense" -> "dense"
+        self.module = kernel.py_func.__module__.rpartition(".")[2]
         self.table = {}  # argument types -> (symbol, compile result)
         self.call = _make_intrinsic(self)
 
@@ -186,19 +189,21 @@ def extern(kernel, signatures):
     return handle.call
 
 
-def register(dtype):
-    """Compile or load every handle's kernels for ``dtype`` and register
-    them; must run before compiled code that calls them is compiled or
-    loaded in this process. Cheap after the first call."""
+def register(dtype, modules):
+    """Compile or load the kernels of the handles defined in ``modules``
+    (names in ``fastbp._kernels``, e.g. ``("dense", "predict")``) for
+    ``dtype`` and register them; must run before compiled code that calls
+    them is compiled or loaded in this process. Cheap after the first call.
+    """
     dtype = np.dtype(dtype)
-    if dtype in _REGISTERED:
+    if all((dtype, module) in _REGISTERED for module in modules):
         return
     with _LOCK:
-        if dtype in _REGISTERED:
-            return
-        for handle in _HANDLES:
-            handle.register(dtype)
-        _REGISTERED.add(dtype)
+        for handle in _HANDLES:  # callees first
+            if handle.module in modules and (
+                    (dtype, handle.module) not in _REGISTERED):
+                handle.register(dtype)
+        _REGISTERED.update((dtype, module) for module in modules)
 
 
 def array(dtype, ndim):

@@ -196,13 +196,17 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     return _total_loss(total, sq_total, alpha, sw_sum, out, layers)
 
 
+# The kernel modules whose handles _train_kernel calls, directly or not.
+_MODULES = ("activations", "losses", "dense", "backprop", "optimizers")
+
+
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
            out, alpha, eps, solver, hyper, state, step, work):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
     and result as there."""
-    register(params.dtype)
+    register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,

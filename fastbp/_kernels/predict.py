@@ -190,6 +190,10 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     return True
 
 
+# The kernel modules whose handles _predict_kernel calls, directly or not.
+_MODULES = ("activations", "losses", "dense", "predict")
+
+
 def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
                   check_finite=False):
     """``_predict_kernel``, after registering the kernels it calls for the
@@ -199,6 +203,6 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     At most PREDICT_BLOCK rows run serially, never in a parallel region
     (callers skip thread settings for them).
     """
-    register(params.dtype)
+    register(params.dtype, _MODULES)
     return _predict_kernel(read_only(X), params, wt, layers, hidden, out,
                            buf_a, buf_b, result, check_finite)
