@@ -21,12 +21,18 @@ no thread pool is left spinning while another library is timed. Batch
 times are the best of ``--repeats`` calls after one warm-up call; one-row
 latency is the median over ``--calls`` calls on successive rows.
 
+``--sparse DENSITY`` keeps that fraction of X's entries (the others zero)
+and passes X as a CSR matrix to the peers that take one, fastbp and
+scikit-learn; the others are skipped.
+
 Usage (from the repository root)::
 
     python benchmarks/compare_predict.py [--repeats 5] [--calls 2000]
         [--dtype float32] [--peers fastbp sklearn onnxruntime jax torch]
+        [--sparse 0.05]
 
-Writes ``benchmarks/results/compare_predict.md`` (and ``.json``).
+Writes ``benchmarks/results/compare_predict_<dtype>[_sparse].md`` (and
+``.json``).
 """
 
 import argparse
@@ -49,11 +55,13 @@ MODELS = {  # n_features, hidden layers, classes, rows
     "wide": (784, (512, 256), 10, 20_000),
 }
 PEERS = ["fastbp", "sklearn", "onnxruntime", "jax", "torch"]
+SPARSE_PEERS = ["fastbp", "sklearn"]  # take CSR input
 N_THREADS = 2
 
 
-def make_weights(model, dtype, seed=0):
-    """Glorot-uniform coefs and intercepts of ``model``, and its X."""
+def make_weights(model, dtype, seed=0, density=None):
+    """Glorot-uniform coefs and intercepts of ``model``, and its X (dense;
+    with ``density``, that fraction of its entries kept, the rest zero)."""
     n_features, hidden, n_classes, n_rows = MODELS[model]
     rng = np.random.RandomState(seed)
     units = [n_features, *hidden, n_classes]
@@ -63,6 +71,8 @@ def make_weights(model, dtype, seed=0):
         coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
         intercepts.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
     X = rng.standard_normal((n_rows, n_features)).astype(dtype)
+    if density is not None:
+        X[rng.uniform(size=X.shape) >= density] = 0
     return coefs, intercepts, X
 
 
@@ -142,10 +152,13 @@ def _predictor(peer, coefs, intercepts, X, dtype):
     raise ValueError(peer)
 
 
-def _worker(peer, model, dtype, repeats, calls):
-    coefs, intercepts, X = make_weights(model, dtype)
+def _worker(peer, model, dtype, repeats, calls, density=None):
+    coefs, intercepts, X = make_weights(model, dtype, density=density)
     predict = _predictor(peer, coefs, intercepts, X, dtype)
     reference = _sklearn_reference(coefs, intercepts, X[:100])
+    if density is not None:
+        from scipy.sparse import csr_matrix
+        X = csr_matrix(X)
     error = float(np.max(np.abs(predict(X[:100]) - reference)))
     predict(X)  # warm-up
     batch = []
@@ -156,8 +169,9 @@ def _worker(peer, model, dtype, repeats, calls):
     for i in range(50):  # warm-up of the one-row path
         predict(X[i:i + 1])
     single = []
+    n_rows = X.shape[0]
     for i in range(calls):
-        row = X[i % len(X):i % len(X) + 1]
+        row = X[i % n_rows:i % n_rows + 1]
         start = time.perf_counter()
         predict(row)
         single.append(time.perf_counter() - start)
@@ -175,10 +189,11 @@ def _sklearn_reference(coefs, intercepts, X):
     return Z / Z.sum(axis=1, keepdims=True)
 
 
-def _run_worker(peer, model, dtype, repeats, calls):
+def _run_worker(peer, model, dtype, repeats, calls, density=None):
     code = (f"import sys, json; sys.path.insert(0, {HERE!r}); "
             f"import compare_predict as c; print(json.dumps(c._worker("
-            f"{peer!r}, {model!r}, {dtype!r}, {repeats}, {calls})))")
+            f"{peer!r}, {model!r}, {dtype!r}, {repeats}, {calls}, "
+            f"{density!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True)
     if out.returncode != 0:
@@ -196,14 +211,20 @@ def main():
                         choices=["float32", "float64"])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--peers", nargs="+", default=PEERS)
+    parser.add_argument("--sparse", type=float, default=None,
+                        metavar="DENSITY")
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args()
 
     results = {}
     for model in args.models:
         for peer in args.peers:
-            results[f"{model}/{peer}"] = r = _run_worker(
-                peer, model, args.dtype, args.repeats, args.calls)
+            if args.sparse is not None and peer not in SPARSE_PEERS:
+                r = {"skipped": "takes dense input only"}
+            else:
+                r = _run_worker(peer, model, args.dtype, args.repeats,
+                                args.calls, args.sparse)
+            results[f"{model}/{peer}"] = r
             print(model, peer, r, flush=True)
 
     def cell(model, peer, key, scale):
@@ -212,11 +233,14 @@ def main():
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
-    lines = [f"# Prediction, {args.dtype}, {when}", "",
+    sparse = "" if args.sparse is None else f" --sparse {args.sparse}"
+    title = "" if args.sparse is None else (
+        f", CSR X keeping {args.sparse:.0%} of the entries")
+    lines = [f"# Prediction, {args.dtype}{title}, {when}", "",
              f"`python benchmarks/compare_predict.py --repeats "
-             f"{args.repeats} --calls {args.calls} --dtype {args.dtype}` on "
-             f"{platform.machine()}, {os.cpu_count()} cores, Python "
-             f"{platform.python_version()}.", "",
+             f"{args.repeats} --calls {args.calls} --dtype {args.dtype}"
+             f"{sparse}` on {platform.machine()}, {os.cpu_count()} cores, "
+             f"Python {platform.python_version()}.", "",
              "| model, rows | " + " | ".join(args.peers) + " |",
              "|---|" + "---:|" * len(args.peers)]
     for model in args.models:
@@ -229,7 +253,8 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, f"compare_predict_{args.dtype}")
+    base = os.path.join(args.out, f"compare_predict_{args.dtype}"
+                        + ("" if args.sparse is None else "_sparse"))
     with open(base + ".md", "w") as f:
         f.write(text)
     with open(base + ".json", "w") as f:

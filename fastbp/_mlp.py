@@ -690,7 +690,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         hidden, out = self._kernel_codes()
         for start in range(0, n_samples, max(block, 1)):
             stop = min(start + block, n_samples)
-            rows = X[start:stop]
+            # Slicing a sparse matrix copies it: not for a single block.
+            rows = X if stop - start == n_samples else X[start:stop]
             if sparse:
                 rows = rows.toarray().astype(dtype, copy=False)
             # One block runs serially in the kernel: no thread count to
