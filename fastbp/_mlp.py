@@ -42,8 +42,9 @@ from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                        _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
-from ._network import (Layout, Workspace, aligned_empty, init_params,
-                       kernel_input, weights_or_empty)
+from ._network import (Layout, Workspace, aligned_empty,
+                       dense_kernel_input, init_params, kernel_input,
+                       weights_or_empty)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -644,8 +645,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         """Output activations for X, in bounded memory.
 
         Beyond the result, prediction needs a fixed scratch for hidden
-        activations (``_kernels/predict.py``), and for sparse X one block
-        of densified rows, sized by scikit-learn's ``working_memory``.
+        activations (``_kernels/predict.py``); sparse X is read as CSR
+        arrays (its indices as int64), never densified.
         """
         # Dense X that needs no conversion is checked for NaN and infinity
         # by the prediction kernel, block by block while in cache, instead
@@ -659,22 +660,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 X = self._validate_X(X)
         params = self._params_vector()
         dtype = params.dtype
-        sparse = issparse(X)
-        if sparse:
-            X = X.tocsr()
+        if issparse(X):
+            X_kernel = kernel_input(X, dtype)
         else:
             X = np.ascontiguousarray(X, dtype=dtype)
+            X_kernel = dense_kernel_input(X)
         n_samples = X.shape[0]
         layout = self._layout
-        # Hidden activations live in a fixed scratch (see
-        # _kernels/predict.py); sparse X is densified a block of rows at a
-        # time, blocks sized by working_memory and cut on PREDICT_BLOCK
-        # boundaries, so that every row is computed as without blocks.
-        block = n_samples
-        if sparse:
-            row_bytes = X.shape[1] * dtype.itemsize
-            block = int(get_config()["working_memory"] * 2**20 // row_bytes)
-            block = max(PREDICT_BLOCK, block // PREDICT_BLOCK * PREDICT_BLOCK)
         # A few rows: no transposed weights (the kernel multiplies by W's
         # rows) and no aligned buffers, whose set-up would cost more than
         # the products.
@@ -686,26 +678,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         buf_b = empty(scratch, dtype)
         wt = empty(0 if few else layout.n_params, dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
-        table = layout.table_for_one
         hidden, out = self._kernel_codes()
-        for start in range(0, n_samples, max(block, 1)):
-            stop = min(start + block, n_samples)
-            # Slicing a sparse matrix copies it: not for a single block.
-            rows = X if stop - start == n_samples else X[start:stop]
-            if sparse:
-                rows = rows.toarray().astype(dtype, copy=False)
-            # One block runs serially in the kernel: no thread count to
-            # set (a few microseconds of a one-row prediction).
-            threads = fit_threads() if stop - start > PREDICT_BLOCK \
-                else nullcontext()
-            with compiled_section(), threads:
-                finite = _predict_rows(rows, params, wt, table, hidden, out,
-                                       buf_a, buf_b, result[start:stop],
-                                       check_finite)
-            if not finite:
-                # NaN or infinity (or a sum of large values overflowed):
-                # validate_data raises scikit-learn's error, if it is one.
-                self._validate_X(X)
+        # One block runs serially in the kernel: no thread count to set (a
+        # few microseconds of a one-row prediction).
+        threads = fit_threads() if n_samples > PREDICT_BLOCK else nullcontext()
+        with compiled_section(), threads:
+            finite = _predict_rows(X_kernel, params, wt, layout.table_for_one,
+                                   hidden, out, buf_a, buf_b, result,
+                                   check_finite)
+        if not finite:
+            # NaN or infinity (or a sum of large values overflowed):
+            # validate_data raises scikit-learn's error, if it is one.
+            self._validate_X(X)
         return result
 
     def _score_with_function(self, X, y, sample_weight, score_function):

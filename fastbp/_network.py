@@ -230,9 +230,23 @@ def kernel_input(X, dtype):
 
 
 def dense_kernel_input(X):
-    """The kernels' ``(dense, data, indices, indptr)`` for a C-contiguous X."""
-    return (X, np.empty(0, dtype=X.dtype), np.empty(0, dtype=np.int64),
-            np.empty(0, dtype=np.int64))
+    """The kernels' ``(dense, data, indices, indptr)`` for a C-contiguous X.
+
+    The three empty arrays are shared read-only ones (a one-row prediction
+    would otherwise spend a microsecond making them).
+    """
+    return (X,) + _EMPTY_CSR[X.dtype]
+
+
+def _read_only_empty(dtype):
+    a = np.empty(0, dtype=dtype)
+    a.flags.writeable = False
+    return a
+
+
+_EMPTY_CSR = {np.dtype(t): (_read_only_empty(t), _read_only_empty(np.int64),
+                            _read_only_empty(np.int64))
+              for t in (np.float32, np.float64)}
 
 
 def weights_or_empty(sample_weight, dtype):

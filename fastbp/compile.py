@@ -140,8 +140,9 @@ def _compile_dtype(dtype):
     buf_b = aligned_empty(scratch, dtype)
     wt = aligned_empty(layout.n_params, dtype)
     result = np.empty((n_samples, 2), dtype=dtype)
-    _predict_rows(X[0:n_samples], params, wt, layout.table_for_one, hidden,
-                  out, buf_a, buf_b, result[0:n_samples])
+    _predict_rows(dense_kernel_input(X[0:n_samples]), params, wt,
+                  layout.table_for_one, hidden, out, buf_a, buf_b,
+                  result[0:n_samples])
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 from fastbp._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
@@ -86,10 +87,19 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
     buf_a = np.empty(scratch, dtype)
     buf_b = np.empty(scratch, dtype)
     wt = np.empty(layout.n_params, dtype)
-    _predict_rows(X.astype(dtype), params, wt, layout.table(1),
-                  HIDDEN_CODES[hidden], OUTPUT_CODES[out], buf_a, buf_b,
-                  result)
+    _predict_rows(kernel_input(X.astype(dtype), dtype), params, wt,
+                  layout.table(1), HIDDEN_CODES[hidden], OUTPUT_CODES[out],
+                  buf_a, buf_b, result)
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
+    assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+    # The same rows as CSR, half of the entries zero: the first layer reads
+    # the stored entries only.
+    X[:, ::2] = 0
+    expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
+    result[:] = np.nan
+    _predict_rows(kernel_input(sp.csr_matrix(X.astype(dtype)), dtype),
+                  params, wt, layout.table(1), HIDDEN_CODES[hidden],
+                  OUTPUT_CODES[out], buf_a, buf_b, result)
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
 

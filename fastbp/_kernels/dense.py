@@ -333,7 +333,8 @@ _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
 
 @jit
 def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
-    """Z[s] = f(X[idx[start + s]] @ W + b) for a CSR matrix X, s0 <= s < s1.
+    """Z[s] = f(X[idx[start + s]] @ W + b) for a CSR matrix X, s0 <= s < s1
+    (row ``start + s`` of X when ``idx`` is empty).
 
     Reads only the stored entries of each row: Z[s] = b + sum over stored
     (k, v) of v * W[k].
@@ -351,7 +352,7 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
     """
     fan_out = W.shape[1]
     for s in range(s0, s1):
-        r = idx[start + s]
+        r = idx[start + s] if idx.shape[0] > 0 else start + s
         for j in range(fan_out):
             Z[s, j] = b[j]
         for p in range(indptr[r], indptr[r + 1]):

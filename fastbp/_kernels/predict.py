@@ -24,8 +24,8 @@ from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       jit_parallel)
 from ._extern import array, extern, read_only, readonly, register
 from .activations import _activate_rows_ext
-from .backprop import _transpose_weights, _view
-from .dense import _dense_forward_ext, _gemm_ab_ext
+from .backprop import _kernel_input_type, _transpose_weights, _view
+from .dense import _dense_forward_ext, _gemm_ab_ext, _sparse_forward
 from .losses import _output_activate_rows_ext
 
 
@@ -51,17 +51,20 @@ _layer_forward_ext = extern(_layer_forward, lambda f: [
 
 
 @jit
-def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
-                  result, transposed):
-    """result[s] = output activations of X[s] for every row of X (at most
-    PREDICT_BLOCK rows).
+def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
+                  scratch_b, result, transposed):
+    """result[s - s0] = output activations of row s of X, s0 <= s < s1 (at
+    most PREDICT_BLOCK rows).
 
-    Layer l writes its activations to ``scratch_a`` (l even) or
+    ``X`` is the kernels' tuple (dense, data, indices, indptr): for CSR
+    input (non-empty ``indptr``) the first layer reads the stored entries
+    only. Layer l writes its activations to ``scratch_a`` (l even) or
     ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
     ``result``. Without the transposed weights (``transposed`` False), every
-    product is computed from W's rows (``_gemm_ab``).
+    dense product is computed from W's rows (``_gemm_ab``).
     """
-    m = X.shape[0]
+    dense, data, indices, indptr = X
+    m = s1 - s0
     n_layers = layers.shape[0]
     for l in range(n_layers):
         fan_in = layers[l, 0]
@@ -78,8 +81,11 @@ def _forward_rows(X, params, wt, layers, hidden, out, scratch_a, scratch_b,
             Z = _view(scratch_b, 0, m, fan_out)
         # Layer 0 reads X, layer l what layer l - 1 wrote: scratch_a after
         # even layers.
-        if l == 0:
-            _layer_forward_ext(X, W, wt, layers, l, b, Z, kind, m,
+        if l == 0 and indptr.shape[0] > 0:
+            _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
+                            kind, 0, m)
+        elif l == 0:
+            _layer_forward_ext(dense[s0:s1], W, wt, layers, l, b, Z, kind, m,
                                transposed)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
@@ -102,12 +108,19 @@ def _sum_is_finite(X):
 
 
 @jit
+def _n_rows(X):
+    """Rows of the kernels' X tuple (dense, data, indices, indptr)."""
+    indptr = X[3]
+    return indptr.shape[0] - 1 if indptr.shape[0] > 0 else X[0].shape[0]
+
+
+@jit
 def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
                   slot, transposed, finite):
     """The blocks of slot ``slot``, one after the other, in its scratch;
-    ``finite[slot]`` is set to 0 if a block's sum is not finite (unless
-    ``finite`` is empty)."""
-    n_samples = X.shape[0]
+    ``finite[slot]`` is set to 0 if a dense block's sum is not finite
+    (unless ``finite`` is empty)."""
+    n_samples = _n_rows(X)
     n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
     size = buf_a.shape[0] // PREDICT_SLOTS
     scratch_a = buf_a[slot * size:(slot + 1) * size]
@@ -116,15 +129,15 @@ def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
                      (slot + 1) * n_blocks // PREDICT_SLOTS):
         s0 = blk * PREDICT_BLOCK
         s1 = min(s0 + PREDICT_BLOCK, n_samples)
-        if finite.shape[0] > 0 and not _sum_is_finite(X[s0:s1]):
+        if finite.shape[0] > 0 and not _sum_is_finite(X[0][s0:s1]):
             finite[slot] = 0
-        _forward_rows(X[s0:s1], params, wt, layers, hidden, out, scratch_a,
+        _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
                       scratch_b, result[s0:s1], transposed)
 
 
 # Called from both loops of the kernel below: compiled once (see _extern).
 _predict_slot_ext = extern(_predict_slot, lambda f: [
-    (readonly(f, 2), array(f, 1), array(f, 1), array(types.int64, 2),
+    (_kernel_input_type(f), array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.int64, array(f, 1), array(f, 1), array(f, 2),
      types.int64, types.boolean, array(types.int64, 1))])
 
@@ -136,7 +149,10 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), C-contiguous
+    X : tuple (dense, data, indices, indptr)
+        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
+        or an empty dense array with X's CSR arrays (int64 indices), as
+        ``fastbp._network.kernel_input`` gives them.
     params : ndarray of shape (n_params,)
     wt : ndarray of shape (n_coefs,), or (0,) below
         PREDICT_TRANSPOSE_MIN_ROWS rows
@@ -149,8 +165,8 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     result : ndarray of shape (n_samples, n_outputs)
         Overwritten with the output activations.
     check_finite : bool
-        Whether to check X for NaN and infinity, each block while it is in
-        cache (cheaper than a pass over X before prediction).
+        Whether to check dense X for NaN and infinity, each block while it
+        is in cache (cheaper than a pass over X before prediction).
 
     Returns
     -------
@@ -159,7 +175,7 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
         overflowing sum of finite values also gives False; see
         ``_sum_is_finite``).
     """
-    n_samples = X.shape[0]
+    n_samples = _n_rows(X)
     # One flag per slot, so that parallel slots write apart. (np.ones
     # would be a parallel loop here, a thread wake-up per call.)
     finite = np.empty(PREDICT_SLOTS if check_finite else 0, dtype=np.int64)
@@ -197,12 +213,14 @@ _MODULES = ("activations", "losses", "dense", "predict")
 def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
                   check_finite=False):
     """``_predict_kernel``, after registering the kernels it calls for the
-    params' dtype (see ``_extern``), on a read-only view of X (one compiled
-    kernel for writable and read-only X). Arguments and result as there.
+    params' dtype (see ``_extern``), on read-only views of X's arrays (one
+    compiled kernel for writable and read-only X). Arguments and result as
+    there.
 
     At most PREDICT_BLOCK rows run serially, never in a parallel region
     (callers skip thread settings for them).
     """
     register(params.dtype, _MODULES)
-    return _predict_kernel(read_only(X), params, wt, layers, hidden, out,
-                           buf_a, buf_b, result, check_finite)
+    X = tuple(read_only(a) for a in X)
+    return _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b,
+                           result, check_finite)
