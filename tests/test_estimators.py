@@ -364,6 +364,37 @@ def test_is_fitted_answers_as_sklearns_attribute_scan(digits, cls):
         unfitted.predict(X_train)
 
 
+@pytest.mark.parametrize("target", ["multiclass", "binary", "strings",
+                                    "multilabel", "one class"])
+def test_predict_decodes_labels_as_label_binarizer(target):
+    """predict's label decoding gives exactly what LabelBinarizer's
+    inverse_transform (which scikit-learn's MLP calls) gives: values, dtype
+    and shape, ties (equal probabilities) included."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 5)
+    y = {"multiclass": np.arange(60) % 4,
+         "binary": np.arange(60) % 2 + 3,
+         "strings": np.array(["b", "a", "c"])[np.arange(60) % 3],
+         "multilabel": rng.randint(0, 2, (60, 3)),
+         "one class": np.zeros(60, dtype=int)}[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    outputs = model._forward_pass_fast(X)
+    outputs[:5] = 0.5  # ties, and values at the threshold
+    if model.n_outputs_ == 1:
+        outputs = outputs.ravel()
+    expected = model._label_binarizer.inverse_transform(outputs)
+    got = model._decode(outputs)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert_array_equal(got, expected)
+    assert_array_equal(model.predict(X),
+                       model._label_binarizer.inverse_transform(
+                           model._forward_pass_fast(X).reshape(
+                               (len(X),) if model.n_outputs_ == 1 else
+                               (len(X), -1))))
+
+
 def test_warm_start_with_changed_layers_raises():
     X, y = _data("multiclass")
     with warnings.catch_warnings():
