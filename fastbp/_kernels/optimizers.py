@@ -130,13 +130,16 @@ def _store_transposed(params, wt, layers, p0, p1):
         for p in range(lo, coff + k_a * fan_out):
             k = k_a - 1
             wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
-        # One 2-D view of each layer, not two slices per column: every view
-        # is an atomic reference-count update, on arrays all threads share.
+        # One 2-D view of the whole rows and of their columns of WT, not two
+        # slices per column (every view is an atomic reference-count update,
+        # on arrays all threads share), indexed from 0 (see
+        # _normalise_block): with range(k_a, k_b) the refresh of wide's
+        # weights took 442 us instead of 198 (281 with the slices).
         n = fan_in * fan_out
-        W = params[coff:coff + n].reshape((fan_in, fan_out))
-        WT = wt[coff:coff + n].reshape((fan_out, fan_in))
+        W = params[coff:coff + n].reshape((fan_in, fan_out))[k_a:k_b]
+        WT = wt[coff:coff + n].reshape((fan_out, fan_in))[:, k_a:k_b]
         for j in range(fan_out):
-            for k in range(k_a, k_b):
+            for k in range(W.shape[0]):
                 WT[j, k] = W[k, j]
         for p in range(coff + k_b * fan_out, hi):
             k = k_b
