@@ -298,9 +298,8 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
         ioff = layers[l, 3]
         for j in range(fan_out):
             total = DT.dtype.type(0)
-            row = DT[j]
             for s in range(m):
-                total += row[s]
+                total += DT[j, s]
             grad[ioff + j] = total
 
 

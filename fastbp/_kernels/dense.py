@@ -378,11 +378,9 @@ def _sparse_weight_gradient(data, indices, indptr, idx, start, m, D, gW, r0,
             gW[k, j] = zero
     for s in range(m):
         r = idx[start + s]
-        d = D[s]
         for p in range(indptr[r], indptr[r + 1]):
             k = indices[p]
             if r0 <= k and k < r1:
                 v = data[p]
-                g = gW[k]
-                for j in range(fan_out):
-                    g[j] += v * d[j]
+                for j in range(fan_out):  # 2-D, no row views
+                    gW[k, j] += v * D[s, j]

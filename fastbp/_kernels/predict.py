@@ -101,9 +101,8 @@ def _sum_is_finite(X):
     exactly; vectorised, it costs a small fraction of a layer's product."""
     total = X.dtype.type(0)
     for s in range(X.shape[0]):
-        row = X[s]
         for k in range(X.shape[1]):
-            total += row[k]
+            total += X[s, k]
     return math.isfinite(total)
 
 
