@@ -276,8 +276,9 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Inputs of the layer.
     W : ndarray of shape (fan_in, fan_out)
         The layer's weights.
-    WT : ndarray of shape (fan_out, fan_in)
-        The same, transposed.
+    WT : ndarray of shape (fan_out, fan_in), or (0, fan_in)
+        The same, transposed; empty to multiply by W's rows (``_gemm_ab``)
+        whatever the shapes (a few rows do not pay for transposing).
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -287,7 +288,7 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """
     # Z[s] = A[s] @ W + b, in whichever form vectorises for these shapes,
     # relu applied there too.
-    if _short_k(W.shape[0], WT.shape[0]):
+    if WT.shape[0] == 0 or _short_k(W.shape[0], W.shape[1]):
         _gemm_ab_ext(A, W, Z, s0, s1, b, kind)
     else:
         _gemm_abt_ext(A, WT, Z, s0, s1, b, kind)

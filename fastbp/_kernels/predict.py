@@ -20,34 +20,12 @@ import numpy as np
 from numba import prange, types
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, RELU, jit,
+                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, jit,
                       jit_parallel)
-from ._extern import array, extern, read_only, readonly, register
-from .activations import _activate_rows_ext
+from ._extern import array, extern, read_only, register
 from .backprop import _kernel_input_type, _transpose_weights, _view
-from .dense import _dense_forward_ext, _gemm_ab_ext, _sparse_forward
+from .dense import _dense_forward_ext, _sparse_forward
 from .losses import _output_activate_rows_ext
-
-
-@jit
-def _layer_forward(A, W, wt, layers, l, b, Z, kind, m, transposed):
-    """Z[:m] = f(A[:m] @ W + b) for layer l, from the transposed weights
-    (``_dense_forward``) or, without them, from W's rows (``_gemm_ab``)."""
-    if transposed:
-        WT = _view(wt, layers[l, 2], layers[l, 1], layers[l, 0])
-        _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
-    else:
-        _gemm_ab_ext(A, W, Z, 0, m, b, kind)
-        if kind != RELU:
-            _activate_rows_ext(kind, Z, 0, m)
-
-
-# Layer 0 reads X (read-only), later layers the scratch: one compiled
-# function for both (see _extern).
-_layer_forward_ext = extern(_layer_forward, lambda f: [
-    (readonly(f, 2), array(f, 2), array(f, 1), array(types.int64, 2),
-     types.int64, array(f, 1), array(f, 2), types.int64, types.int64,
-     types.boolean)])
 
 
 @jit
@@ -61,7 +39,8 @@ def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
     only. Layer l writes its activations to ``scratch_a`` (l even) or
     ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
     ``result``. Without the transposed weights (``transposed`` False), every
-    dense product is computed from W's rows (``_gemm_ab``).
+    dense product is computed from W's rows (``_dense_forward`` with an
+    empty WT).
     """
     dense, data, indices, indptr = X
     m = s1 - s0
@@ -70,6 +49,7 @@ def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
+        WT = _view(wt, layers[l, 2], fan_out if transposed else 0, fan_in)
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         kind = hidden
         if l == n_layers - 1:
@@ -85,12 +65,10 @@ def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
             _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
                             kind, 0, m)
         elif l == 0:
-            _layer_forward_ext(dense[s0:s1], W, wt, layers, l, b, Z, kind, m,
-                               transposed)
+            _dense_forward_ext(dense[s0:s1], W, WT, b, Z, kind, 0, m)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
-            _layer_forward_ext(A, W, wt, layers, l, b, Z, kind, m,
-                               transposed)
+            _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
     _output_activate_rows_ext(out, result, 0, m)
 
 
