@@ -25,16 +25,16 @@ from numba import types
 
 from ._config import IDENTITY, RELU, SMALL_K, SMALL_K_MIN_COLS, jit
 from ._extern import array, extern, readonly
-from .activations import _activate_rows_ext, _apply_derivative_rows_ext
+from .activations import (_activate_rows_ext, _apply_derivative_rows_ext,
+                          _relu)
 
 
 @jit
 def _finish(s, q, relu, zero):
-    """One entry of a layer's output: the sum s plus the bias q, clipped at
-    zero for relu (NaN stays NaN, so that divergence stays visible)."""
-    # Selects, not branches: a branch on the sign mispredicts half the time.
+    """One entry of a layer's output: the sum s plus the bias q, through
+    ``_relu`` if ``relu``."""
     v = s + q
-    clipped = zero if v < zero else v
+    clipped = _relu(v, zero)
     return clipped if relu else v
 
 
