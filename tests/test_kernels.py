@@ -214,3 +214,63 @@ def test_product_both_forms_match_numpy(rng, dtype, n_rows, K, n_cols, bias,
         assert np.isnan(C[:2]).all()
         assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10,
                         atol=TOL[dtype])
+
+
+def test_float32_exp_of_nonpositive_values_within_one_ulp():
+    """The vectorised exp of float32 softmax: within 1 ulp of the exact
+    value over the whole non-positive range, 0 below ln(FLT_MIN) (where
+    expf gives a subnormal), NaN for NaN."""
+    import numba
+
+    from fastbp._kernels.losses import _exp_nonpositive_f32
+
+    @numba.njit
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = _exp_nonpositive_f32(x[i])
+        return out
+
+    x = -np.abs(np.random.RandomState(0).standard_normal(200_000) * 30)
+    x = np.concatenate([x, -np.linspace(0, 87.3, 100_001)]).astype(np.float32)
+    exact = np.exp(x.astype(np.float64))
+    got = apply(x)
+    normal = exact >= np.finfo(np.float32).tiny
+    ulp = np.spacing(exact[normal].astype(np.float32)).astype(np.float64)
+    assert np.abs(got[normal] - exact[normal]).max() <= ulp.max()
+    assert (np.abs(got[normal] - exact[normal]) <= ulp).all()
+    assert (got[~normal] == 0).all()
+    edges = np.array([0.0, -0.0, -87.33, -87.34, -100.0, -1e30, -np.inf,
+                      np.nan], np.float32)
+    got = apply(edges)
+    assert got[0] == 1 and got[1] == 1
+    assert got[2] == pytest.approx(np.exp(-87.33), rel=1e-6)
+    assert (got[3:7] == 0).all() and np.isnan(got[7])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_rows(rng, dtype):
+    """Rows s0..s1 only, against numpy in float64; huge logit spreads
+    (exp underflows), rows with +inf or NaN give NaN as numpy does."""
+    from fastbp._kernels._config import OUT_SOFTMAX
+    from fastbp._kernels.losses import _output_activate_rows
+
+    Z = (rng.randn(40, 10) * np.array([1, 10, 100, 1000])[
+        rng.randint(0, 4, 40), None]).astype(dtype)
+    Z[7, 3] = np.inf
+    Z[8, 5] = np.nan
+    Z[9, :] = -np.inf
+    Z[9, 2] = 0
+    with np.errstate(invalid="ignore"):
+        shifted = Z.astype(float) - Z.astype(float).max(axis=1,
+                                                        keepdims=True)
+        expected = np.exp(shifted) / np.exp(shifted).sum(axis=1,
+                                                        keepdims=True)
+    P = Z.copy()
+    _output_activate_rows(OUT_SOFTMAX, P, 3, 39)
+    assert_allclose(P[3:39], expected[3:39], rtol=TOL[dtype] * 10,
+                    atol=TOL[dtype])
+    np.testing.assert_array_equal(P[:3], Z[:3])
+    np.testing.assert_array_equal(P[39:], Z[39:])
+    assert np.isnan(P[7]).all() and np.isnan(P[8]).all()
+    assert_allclose(P[9], np.eye(10)[2])

@@ -19,25 +19,100 @@ with ``factor = 0.5 / n_outputs`` for the squared error and 1 otherwise
 
 import math
 
+import llvmlite.ir
+import numpy as np
 from numba import types
+from numba.extending import intrinsic, overload
 
-from ._config import OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, jit
+from ._config import (FASTMATH, OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC,
+                      OUT_SOFTMAX, jit, jit_exact)
 from ._extern import array, extern
 from .activations import _logistic
 
 
-@jit
-def _output_activate_rows(kind, Z, s0, s1):
-    """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``.
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the low 32 bits of integer ``bits``
+    (a bit cast: vectorises, unlike ldexp)."""
+    if not isinstance(bits, types.Integer):
+        return None
 
-    softmax: p_j = exp(z_j - max z) / sum_k exp(z_k - max z).
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if bits.bitwidth != 32:
+            value = builder.trunc(value, llvmlite.ir.IntType(32))
+        return builder.bitcast(value, llvmlite.ir.FloatType())
+    return types.float32(bits), codegen
+
+
+@jit_exact
+def _exp_nonpositive_f32(x):
+    """exp(x) for float32 ``x <= 0`` (or NaN), within 1 ulp of expf, as
+    branch-free arithmetic LLVM vectorises: libm's expf is a call per
+    element, and was most of the softmax in prediction.
+
+    Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two so
+    that n ln2 is exact; compiled without fastmath so the split is kept),
+    exp(r) by a degree-6 polynomial, times 2^n built from its bits. Below
+    ln(FLT_MIN) (-87.34) the result is 0 where expf gives a subnormal
+    (< 1.2e-38). NaN stays NaN. Positive x is not handled (2^n overflows
+    from x > 88.03): softmax's shifted logits are never positive.
     """
-    n = Z.shape[1]
-    if kind == OUT_LOGISTIC:
-        for s in range(s0, s1):
-            for j in range(n):
-                Z[s, j] = _logistic(Z[s, j])
-    elif kind == OUT_SOFTMAX:
+    lo = np.float32(-87.33654)  # ln(FLT_MIN): n >= -126
+    t = x if x >= lo else lo
+    n = math.floor(t * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = t - n * np.float32(0.693359375)
+    r = r - n * np.float32(-2.12194440e-4)
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    y = p * (r * r) + r + np.float32(1)
+    y = y * _float32_from_bits((np.int32(n) + 127) << 23)
+    if x >= lo:
+        return y
+    if x < lo:
+        return np.float32(0)
+    return x  # NaN
+
+
+def _softmax_rows(Z, s0, s1):
+    """Softmax of rows s0..s1 of ``Z``, in place (compiled below)."""
+
+
+@overload(_softmax_rows, jit_options=dict(fastmath=FASTMATH,
+                                          error_model="numpy"))
+def _softmax_rows_impl(Z, s0, s1):
+    """p_j = exp(z_j - max z) / sum_k exp(z_k - max z).
+
+    float32: the shifted logits of all rows, contiguous in C-ordered ``Z``,
+    go through the vectorised exp in one loop (2.4 -> 0.8 ms over 90,000
+    rows of 10 outputs, one thread). float64 keeps libm's exp, as
+    scikit-learn's, for parity."""
+    if Z.dtype == types.float32:
+        def softmax_f32(Z, s0, s1):
+            n = Z.shape[1]
+            for s in range(s0, s1):
+                zmax = Z[s, 0]
+                for j in range(1, n):
+                    zmax = Z[s, j] if Z[s, j] > zmax else zmax
+                for j in range(n):
+                    Z[s, j] = Z[s, j] - zmax
+            flat = Z[s0:s1].reshape((s1 - s0) * n)
+            for k in range(flat.shape[0]):
+                flat[k] = _exp_nonpositive_f32(flat[k])
+            for s in range(s0, s1):
+                total = np.float32(0)
+                for j in range(n):
+                    total += Z[s, j]
+                for j in range(n):
+                    Z[s, j] = Z[s, j] / total
+        return softmax_f32
+
+    def softmax(Z, s0, s1):
+        n = Z.shape[1]
         for s in range(s0, s1):
             zmax = Z[s, 0]
             for j in range(1, n):
@@ -49,6 +124,20 @@ def _output_activate_rows(kind, Z, s0, s1):
                 total += Z[s, j]
             for j in range(n):
                 Z[s, j] = Z[s, j] / total
+    return softmax
+
+
+@jit
+def _output_activate_rows(kind, Z, s0, s1):
+    """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``
+    (softmax: ``_softmax_rows``)."""
+    n = Z.shape[1]
+    if kind == OUT_LOGISTIC:
+        for s in range(s0, s1):
+            for j in range(n):
+                Z[s, j] = _logistic(Z[s, j])
+    elif kind == OUT_SOFTMAX:
+        _softmax_rows(Z, s0, s1)
     elif kind == OUT_EXP:
         for s in range(s0, s1):
             for j in range(n):
