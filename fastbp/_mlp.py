@@ -38,8 +38,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array,
 
 from ._callbacks import FitTasks
 from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
-                       PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS,
-                       _predict_rows, _run_epoch)
+                       PREDICT_SLOTS, _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
 from ._network import (Layout, Workspace, aligned_empty,
@@ -667,23 +666,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_kernel = dense_kernel_input(X)
         n_samples = X.shape[0]
         layout = self._layout
-        # A few rows: no transposed weights (the kernel multiplies by W's
-        # rows) and no aligned buffers, whose set-up would cost more than
-        # the products.
-        few = n_samples < PREDICT_TRANSPOSE_MIN_ROWS
-        empty = np.empty if few else aligned_empty
+        # Less than a block: no aligned buffers, whose set-up would cost
+        # more than the products.
+        empty = np.empty if n_samples < PREDICT_BLOCK else aligned_empty
         scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, max(n_samples, 1)) \
             * layout.max_hidden_width
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
-        wt = empty(0 if few else layout.n_params, dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
         hidden, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         threads = fit_threads() if n_samples > PREDICT_BLOCK else nullcontext()
         with compiled_section(), threads:
-            finite = _predict_rows(X_kernel, params, wt, layout.table_for_one,
+            finite = _predict_rows(X_kernel, params, layout.table_for_one,
                                    hidden, out, buf_a, buf_b, result,
                                    check_finite)
         if not finite:

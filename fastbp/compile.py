@@ -138,9 +138,8 @@ def _compile_dtype(dtype):
     scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_samples) * 4
     buf_a = aligned_empty(scratch, dtype)
     buf_b = aligned_empty(scratch, dtype)
-    wt = aligned_empty(layout.n_params, dtype)
     result = np.empty((n_samples, 2), dtype=dtype)
-    _predict_rows(dense_kernel_input(X[0:n_samples]), params, wt,
+    _predict_rows(dense_kernel_input(X[0:n_samples]), params,
                   layout.table_for_one, hidden, out, buf_a, buf_b,
                   result[0:n_samples])
 

@@ -68,9 +68,9 @@ def test_loss_grad_batch_shapes_and_weights(rng, n_samples, capacity, weighted):
 @pytest.mark.parametrize("out,n_outputs", OUTPUTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_rows", [
-    1,      # a few rows: products from W's rows, no transposed weights
+    1,      # one row: the last rows of the products' 8-row tiles
     15,
-    37,     # transposed weights, one block of rows
+    37,     # one block of rows
     1029,   # blocks of 64 shared out among the slots, one block part-full
     6000,   # more blocks than slots, in parallel
 ])
@@ -86,8 +86,7 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
     scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_rows) * 8
     buf_a = np.empty(scratch, dtype)
     buf_b = np.empty(scratch, dtype)
-    wt = np.empty(layout.n_params, dtype)
-    _predict_rows(kernel_input(X.astype(dtype), dtype), params, wt,
+    _predict_rows(kernel_input(X.astype(dtype), dtype), params,
                   layout.table(1), HIDDEN_CODES[hidden], OUTPUT_CODES[out],
                   buf_a, buf_b, result)
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
@@ -98,7 +97,7 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
     result[:] = np.nan
     _predict_rows(kernel_input(sp.csr_matrix(X.astype(dtype)), dtype),
-                  params, wt, layout.table(1), HIDDEN_CODES[hidden],
+                  params, layout.table(1), HIDDEN_CODES[hidden],
                   OUTPUT_CODES[out], buf_a, buf_b, result)
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
@@ -189,6 +188,8 @@ def test_adam_epoch_matches_reference(rng):
     (9, 10, 100),
     (6, 20, 2),     # short K but short rows: dot products
     (11, 50, 33),   # long K: dot products
+    (40, 64, 100),  # 8-row tiles of two vectors, then one masked vector
+    (17, 3, 48),
 ])
 @pytest.mark.parametrize("bias,kind", [(False, IDENTITY), (True, IDENTITY),
                                        (False, RELU), (True, RELU),
@@ -274,3 +275,21 @@ def test_softmax_rows(rng, dtype):
     np.testing.assert_array_equal(P[39:], Z[39:])
     assert np.isnan(P[7]).all() and np.isnan(P[8]).all()
     assert_allclose(P[9], np.eye(10)[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_cols", [1, 7, 8, 15, 16, 17, 40])
+def test_row_product_writes_nothing_past_its_rows(rng, dtype, n_cols):
+    """The vector tiles' masked stores end at each row's last entry: the
+    memory right after C (and after rows r0..r1) keeps its values."""
+    from fastbp._kernels.dense import _gemm_ab
+    n_rows, K = 11, 5
+    A = rng.randn(n_rows, K).astype(dtype)
+    B = rng.randn(K, n_cols).astype(dtype)
+    buf = np.full(n_rows * n_cols + 64, -7.0, dtype)
+    C = buf[:n_rows * n_cols].reshape(n_rows, n_cols)
+    _gemm_ab(A, B, C, 1, n_rows - 1, np.empty(0, dtype), IDENTITY)
+    assert (buf[n_rows * n_cols:] == -7).all()
+    assert (C[0] == -7).all() and (C[-1] == -7).all()
+    assert_allclose(C[1:-1], (A.astype(float) @ B)[1:-1],
+                    rtol=TOL[dtype] * 10, atol=TOL[dtype])

@@ -7,8 +7,8 @@ passes, and allocate nothing in their loops.
 from . import activations, backprop, dense, epoch, losses, optimizers, predict
 from ._cache_stamp import stamp_dispatchers
 from ._config import (HIDDEN_CODES, K_ALIGN, MAX_CHUNKS, OUTPUT_CODES,
-                      PREDICT_BLOCK, PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS,
-                      REDUCE_BLOCK, SOLVER_CODES)
+                      PREDICT_BLOCK, PREDICT_SLOTS, REDUCE_BLOCK,
+                      SOLVER_CODES)
 from .epoch import _loss_grad, _run_epoch, _train, _train_kernel
 from .predict import _predict_kernel, _predict_rows
 
@@ -17,6 +17,6 @@ N_CACHED_KERNELS = stamp_dispatchers(
 
 __all__ = ["HIDDEN_CODES", "K_ALIGN", "MAX_CHUNKS", "N_CACHED_KERNELS",
            "OUTPUT_CODES", "PREDICT_BLOCK", "PREDICT_SLOTS",
-           "PREDICT_TRANSPOSE_MIN_ROWS", "REDUCE_BLOCK", "SOLVER_CODES",
+           "REDUCE_BLOCK", "SOLVER_CODES",
            "_loss_grad", "_predict_kernel", "_predict_rows", "_run_epoch",
            "_train", "_train_kernel"]

@@ -69,9 +69,6 @@ PARALLEL_MIN_PARAMS = 1 << 16
 PREDICT_BLOCK = 64
 PREDICT_SLOTS = 16
 PREDICT_PARALLEL_MIN_WORK = 1 << 18
-# Below this many rows prediction multiplies by W's rows (_gemm_ab) instead
-# of transposing all weights first.
-PREDICT_TRANSPOSE_MIN_ROWS = 16
 
 # The weight gradient of a batch is cut into tasks of rows of dW, each about
 # this many multiply-adds, so that tasks cost alike across layers. Task

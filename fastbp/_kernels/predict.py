@@ -20,17 +20,16 @@ import numpy as np
 from numba import prange, types
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_SLOTS, PREDICT_TRANSPOSE_MIN_ROWS, jit,
-                      jit_parallel)
+                      PREDICT_SLOTS, jit, jit_parallel)
 from ._extern import array, extern, read_only, register
-from .backprop import _kernel_input_type, _transpose_weights, _view
+from .backprop import _kernel_input_type, _view
 from .dense import _dense_forward_ext, _sparse_forward
 from .losses import _output_activate_rows_ext
 
 
 @jit
-def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
-                  scratch_b, result, transposed):
+def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
+                  scratch_b, result):
     """result[s - s0] = output activations of row s of X, s0 <= s < s1 (at
     most PREDICT_BLOCK rows).
 
@@ -38,9 +37,9 @@ def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
     input (non-empty ``indptr``) the first layer reads the stored entries
     only. Layer l writes its activations to ``scratch_a`` (l even) or
     ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
-    ``result``. Without the transposed weights (``transposed`` False), every
-    dense product is computed from W's rows (``_dense_forward`` with an
-    empty WT).
+    ``result``. Every dense product multiplies by W's rows in vector tiles
+    (``_dense_forward`` with an empty WT: ``dense._gemm_ab``), so prediction
+    needs no transposed weights.
     """
     dense, data, indices, indptr = X
     m = s1 - s0
@@ -49,7 +48,7 @@ def _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
-        WT = _view(wt, layers[l, 2], fan_out if transposed else 0, fan_in)
+        WT = W[:0]
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         kind = hidden
         if l == n_layers - 1:
@@ -92,8 +91,8 @@ def _n_rows(X):
 
 
 @jit
-def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
-                  slot, transposed, finite):
+def _predict_slot(X, params, layers, hidden, out, buf_a, buf_b, result,
+                  slot, finite):
     """The blocks of slot ``slot``, one after the other, in its scratch;
     ``finite[slot]`` is set to 0 if a dense block's sum is not finite
     (unless ``finite`` is empty)."""
@@ -108,19 +107,19 @@ def _predict_slot(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
         s1 = min(s0 + PREDICT_BLOCK, n_samples)
         if finite.shape[0] > 0 and not _sum_is_finite(X[0][s0:s1]):
             finite[slot] = 0
-        _forward_rows(X, s0, s1, params, wt, layers, hidden, out, scratch_a,
-                      scratch_b, result[s0:s1], transposed)
+        _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
+                      scratch_b, result[s0:s1])
 
 
 # Called from both loops of the kernel below: compiled once (see _extern).
 _predict_slot_ext = extern(_predict_slot, lambda f: [
-    (_kernel_input_type(f), array(f, 1), array(f, 1), array(types.int64, 2),
-     types.int64, types.int64, array(f, 1), array(f, 1), array(f, 2),
-     types.int64, types.boolean, array(types.int64, 1))])
+    (_kernel_input_type(f), array(f, 1), array(types.int64, 2), types.int64,
+     types.int64, array(f, 1), array(f, 1), array(f, 2), types.int64,
+     array(types.int64, 1))])
 
 
 @jit_parallel
-def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
                     check_finite):
     """Forward pass of every row of X.
 
@@ -131,9 +130,6 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
         or an empty dense array with X's CSR arrays (int64 indices), as
         ``fastbp._network.kernel_input`` gives them.
     params : ndarray of shape (n_params,)
-    wt : ndarray of shape (n_coefs,), or (0,) below
-        PREDICT_TRANSPOSE_MIN_ROWS rows
-        Overwritten with the transposed weights.
     layers : int64 ndarray of shape (n_layers - 1, 5)
     hidden, out : int
     buf_a, buf_b : ndarray of shape (PREDICT_SLOTS * PREDICT_BLOCK *
@@ -158,25 +154,19 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     finite = np.empty(PREDICT_SLOTS if check_finite else 0, dtype=np.int64)
     for slot in range(finite.shape[0]):
         finite[slot] = 1
-    # Transposing every weight pays for the dot-product form only over
-    # enough rows; a few rows are multiplied by W's rows directly.
-    transposed = n_samples >= PREDICT_TRANSPOSE_MIN_ROWS
-    if transposed:
-        _transpose_weights(params, wt, layers)
     if (n_samples > PREDICT_BLOCK
             and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK):
         for slot in prange(PREDICT_SLOTS):
-            _predict_slot_ext(X, params, wt, layers, hidden, out, buf_a,
-                              buf_b, result, np.int64(slot), transposed,
-                              finite)
+            _predict_slot_ext(X, params, layers, hidden, out, buf_a, buf_b,
+                              result, np.int64(slot), finite)
     else:
         n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
         for slot in range(PREDICT_SLOTS):
             # A few rows leave most slots without blocks: skip the call.
             if (slot + 1) * n_blocks // PREDICT_SLOTS > \
                     slot * n_blocks // PREDICT_SLOTS:
-                _predict_slot_ext(X, params, wt, layers, hidden, out, buf_a,
-                                  buf_b, result, slot, transposed, finite)
+                _predict_slot_ext(X, params, layers, hidden, out, buf_a,
+                                  buf_b, result, slot, finite)
     for slot in range(finite.shape[0]):
         if finite[slot] == 0:
             return False
@@ -187,7 +177,7 @@ def _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
 _MODULES = ("activations", "losses", "dense", "predict")
 
 
-def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
+def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result,
                   check_finite=False):
     """``_predict_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of X's arrays (one
@@ -199,5 +189,5 @@ def _predict_rows(X, params, wt, layers, hidden, out, buf_a, buf_b, result,
     """
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
-    return _predict_kernel(X, params, wt, layers, hidden, out, buf_a, buf_b,
+    return _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b,
                            result, check_finite)
