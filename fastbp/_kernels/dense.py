@@ -24,7 +24,8 @@ chunks of a batch run them on disjoint row ranges.
 from numba import types
 
 from . import simd
-from ._config import IDENTITY, RELU, SMALL_K, SMALL_K_MIN_COLS, jit
+from ._config import (IDENTITY, RELU, ROW_FORM_MAX_K_PER_COL,
+                      ROW_FORM_MIN_COLS, jit)
 from ._extern import array, extern, readonly
 from .activations import (_activate_rows_ext, _apply_derivative_rows_ext,
                           _relu)
@@ -167,18 +168,23 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     vectors of columns (16 accumulators), each step of k loading two
     vectors of B's row k and broadcasting eight entries of A; the last
     vector of a row (two full vectors no longer fit) as tiles of eight rows
-    by one vector, masked to the row's end; rows beyond the last eight one
-    at a time. Column panels are the outer loop, so that a panel of B (K x
-    32 float32) stays in cache while every row of A passes over it. No
-    transposed copy of either operand, no horizontal sums: one
-    broadcast-multiply-add per loaded entry of A and vector of B.
+    by one vector, masked to the row's end. When the rows are not a
+    multiple of eight, the last tile overlaps the one before it: its first
+    rows are computed again, to the same values, which costs less than
+    finishing the rows one by one (mnist's chunks of 50 rows). Fewer than
+    eight rows are summed in C's rows (``_row_product``). Column panels are
+    the outer loop, so that a panel of B (K x 32 float32) stays in cache
+    while every row of A passes over it. No transposed copy of either
+    operand, no horizontal sums: one broadcast-multiply-add per loaded
+    entry of A and vector of B.
 
-    On the benchmark machine (one thread, C = relu(A B + b), median of 7),
-    against ``_gemm_abt``: float32 64 x 64 times 64 x 100 at 212 vs 95
-    GFLOP/s, 64 x 784 times 784 x 512 at 230 vs 183, 32 x 20 times 20 x 32
-    at 203 vs 28; float64 at 115 vs 76, 82 vs 69 and 108 vs 28. It loses
-    where rows of C are short and the sum long (64 x 256 times 256 x 10:
-    125 vs 150).
+    Against ``_gemm_abt`` (``NUMBA_NUM_THREADS=1 python
+    benchmarks/products.py``, two runs): float32 64 x 64 times 64 x 100 at
+    210-212 vs 95 GFLOP/s, 64 x 784 times 784 x 512 at 197-230 vs 163-183,
+    32 x 20 times 20 x 32 at 195-203 vs 28; float64 at 115-116 vs 74-76,
+    70-82 vs 67-69 and 108-109 vs 28. It loses where rows of C are short
+    and the sum long (64 x 256 times 256 x 10: 123-125 vs 150); see
+    ``_row_form``.
 
     Parameters
     ----------
@@ -194,13 +200,15 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     relu = kind == RELU
     zero = simd.splat(C.dtype.type(0))
     has_bias = bias.shape[0] > 0
+    tiles = r1 - r0 >= 8
     j = 0
     while j < n_cols:
         if n_cols - j >= 2 * L:
             b0 = simd.load1(bias, j, L) if has_bias else zero
             b1 = simd.load1(bias, j + L, L) if has_bias else zero
             r = r0
-            while r + 8 <= r1:
+            while tiles and r < r1:
+                r = min(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0; c01 = b1
                 c10 = b0; c11 = b1
                 c20 = b0; c21 = b1
@@ -258,7 +266,8 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
             n = min(L, n_cols - j)
             b0 = simd.load1(bias, j, n) if has_bias else zero
             r = r0
-            while r + 8 <= r1:
+            while tiles and r < r1:
+                r = min(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0
                 c10 = b0
                 c20 = b0
@@ -304,9 +313,9 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
                 simd.store(C, r + 7, j, n, c70)
                 r += 8
             j += L
-    # The rows left after the tiles of eight.
-    for r in range(r0 + (r1 - r0) // 8 * 8, r1):
-        _row_product(A, B, C, r, bias, relu)
+    if not tiles:
+        for r in range(r0, r1):
+            _row_product(A, B, C, r, bias, relu)
 
 
 @jit
@@ -352,11 +361,11 @@ _gemm_ab_ext = extern(_gemm_ab, lambda f: [
 
 
 @jit
-def _short_k(K, n_cols):
-    """Whether a product summing over K entries into rows of n_cols runs as
-    ``_gemm_ab`` (short K, long rows) rather than ``_gemm_abt``. Depends on
-    the shapes only."""
-    return K < SMALL_K and n_cols >= SMALL_K_MIN_COLS
+def _row_form(K, n_cols):
+    """Whether a product summing K entries into rows of n_cols entries runs
+    as ``_gemm_ab`` (from the rows of B) rather than ``_gemm_abt`` (dot
+    products). Depends on the shapes only."""
+    return n_cols >= ROW_FORM_MIN_COLS and K <= ROW_FORM_MAX_K_PER_COL * n_cols
 
 
 @jit
@@ -412,7 +421,8 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         The layer's weights.
     WT : ndarray of shape (fan_out, fan_in), or (0, fan_in)
         The same, transposed; empty to multiply by W's rows (``_gemm_ab``)
-        whatever the shapes (a few rows do not pay for transposing).
+        whatever the shapes (prediction, which keeps no transposed
+        weights).
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -422,7 +432,7 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """
     # Z[s] = A[s] @ W + b, in whichever form vectorises for these shapes,
     # relu applied there too.
-    if WT.shape[0] == 0 or _short_k(W.shape[0], W.shape[1]):
+    if WT.shape[0] == 0 or _row_form(W.shape[0], W.shape[1]):
         _gemm_ab_ext(A, W, Z, s0, s1, b, kind)
     else:
         _gemm_abt_ext(A, WT, Z, s0, s1, b, kind)
@@ -451,7 +461,7 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     fan_in = W.shape[0]
     # D_prev[s] = D[s] @ W^T, in whichever form vectorises for these shapes.
     no_bias = D_prev[0][:0]
-    if _short_k(WT.shape[0], fan_in):
+    if _row_form(WT.shape[0], fan_in):
         _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
     else:
         _gemm_abt_ext(D, W, D_prev, s0, s1, no_bias, IDENTITY)
