@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ._kernels import K_ALIGN, MAX_CHUNKS, REDUCE_BLOCK
+from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
 
 # Column order of the layer table handed to the kernels.
 FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
@@ -79,7 +79,7 @@ class Layout:
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
-        per_sample = 4 * sum(units[1:]) + 2 * sum(units[:-1])
+        per_sample = 2 * sum(units[1:]) + units[0]
         return (6 * self.n_params + capacity * per_sample) * itemsize
 
     def check_memory(self, capacity, itemsize):
@@ -170,11 +170,9 @@ class Workspace:
     ``buffers()`` gives them in the order the kernels unpack them:
 
     wt : transposed weights (each layer's W as (fan_out, fan_in))
-    xbuf : (capacity, n_features), the batch's rows of X; ``capacity`` is
-        the batch size rounded up to a multiple of K_ALIGN
+    xbuf : (capacity, n_features), the batch's rows of X
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
-    at_buf, dt_buf : every layer's inputs and errors, transposed
     grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
     grad_tmp : (n_params,), a batch's gradient when a set is processed in
         several batches (L-BFGS)
@@ -184,9 +182,6 @@ class Workspace:
 
     def __init__(self, layout, capacity, dtype):
         units = layout.layer_units
-        # Rounded up so that the transposed (fan, m) blocks of any batch can
-        # be padded to a multiple of K_ALIGN columns (see backprop._padded).
-        capacity = -(-capacity // K_ALIGN) * K_ALIGN
         self.capacity = capacity
         self.table = layout.table(capacity)
         n_act = int(sum(units[1:])) * capacity
@@ -195,8 +190,6 @@ class Workspace:
         self.xbuf = aligned_empty((capacity, units[0]), dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
-        self.at_buf = aligned_empty(capacity * sum(units[:-1]), dtype)
-        self.dt_buf = aligned_empty(n_act, dtype)
         self.grad = aligned_zeros(layout.n_params, dtype)
         self.grad_tmp = aligned_zeros(layout.n_params, dtype)
         self.chunk_loss = np.zeros(MAX_CHUNKS)
@@ -205,9 +198,8 @@ class Workspace:
 
     def buffers(self):
         """Workspace arrays as the kernels' ``work`` tuple."""
-        return (self.wt, self.xbuf, self.acts, self.deltas, self.at_buf,
-                self.dt_buf, self.grad, self.grad_tmp, self.chunk_loss,
-                self.block_sq)
+        return (self.wt, self.xbuf, self.acts, self.deltas, self.grad,
+                self.grad_tmp, self.chunk_loss, self.block_sq)
 
 
 def kernel_input(X, dtype):

@@ -293,3 +293,27 @@ def test_row_product_writes_nothing_past_its_rows(rng, dtype, n_cols):
     assert (C[0] == -7).all() and (C[-1] == -7).all()
     assert_allclose(C[1:-1], (A.astype(float) @ B)[1:-1],
                     rtol=TOL[dtype] * 10, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m,n_rows,n_cols,r0,r1", [
+    (37, 20, 33, 0, 20),   # tiles of eight rows, the last one overlapping
+    (37, 20, 33, 3, 9),    # rows 3..9 only: fewer than eight, one by one
+    (64, 50, 64, 8, 40),
+    (5, 9, 1, 0, 9),       # one column: a vector masked to one lane
+    (200, 100, 10, 16, 96),
+])
+def test_weight_gradient_product_matches_numpy(rng, dtype, m, n_rows, n_cols,
+                                               r0, r1):
+    """C[r0:r1] = A[:m, r0:r1]^T D[:m], from A and D as they are (one row
+    per sample); rows of A and D past m and rows of C outside r0..r1 are
+    not touched."""
+    from fastbp._kernels.dense import _gemm_atb
+    A = rng.randn(m + 3, n_rows).astype(dtype)
+    D = rng.randn(m + 3, n_cols).astype(dtype)
+    C = np.full((n_rows, n_cols), np.nan, dtype)
+    _gemm_atb(A, D, C, r0, r1, m)
+    expected = A[:m].astype(float).T @ D[:m].astype(float)
+    assert_allclose(C[r0:r1], expected[r0:r1], rtol=TOL[dtype] * 10,
+                    atol=TOL[dtype] * 10)
+    assert np.isnan(C[:r0]).all() and np.isnan(C[r1:]).all()

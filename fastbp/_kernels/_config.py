@@ -80,13 +80,6 @@ TASK_MACS = 1 << 19
 # the batch's stored entries; the layer is cut into at most this many tasks.
 SPARSE_TASKS = 64
 
-# The weight gradient's products sum over the batch's samples, along the
-# rows of transposed (fan, m) copies. Those rows are padded with zeros to a
-# multiple of K_ALIGN entries (64 bytes of float32), so that each row starts
-# aligned and the vectorised dot-product loop ends without a scalar
-# remainder (with 512-bit vectors, K=200 ran at 82 GFLOP/s, K=208 at 127).
-K_ALIGN = 16
-
 # Products into rows of at least ROW_FORM_MIN_COLS entries, summing at most
 # ROW_FORM_MAX_K_PER_COL entries per entry of the row, run as rows of C built
 # from rows of B in vector tiles (dense._gemm_ab); others as dot products

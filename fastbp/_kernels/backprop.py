@@ -12,20 +12,17 @@ Memory layout shared with ``fastbp._network``:
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
   (capacity, n_features) buffer the batch's rows of X are gathered into.
-  ``at_buf`` holds each layer's inputs transposed, ``dt_buf`` its errors
-  transposed, as (fan, _padded(m)) blocks for a batch of m samples, zero
-  past column m.
 
 Parallel mini-batch gradient accumulation, in two parallel steps per batch:
 
 1. The batch is cut into chunks, a number fixed by its size
    (``_n_chunks``); threads take chunks and run forward, loss, output error
    and the error back-propagation for their samples, writing each sample's
-   rows (and the chunk's columns of the transposed copies) and one loss sum
-   per chunk. Nothing here sums across samples.
+   rows and one loss sum per chunk. Nothing here sums across samples.
 2. The weight gradients dW = A^T D are computed with each thread owning
-   blocks of rows of dW and summing over *all* the batch's samples. Each
-   entry is one dot product over the batch in a fixed order.
+   blocks of rows of dW and summing over *all* the batch's samples
+   (``dense._gemm_atb``, which reads A and D as they are, one row per
+   sample). Each entry is one sum over the batch in a fixed order.
 
 We measured the alternative the design notes describe first, each chunk
 accumulating a full private gradient that is then reduced: the weight
@@ -40,11 +37,11 @@ L-BFGS) are processed block by block, in order.
 import numpy as np
 from numba import types
 
-from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, K_ALIGN, MAX_CHUNKS,
-                      SPARSE_TASKS, TASK_MACS, jit)
+from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS, SPARSE_TASKS,
+                      TASK_MACS, jit)
 from ._extern import array, extern, readonly
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
-                    _gemm_abt_ext, _sparse_forward, _sparse_weight_gradient,
+                    _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
                     _transpose_rows_ext)
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _sample_loss)
@@ -68,16 +65,6 @@ def _n_chunks(n_samples):
 
 
 @jit
-def _padded(m):
-    """Columns of the transposed (fan, m) blocks: m rounded up to K_ALIGN.
-
-    The columns past m hold zeros, so sums over a padded row equal sums over
-    its first m entries.
-    """
-    return (m + K_ALIGN - 1) // K_ALIGN * K_ALIGN
-
-
-@jit
 def _chunk_start(c, n_chunks, m):
     """First sample of chunk c of a batch of m samples (m for c = n_chunks).
 
@@ -90,35 +77,9 @@ def _chunk_start(c, n_chunks, m):
 
 
 @jit
-def _at_offset(layers, cap, l):
-    """Offset of layer l's transposed-input block in ``at_buf``."""
-    if l == 0:
-        return 0
-    return cap * layers[0, 0] + layers[l - 1, 4]
-
-
-@jit
-def _zero_padding(layers, cap, m, sparse, at_buf, dt_buf):
-    """Zero columns m.._padded(m) of every transposed block of a batch."""
-    mp = _padded(m)
-    for l in range(layers.shape[0]):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        if not (l == 0 and sparse):
-            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, mp)
-            for r in range(fan_in):
-                for s in range(m, mp):
-                    AT[r, s] = 0
-        DT = _view(dt_buf, layers[l, 4], fan_out, mp)
-        for r in range(fan_out):
-            for s in range(m, mp):
-                DT[r, s] = 0
-
-
-@jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             params, wt, layers, hidden, out, eps, xbuf, acts,
-                            deltas, at_buf, dt_buf):
+                            deltas):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
@@ -126,8 +87,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
     n_features) array, or CSR arrays (non-empty ``indptr``) whose first layer
     is computed from the stored entries only. Fills rows s0..s1 of every
-    layer's activations and errors and columns s0..s1 of their transposed
-    (fan, m) copies in ``at_buf``/``dt_buf``.
+    layer's activations and errors (and of ``xbuf``).
 
     Returns
     -------
@@ -142,9 +102,6 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     one = params.dtype.type(1)
     dense, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
-    mp = _padded(m)
-    if s1 == m:
-        _zero_padding(layers, cap, m, sparse, at_buf, dt_buf)
 
     # Gather the chunk's rows of a dense X (2-D indexing, no row views:
     # see activations).
@@ -170,8 +127,6 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
-            _transpose_rows_ext(A, _view(at_buf, _at_offset(layers, cap, l),
-                                         fan_in, mp), s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -193,8 +148,6 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
-        _transpose_rows_ext(D, _view(dt_buf, layers[l, 4], fan_out, mp), s0,
-                            s1)
         if l > 0:
             W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
@@ -209,7 +162,8 @@ def _block_rows(layers, l, sparse, m):
     """Rows of layer l's weight matrix per task.
 
     For the weight gradient of a batch of ``m`` samples, tasks get about
-    TASK_MACS multiply-adds each (a multiple of 4 rows, at least 4), so that
+    TASK_MACS multiply-adds each (a multiple of 8 rows, at least 8: the
+    product's tiles are eight rows), so that
     the tasks of all layers cost about the same and an even split of the
     task range over threads is an even split of the work. With fixed-size
     row blocks, the first layer's many expensive blocks all went to one
@@ -219,7 +173,7 @@ def _block_rows(layers, l, sparse, m):
     if l == 0 and sparse:
         return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
     rows = TASK_MACS // max(layers[l, 1] * m, 1)
-    return max(4, rows // 4 * 4)
+    return max(8, rows // 8 * 8)
 
 
 @jit
@@ -269,12 +223,12 @@ def _transpose_weights(params, wt, layers):
 
 
 @jit
-def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
-                          at_buf, dt_buf, task, n_row_tasks):
+def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
+                          deltas, task, n_row_tasks):
     """One task of step 2: a block of rows of some layer's dW, or a db.
 
-    dW[r0:r1] = AT[r0:r1] . DT^T  (sums over all m samples of the batch)
-    db = DT . 1
+    dW[r0:r1] = A[:m, r0:r1]^T D[:m]  (sums over all m samples of the batch)
+    db = sum_s D[s]
     """
     _, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
@@ -288,19 +242,22 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, deltas,
             _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
                                     gW, r0, r1)
         else:
-            AT = _view(at_buf, _at_offset(layers, cap, l), fan_in, _padded(m))
-            DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
-            _gemm_abt_ext(AT, DT, gW, r0, r1, grad[:0], IDENTITY)
+            A = xbuf if l == 0 else _view(acts, layers[l - 1, 4], cap,
+                                          fan_in)
+            D = _view(deltas, layers[l, 4], cap, fan_out)
+            _gemm_atb_ext(A, D, gW, r0, r1, m)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, 1]
-        DT = _view(dt_buf, layers[l, 4], fan_out, _padded(m))
-        ioff = layers[l, 3]
+        D = _view(deltas, layers[l, 4], cap, fan_out)
+        db = grad[layers[l, 3]:layers[l, 3] + fan_out]
+        # Each entry sums over the samples in order (vectorised across the
+        # entries, not along the sum).
         for j in range(fan_out):
-            total = DT.dtype.type(0)
-            for s in range(m):
-                total += DT[j, s]
-            grad[ioff + j] = total
+            db[j] = 0
+        for s in range(m):
+            for j in range(fan_out):
+                db[j] += D[s, j]
 
 
 @jit
@@ -336,8 +293,9 @@ _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
-     array(f, 1), array(f, 1), array(f, 1))])
+     array(f, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
     (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
-     array(f, 1), array(types.int64, 2), types.int64, types.int64, array(f, 1),
-     array(f, 1), array(f, 1), types.int64, types.int64)])
+     array(f, 1), array(types.int64, 2), types.int64, types.int64,
+     readonly(f, 2), readonly(f, 1), readonly(f, 1), types.int64,
+     types.int64)])

@@ -319,6 +319,132 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
 
 
 @jit
+def _gemm_atb(A, D, C, r0, r1, m):
+    """C[r, c] = sum_s A[s, r] * D[s, c] over the first m rows of A and D,
+    for r0 <= r < r1 and every c: rows of a weight gradient dW = A^T D.
+
+    ``_gemm_ab``'s tiles with A read across: a tile of eight rows of C
+    broadcasts eight consecutive entries of A's row s (one cache line) and
+    loads two vectors of D's row s, so neither operand needs a transposed
+    copy. Each entry is one sum over s = 0..m-1 in order, whatever the
+    tiles, so results do not depend on how rows are shared out.
+
+    Parameters
+    ----------
+    A : ndarray of shape (>= m, >= r1)
+        The layer's inputs, one row per sample.
+    D : ndarray of shape (>= m, n_cols)
+        The layer's errors.
+    C : ndarray of shape (>= r1, n_cols)
+        Rows r0..r1 are overwritten.
+    """
+    n_cols = D.shape[1]
+    L = simd.lanes(C)
+    zero = simd.splat(C.dtype.type(0))
+    if r1 - r0 < 8:
+        for r in range(r0, r1):
+            for j in range(0, n_cols, L):
+                n = min(L, n_cols - j)
+                c0 = zero
+                for s in range(m):
+                    c0 = simd.fma(simd.splat(A[s, r]), simd.load(D, s, j, n),
+                                  c0)
+                simd.store(C, r, j, n, c0)
+        return
+    j = 0
+    while j < n_cols:
+        if n_cols - j >= 2 * L:
+            r = r0
+            while r < r1:
+                r = min(r, r1 - 8)  # the last tile may overlap (_gemm_ab)
+                c00 = zero; c01 = zero
+                c10 = zero; c11 = zero
+                c20 = zero; c21 = zero
+                c30 = zero; c31 = zero
+                c40 = zero; c41 = zero
+                c50 = zero; c51 = zero
+                c60 = zero; c61 = zero
+                c70 = zero; c71 = zero
+                for s in range(m):
+                    d0 = simd.load(D, s, j, L); d1 = simd.load(D, s, j + L, L)
+                    a = simd.splat(A[s, r])
+                    c00 = simd.fma(a, d0, c00); c01 = simd.fma(a, d1, c01)
+                    a = simd.splat(A[s, r + 1])
+                    c10 = simd.fma(a, d0, c10); c11 = simd.fma(a, d1, c11)
+                    a = simd.splat(A[s, r + 2])
+                    c20 = simd.fma(a, d0, c20); c21 = simd.fma(a, d1, c21)
+                    a = simd.splat(A[s, r + 3])
+                    c30 = simd.fma(a, d0, c30); c31 = simd.fma(a, d1, c31)
+                    a = simd.splat(A[s, r + 4])
+                    c40 = simd.fma(a, d0, c40); c41 = simd.fma(a, d1, c41)
+                    a = simd.splat(A[s, r + 5])
+                    c50 = simd.fma(a, d0, c50); c51 = simd.fma(a, d1, c51)
+                    a = simd.splat(A[s, r + 6])
+                    c60 = simd.fma(a, d0, c60); c61 = simd.fma(a, d1, c61)
+                    a = simd.splat(A[s, r + 7])
+                    c70 = simd.fma(a, d0, c70); c71 = simd.fma(a, d1, c71)
+                simd.store(C, r, j, L, c00)
+                simd.store(C, r, j + L, L, c01)
+                simd.store(C, r + 1, j, L, c10)
+                simd.store(C, r + 1, j + L, L, c11)
+                simd.store(C, r + 2, j, L, c20)
+                simd.store(C, r + 2, j + L, L, c21)
+                simd.store(C, r + 3, j, L, c30)
+                simd.store(C, r + 3, j + L, L, c31)
+                simd.store(C, r + 4, j, L, c40)
+                simd.store(C, r + 4, j + L, L, c41)
+                simd.store(C, r + 5, j, L, c50)
+                simd.store(C, r + 5, j + L, L, c51)
+                simd.store(C, r + 6, j, L, c60)
+                simd.store(C, r + 6, j + L, L, c61)
+                simd.store(C, r + 7, j, L, c70)
+                simd.store(C, r + 7, j + L, L, c71)
+                r += 8
+            j += 2 * L
+        else:  # one vector, masked to the row's end
+            n = min(L, n_cols - j)
+            r = r0
+            while r < r1:
+                r = min(r, r1 - 8)
+                c00 = zero
+                c10 = zero
+                c20 = zero
+                c30 = zero
+                c40 = zero
+                c50 = zero
+                c60 = zero
+                c70 = zero
+                for s in range(m):
+                    d0 = simd.load(D, s, j, n)
+                    a = simd.splat(A[s, r])
+                    c00 = simd.fma(a, d0, c00)
+                    a = simd.splat(A[s, r + 1])
+                    c10 = simd.fma(a, d0, c10)
+                    a = simd.splat(A[s, r + 2])
+                    c20 = simd.fma(a, d0, c20)
+                    a = simd.splat(A[s, r + 3])
+                    c30 = simd.fma(a, d0, c30)
+                    a = simd.splat(A[s, r + 4])
+                    c40 = simd.fma(a, d0, c40)
+                    a = simd.splat(A[s, r + 5])
+                    c50 = simd.fma(a, d0, c50)
+                    a = simd.splat(A[s, r + 6])
+                    c60 = simd.fma(a, d0, c60)
+                    a = simd.splat(A[s, r + 7])
+                    c70 = simd.fma(a, d0, c70)
+                simd.store(C, r, j, n, c00)
+                simd.store(C, r + 1, j, n, c10)
+                simd.store(C, r + 2, j, n, c20)
+                simd.store(C, r + 3, j, n, c30)
+                simd.store(C, r + 4, j, n, c40)
+                simd.store(C, r + 5, j, n, c50)
+                simd.store(C, r + 6, j, n, c60)
+                simd.store(C, r + 7, j, n, c70)
+                r += 8
+            j += L
+
+
+@jit
 def _row_product(A, B, C, r, bias, relu):
     """Row r of ``_gemm_ab``'s product, summed in C's row: B is read row
     after row, as it lies in memory. (Column panels of B, as the tiles of
@@ -358,6 +484,9 @@ _gemm_abt_ext = extern(_gemm_abt, lambda f: [
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
      readonly(f, 1), types.int64)])
+_gemm_atb_ext = extern(_gemm_atb, lambda f: [
+    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
+     types.int64)])
 
 
 @jit

@@ -83,9 +83,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     step : int64 ndarray of shape (1,)
         Adam's time step, incremented once per batch.
     work : tuple
-        ``(wt, xbuf, acts, deltas, at_buf, dt_buf, grad, grad_tmp,
-        chunk_loss, block_sq)``, as ``fastbp._network.Workspace.buffers()``
-        gives them. All are overwritten.
+        ``(wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq)``,
+        as ``fastbp._network.Workspace.buffers()`` gives them. All are
+        overwritten.
 
     Returns
     -------
@@ -97,8 +97,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         with ``grad = (A^T delta + alpha * W) / sw_sum``,
         ``db = sum_s delta_s / sw_sum``.
     """
-    wt, xbuf, acts, deltas, at_buf, dt_buf, grad, grad_tmp, chunk_loss, \
-        block_sq = work
+    wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq = work
     cap = xbuf.shape[0]
     n_params = params.shape[0]
     n_coefs = layers[0, 3]
@@ -123,13 +122,12 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
             for c in prange(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt,
-                    layers, hidden, out, eps, xbuf, acts, deltas, at_buf,
-                    dt_buf)
+                    layers, hidden, out, eps, xbuf, acts, deltas)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    hidden, out, eps, xbuf, acts, deltas, at_buf, dt_buf)
+                    hidden, out, eps, xbuf, acts, deltas)
         data_loss = 0.0
         for c in range(n_chunks):
             data_loss += chunk_loss[c]
@@ -140,13 +138,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         if work_size >= PARALLEL_MIN_WORK:
             for task in prange(n_tasks):
                 _weight_gradient_task_ext(
-                    X, idx, b0, target, layers, cap, m, deltas, at_buf,
-                    dt_buf, np.int64(task), n_row_tasks)
+                    X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
+                    np.int64(task), n_row_tasks)
         else:
             for task in range(n_tasks):
                 _weight_gradient_task_ext(
-                    X, idx, b0, target, layers, cap, m, deltas, at_buf,
-                    dt_buf, task, n_row_tasks)
+                    X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
+                    task, n_row_tasks)
 
         if full_batch:
             total += data_loss
