@@ -1,11 +1,15 @@
-"""Single-thread speed of the two dense product kernels on layer shapes.
+"""Single-thread speed of the dense product kernels on the networks' shapes.
 
-``_gemm_ab`` (rows of C from rows of B, in vector tiles) against
-``_gemm_abt`` (dot products with B transposed), both computing
-C = relu(A B + b) for the (rows, K, n_cols) shapes below, in float32 and
-float64; GFLOP/s are medians of 7 timings of a compiled loop of calls.
-The shapes are layers of the benchmark networks and of prediction: 64-row
-blocks and chunks, 50-row chunks of mnist, a batch of 32 for tiny, one row.
+- ``_gemm_ab``: C = relu(A B + b), a layer's forward pass (and, with B the
+  transposed weights, its input error), for (rows, K, n_cols) shapes:
+  64-row prediction blocks and training chunks, mnist's 50-row chunks,
+  tiny's batch of 32, one row;
+- ``_gemm_atb``: C = A^T D over a batch, a layer's weight gradient, for
+  (batch, fan_in, fan_out) shapes of wide, mnist and reg.
+
+Beside each, numpy's matmul of the same operands (OpenBLAS, limited to one
+thread) as a reference for what this core reaches. GFLOP/s are medians of
+7 timings of a compiled loop of calls (numpy: of a Python loop).
 
 Usage::
 
@@ -16,14 +20,17 @@ import time
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import fastbp  # noqa: F401  (sets the CPU features before numba compiles)
 from fastbp._kernels._config import RELU
 from fastbp._kernels._extern import register
-from fastbp._kernels.dense import _gemm_ab, _gemm_abt
+from fastbp._kernels.dense import _gemm_ab, _gemm_atb
 
-SHAPES = [(64, 64, 100), (64, 100, 10), (64, 784, 512), (64, 512, 256),
-          (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512)]
+AB_SHAPES = [(64, 64, 100), (64, 100, 10), (64, 784, 512), (64, 512, 256),
+             (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512)]
+ATB_SHAPES = [(256, 784, 512), (256, 512, 256), (256, 256, 10),
+              (200, 784, 100), (200, 100, 10), (64, 50, 64), (64, 64, 64)]
 
 
 @numba.njit
@@ -33,34 +40,54 @@ def _repeat_ab(A, B, b, C, reps):
 
 
 @numba.njit
-def _repeat_abt(A, BT, b, C, reps):
+def _repeat_atb(A, D, C, reps):
     for _ in range(reps):
-        _gemm_abt(A, BT, C, 0, A.shape[0], b, RELU)
+        _gemm_atb(A, D, C, 0, C.shape[0], A.shape[0])
+
+
+def _rate(flops, run, reps):
+    run(1)
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        run(reps)
+        times.append(time.perf_counter() - t0)
+    return flops * reps / np.median(times) / 1e9
+
+
+def _numpy(reps, left, right):
+    for _ in range(reps):
+        left @ right
 
 
 def main():
     rng = np.random.RandomState(0)
-    for dtype in (np.float32, np.float64):
-        register(dtype, ("activations", "dense"))
-        for m, K, n in SHAPES:
-            A = rng.randn(m, K).astype(dtype)
-            B = rng.randn(K, n).astype(dtype)
-            BT = np.ascontiguousarray(B.T)
-            b = rng.randn(n).astype(dtype)
-            C = np.empty((m, n), dtype)
-            reps = max(1, int(1e8 / (m * K * n)))
-            rates = []
-            for repeat, operand in ((_repeat_ab, B), (_repeat_abt, BT)):
-                repeat(A, operand, b, C, 1)
-                times = []
-                for _ in range(7):
-                    t0 = time.perf_counter()
-                    repeat(A, operand, b, C, reps)
-                    times.append(time.perf_counter() - t0)
-                rates.append(2 * m * K * n * reps / np.median(times) / 1e9)
-            print(f"{np.dtype(dtype).name} {m} x {K} times {K} x {n}: "
-                  f"_gemm_ab {rates[0]:.0f}, _gemm_abt {rates[1]:.0f} GFLOP/s",
-                  flush=True)
+    with threadpool_limits(1):
+        for dtype in (np.float32, np.float64):
+            name = np.dtype(dtype).name
+            register(dtype, ("activations", "dense"))
+            for m, K, n in AB_SHAPES:
+                A = rng.randn(m, K).astype(dtype)
+                B = rng.randn(K, n).astype(dtype)
+                b = rng.randn(n).astype(dtype)
+                C = np.empty((m, n), dtype)
+                reps = max(1, int(1e8 / (m * K * n)))
+                flops = 2 * m * K * n
+                ours = _rate(flops, lambda r: _repeat_ab(A, B, b, C, r), reps)
+                blas = _rate(flops, lambda r: _numpy(r, A, B), reps)
+                print(f"{name} _gemm_ab  {m} x {K} times {K} x {n}: "
+                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f})", flush=True)
+            for m, fan_in, fan_out in ATB_SHAPES:
+                A = rng.randn(m, fan_in).astype(dtype)
+                D = rng.randn(m, fan_out).astype(dtype)
+                C = np.empty((fan_in, fan_out), dtype)
+                reps = max(1, int(1e8 / (m * fan_in * fan_out)))
+                flops = 2 * m * fan_in * fan_out
+                ours = _rate(flops, lambda r: _repeat_atb(A, D, C, r), reps)
+                blas = _rate(flops, lambda r: _numpy(r, A.T, D), reps)
+                print(f"{name} _gemm_atb ({m} x {fan_in})^T times {m} x "
+                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f})",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -80,20 +80,6 @@ TASK_MACS = 1 << 19
 # the batch's stored entries; the layer is cut into at most this many tasks.
 SPARSE_TASKS = 64
 
-# Products into rows of at least ROW_FORM_MIN_COLS entries, summing at most
-# ROW_FORM_MAX_K_PER_COL entries per entry of the row, run as rows of C built
-# from rows of B in vector tiles (dense._gemm_ab); others as dot products
-# (dense._gemm_abt). One thread, float32 (`NUMBA_NUM_THREADS=1 python
-# benchmarks/products.py`, two runs): 64 x 784 times 784 x 512 at 197-230
-# vs 163-183 GFLOP/s, 64 x 512 times 512 x 256 at 245-249 vs 169-171, but
-# 64 x 256 times 256 x 10 at 123-125 vs 150 and 50 x 784 times 784 x 100
-# at 184-193 vs 187-194. With the row form only for sums shorter than 32 (the rule
-# before the vector tiles), `NUMBA_NUM_THREADS=1 python
-# benchmarks/profile_epoch.py` gave whole epochs of wide 1.01-1.03 s and reg
-# 0.041-0.043 s; with this rule 0.87-0.88 s and 0.031-0.032 s.
-ROW_FORM_MIN_COLS = 16
-ROW_FORM_MAX_K_PER_COL = 4
-
 # The optimizer step (and L-BFGS's gradient reduction) runs over blocks of
 # this many parameters, one partial sum of squared weights per block, summed
 # in block order. A block also refreshes its entries of the transposed

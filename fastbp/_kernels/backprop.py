@@ -125,8 +125,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             s0, s1)
         else:
             W = _view(params, layers[l, 2], fan_in, fan_out)
-            WT = _view(wt, layers[l, 2], fan_out, fan_in)
-            _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
+            _dense_forward_ext(A, W, b, Z, kind, s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -149,11 +148,10 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         fan_out = layers[l, 1]
         D = _view(deltas, layers[l, 4], cap, fan_out)
         if l > 0:
-            W = _view(params, layers[l, 2], fan_in, fan_out)
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
-            _dense_backward_input_ext(D, W, WT, A, D_prev, hidden, s0, s1)
+            _dense_backward_input_ext(D, WT, A, D_prev, hidden, s0, s1)
     return loss
 
 

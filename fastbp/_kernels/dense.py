@@ -4,18 +4,32 @@ Shapes follow scikit-learn: ``W`` is (fan_in, fan_out), ``b`` is (fan_out,),
 activations are (n_samples, fan). Each backward piece sits beside the forward
 it differentiates:
 
-    forward          Z = f(A W + b)                 = f(A . WT^T + b)
-    input error      D_prev = (D W^T) * f'(A_prev)  = (D . W^T) * f'(A_prev)
-    weight gradient  dW = A^T D                     = AT . DT^T
+    forward          Z = f(A W + b)                 _gemm_ab(A, W)
+    input error      D_prev = (D W^T) * f'(A_prev)  _gemm_ab(D, WT)
+    weight gradient  dW = A^T D                     _gemm_atb(A, D)
                      db = sum_s D[s]
     (the weight gradient is assembled in ``backprop``, over the whole batch)
 
-Most products are computed by ``_gemm_abt``: C = A . B^T with
-both operands contiguous along the summed axis, so that the inner loop is a
-dot product LLVM vectorises, and a 4 x 4 tile of accumulators reuses each
-loaded value four times. The forward pass therefore reads the transposed
-weights ``WT`` (fan_out, fan_in), and the weight gradient reads transposed
-copies of the batch's inputs and errors; the callers keep those copies.
+Every product builds rows of C from rows of its second operand, in
+register tiles of explicit vectors (``simd``), so every operand is read in
+the layout it has: the weights W, the transposed weights WT (fan_out,
+fan_in) that the optimizer keeps up to date for the input error, and the
+batch's activations and errors, one row per sample.
+
+These replaced 4 x 4 tiles of dot products over transposed operands
+(``_gemm_abt``, removed after 33fbf83), which needed transposed copies of
+every layer's inputs and errors per batch and, on sums shorter than about
+a hundred entries, spent much of their time adding up vector lanes. One
+thread, float32 (``NUMBA_NUM_THREADS=1 python benchmarks/products.py`` at
+33fbf83, two runs), relu(A B + b), row form vs dot form: 64 x 64 times
+64 x 100 at 210-212 vs 95 GFLOP/s, 64 x 784 times 784 x 512 at 197-230 vs
+163-183, 32 x 20 times 20 x 32 at 195-203 vs 28; float64 115-116 vs 74-76,
+70-82 vs 67-69 and 108-109 vs 28. The dot form won only on short rows
+with long sums (64 x 256 times 256 x 10: 123-125 vs 150), a small layer:
+with the row form everywhere, ``NUMBA_NUM_THREADS=1 python
+benchmarks/profile_epoch.py`` gave the same epochs for wide, reg and tiny
+and mnist's 1.5 % slower (0.136 vs 0.134 s), for one product kernel less
+to compile.
 
 The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
 chunks of a batch run them on disjoint row ranges.
@@ -24,147 +38,18 @@ chunks of a batch run them on disjoint row ranges.
 from numba import types
 
 from . import simd
-from ._config import (IDENTITY, RELU, ROW_FORM_MAX_K_PER_COL,
-                      ROW_FORM_MIN_COLS, jit)
+from ._config import IDENTITY, RELU, jit
 from ._extern import array, extern, readonly
-from .activations import (_activate_rows_ext, _apply_derivative_rows_ext,
-                          _relu)
-
-
-@jit
-def _finish(s, q, relu, zero):
-    """One entry of a layer's output: the sum s plus the bias q, through
-    ``_relu`` if ``relu``."""
-    v = s + q
-    clipped = _relu(v, zero)
-    return clipped if relu else v
-
-
-@jit
-def _finish_rows(C, r0, r1, b, kind):
-    """C[r] = f(C[r] + b) for r0 <= r < r1 (``_finish`` on every entry);
-    nothing for no bias (b empty) and no relu."""
-    relu = kind == RELU
-    if b.shape[0] == 0 and not relu:
-        return
-    zero = C.dtype.type(0)
-    n_cols = C.shape[1]
-    for r in range(r0, r1):
-        if b.shape[0] > 0:
-            for j in range(n_cols):
-                C[r, j] = _finish(C[r, j], b[j], relu, zero)
-        else:
-            for j in range(n_cols):
-                C[r, j] = _finish(C[r, j], zero, relu, zero)
-
-
-_finish_rows_ext = extern(_finish_rows, lambda f: [
-    (array(f, 2), types.int64, types.int64, readonly(f, 1), types.int64)])
-
-
-@jit
-def _gemm_abt(A, B, C, r0, r1, b, kind):
-    """C[r, c] = f(sum_k A[r, k] * B[c, k] + b[c]) for r0 <= r < r1 and
-    every c, where f is relu for ``kind`` RELU and the identity otherwise.
-
-    A layer's bias and relu are applied to each strip of four rows of C
-    right after it is computed, while in L1 cache, instead of in a pass over
-    C after the product. (Applied as each entry was stored, they made the
-    product itself 7-15 % slower: 64 x 64 x 100 at 89 vs 104 GFLOP/s.)
-
-    Parameters
-    ----------
-    A : ndarray of shape (>= r1, K), C-contiguous
-    B : ndarray of shape (n_cols, K), C-contiguous
-    C : ndarray of shape (>= r1, n_cols)
-        Rows r0..r1 are overwritten.
-    b : ndarray of shape (n_cols,), or (0,) for no bias
-    kind : int
-        Hidden activation code; only RELU is applied here.
-    """
-    # Entries are indexed in 2-D, not through row views (see activations).
-    n_cols = B.shape[0]
-    K = A.shape[1]
-    zero = C.dtype.type(0)
-    r = r0
-    while r < r1:
-        if r + 4 <= r1:
-            c = 0
-            while c + 4 <= n_cols:
-                s00 = s01 = s02 = s03 = zero
-                s10 = s11 = s12 = s13 = zero
-                s20 = s21 = s22 = s23 = zero
-                s30 = s31 = s32 = s33 = zero
-                for k in range(K):
-                    x0, x1 = A[r, k], A[r + 1, k]
-                    x2, x3 = A[r + 2, k], A[r + 3, k]
-                    y0, y1 = B[c, k], B[c + 1, k]
-                    y2, y3 = B[c + 2, k], B[c + 3, k]
-                    s00 += x0 * y0
-                    s01 += x0 * y1
-                    s02 += x0 * y2
-                    s03 += x0 * y3
-                    s10 += x1 * y0
-                    s11 += x1 * y1
-                    s12 += x1 * y2
-                    s13 += x1 * y3
-                    s20 += x2 * y0
-                    s21 += x2 * y1
-                    s22 += x2 * y2
-                    s23 += x2 * y3
-                    s30 += x3 * y0
-                    s31 += x3 * y1
-                    s32 += x3 * y2
-                    s33 += x3 * y3
-                C[r, c], C[r, c + 1], C[r, c + 2], C[r, c + 3] = s00, s01, s02, s03
-                C[r + 1, c], C[r + 1, c + 1] = s10, s11
-                C[r + 1, c + 2], C[r + 1, c + 3] = s12, s13
-                C[r + 2, c], C[r + 2, c + 1] = s20, s21
-                C[r + 2, c + 2], C[r + 2, c + 3] = s22, s23
-                C[r + 3, c], C[r + 3, c + 1] = s30, s31
-                C[r + 3, c + 2], C[r + 3, c + 3] = s32, s33
-                c += 4
-            while c < n_cols:  # remaining columns: 4 x 1 tiles
-                s00 = s10 = s20 = s30 = zero
-                for k in range(K):
-                    y0 = B[c, k]
-                    s00 += A[r, k] * y0
-                    s10 += A[r + 1, k] * y0
-                    s20 += A[r + 2, k] * y0
-                    s30 += A[r + 3, k] * y0
-                C[r, c], C[r + 1, c], C[r + 2, c], C[r + 3, c] = s00, s10, s20, s30
-                c += 1
-            _finish_rows_ext(C, r, r + 4, b, kind)
-            r += 4
-        else:  # remaining rows: 1 x 4 tiles, then 1 x 1
-            c = 0
-            while c + 4 <= n_cols:
-                s00 = s01 = s02 = s03 = zero
-                for k in range(K):
-                    x0 = A[r, k]
-                    s00 += x0 * B[c, k]
-                    s01 += x0 * B[c + 1, k]
-                    s02 += x0 * B[c + 2, k]
-                    s03 += x0 * B[c + 3, k]
-                C[r, c], C[r, c + 1], C[r, c + 2], C[r, c + 3] = s00, s01, s02, s03
-                c += 4
-            while c < n_cols:
-                s00 = zero
-                for k in range(K):
-                    s00 += A[r, k] * B[c, k]
-                C[r, c] = s00
-                c += 1
-            _finish_rows_ext(C, r, r + 1, b, kind)
-            r += 1
+from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
 @jit
 def _gemm_ab(A, B, C, r0, r1, bias, kind):
     """C[r, c] = f(sum_k A[r, k] * B[k, c] + bias[c]) for r0 <= r < r1 and
-    every c, f as in ``_gemm_abt``.
+    every c, where f is relu for ``kind`` RELU and the identity otherwise
+    (the caller applies the other activations).
 
-    The product ``_gemm_abt`` computes, with B in the other layout, as
-    register tiles of explicit vectors (``simd``): eight rows of C by two
+    Register tiles of explicit vectors (``simd``): eight rows of C by two
     vectors of columns (16 accumulators), each step of k loading two
     vectors of B's row k and broadcasting eight entries of A; the last
     vector of a row (two full vectors no longer fit) as tiles of eight rows
@@ -178,21 +63,15 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     operand, no horizontal sums: one broadcast-multiply-add per loaded
     entry of A and vector of B.
 
-    Against ``_gemm_abt`` (``NUMBA_NUM_THREADS=1 python
-    benchmarks/products.py``, two runs): float32 64 x 64 times 64 x 100 at
-    210-212 vs 95 GFLOP/s, 64 x 784 times 784 x 512 at 197-230 vs 163-183,
-    32 x 20 times 20 x 32 at 195-203 vs 28; float64 at 115-116 vs 74-76,
-    70-82 vs 67-69 and 108-109 vs 28. It loses where rows of C are short
-    and the sum long (64 x 256 times 256 x 10: 123-125 vs 150); see
-    ``_row_form``.
-
     Parameters
     ----------
     A : ndarray of shape (>= r1, K)
     B : ndarray of shape (K, n_cols), C-contiguous
     C : ndarray of shape (>= r1, n_cols)
         Rows r0..r1 are overwritten.
-    bias, kind : as ``b`` and ``kind`` in ``_gemm_abt``
+    bias : ndarray of shape (n_cols,), or (0,) for no bias
+    kind : int
+        Hidden activation code; only RELU is applied here.
     """
     n_cols = B.shape[1]
     K = A.shape[1]
@@ -478,23 +357,12 @@ def _row_product(A, B, C, r, bias, relu):
 
 
 # Handles compiled callers use (see _extern).
-_gemm_abt_ext = extern(_gemm_abt, lambda f: [
-    (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
-     readonly(f, 1), types.int64)])
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
      readonly(f, 1), types.int64)])
 _gemm_atb_ext = extern(_gemm_atb, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
      types.int64)])
-
-
-@jit
-def _row_form(K, n_cols):
-    """Whether a product summing K entries into rows of n_cols entries runs
-    as ``_gemm_ab`` (from the rows of B) rather than ``_gemm_abt`` (dot
-    products). Depends on the shapes only."""
-    return n_cols >= ROW_FORM_MIN_COLS and K <= ROW_FORM_MAX_K_PER_COL * n_cols
 
 
 @jit
@@ -539,7 +407,7 @@ _transpose_rows_ext = extern(_transpose_rows, lambda f: [
 
 
 @jit
-def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
+def _dense_forward(A, W, b, Z, kind, s0, s1):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
     Parameters
@@ -548,10 +416,6 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Inputs of the layer.
     W : ndarray of shape (fan_in, fan_out)
         The layer's weights.
-    WT : ndarray of shape (fan_out, fan_in), or (0, fan_in)
-        The same, transposed; empty to multiply by W's rows (``_gemm_ab``)
-        whatever the shapes (prediction, which keeps no transposed
-        weights).
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -559,27 +423,21 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    # Z[s] = A[s] @ W + b, in whichever form vectorises for these shapes,
-    # relu applied there too.
-    if WT.shape[0] == 0 or _row_form(W.shape[0], W.shape[1]):
-        _gemm_ab_ext(A, W, Z, s0, s1, b, kind)
-    else:
-        _gemm_abt_ext(A, WT, Z, s0, s1, b, kind)
+    _gemm_ab_ext(A, W, Z, s0, s1, b, kind)  # relu applied there too
     if kind != RELU:  # logistic and tanh; nothing for the identity
         _activate_rows_ext(kind, Z, s0, s1)
 
 
 @jit
-def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
+def _dense_backward_input(D, WT, A_prev, D_prev, kind, s0, s1):
     """D_prev[s] = (D[s] @ W.T) * f'(A_prev[s]) for s0 <= s < s1.
 
     Parameters
     ----------
     D : ndarray of shape (>= s1, fan_out)
         dL/dZ of this layer.
-    W : ndarray of shape (fan_in, fan_out)
     WT : ndarray of shape (fan_out, fan_in)
-        W transposed.
+        The layer's weights W, transposed.
     A_prev : ndarray of shape (>= s1, fan_in)
         Activations feeding this layer (outputs of the previous layer).
     D_prev : ndarray of shape (>= s1, fan_in)
@@ -587,22 +445,17 @@ def _dense_backward_input(D, W, WT, A_prev, D_prev, kind, s0, s1):
     kind : int
         Hidden activation code of the previous layer.
     """
-    fan_in = W.shape[0]
-    # D_prev[s] = D[s] @ W^T, in whichever form vectorises for these shapes.
     no_bias = D_prev[0][:0]
-    if _row_form(WT.shape[0], fan_in):
-        _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
-    else:
-        _gemm_abt_ext(D, W, D_prev, s0, s1, no_bias, IDENTITY)
+    _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
     _apply_derivative_rows_ext(kind, A_prev, D_prev, s0, s1)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
-    (readonly(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
-     types.int64, types.int64, types.int64)])
+    (readonly(f, 2), array(f, 2), array(f, 1), array(f, 2), types.int64,
+     types.int64, types.int64)])
 _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
-    (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),
-     types.int64, types.int64, types.int64)])
+    (array(f, 2), array(f, 2), array(f, 2), array(f, 2), types.int64,
+     types.int64, types.int64)])
 
 
 @jit

@@ -37,9 +37,8 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
     input (non-empty ``indptr``) the first layer reads the stored entries
     only. Layer l writes its activations to ``scratch_a`` (l even) or
     ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
-    ``result``. Every dense product multiplies by W's rows in vector tiles
-    (``_dense_forward`` with an empty WT: ``dense._gemm_ab``), so prediction
-    needs no transposed weights.
+    ``result``. Dense products multiply by W's rows (``dense._gemm_ab``):
+    prediction needs no transposed weights.
     """
     dense, data, indices, indptr = X
     m = s1 - s0
@@ -48,7 +47,6 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         W = _view(params, layers[l, 2], fan_in, fan_out)
-        WT = W[:0]
         b = params[layers[l, 3]:layers[l, 3] + fan_out]
         kind = hidden
         if l == n_layers - 1:
@@ -64,10 +62,10 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
             _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
                             kind, 0, m)
         elif l == 0:
-            _dense_forward_ext(dense[s0:s1], W, WT, b, Z, kind, 0, m)
+            _dense_forward_ext(dense[s0:s1], W, b, Z, kind, 0, m)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
-            _dense_forward_ext(A, W, WT, b, Z, kind, 0, m)
+            _dense_forward_ext(A, W, b, Z, kind, 0, m)
     _output_activate_rows_ext(out, result, 0, m)
 
 
