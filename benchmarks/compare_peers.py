@@ -46,8 +46,8 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import (SHAPES, classes_of, make_data,  # noqa: E402
-                               make_estimator)
+from benchmarks.common import (ALL_SHAPES, SHAPES, classes_of,  # noqa: E402
+                               make_data, make_estimator)
 
 PEERS = ["fastbp", "sklearn", "torch", "jax"]
 PEER_LABELS = {"fastbp": "fastbp", "sklearn": "scikit-learn",
@@ -164,7 +164,7 @@ def _worker_torch(shape, X, y, repeats):
 
     torch.set_num_threads(N_THREADS)
     torch.manual_seed(0)
-    spec = SHAPES[shape]
+    spec = ALL_SHAPES[shape]
     sizes = [spec.n_features, *spec.hidden_layer_sizes, spec.n_outputs]
     layers = []
     for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
@@ -198,7 +198,7 @@ def _worker_jax(shape, X, y, repeats):
     import jax
     import jax.numpy as jnp
 
-    spec = SHAPES[shape]
+    spec = ALL_SHAPES[shape]
     sizes = [spec.n_features, *spec.hidden_layer_sizes, spec.n_outputs]
     n_samples, batch_size = X.shape[0], spec.batch_size
     n_full = n_samples // batch_size
@@ -315,7 +315,7 @@ def run_worker(peer, shapes, repeats, quick):
         return
     result = {"status": "ok", "versions": _versions(peer), "shapes": {}}
     for shape in shapes:
-        n_samples = SHAPES[shape].n_samples
+        n_samples = ALL_SHAPES[shape].n_samples
         if quick:
             n_samples //= QUICK_DIVISOR
         X, _, y, _ = make_data(shape, "float32", n_samples=n_samples, n_test=0)
@@ -430,7 +430,7 @@ def markdown_table(results, peers, shapes):
 
 
 def _shape_description(shape, quick):
-    s = SHAPES[shape]
+    s = ALL_SHAPES[shape]
     n = s.n_samples // QUICK_DIVISOR if quick else s.n_samples
     hidden = ", ".join(map(str, s.hidden_layer_sizes))
     out = f"{s.n_outputs} classes" if s.task == "classification" else "1 output"
@@ -555,8 +555,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", nargs="+", choices=list(SHAPES),
-                        default=list(SHAPES), help="shapes to run (default: all)")
+    parser.add_argument("--shapes", nargs="+", choices=list(ALL_SHAPES),
+                        default=list(SHAPES),
+                        help="shapes to run (default: tiny mnist wide reg; "
+                             "also deep micro batch16 batch512)")
     parser.add_argument("--peers", nargs="+", choices=PEERS, default=PEERS,
                         help="peers to run (default: all)")
     parser.add_argument("--repeats", type=int, default=None,

@@ -23,6 +23,18 @@ SHAPES = {
     "reg": Shape(50_000, 50, (64, 64), 1, 64, "regression"),
 }
 
+# More shapes for ``../compare_peers.py --shapes`` (not in the asv suite):
+# a deeper network, a very small one, and mnist's network with batches of
+# 16 and of 512.
+EXTRA_SHAPES = {
+    "deep": Shape(30_000, 100, (256, 256, 256, 256), 10, 128,
+                  "classification"),
+    "micro": Shape(20_000, 8, (8,), 2, 32, "classification"),
+    "batch16": Shape(20_000, 784, (100,), 10, 16, "classification"),
+    "batch512": Shape(60_000, 784, (100,), 10, 512, "classification"),
+}
+ALL_SHAPES = {**SHAPES, **EXTRA_SHAPES}
+
 # Held-out samples drawn after the training samples (for predict and score).
 N_TEST = 10_000
 
@@ -58,7 +70,7 @@ def make_data(shape, dtype="float32", seed=0, n_samples=None, n_test=N_TEST):
         zero mean and unit variance for regression.
     y_test : ndarray of shape (n_test,)
     """
-    spec = SHAPES[shape] if isinstance(shape, str) else shape
+    spec = ALL_SHAPES[shape] if isinstance(shape, str) else shape
     n_train = spec.n_samples if n_samples is None else int(n_samples)
     n_total = n_train + n_test
     rng = np.random.RandomState(seed)
@@ -105,7 +117,7 @@ def make_estimator(module, shape, dtype=None, random_state=0):
     random_state : int
         Seed of the weight initialisation and shuffling.
     """
-    spec = SHAPES[shape]
+    spec = ALL_SHAPES[shape]
     cls = (module.MLPClassifier if spec.task == "classification"
            else module.MLPRegressor)
     kwargs = {} if dtype is None else {"dtype": dtype}
@@ -116,7 +128,7 @@ def make_estimator(module, shape, dtype=None, random_state=0):
 
 def classes_of(shape):
     """``classes`` argument for a first ``partial_fit`` (None: regression)."""
-    spec = SHAPES[shape]
+    spec = ALL_SHAPES[shape]
     if spec.task == "classification":
         return np.arange(spec.n_outputs)
     return None
