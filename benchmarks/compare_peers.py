@@ -15,6 +15,12 @@ data is made first, one untimed epoch warms up (Numba cache load, JAX
 compilation, allocator warm-up), then ``--repeats`` epochs are timed one by
 one and the median is reported.
 
+The machine the figures come from is shared and changes speed from minute
+to minute, so a peer timed alone in a slow minute looks slow. With
+``--rounds N`` the peers take turns N times (fastbp, scikit-learn, ...,
+fastbp, scikit-learn, ...), each turn a fresh process, and a cell's median
+is over the epochs of all N turns.
+
 A peer that is not installed is reported as skipped; one whose process fails
 is reported as failed. Missing matplotlib only skips the chart.
 
@@ -23,6 +29,7 @@ Usage (from the repository root)::
     python benchmarks/compare_peers.py                      # all, 5 repeats
     python benchmarks/compare_peers.py --quick              # smoke test
     python benchmarks/compare_peers.py --shapes tiny reg --repeats 3
+    python benchmarks/compare_peers.py --rounds 3           # peers in turns
 
 Outputs, in ``--out`` (default ``benchmarks/results/``): ``compare_peers.md``
 (the table plus the conditions it was measured in), ``compare_peers.json``
@@ -389,6 +396,29 @@ def run_peer(peer, args):
     return result
 
 
+def _merge_rounds(earlier, later):
+    """One peer's result over several rounds: every shape's epochs of both,
+    the median over all of them, the highest background load."""
+    if later["status"] != "ok":
+        return later
+    merged = dict(earlier)
+    merged["shapes"] = {}
+    for shape, entry in earlier["shapes"].items():
+        other = later["shapes"][shape]
+        combined = dict(entry)
+        combined["samples"] = entry["samples"] + other["samples"]
+        combined["rejected"] = entry["rejected"] + other["rejected"]
+        combined["contaminated"] = entry["contaminated"] or other["contaminated"]
+        combined["median"] = statistics.median(combined["samples"])
+        merged["shapes"][shape] = combined
+    loads = [x for x in (earlier.get("background_load_before"),
+                         later.get("background_load_before")) if x is not None]
+    merged["background_load_before"] = max(loads) if loads else None
+    merged["phase_seconds"] = (earlier["phase_seconds"]
+                               + later["phase_seconds"])
+    return merged
+
+
 def _fmt_seconds(value):
     if value is None:
         return "—"
@@ -445,8 +475,10 @@ def write_report(results, args, path_md, command, started):
         "# Seconds per epoch: fastbp and peers",
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC with `{command}`",
-        f"({args.repeats} timed epochs per cell after one warm-up epoch; "
-        "median).",
+        f"({args.repeats} timed epochs per cell after one warm-up epoch"
+        + (f", in each of {args.rounds} rounds in which the peers took "
+           "turns" if args.rounds > 1 else "")
+        + "; median).",
         "",
         table,
         "",
@@ -570,8 +602,13 @@ def main(argv=None):
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="before each phase, wait up to SECONDS for other "
                              "processes to leave the CPUs idle (default 0)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the peers take turns; medians are over "
+                             "all rounds' epochs (default 1)")
     parser.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.repeats is None:
         args.repeats = 2 if args.quick else 5
 
@@ -583,12 +620,18 @@ def main(argv=None):
     command = "python " + " ".join(
         shlex.quote(a) for a in [os.path.relpath(__file__)] + sys.argv[1:])
     results = {}
-    for peer in args.peers:
-        print(f"== {PEER_LABELS[peer]} ==", file=sys.stderr, flush=True)
-        results[peer] = run_peer(peer, args)
-        if results[peer]["status"] != "ok":
-            print(f"{PEER_LABELS[peer]}: {results[peer]['status']}: "
-                  f"{results[peer].get('reason', '')}", file=sys.stderr)
+    for round_ in range(args.rounds):
+        for peer in args.peers:
+            if results.get(peer, {}).get("status", "ok") != "ok":
+                continue  # skipped or failed in an earlier round
+            print(f"== {PEER_LABELS[peer]} (round {round_ + 1} of "
+                  f"{args.rounds}) ==", file=sys.stderr, flush=True)
+            result = run_peer(peer, args)
+            results[peer] = (result if peer not in results
+                             else _merge_rounds(results[peer], result))
+            if result["status"] != "ok":
+                print(f"{PEER_LABELS[peer]}: {result['status']}: "
+                      f"{result.get('reason', '')}", file=sys.stderr)
 
     os.makedirs(args.out, exist_ok=True)
     stem = "compare_peers_quick" if args.quick else "compare_peers"
