@@ -4,8 +4,9 @@ Memory layout shared with ``fastbp._network``:
 
 * ``params`` is one flat vector: every layer's coefficients (row-major
   (fan_in, fan_out)), then every layer's intercepts, as scikit-learn's
-  ``_pack`` orders them. ``grad`` has the same layout; ``wt`` holds every
-  layer's W transposed, (fan_out, fan_in), at the same offsets.
+  ``_pack`` orders them. ``grad`` has the same layout; ``wt`` holds the W
+  of every layer but the first transposed, (fan_out, fan_in), at the same
+  offsets (the first layer's stretch is unused).
 * ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
   holds ``fan_in, fan_out, coef_offset, intercept_offset, act_offset``;
   the offsets point into ``params`` and into the activation workspace.
@@ -205,13 +206,15 @@ def _find_block(layers, task, sparse, m):
 
 @jit
 def _transpose_weights(params, wt, layers):
-    """wt gets each layer's W (fan_in, fan_out) as WT (fan_out, fan_in).
+    """wt gets the W (fan_in, fan_out) of every layer but the first as WT
+    (fan_out, fan_in): what the input errors read (``optimizers.
+    _store_transposed``).
 
-    Serial: it runs once per epoch or prediction (the optimizer keeps wt up
-    to date between batches), and for wide's 533,000 weights it takes well
-    under a millisecond, less than starting a parallel region would save.
+    Serial: it runs once per epoch (the optimizer keeps wt up to date
+    between batches), and for wide's weights it takes well under a
+    millisecond, less than starting a parallel region would save.
     """
-    for l in range(layers.shape[0]):
+    for l in range(1, layers.shape[0]):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         # np.int64(0): a literal 0 would compile a second specialisation.

@@ -104,12 +104,16 @@ def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
 
 @jit
 def _store_transposed(params, wt, layers, p0, p1):
-    """Copy coefficient entries p0 <= p < p1 into the transposed weights.
+    """Copy coefficient entries p0 <= p < p1 of layers 1, 2, ... into the
+    transposed weights.
 
     Entry ``p`` is W[k, j] of some layer (offset ``coff``, shape
-    (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``.
+    (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``. Only the
+    input error reads WT, and the first layer has none (the input needs no
+    error): its W, most of the weights in wide and mnist (784 inputs), is
+    not copied.
     """
-    for l in range(layers.shape[0]):
+    for l in range(1, layers.shape[0]):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         coff = layers[l, 2]
