@@ -328,32 +328,31 @@ def _row_product(A, B, C, r, bias, relu):
     """Row r of ``_gemm_ab``'s product, summed in C's row: B is read row
     after row, as it lies in memory. (Column panels of B, as the tiles of
     eight rows read it, walk down B's rows one page apart for float64 rows
-    of 512: a single row of 784 x 512 ran at 9 GFLOP/s that way.)"""
+    of 512: a single row of 784 x 512 ran at 9 GFLOP/s that way.) The
+    row's last, partial vector is summed in a register: a masked store
+    followed by a masked load of the same entries waits for the store at
+    every k."""
     n_cols = B.shape[1]
     K = A.shape[1]
     L = simd.lanes(C)
     full = n_cols // L * L
-    n = n_cols - full
+    n = n_cols - full  # lanes of the last vector; 0: no memory touched
     zero = simd.splat(C.dtype.type(0))
     has_bias = bias.shape[0] > 0
     for j in range(0, full, L):
         simd.store(C, r, j, L, simd.load1(bias, j, L) if has_bias else zero)
-    if n > 0:
-        simd.store(C, r, full, n,
-                   simd.load1(bias, full, n) if has_bias else zero)
+    tail = simd.load1(bias, full, n) if has_bias else zero
     for k in range(K):
         a = simd.splat(A[r, k])
         for j in range(0, full, L):
             simd.store(C, r, j, L, simd.fma(a, simd.load(B, k, j, L),
                                             simd.load(C, r, j, L)))
-        if n > 0:
-            simd.store(C, r, full, n, simd.fma(a, simd.load(B, k, full, n),
-                                               simd.load(C, r, full, n)))
+        tail = simd.fma(a, simd.load(B, k, full, n), tail)
     if relu:
         for j in range(0, full, L):
             simd.store(C, r, j, L, simd.relu(simd.load(C, r, j, L)))
-        if n > 0:
-            simd.store(C, r, full, n, simd.relu(simd.load(C, r, full, n)))
+        tail = simd.relu(tail)
+    simd.store(C, r, full, n, tail)
 
 
 # Handles compiled callers use (see _extern).
