@@ -17,7 +17,7 @@ fan_in) that the optimizer keeps up to date for the input error, and the
 batch's activations and errors, one row per sample.
 
 These replaced 4 x 4 tiles of dot products over transposed operands
-(``_gemm_abt``, removed after 33fbf83), which needed transposed copies of
+(``_gemm_abt``, removed in baf0bce), which needed transposed copies of
 every layer's inputs and errors per batch and, on sums shorter than about
 a hundred entries, spent much of their time adding up vector lanes. One
 thread, float32 (``NUMBA_NUM_THREADS=1 python benchmarks/products.py`` at
