@@ -7,6 +7,8 @@ Two models, as the prediction issue measured them:
   90,000 rows;
 - ``wide``: 784 -> (512, 256) -> 10, 20,000 rows;
 
+(``--models mnist deep`` adds the networks of two training benchmark
+shapes: 784 -> (100,) -> 10 on 10,000 rows, 100 -> 4 x 256 -> 10 on 30,000)
 and, for each, the latency of one row per call. Peers: fastbp
 (``MLPClassifier.predict_proba``, scikit-learn's input validation included),
 scikit-learn's ``MLPClassifier.predict_proba``, ONNX Runtime running the
@@ -29,7 +31,9 @@ Usage (from the repository root)::
 
     python benchmarks/compare_predict.py [--repeats 5] [--calls 2000]
         [--dtype float32] [--peers fastbp sklearn onnxruntime jax torch]
-        [--sparse 0.05]
+        [--sparse 0.05] [--models small wide mnist deep] [--out DIR]
+
+JAX runs float64 models with 64-bit types enabled.
 
 Writes ``benchmarks/results/compare_predict_<dtype>[_sparse].md`` (and
 ``.json``).
@@ -53,7 +57,12 @@ RESULTS = os.path.join(HERE, "results")
 MODELS = {  # n_features, hidden layers, classes, rows
     "small": (64, (100,), 10, 90_000),
     "wide": (784, (512, 256), 10, 20_000),
+    # --models mnist deep: the networks of compare_peers.py's mnist and deep
+    # shapes (its tiny and reg have a logistic and an identity output).
+    "mnist": (784, (100,), 10, 10_000),
+    "deep": (100, (256, 256, 256, 256), 10, 30_000),
 }
+DEFAULT_MODELS = ["small", "wide"]
 PEERS = ["fastbp", "sklearn", "onnxruntime", "jax", "torch"]
 SPARSE_PEERS = ["fastbp", "sklearn"]  # take CSR input
 N_THREADS = 2
@@ -121,6 +130,8 @@ def _predictor(peer, coefs, intercepts, X, dtype):
         return lambda rows: session.run(None, {name: rows})[1]
     if peer == "jax":
         import jax
+        # Without 64-bit types JAX would compute a float64 model in float32.
+        jax.config.update("jax_enable_x64", dtype == "float64")
         import jax.numpy as jnp
         params = [(jnp.asarray(W), jnp.asarray(b))
                   for W, b in zip(coefs, intercepts)]
@@ -209,7 +220,8 @@ def main():
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--dtype", default="float32",
                         choices=["float32", "float64"])
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
+                        choices=list(MODELS))
     parser.add_argument("--peers", nargs="+", default=PEERS)
     parser.add_argument("--sparse", type=float, default=None,
                         metavar="DENSITY")
@@ -239,7 +251,10 @@ def main():
     lines = [f"# Prediction, {args.dtype}{title}, {when}", "",
              f"`python benchmarks/compare_predict.py --repeats "
              f"{args.repeats} --calls {args.calls} --dtype {args.dtype}"
-             f"{sparse}` on {platform.machine()}, {os.cpu_count()} cores, "
+             f"{sparse}"
+             + ("" if args.models == DEFAULT_MODELS
+                else " --models " + " ".join(args.models))
+             + f"` on {platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}.", "",
              "| model, rows | " + " | ".join(args.peers) + " |",
              "|---|" + "---:|" * len(args.peers)]
