@@ -24,10 +24,10 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 
-from ._config import (FASTMATH, OUT_EXP, OUT_IDENTITY, OUT_LOGISTIC,
-                      OUT_SOFTMAX, jit, jit_exact)
+from ._config import (FASTMATH, LOGISTIC, OUT_EXP, OUT_IDENTITY,
+                      OUT_LOGISTIC, OUT_SOFTMAX, jit, jit_exact)
 from ._extern import array, extern
-from .activations import _logistic
+from .activations import _activate_rows_ext
 
 
 @intrinsic
@@ -132,10 +132,8 @@ def _output_activate_rows(kind, Z, s0, s1):
     """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``
     (softmax: ``_softmax_rows``)."""
     n = Z.shape[1]
-    if kind == OUT_LOGISTIC:
-        for s in range(s0, s1):
-            for j in range(n):
-                Z[s, j] = _logistic(Z[s, j])
+    if kind == OUT_LOGISTIC:  # the hidden layers' logistic, in place
+        _activate_rows_ext(LOGISTIC, Z, s0, s1)
     elif kind == OUT_SOFTMAX:
         _softmax_rows(Z, s0, s1)
     elif kind == OUT_EXP:
