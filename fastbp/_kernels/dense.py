@@ -73,20 +73,23 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     kind : int
         Hidden activation code; only RELU is applied here.
     """
+    relu = kind == RELU
+    if r1 - r0 < 8:
+        for r in range(r0, r1):
+            _row_product(A, B, C, r, bias, relu)
+        return
     n_cols = B.shape[1]
     K = A.shape[1]
     L = simd.lanes(C)
-    relu = kind == RELU
     zero = simd.splat(C.dtype.type(0))
     has_bias = bias.shape[0] > 0
-    tiles = r1 - r0 >= 8
     j = 0
     while j < n_cols:
         if n_cols - j >= 2 * L:
             b0 = simd.load1(bias, j, L) if has_bias else zero
             b1 = simd.load1(bias, j + L, L) if has_bias else zero
             r = r0
-            while tiles and r < r1:
+            while r < r1:
                 r = min(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0; c01 = b1
                 c10 = b0; c11 = b1
@@ -145,7 +148,7 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
             n = min(L, n_cols - j)
             b0 = simd.load1(bias, j, n) if has_bias else zero
             r = r0
-            while tiles and r < r1:
+            while r < r1:
                 r = min(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0
                 c10 = b0
@@ -192,9 +195,6 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
                 simd.store(C, r + 7, j, n, c70)
                 r += 8
             j += L
-    if not tiles:
-        for r in range(r0, r1):
-            _row_product(A, B, C, r, bias, relu)
 
 
 @jit
