@@ -314,3 +314,34 @@ def test_weight_gradient_product_matches_numpy(rng, dtype, m, n_rows, n_cols,
     assert_allclose(C[r0:r1], expected[r0:r1], rtol=TOL[dtype] * 10,
                     atol=TOL[dtype] * 10)
     assert np.isnan(C[:r0]).all() and np.isnan(C[r1:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_views_are_the_reshaped_slices_and_stay_in_bounds(dtype):
+    import numba
+
+    from fastbp._kernels._views import rows_flat, view
+
+    flat = np.arange(50, dtype=dtype)
+    for offset, rows, cols in [(0, 5, 10), (3, 4, 7), (50, 0, 3), (7, 1, 43)]:
+        got = view(flat, offset, rows, cols)
+        assert got.flags.c_contiguous and got.base is not None
+        np.testing.assert_array_equal(
+            got, flat[offset:offset + rows * cols].reshape(rows, cols))
+        got[...] = -1  # a view: writes reach the buffer
+        assert (flat[offset:offset + rows * cols] == -1).all()
+        flat[:] = np.arange(50)
+    read_only = flat.copy()
+    read_only.flags.writeable = False
+    assert not view(read_only, 2, 3, 4).flags.writeable
+    for offset, rows, cols in [(0, 6, 9), (45, 1, 6), (-1, 1, 1), (0, -1, 2)]:
+        with pytest.raises(IndexError, match="outside its buffer"):
+            view(flat, offset, rows, cols)
+
+    @numba.njit
+    def rows_of(Z, r0, r1):
+        return rows_flat(Z, r0, r1)
+
+    Z = np.arange(30, dtype=dtype).reshape(6, 5)
+    np.testing.assert_array_equal(rows_of(Z, 2, 5), Z[2:5].ravel())
+    assert rows_of(Z, 3, 3).shape == (0,)

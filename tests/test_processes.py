@@ -21,6 +21,7 @@ TIMEOUT = 600
 
 FIT_AND_REPORT = """
 import json
+import sys
 import warnings
 import numpy as np
 import fastbp
@@ -36,6 +37,7 @@ model.fit(X, y)
 stats = epoch._train_kernel.stats
 print(json.dumps({
     "package": fastbp.__file__,
+    "numba modules": sorted(m for m in sys.modules if m.startswith("numba.")),
     "hits": sum(stats.cache_hits.values()),
     "misses": sum(stats.cache_misses.values()),
     "coef": model.coefs_[0].tolist(),
@@ -86,6 +88,25 @@ def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
     assert second["coef"] == first["coef"]
     index_files = list((tmp_path / "user-cache").rglob("*.nbi"))
     assert index_files, "nothing was cached in the user cache directory"
+
+
+def test_loading_kernels_imports_none_of_numbas_implementations(
+        private_package):
+    """A process that finds the kernels cached loads their machine code and
+    nothing else: not Numba's typing and lowering registries (which
+    compiling installs, importing numba.np.linalg among ~90 modules), nor
+    the implementation modules a kernel's environment would name if it
+    reshaped an array (numba.np.arrayobj) or read ``.dtype`` in a parallel
+    loop (numba.np.npyimpl)."""
+    package, env = private_package
+    compiled = _fit_report(package, env)
+    loaded = _fit_report(package, env)
+    assert loaded["misses"] == 0 and loaded["hits"] > 0
+    assert "numba.np.linalg" in compiled["numba modules"]
+    implementations = {"numba.np.linalg", "numba.np.arrayobj",
+                       "numba.np.npyimpl", "numba.cpython.unicode"}
+    assert not implementations & set(loaded["numba modules"])
+    assert loaded["coef"] == compiled["coef"]
 
 
 def test_editing_any_kernel_file_invalidates_the_cache(private_package):

@@ -7,9 +7,13 @@ compiled code after those files change. ``stamp_dispatchers`` replaces
 each dispatcher's source stamp with a digest of every kernel source (and
 the Numba version), so that any change to any kernel makes every cached
 entry stale and it is recompiled.
+
+It also loads cached kernels without re-reading Numba's whole library of
+implementations first (see ``_load_overload``).
 """
 
 import hashlib
+from functools import partial
 from pathlib import Path
 
 import numba
@@ -42,8 +46,29 @@ def stamp_dispatchers(modules):
             if isinstance(obj, CPUDispatcher) and hasattr(cache_file,
                                                           "_source_stamp"):
                 cache_file._source_stamp = stamp
+                obj._cache.load_overload = partial(_load_overload, obj._cache)
                 count += 1
     return count
+
+
+def _load_overload(cache, sig, target_context):
+    """``numba.core.caching.Cache.load_overload`` without its first step,
+    ``target_context.refresh()``.
+
+    The refresh installs every typing and lowering registry Numba has
+    (importing some 90 modules on the first call of a process): what
+    *compiling* needs, and compiling refreshes by itself. Machine code
+    loaded from the cache needs only Numba's runtime (NRT) to be set up,
+    and the modules its environments name, which unpickling imports. In a
+    warm process this took 0.12 s off a first fit (digits, 50 epochs: 0.30
+    -> 0.17 s) and left 30,000 fewer objects for the interpreter's exit to
+    collect.
+    """
+    from numba.core.runtime import rtsys
+
+    rtsys.initialize(target_context)
+    with cache._guard_against_spurious_io_errors():
+        return cache._load_overload(sig, target_context)
 
 
 def serialise_cache_saves(lock_path):

@@ -41,17 +41,12 @@ from numba import types
 from ._config import (CHUNK_MIN_SAMPLES, IDENTITY, MAX_CHUNKS, SPARSE_TASKS,
                       TASK_MACS, jit)
 from ._extern import array, extern, readonly
+from ._views import view as _view
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
                     _transpose_rows_ext)
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _sample_loss)
-
-
-@jit
-def _view(flat, offset, rows, cols):
-    """C-contiguous (rows, cols) view of ``flat[offset:offset + rows*cols]``."""
-    return flat[offset:offset + rows * cols].reshape((rows, cols))
 
 
 @jit

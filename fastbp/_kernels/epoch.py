@@ -40,8 +40,8 @@ from ._extern import read_only, register
 from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
-from .optimizers import (_add_block, _adam_step_size, _normalise_block_ext,
-                         _step_block_ext)
+from .optimizers import (_add_block, _adam_step_size, _cast_like,
+                         _normalise_block_ext, _step_block_ext)
 
 
 @jit_parallel
@@ -156,7 +156,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         # Step 3: the optimizer step, with the L2 term and the transposed
         # weights' refresh, block by block.
         sw_sum = _weight_sum(sw, idx, b0, b0 + m)
-        denom = params.dtype.type(sw_sum)
+        denom = _cast_like(params, sw_sum)
         if solver == ADAM:
             step[0] += 1
         lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(step[0], 1),
@@ -182,7 +182,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
     # Serial: once per L-BFGS evaluation, memory-bound.
     sw_sum = _weight_sum(sw, idx, start, stop)
-    denom = params.dtype.type(sw_sum)
+    denom = _cast_like(params, sw_sum)
     for blk in range(n_blocks):
         p0 = blk * REDUCE_BLOCK
         block_sq[blk] = _normalise_block_ext(

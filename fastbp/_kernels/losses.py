@@ -27,6 +27,7 @@ from numba.extending import intrinsic, overload
 from ._config import (FASTMATH, LOGISTIC, OUT_EXP, OUT_IDENTITY,
                       OUT_LOGISTIC, OUT_SOFTMAX, jit, jit_exact)
 from ._extern import array, extern
+from ._views import rows_flat
 from .activations import _activate_rows_ext
 
 
@@ -100,7 +101,7 @@ def _softmax_rows_impl(Z, s0, s1):
                     zmax = Z[s, j] if Z[s, j] > zmax else zmax
                 for j in range(n):
                     Z[s, j] = Z[s, j] - zmax
-            flat = Z[s0:s1].reshape((s1 - s0) * n)
+            flat = rows_flat(Z, s0, s1)
             for k in range(flat.shape[0]):
                 flat[k] = _exp_nonpositive_f32(flat[k])
             for s in range(s0, s1):

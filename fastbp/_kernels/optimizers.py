@@ -20,6 +20,7 @@ from numba import types
 
 from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
 from ._extern import array, extern
+from ._views import view
 
 
 @jit_sum
@@ -93,13 +94,26 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, p0, p1):
         P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
 
 
+@jit
+def _cast_like(a, x):
+    """``x`` as a scalar of ``a``'s dtype.
+
+    For the parallel epoch kernel: there Numba rewrites ``a.dtype`` into
+    ``np.dtype("float32")``, whose compiled form names a module
+    (``numba.np.npyimpl``) that loading the kernel from the cache then
+    imports, with twenty more (see ``_views``); here it stays a cast.
+    """
+    return a.dtype.type(x)
+
+
 @jit_exact
 def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
     """lr_t = lr_init * sqrt(1 - beta_2^t) / (1 - beta_1^t), in float64 then
     cast to the dtype of ``dtype_of``, as scikit-learn's Python scalars do."""
     return dtype_of.dtype.type(
-        float(learning_rate_init) * math.sqrt(1.0 - float(beta_2) ** t)
-        / (1.0 - float(beta_1) ** t))
+        float(learning_rate_init)
+        * math.sqrt(1.0 - math.pow(float(beta_2), float(t)))
+        / (1.0 - math.pow(float(beta_1), float(t))))
 
 
 @jit
@@ -139,9 +153,8 @@ def _store_transposed(params, wt, layers, p0, p1):
         # on arrays all threads share), indexed from 0 (see
         # _normalise_block): with range(k_a, k_b) the refresh of wide's
         # weights took 442 us instead of 198 (281 with the slices).
-        n = fan_in * fan_out
-        W = params[coff:coff + n].reshape((fan_in, fan_out))[k_a:k_b]
-        WT = wt[coff:coff + n].reshape((fan_out, fan_in))[:, k_a:k_b]
+        W = view(params, coff, fan_in, fan_out)[k_a:k_b]
+        WT = view(wt, coff, fan_out, fan_in)[:, k_a:k_b]
         for j in range(fan_out):
             for k in range(W.shape[0]):
                 WT[j, k] = W[k, j]
