@@ -636,6 +636,29 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
                              dtype=self._fitted_dtype, order="C")
 
+    def _validate_training_data(self, X, y, reset, **kwargs):
+        """``validate_data(self, X, y, ...)`` for fit and partial_fit, with
+        a cheaper test that X is finite.
+
+        scikit-learn tests ``np.isfinite(np.sum(X))``, a pairwise sum: 10 ms
+        of every ``partial_fit`` on a 60000 x 784 float32 X, one epoch
+        of which takes 80 ms. Column sums are finite exactly when the sum
+        is (NaN and infinities propagate; only an overflow of finite
+        values gives a false alarm) and stream through memory in 6 ms.
+        When they are not finite, scikit-learn's own check runs, with its
+        error.
+        """
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             multi_output=True, dtype=self._np_dtype,
+                             order="C", reset=reset, ensure_all_finite=False,
+                             **kwargs)
+        if not get_config()["assume_finite"]:
+            values = X.data if issparse(X) else X
+            if not np.isfinite(values.sum(axis=0)).all():
+                check_array(X, accept_sparse=["csr", "csc"], dtype=None,
+                            estimator=self, input_name="X")
+        return X, y
+
     @property
     def _fitted_dtype(self):
         return self.coefs_[0].dtype
@@ -952,9 +975,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return y, self._label_binarizer.transform(y)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             multi_output=True, dtype=self._np_dtype,
-                             order="C", reset=reset)
+        X, y = self._validate_training_data(X, y, reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
 
@@ -1228,9 +1249,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return y, Y
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             multi_output=True, y_numeric=True,
-                             dtype=self._np_dtype, order="C", reset=reset)
+        X, y = self._validate_training_data(X, y, reset, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

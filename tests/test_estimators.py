@@ -340,6 +340,68 @@ def test_predict_errors(digits):
         clf.predict(np.full((2, 64), np.nan))
 
 
+def _error_of(call):
+    try:
+        call()
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_training_data_fails_as_in_sklearn(name, sparse, bad):
+    """fit and partial_fit test X for NaN and infinity with column sums
+    (``_validate_training_data``), and raise scikit-learn's error, word
+    for word, wherever the value sits (in float64: the message names the
+    dtype X was converted to); the model a failed partial_fit leaves is
+    unchanged."""
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 7)
+    y = rng.randint(0, 3, 40)
+    ours, theirs = getattr(fastbp, name), getattr(sk, name)
+    for row, col in [(0, 0), (39, 6), (17, 3)]:
+        X_bad = X.copy()
+        X_bad[row, col] = bad
+        if sparse:
+            X_bad = sp.csr_matrix(X_bad)
+        expected = _error_of(lambda: theirs(max_iter=2).fit(X_bad, y))
+        assert expected is not None and "X" in expected
+        assert _error_of(
+            lambda: ours(max_iter=2, dtype="float64").fit(X_bad, y)) == expected
+        assert _error_of(
+            lambda: ours(max_iter=2).fit(X_bad, y)).startswith("Input X contains")
+
+        model = ours(max_iter=2, random_state=0, dtype="float64")
+        kwargs = {"classes": np.arange(3)} if name == "MLPClassifier" else {}
+        model.partial_fit(X, y, **kwargs)
+        before = [c.copy() for c in model.coefs_]
+        reference = theirs(max_iter=2, random_state=0)
+        reference.partial_fit(X, y, **kwargs)
+        assert _error_of(lambda: model.partial_fit(X_bad, y)) == _error_of(
+            lambda: reference.partial_fit(X_bad, y))
+        for a, b in zip(model.coefs_, before):
+            assert_array_equal(a, b)
+
+
+def test_finite_values_whose_sums_overflow_are_accepted():
+    """Column sums of large finite values can overflow; that alarm goes to
+    scikit-learn's check, which accepts them as it would have anyway."""
+    X = np.full((20, 3), np.finfo(np.float64).max / 4)
+    y = np.arange(20) % 2
+    assert not np.isfinite(X.sum(axis=0)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = _error_of(
+            lambda: MLPClassifier(max_iter=1, dtype="float64").fit(X, y))
+        theirs = _error_of(lambda: sk.MLPClassifier(max_iter=1).fit(X, y))
+    # Both train, and their weights overflow.
+    assert ours == theirs and ours.startswith("Solver produced non-finite")
+
+
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_is_fitted_answers_as_sklearns_attribute_scan(digits, cls):
     """``__sklearn_is_fitted__`` (a shortcut for check_is_fitted) gives the
