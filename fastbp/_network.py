@@ -177,7 +177,9 @@ class Workspace:
     grad_tmp : (n_params,), a batch's gradient when a set is processed in
         several batches (L-BFGS)
     chunk_loss : (MAX_CHUNKS,) float64, each chunk's loss sum
-    block_sq : float64, one partial sum of squared weights per block
+    block_sq : float64, one partial sum of squared weights per
+        weight-gradient task of a batch (at most one per 8 rows of a layer's
+        W, and one per b), or per REDUCE_BLOCK parameters (L-BFGS)
     """
 
     def __init__(self, layout, capacity, dtype):
@@ -194,7 +196,9 @@ class Workspace:
         self.grad_tmp = aligned_zeros(layout.n_params, dtype)
         self.chunk_loss = np.zeros(MAX_CHUNKS)
         n_blocks = (layout.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-        self.block_sq = np.zeros(n_blocks)
+        fan_ins = np.asarray(units[:-1], dtype=np.int64)
+        max_tasks = int(((fan_ins + 7) // 8).sum()) + len(fan_ins)
+        self.block_sq = np.zeros(max(n_blocks, max_tasks))
 
     def buffers(self):
         """Workspace arrays as the kernels' ``work`` tuple."""

@@ -234,7 +234,7 @@ print(json.dumps({
     "predict": used(_predict_kernel),
     "training kernels": [used(k) for k in (
         backprop._forward_backward_chunk, backprop._weight_gradient_task,
-        optimizers._step_block)],
+        optimizers._step_range)],
 }))
 """
 

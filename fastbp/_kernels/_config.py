@@ -55,13 +55,12 @@ MAX_CHUNKS = 4
 # per-chunk and per-block computations run, never how data are split, so
 # they do not change results. The work of a batch is counted as the
 # multiply-adds of its forward pass (samples x coefficients).
-# PARALLEL_MIN_WORK is for the weight-gradient step (and for it, fewer than
-# 2^19 multiply-adds make a single task: nothing to share);
+# PARALLEL_MIN_WORK is for the weight-gradient and optimizer step (and for
+# it, fewer than 2^19 multiply-adds make a single task: nothing to share);
 # CHUNK_PARALLEL_MIN_WORK for the forward/backward chunks, which pay from a
 # smaller size (reg, 64 x 7360: two chunks 46 us serial, 34 us parallel).
 PARALLEL_MIN_WORK = 1 << 20
 CHUNK_PARALLEL_MIN_WORK = 1 << 18
-PARALLEL_MIN_PARAMS = 1 << 16
 
 # Prediction takes blocks of PREDICT_BLOCK rows through all layers, shared
 # out among PREDICT_SLOTS slots (each with its own scratch), in parallel from
@@ -80,13 +79,9 @@ TASK_MACS = 1 << 19
 # the batch's stored entries; the layer is cut into at most this many tasks.
 SPARSE_TASKS = 64
 
-# The optimizer step (and L-BFGS's gradient reduction) runs over blocks of
-# this many parameters, one partial sum of squared weights per block, summed
-# in block order. A block also refreshes its entries of the transposed
-# weights: whole rows of W, i.e. a run in every row of W^T, and runs of 16
-# or more float32 fill whole cache lines. With 4096 (8 rows of wide's
-# 784 x 512 layer, half lines) the optimizer steps of a wide epoch took
-# 0.125 s, with 16384 0.084-0.096 s (profile_epoch.py wide).
+# L-BFGS's gradient (the sum of its batches' gradients, its L2 term and
+# normalisation) runs over blocks of this many parameters, one partial sum
+# of squared weights per block, summed in block order.
 REDUCE_BLOCK = 16384
 
 # Hidden activations.

@@ -7,12 +7,12 @@ given sample order. For each batch ``idx[b0:b0 + m]``:
 1. chunks of the batch in parallel: forward, loss, output error and the
    error back-propagation (``backprop._forward_backward_chunk``);
 2. rows of the weight gradients in parallel
-   (``backprop._weight_gradient_task``);
-3. SGD or Adam: blocks of the parameter vector in parallel, each adding the
-   L2 term, stepping and refreshing the transposed weights
-   (``optimizers._step_block``). With ``solver=FULL_BATCH`` there is no
-   step: the batches' gradients are added in batch order and normalised
-   once, which is L-BFGS's loss and gradient over all samples.
+   (``backprop._weight_gradient_task``), each task going on to
+3. SGD or Adam on the parameters it summed: the L2 term, the step and the
+   transposed weights' refresh (``optimizers._step_range``). With
+   ``solver=FULL_BATCH`` there is no step: the batches' gradients are added
+   in batch order and normalised once, which is L-BFGS's loss and gradient
+   over all samples.
 
 Why one compiled function with the parallel loops in it, and the
 stochastic and full-batch passes sharing it: Numba compiles every jitted
@@ -34,14 +34,13 @@ import numpy as np
 from numba import prange
 
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
-                      PARALLEL_MIN_PARAMS, PARALLEL_MIN_WORK, REDUCE_BLOCK,
-                      jit_parallel)
+                      PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_parallel)
 from ._extern import read_only, register
 from .backprop import (_forward_backward_chunk_ext, _n_chunks,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
 from .optimizers import (_add_block, _adam_step_size, _cast_like,
-                         _normalise_block_ext, _step_block_ext)
+                         _normalise_block_ext)
 
 
 @jit_parallel
@@ -132,19 +131,34 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         for c in range(n_chunks):
             data_loss += chunk_loss[c]
 
-        # Step 2: rows of the weight gradients, then the bias gradients.
+        # The step's factors, for step 3 inside the tasks of step 2.
+        sw_sum = _weight_sum(sw, idx, b0, b0 + m)
+        denom = _cast_like(params, sw_sum)
+        lr_t = _cast_like(params, 0.0)  # of the params' dtype, as below
+        if not full_batch:
+            if solver == ADAM:
+                step[0] += 1
+            lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2],
+                                   max(step[0], 1), params)
+
+        # Steps 2 and 3: rows of the weight gradients, then the bias
+        # gradients, each task stepping the parameters it summed.
         n_row_tasks = _n_row_tasks(layers, sparse, m)
         n_tasks = n_row_tasks + n_layers
+        if n_tasks > block_sq.shape[0]:
+            raise ValueError("workspace too small for the batch's tasks")
         if work_size >= PARALLEL_MIN_WORK:
             for task in prange(n_tasks):
                 _weight_gradient_task_ext(
                     X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
-                    np.int64(task), n_row_tasks)
+                    np.int64(task), n_row_tasks, params, alpha, denom,
+                    solver, hyper, state, lr_t, wt, block_sq)
         else:
             for task in range(n_tasks):
                 _weight_gradient_task_ext(
                     X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
-                    task, n_row_tasks)
+                    task, n_row_tasks, params, alpha, denom, solver, hyper,
+                    state, lr_t, wt, block_sq)
 
         if full_batch:
             total += data_loss
@@ -153,27 +167,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
                     _add_block(grad, grad_tmp, np.int64(blk))
             continue
 
-        # Step 3: the optimizer step, with the L2 term and the transposed
-        # weights' refresh, block by block.
-        sw_sum = _weight_sum(sw, idx, b0, b0 + m)
-        denom = _cast_like(params, sw_sum)
-        if solver == ADAM:
-            step[0] += 1
-        lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2], max(step[0], 1),
-                               params)
-        if n_params >= PARALLEL_MIN_PARAMS:
-            for blk in prange(n_blocks):
-                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
-                                hyper, state, lr_t, wt, layers, block_sq,
-                                np.int64(blk))
-        else:
-            for blk in range(n_blocks):
-                _step_block_ext(params, grad, alpha, denom, n_coefs, solver,
-                                hyper, state, lr_t, wt, layers, block_sq,
-                                blk)
         sq_total = 0.0
-        for blk in range(n_blocks):
-            sq_total += block_sq[blk]
+        for task in range(n_tasks):
+            sq_total += block_sq[task]
         total += m * _total_loss(data_loss, sq_total, alpha, sw_sum, out,
                                  layers)
 

@@ -1,16 +1,19 @@
 """Optimizer updates over the flat parameter vector (step 3: adjust weights).
 
 The formulas are scikit-learn's (``sklearn/neural_network/
-_stochastic_optimizers.py``). One pass per batch (``epoch._train`` runs
-its blocks in parallel) does everything that touches each parameter once:
-add the L2 term to the summed gradient, divide by the batch's weight sum,
-accumulate ||W||^2 for the loss, apply the update, and refresh the
-transposed copy of the weights the next forward pass reads.
+_stochastic_optimizers.py``). ``_step_range`` does everything that touches
+a range of parameters once per batch: add the L2 term to the summed
+gradient, divide by the batch's weight sum, accumulate ||W||^2 for the
+loss, apply the update, and refresh the transposed copy of the weights the
+next backward pass reads. Each weight-gradient task calls it on the
+parameters it has just summed (``backprop._weight_gradient_task``), while
+they are in its core's cache.
 
-The pass runs over fixed blocks of REDUCE_BLOCK entries. Within a block the
-loops always cover the same range, so their vectorised and scalar parts
-(which may round differently) never depend on how blocks are shared among
-threads: results are independent of the thread count.
+A task's range depends on the network's shape and the batch size only, and
+every update is elementwise arithmetic compiled without fastmath (the same
+result vectorised or not), so the weights never depend on the thread
+count. The sum of squares, a reduction, is one partial sum per range,
+added in range order.
 """
 
 import math
@@ -174,13 +177,17 @@ def _add_block(grad, grad_tmp, blk):
 
 
 @jit
-def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
-                lr_t, wt, layers, block_sq, blk):
-    """L2 term, normalisation, update and transposed copy of block blk."""
-    p0 = blk * REDUCE_BLOCK
-    p1 = min(p0 + REDUCE_BLOCK, params.shape[0])
-    block_sq[blk] = _normalise_block(params, grad, alpha, denom, n_coefs, p0,
-                                     p1)
+def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
+                lr_t, wt, layers, p0, p1):
+    """L2 term, normalisation, update and transposed copy of the entries
+    p0 <= p < p1 (whole rows of one layer's W, or one layer's b).
+
+    Returns
+    -------
+    sq : float
+        sum of the range's coefficients squared, before the update.
+    """
+    sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
     if solver == SGD:
         _sgd_block(params, grad, state[0], hyper[0], hyper[1], hyper[2] != 0,
                    p0, p1)
@@ -189,12 +196,13 @@ def _step_block(params, grad, alpha, denom, n_coefs, solver, hyper, state,
                     hyper[2], hyper[3], p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, min(p1, n_coefs))
+    return sq
 
 
 # Handles compiled callers use (see _extern).
 _normalise_block_ext = extern(_normalise_block, lambda f: [
     (array(f, 1), array(f, 1), f, f, types.int64, types.int64, types.int64)])
-_step_block_ext = extern(_step_block, lambda f: [
+_step_range_ext = extern(_step_range, lambda f: [
     (array(f, 1), array(f, 1), f, f, types.int64, types.int64, array(f, 1),
-     array(f, 2), f, array(f, 1), array(types.int64, 2),
-     array(types.float64, 1), types.int64)])
+     array(f, 2), f, array(f, 1), array(types.int64, 2), types.int64,
+     types.int64)])
