@@ -11,6 +11,12 @@ fitted weights are those of a fit without this module.
 """
 
 
+def callbacks_active(estimator):
+    """Whether a fit of ``estimator`` calls callback hooks."""
+    return bool(getattr(estimator, "_skl_callbacks", None)
+                or hasattr(estimator, "_parent_callback_ctx"))
+
+
 class FitTasks:
     """The callback task tree of one ``fit`` or ``partial_fit`` call.
 
@@ -33,8 +39,7 @@ class FitTasks:
     def __init__(self, estimator, X, y, sample_weight, max_subtasks,
                  subtask_name):
         self._estimator = estimator
-        self._active = bool(getattr(estimator, "_skl_callbacks", None)
-                            or hasattr(estimator, "_parent_callback_ctx"))
+        self._active = callbacks_active(estimator)
         self._data = {
             "X": X, "y": y,
             "metadata": (None if sample_weight is None

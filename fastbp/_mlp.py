@@ -36,7 +36,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array,
                                       check_consistent_length,
                                       check_is_fitted, validate_data)
 
-from ._callbacks import FitTasks
+from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                        PREDICT_SLOTS, _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
@@ -48,6 +48,15 @@ from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+
+
+def _check_finite(estimator, X):
+    """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
+    values) holds NaN or an infinity; see ``_validate_training_data``."""
+    values = X.data if issparse(X) else X
+    if not np.isfinite(values.sum(axis=0)).all():
+        check_array(X, accept_sparse=["csr", "csc"], dtype=None,
+                    estimator=estimator, input_name="X")
 
 # L-BFGS evaluates the full-batch gradient in blocks of this many samples,
 # so its workspace stays small whatever the data size.
@@ -237,7 +246,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental)
 
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        # partial_fit on a fitted model leaves dense X's test for NaN and
+        # infinity to the epoch (_fit_stochastic), unless callbacks would
+        # see an epoch begin before the error.
+        defer_finite = (incremental and not first_pass
+                        and self.solver in _STOCHASTIC_SOLVERS
+                        and not callbacks_active(self))
+        X, y = self._validate_input(X, y, incremental, reset=first_pass,
+                                    defer_finite=defer_finite)
+        defer_finite = (defer_finite and not issparse(X)
+                        and not get_config()["assume_finite"])
         dtype = X.dtype
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
@@ -266,7 +284,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         with compiled_section(), fit_threads():
             if self.solver in _STOCHASTIC_SOLVERS:
                 self._fit_stochastic(X, Y, sample_weight, incremental,
-                                     validation_data, tasks)
+                                     validation_data, tasks, defer_finite)
             else:
                 self._fit_lbfgs(X, Y, sample_weight, tasks)
         tasks.close(self._snapshot)
@@ -395,7 +413,19 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                              self.beta_1, self.beta_2, self.epsilon)
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental,
-                        validation_data, tasks):
+                        validation_data, tasks, defer_finite=False):
+        """Epochs of SGD or Adam.
+
+        With ``defer_finite`` (partial_fit, dense X not yet tested for NaN
+        and infinity) the epoch tests X as it gathers the batches' rows: a
+        non-finite value makes the epoch's loss NaN. Then X is tested as
+        scikit-learn does, and if it is not finite the weights, optimizer
+        state, ``n_iter_`` and random state are put back as they were
+        before the epoch and scikit-learn's error is raised, as if X had
+        been refused before training; a NaN loss from finite X (diverging
+        weights) goes on as usual. This saves partial_fit a pass over X:
+        6 ms of the 80 ms of an mnist-sized epoch.
+        """
         dtype = X.dtype
         if (not incremental or not hasattr(self, "_optimizer")
                 or self._optimizer.dtype != dtype
@@ -453,6 +483,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         eps = float(np.finfo(dtype).eps)
         params = self._params
 
+        if defer_finite:
+            before = (params.copy(), optimizer.state.copy(),
+                      optimizer.step.copy(), getattr(self, "n_iter_", None),
+                      self._random_state.get_state())
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -465,6 +499,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                     workspace.table, hidden, out, alpha, eps, optimizer.code,
                     optimizer.hyper, optimizer.state, optimizer.step,
                     workspace.buffers())
+                if defer_finite and not np.isfinite(accumulated_loss):
+                    try:
+                        _check_finite(self, X)
+                    except ValueError:
+                        params[...], optimizer.state[...] = before[:2]
+                        optimizer.step[...] = before[2]
+                        if before[3] is None:
+                            del self.n_iter_
+                        else:
+                            self.n_iter_ = before[3]
+                        self._random_state.set_state(before[4])
+                        raise
 
                 if self._end_epoch(accumulated_loss, n_samples, optimizer,
                                    tasks, early_stopping,
@@ -636,7 +682,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
                              dtype=self._fitted_dtype, order="C")
 
-    def _validate_training_data(self, X, y, reset, **kwargs):
+    def _validate_training_data(self, X, y, reset, defer_finite=False,
+                                **kwargs):
         """``validate_data(self, X, y, ...)`` for fit and partial_fit, with
         a cheaper test that X is finite.
 
@@ -646,17 +693,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         is (NaN and infinities propagate; only an overflow of finite
         values gives a false alarm) and stream through memory in 6 ms.
         When they are not finite, scikit-learn's own check runs, with its
-        error.
+        error. With ``defer_finite``, dense X is not tested here: the epoch
+        tests it (``_fit_stochastic``).
         """
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              multi_output=True, dtype=self._np_dtype,
                              order="C", reset=reset, ensure_all_finite=False,
                              **kwargs)
-        if not get_config()["assume_finite"]:
-            values = X.data if issparse(X) else X
-            if not np.isfinite(values.sum(axis=0)).all():
-                check_array(X, accept_sparse=["csr", "csc"], dtype=None,
-                            estimator=self, input_name="X")
+        if not get_config()["assume_finite"] and (
+                issparse(X) or not defer_finite):
+            _check_finite(self, X)
         return X, y
 
     @property
@@ -974,8 +1020,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                     f"`self.classes_` {self.classes_}.")
         return y, self._label_binarizer.transform(y)
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = self._validate_training_data(X, y, reset)
+    def _validate_input(self, X, y, incremental, reset, defer_finite=False):
+        X, y = self._validate_training_data(X, y, reset, defer_finite)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
 
@@ -1248,8 +1294,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                 f"{self.n_outputs_}.")
         return y, Y
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = self._validate_training_data(X, y, reset, y_numeric=True)
+    def _validate_input(self, X, y, incremental, reset, defer_finite=False):
+        X, y = self._validate_training_data(X, y, reset, defer_finite,
+                                            y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

@@ -387,6 +387,58 @@ def test_non_finite_training_data_fails_as_in_sklearn(name, sparse, bad):
             assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_refused_partial_fit_leaves_no_trace(solver, bad):
+    """partial_fit on a fitted model tests X during the epoch and, when it
+    finds a non-finite value, puts back weights, optimizer state, n_iter_
+    and the random state: the next calls continue as if the refused one
+    had never been made (the random state here is an instance, which every
+    call draws its shuffle from)."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 20)
+    y = rng.randint(0, 3, 300)
+    X_bad = X.copy()
+    X_bad[250, 5] = bad  # in one of the later batches, most likely
+
+    def run(refused):
+        model = MLPClassifier((16,), solver=solver, batch_size=32,
+                              random_state=np.random.RandomState(1))
+        model.partial_fit(X, y, classes=np.arange(3))
+        if refused:
+            with pytest.raises(ValueError, match="Input X contains"):
+                model.partial_fit(X_bad, y)
+        model.partial_fit(X, y)
+        model.partial_fit(X, y)
+        return model
+
+    clean, refused = run(False), run(True)
+    for a, b in zip(clean.coefs_ + clean.intercepts_,
+                    refused.coefs_ + refused.intercepts_):
+        assert_array_equal(a, b)
+    assert clean.loss_curve_ == refused.loss_curve_
+    assert (clean.n_iter_, clean.t_) == (refused.n_iter_, refused.t_)
+
+
+def test_partial_fit_with_diverging_weights_is_not_refused():
+    """A NaN loss from finite X (weights diverging) is not an input error:
+    partial_fit trains and fails on the weights, as scikit-learn's does."""
+    X, y = _data("regression")
+    X = X * 1e3
+    ours = MLPRegressor(activation="identity", solver="sgd",
+                        learning_rate_init=10.0, random_state=0,
+                        dtype="float64")
+    theirs = sk.MLPRegressor(activation="identity", solver="sgd",
+                             learning_rate_init=10.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        errors = [(_error_of(lambda: ours.partial_fit(X, y)),
+                   _error_of(lambda: theirs.partial_fit(X, y)))
+                  for _ in range(6)]
+    assert all(a == b for a, b in errors)
+    assert errors[-1][0].startswith("Solver produced non-finite")
+
+
 def test_finite_values_whose_sums_overflow_are_accepted():
     """Column sums of large finite values can overflow; that alarm goes to
     scikit-learn's check, which accepts them as it would have anyway."""

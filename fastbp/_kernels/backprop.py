@@ -89,7 +89,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     Returns
     -------
     loss : float
-        sum_s sw_s * t_s over the chunk (see ``losses._sample_loss``).
+        sum_s sw_s * t_s over the chunk (see ``losses._sample_loss``); NaN
+        if a gathered row of dense X holds NaN or an infinity.
     """
     s0 = _chunk_start(chunk, n_chunks, m)
     s1 = _chunk_start(chunk + 1, n_chunks, m)
@@ -101,12 +102,19 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     sparse = indptr.shape[0] > 0
 
     # Gather the chunk's rows of a dense X (2-D indexing, no row views:
-    # see activations).
+    # see activations). x - x is 0 for every finite x and NaN for NaN and
+    # infinities: their sum, added to the loss, makes it NaN if a row is
+    # not finite and leaves it as it is otherwise (partial_fit tests X that
+    # way, see _mlp's _fit_stochastic; the copy is memory-bound, the check
+    # costs nothing measurable).
+    finite_check = params.dtype.type(0)
     if not sparse:
         for s in range(s0, s1):
             i = idx[start + s]
             for k in range(dense.shape[1]):
-                xbuf[s, k] = dense[i, k]
+                x = dense[i, k]
+                xbuf[s, k] = x
+                finite_check += x - x
 
     # Forward.
     A = xbuf
@@ -149,7 +157,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
             _dense_backward_input_ext(D, WT, A, D_prev, hidden, s0, s1)
-    return loss
+    return loss + float(finite_check)
 
 
 @jit
