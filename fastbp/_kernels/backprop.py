@@ -165,17 +165,23 @@ def _block_rows(layers, l, sparse, m):
     """Rows of layer l's weight matrix per task.
 
     For the weight gradient of a batch of ``m`` samples, tasks get about
-    TASK_MACS multiply-adds each (a multiple of 8 rows, at least 8: the
-    product's tiles are eight rows), so that
-    the tasks of all layers cost about the same and an even split of the
-    task range over threads is an even split of the work. With fixed-size
-    row blocks, the first layer's many expensive blocks all went to one
-    thread. A sparse first layer (whose tasks each scan all the batch's
+    the same number of multiply-adds each, so that an even split of the
+    task range over threads (Numba's parallel loops give each thread an
+    equal count of iterations) is an even split of the work: TASK_MACS, or
+    eight rows (the product's tiles) of the widest layer where that is more,
+    in a multiple of 8 rows. With TASK_MACS alone, wide's first layer
+    (512 outputs, batches of 256) got eight-row tasks of twice as many
+    multiply-adds as its second layer's, and of the batch's 167 tasks the
+    first thread's half held 86 million multiply-adds, the second's 49
+    million. A sparse first layer (whose tasks each scan all the batch's
     stored entries) is cut into at most SPARSE_TASKS tasks.
     """
     if l == 0 and sparse:
         return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
-    rows = TASK_MACS // max(layers[l, 1] * m, 1)
+    macs = TASK_MACS
+    for k in range(layers.shape[0]):
+        macs = max(macs, 8 * layers[k, 1] * m)
+    rows = macs // max(layers[l, 1] * m, 1)
     return max(8, rows // 8 * 8)
 
 
