@@ -345,3 +345,37 @@ def test_matrix_views_are_the_reshaped_slices_and_stay_in_bounds(dtype):
     Z = np.arange(30, dtype=dtype).reshape(6, 5)
     np.testing.assert_array_equal(rows_of(Z, 2, 5), Z[2:5].ravel())
     assert rows_of(Z, 3, 3).shape == (0,)
+
+
+def test_task_groups_cover_every_task_once_in_order():
+    """The weight-gradient tasks of a batch go to threads in runs of about
+    equal work (_task_range): every task once, in order, whatever the
+    number of threads, and no run much heavier than the mean."""
+    from fastbp._kernels.backprop import (_block_rows, _find_block,
+                                          _n_row_tasks, _task_range)
+
+    rng = np.random.RandomState(0)
+    for _ in range(40):
+        n_layers = rng.randint(1, 5)
+        units = rng.randint(1, 600, n_layers + 1)
+        layers = np.zeros((n_layers, 5), np.int64)
+        layers[:, 0], layers[:, 1] = units[:-1], units[1:]
+        m = int(rng.randint(1, 300))
+        sparse = bool(rng.rand() < 0.3)
+        n_tasks = _n_row_tasks(layers, sparse, m) + n_layers
+        cost = []
+        for task in range(n_tasks):
+            if task < n_tasks - n_layers:
+                l, r0, r1 = _find_block(layers, task, sparse, m)
+                cost.append((r1 - r0) * layers[l, 1] * m)
+            else:
+                cost.append(layers[task - (n_tasks - n_layers), 1] * m)
+        for n_groups in (1, 2, 3, 4, 7):
+            runs = [_task_range(layers, sparse, m, n_tasks, n_groups, g)
+                    for g in range(n_groups)]
+            covered = [t for t0, t1 in runs for t in range(t0, t1)]
+            assert covered == list(range(n_tasks))
+            heaviest = max(sum(cost[t0:t1]) for t0, t1 in runs if t1 > t0)
+            assert heaviest <= sum(cost) / n_groups + max(cost)
+    assert _block_rows(np.array([[784, 512, 0, 0, 0], [512, 256, 0, 0, 0]]),
+                       1, False, 256) == 16

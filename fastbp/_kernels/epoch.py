@@ -31,12 +31,12 @@ which register the kernels the compiled code calls (``_extern``) first.
 """
 
 import numpy as np
-from numba import prange
+from numba import get_num_threads, prange
 
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_parallel)
 from ._extern import read_only, register
-from .backprop import (_forward_backward_chunk_ext, _n_chunks,
+from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
 from .optimizers import (_add_block, _adam_step_size, _cast_like,
@@ -45,7 +45,8 @@ from .optimizers import (_add_block, _adam_step_size, _cast_like,
 
 @jit_parallel
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  hidden, out, alpha, eps, solver, hyper, state, step, work):
+                  hidden, out, alpha, eps, solver, hyper, state, step, work,
+                  n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -85,6 +86,10 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         ``(wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq)``,
         as ``fastbp._network.Workspace.buffers()`` gives them. All are
         overwritten.
+    n_groups : int
+        The number of threads: the weight-gradient tasks of a batch are
+        shared out in that many runs of about equal work. Results do not
+        depend on it.
 
     Returns
     -------
@@ -148,11 +153,15 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         if n_tasks > block_sq.shape[0]:
             raise ValueError("workspace too small for the batch's tasks")
         if work_size >= PARALLEL_MIN_WORK:
-            for task in prange(n_tasks):
-                _weight_gradient_task_ext(
-                    X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
-                    np.int64(task), n_row_tasks, params, alpha, denom,
-                    solver, hyper, state, lr_t, wt, block_sq)
+            # One run of tasks of about equal work per thread (_task_range).
+            for g in prange(n_groups):
+                t0, t1 = _task_range(layers, sparse, m, n_tasks, n_groups,
+                                     np.int64(g))
+                for task in range(t0, t1):
+                    _weight_gradient_task_ext(
+                        X, idx, b0, target, layers, cap, m, xbuf, acts,
+                        deltas, task, n_row_tasks, params, alpha, denom,
+                        solver, hyper, state, lr_t, wt, block_sq)
         else:
             for task in range(n_tasks):
                 _weight_gradient_task_ext(
@@ -203,9 +212,11 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
+    # The thread count is an argument: get_num_threads() in compiled code
+    # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
                          layers, hidden, out, alpha, eps, solver, hyper,
-                         state, step, work)
+                         state, step, work, get_num_threads())
 
 
 def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
