@@ -16,6 +16,10 @@ warnings.simplefilter("ignore")
 X, y = load_digits(return_X_y=True)
 X = X / 16
 models = [
+    # Large enough that both steps of a batch run in parallel (300 x 33,800
+    # multiply-adds; thresholds in fastbp/_kernels/_config.py).
+    MLPClassifier(hidden_layer_sizes=(200, 100), batch_size=300, max_iter=3,
+                  random_state=0, dtype="{dtype}"),
     MLPClassifier(hidden_layer_sizes=(40, 20), batch_size=300, max_iter=3,
                   random_state=0, dtype="{dtype}"),
     MLPClassifier(solver="lbfgs", max_iter=10, random_state=0, dtype="{dtype}"),

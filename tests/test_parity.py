@@ -100,3 +100,23 @@ def test_batch_size_larger_than_n_samples_warns_and_matches():
         ref = sk.MLPClassifier(batch_size=1000, max_iter=3,
                                random_state=0).fit(X, y)
     assert_same_model(ours, ref, X)
+
+
+def test_batches_run_in_parallel_fit_as_sklearn():
+    """A network large enough that both steps of a batch run in parallel
+    (the thresholds in ``_kernels/_config``) fits as scikit-learn's does."""
+    from fastbp._kernels._config import (CHUNK_PARALLEL_MIN_WORK,
+                                         PARALLEL_MIN_WORK)
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    hidden, batch = (256, 128), 200
+    work = batch * (64 * 256 + 256 * 128 + 128 * 10)
+    assert work >= max(PARALLEL_MIN_WORK, CHUNK_PARALLEL_MIN_WORK)
+    kwargs = dict(hidden_layer_sizes=hidden, batch_size=batch, max_iter=3,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fastbp.MLPClassifier(dtype="float64", **kwargs).fit(X, y)
+        ref = sk.MLPClassifier(**kwargs).fit(X, y)
+    assert_same_model(ours, ref, X)
