@@ -214,34 +214,24 @@ def _task_range(layers, sparse, m, n_tasks, n_groups, g):
     second 7.2 million. Which thread runs a task never changes what it
     computes.
     """
+    n_row_tasks = n_tasks - layers.shape[0]
     total = 0.0
     for l in range(layers.shape[0]):
         total += float(layers[l, 0] + 1) * layers[l, 1] * m
-    t = 0
     done = 0.0
     t0 = n_tasks
-    for l in range(layers.shape[0]):
-        fan_in = layers[l, 0]
-        rows = _block_rows(layers, l, sparse, m)
-        for r0 in range(0, fan_in, rows):
-            cost = float(min(r0 + rows, fan_in) - r0) * layers[l, 1] * m
-            group = min(int(n_groups * (done + cost / 2) / total),
-                        n_groups - 1)
-            if group == g and t0 == n_tasks:
-                t0 = t
-            elif group > g:
-                return t0, t
-            done += cost
-            t += 1
-    for l in range(layers.shape[0]):
-        cost = float(layers[l, 1]) * m
+    for t in range(n_tasks):
+        if t < n_row_tasks:
+            l, r0, r1 = _find_block(layers, t, sparse, m)
+            cost = float(r1 - r0) * layers[l, 1] * m
+        else:
+            cost = float(layers[t - n_row_tasks, 1]) * m
         group = min(int(n_groups * (done + cost / 2) / total), n_groups - 1)
         if group == g and t0 == n_tasks:
             t0 = t
         elif group > g:
             return t0, t
         done += cost
-        t += 1
     return t0, n_tasks
 
 
