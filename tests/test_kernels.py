@@ -379,3 +379,21 @@ def test_task_groups_cover_every_task_once_in_order():
             assert heaviest <= sum(cost) / n_groups + max(cost)
     assert _block_rows(np.array([[784, 512, 0, 0, 0], [512, 256, 0, 0, 0]]),
                        1, False, 256) == 16
+
+
+def test_stack_int64_is_a_writable_array_of_its_constant_size():
+    import numba
+
+    from fastbp._kernels._views import stack_int64
+
+    @numba.njit
+    def fill(k):
+        a = stack_int64(16)
+        for i in range(a.shape[0]):
+            a[i] = i * k
+        total = 0
+        for i in range(a.shape[0]):
+            total += a[i]
+        return a.shape[0], total, a[:3].shape[0]
+
+    assert fill(2) == (16, 240, 3)

@@ -230,6 +230,7 @@ def used(kernel):
 
 print(json.dumps({
     "proba": proba,
+    "numba modules": sorted(m for m in sys.modules if m.startswith("numba.")),
     "linked": [str(call) for call in _extern.LINKED_CALLS],
     "predict": used(_predict_kernel),
     "training kernels": [used(k) for k in (
@@ -264,6 +265,10 @@ def test_a_process_that_only_predicts_needs_only_prediction_kernels(
         assert report["training kernels"] == [[0, 0]] * 3
     assert compiled["predict"][0] > 0 and loaded["predict"] == [0, 1]
     assert loaded["proba"] == compiled["proba"]
+    # Loading imports none of Numba's implementation modules (see
+    # test_loading_kernels_imports_none_of_numbas_implementations).
+    assert not {"numba.np.linalg", "numba.np.arrayobj", "numba.np.npyimpl",
+                "numba.cpython.unicode"} & set(loaded["numba modules"])
 
 
 FORKED_FITS = """

@@ -1,5 +1,6 @@
 """Views of flat buffers as matrices, and of rows of a matrix as one flat
-array, built directly rather than with ``reshape``.
+array, built directly rather than with ``reshape``; and small arrays on
+the stack, rather than from ``np.empty``.
 
 Numba compiles ``reshape`` through a helper of its own,
 ``numba.np.arrayobj.normalize_reshape_value``, whose environment is stored
@@ -8,7 +9,8 @@ cache imports ``numba.np.arrayobj`` and, through it, ``numba.np.npyimpl``
 and some twenty more of Numba's implementation modules (20 ms and 16,000
 objects that the interpreter's exit then collects). The views here are
 plain array structs: pointer, shape, strides, and the parent's reference to
-its memory.
+its memory. ``np.empty`` in a kernel names ``numba.np.arrayobj`` the same
+way.
 """
 
 from numba import types
@@ -89,6 +91,36 @@ def rows_flat(typingctx, matrix, r0, r1):
                            [builder.mul(builder.sub(r1_v, r0_v), cols)])
 
     return view_type(matrix, r0, r1), codegen
+
+
+@intrinsic
+def stack_int64(typingctx, count):
+    """A C-contiguous int64 array of ``count`` entries (a compile-time
+    constant) on the calling function's stack: no allocation and no
+    reference count, valid while that function runs (parallel loops it
+    starts included). Entries start undefined."""
+    if not isinstance(count, types.IntegerLiteral):
+        return None
+    n = count.literal_value
+    array_type = types.Array(types.int64, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import make_array, populate_array
+
+        intp = context.get_value_type(types.intp)
+        itemsize = context.get_constant(types.intp, 8)
+        data = cgutils.alloca_once(
+            builder, context.get_value_type(types.int64), size=n)
+        array = make_array(array_type)(context, builder)
+        populate_array(
+            array, data=data,
+            shape=cgutils.pack_array(
+                builder, [context.get_constant(types.intp, n)], ty=intp),
+            strides=cgutils.pack_array(builder, [itemsize], ty=intp),
+            itemsize=itemsize, meminfo=None)
+        return array._getvalue()
+
+    return array_type(count), codegen
 
 
 @jit

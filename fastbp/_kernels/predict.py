@@ -22,6 +22,7 @@ from numba import prange, types
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       PREDICT_SLOTS, jit, jit_parallel)
 from ._extern import array, extern, read_only, register
+from ._views import stack_int64
 from .backprop import _kernel_input_type, _view
 from .dense import _dense_forward_ext, _sparse_forward
 from .losses import _output_activate_rows_ext
@@ -147,9 +148,10 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
         ``_sum_is_finite``).
     """
     n_samples = _n_rows(X)
-    # One flag per slot, so that parallel slots write apart. (np.ones
-    # would be a parallel loop here, a thread wake-up per call.)
-    finite = np.empty(PREDICT_SLOTS if check_finite else 0, dtype=np.int64)
+    # One flag per slot, so that parallel slots write apart; on the stack:
+    # np.empty would make loading this kernel import numba.np.arrayobj
+    # (_views), np.ones also be a parallel loop, a thread wake-up per call.
+    finite = stack_int64(PREDICT_SLOTS)[:PREDICT_SLOTS if check_finite else 0]
     for slot in range(finite.shape[0]):
         finite[slot] = 1
     if (n_samples > PREDICT_BLOCK
