@@ -49,6 +49,10 @@ from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
+# L-BFGS evaluates the full-batch gradient in blocks of this many samples,
+# so its workspace stays small whatever the data size.
+_LBFGS_BLOCK = 4096
+
 
 def _check_finite(estimator, X):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
@@ -57,10 +61,6 @@ def _check_finite(estimator, X):
     if not np.isfinite(values.sum(axis=0)).all():
         check_array(X, accept_sparse=["csr", "csc"], dtype=None,
                     estimator=estimator, input_name="X")
-
-# L-BFGS evaluates the full-batch gradient in blocks of this many samples,
-# so its workspace stays small whatever the data size.
-_LBFGS_BLOCK = 4096
 
 
 class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
