@@ -1,5 +1,6 @@
 """The compiled kernels against the plain-numpy reference (tests/reference.py)."""
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -14,6 +15,15 @@ from . import reference
 from fastbp._network import kernel_input
 
 from .engine import TOL, engine_loss_grad, flat, make_targets, random_network
+
+def from_python(kernel):
+    """A jitted function calling ``kernel``, which is compiled for calls
+    from compiled code only (``_config.InternalKernel``)."""
+    @numba.njit
+    def call(*args):
+        return kernel(*args)
+    return call
+
 
 HIDDEN = ["identity", "logistic", "tanh", "relu"]
 OUTPUTS = [("identity", 1), ("identity", 3), ("logistic", 1), ("logistic", 4),
@@ -198,6 +208,7 @@ def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind):
     """C = f(A @ B + b), with f = relu for RELU and the identity for every
     other code (the layer applies those after the product)."""
     from fastbp._kernels.dense import _gemm_ab
+    _gemm_ab = from_python(_gemm_ab)
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
     b = rng.randn(n_cols if bias else 0).astype(dtype)
@@ -218,8 +229,6 @@ def test_float32_exp_of_nonpositive_values_within_one_ulp():
     """The vectorised exp of float32 softmax: within 1 ulp of the exact
     value over the whole non-positive range, 0 below ln(FLT_MIN) (where
     expf gives a subnormal), NaN for NaN."""
-    import numba
-
     from fastbp._kernels.losses import _exp_nonpositive_f32
 
     @numba.njit
@@ -252,6 +261,7 @@ def test_softmax_rows(rng, dtype):
     (exp underflows), rows with +inf or NaN give NaN as numpy does."""
     from fastbp._kernels._config import OUT_SOFTMAX
     from fastbp._kernels.losses import _output_activate_rows
+    _output_activate_rows = from_python(_output_activate_rows)
 
     Z = (rng.randn(40, 10) * np.array([1, 10, 100, 1000])[
         rng.randint(0, 4, 40), None]).astype(dtype)
@@ -280,6 +290,7 @@ def test_row_product_writes_nothing_past_its_rows(rng, dtype, n_cols):
     """The vector tiles' masked stores end at each row's last entry: the
     memory right after C (and after rows r0..r1) keeps its values."""
     from fastbp._kernels.dense import _gemm_ab
+    _gemm_ab = from_python(_gemm_ab)
     n_rows, K = 11, 5
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
@@ -306,6 +317,7 @@ def test_weight_gradient_product_matches_numpy(rng, dtype, m, n_rows, n_cols,
     per sample); rows of A and D past m and rows of C outside r0..r1 are
     not touched."""
     from fastbp._kernels.dense import _gemm_atb
+    _gemm_atb = from_python(_gemm_atb)
     A = rng.randn(m + 3, n_rows).astype(dtype)
     D = rng.randn(m + 3, n_cols).astype(dtype)
     C = np.full((n_rows, n_cols), np.nan, dtype)
@@ -318,9 +330,8 @@ def test_weight_gradient_product_matches_numpy(rng, dtype, m, n_rows, n_cols,
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matrix_views_are_the_reshaped_slices_and_stay_in_bounds(dtype):
-    import numba
-
     from fastbp._kernels._views import rows_flat, view
+    view = from_python(view)
 
     flat = np.arange(50, dtype=dtype)
     for offset, rows, cols in [(0, 5, 10), (3, 4, 7), (50, 0, 3), (7, 1, 43)]:
@@ -351,8 +362,10 @@ def test_task_groups_cover_every_task_once_in_order():
     """The weight-gradient tasks of a batch go to threads in runs of about
     equal work (_task_range): every task once, in order, whatever the
     number of threads, and no run much heavier than the mean."""
-    from fastbp._kernels.backprop import (_block_rows, _find_block,
-                                          _n_row_tasks, _task_range)
+    from fastbp._kernels import backprop
+    _block_rows, _find_block, _n_row_tasks, _task_range = (
+        from_python(getattr(backprop, name)) for name in (
+            "_block_rows", "_find_block", "_n_row_tasks", "_task_range"))
 
     rng = np.random.RandomState(0)
     for _ in range(40):
@@ -382,8 +395,6 @@ def test_task_groups_cover_every_task_once_in_order():
 
 
 def test_stack_int64_is_a_writable_array_of_its_constant_size():
-    import numba
-
     from fastbp._kernels._views import stack_int64
 
     @numba.njit
@@ -397,3 +408,28 @@ def test_stack_int64_is_a_writable_array_of_its_constant_size():
         return a.shape[0], total, a[:3].shape[0]
 
     assert fill(2) == (16, 240, 3)
+
+
+def test_only_entry_points_are_callable_from_python():
+    """Every kernel but the two entry points is compiled without a CPython
+    wrapper (``_config.InternalKernel``, for compile time); called from
+    Python it raises instead of jumping through the missing wrapper."""
+    from numba.core.registry import CPUDispatcher
+
+    from fastbp import _kernels
+    from fastbp._kernels._config import InternalKernel
+
+    modules = [_kernels.activations, _kernels.backprop, _kernels.dense,
+               _kernels.epoch, _kernels.losses, _kernels.optimizers,
+               _kernels.predict, _kernels._views]
+    kernels = {name: obj for module in modules
+               for name, obj in vars(module).items()
+               if isinstance(obj, CPUDispatcher)}
+    assert len(kernels) > 20
+    wrapped = {name for name, obj in kernels.items()
+               if not isinstance(obj, InternalKernel)}
+    assert wrapped == {"_train_kernel", "_predict_kernel"}
+    A = np.ones((2, 2))
+    with pytest.raises(TypeError, match="_gemm_ab is compiled without a "
+                                        "Python wrapper"):
+        _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY)
