@@ -433,3 +433,24 @@ def test_only_entry_points_are_callable_from_python():
     with pytest.raises(TypeError, match="_gemm_ab is compiled without a "
                                         "Python wrapper"):
         _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY)
+
+
+def test_minimum_and_maximum_are_pythons_min_and_max():
+    """_minmax's intrinsics give what Python's builtins give, NaN and
+    mixed types included."""
+    from fastbp._kernels._minmax import maximum, minimum
+
+    @numba.njit
+    def both(a, b):
+        return minimum(a, b), maximum(a, b)
+
+    nan = float("nan")
+    for a, b in [(3, 4), (4, 3), (-2, -2), (3, 2.5), (1.5, nan), (nan, 1.5),
+                 (-0.0, 0.0), (0.0, -0.0), (np.float32(0.25), 1e-300),
+                 (np.int64(7), np.int32(-9))]:
+        got = both(a, b)
+        expected = (min(a, b), max(a, b))
+        np.testing.assert_array_equal(got, expected)
+        assert [np.copysign(1, g) for g in got] == [
+            np.copysign(1, e) for e in expected]
+    assert isinstance(both(3, 4)[0], int)

@@ -195,11 +195,38 @@ def test_kernels_call_each_other_through_registered_handles(
     call would silently compile that kernel once more into its caller
     (see ``fastbp/_kernels/_extern.py``)."""
     package, env = private_package
-    code = USES_EVERY_ENTRY_POINT + (
+    code = COMPILE_EVENTS + USES_EVERY_ENTRY_POINT + (
         "from fastbp._kernels import _extern\n"
-        "print(json.dumps([str(call) for call in _extern.LINKED_CALLS]))\n")
+        "print(json.dumps([[str(call) for call in _extern.LINKED_CALLS],\n"
+        "                  compiled]))\n")
     out = _run(code, env, package.parent.parent)
-    assert json.loads(out.strip().splitlines()[-1]) == []
+    linked, compiled = json.loads(out.strip().splitlines()[-1])
+    assert linked == []
+    # Nothing compiled but fastbp's kernels (Numba compiles builtins such
+    # as min() and int() as functions of their own; _minmax), and no
+    # kernel again for a literal argument.
+    assert compiled and all(module.startswith("fastbp._kernels.")
+                            for module, _ in compiled), compiled
+    assert not [sig for _, sig in compiled if "Literal" in sig]
+
+
+# Records the module and argument types of every function Numba compiles.
+COMPILE_EVENTS = """
+from numba.core import event
+compiled = []
+
+
+class _Recorder(event.Listener):
+    def on_start(self, e):
+        pass
+
+    def on_end(self, e):
+        dispatcher = e.data["dispatcher"]
+        compiled.append([dispatcher.py_func.__module__, str(e.data["args"])])
+
+
+event.register("numba:compile", _Recorder())
+"""
 
 
 FIT_AND_PICKLE = """

@@ -41,6 +41,7 @@ from numba import types
 from ._config import (CHUNK_MIN_SAMPLES, FULL_BATCH, IDENTITY, MAX_CHUNKS,
                       SPARSE_TASKS, TASK_MACS, jit)
 from ._extern import array, extern, readonly
+from ._minmax import maximum, minimum
 from ._views import view as _view
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
@@ -54,7 +55,7 @@ from .optimizers import _step_range_ext
 def _n_chunks(n_samples):
     """Number of gradient-accumulation chunks for a batch of n_samples:
     the largest power of two <= min(MAX_CHUNKS, n_samples / CHUNK_MIN)."""
-    limit = min(MAX_CHUNKS, n_samples // CHUNK_MIN_SAMPLES)
+    limit = minimum(MAX_CHUNKS, n_samples // CHUNK_MIN_SAMPLES)
     n_chunks = 1
     while 2 * n_chunks <= limit:
         n_chunks *= 2
@@ -177,12 +178,12 @@ def _block_rows(layers, l, sparse, m):
     stored entries) is cut into at most SPARSE_TASKS tasks.
     """
     if l == 0 and sparse:
-        return max(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
+        return maximum(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
     macs = TASK_MACS
     for k in range(layers.shape[0]):
-        macs = max(macs, 8 * layers[k, 1] * m)
-    rows = macs // max(layers[l, 1] * m, 1)
-    return max(8, rows // 8 * 8)
+        macs = maximum(macs, 8 * layers[k, 1] * m)
+    rows = macs // maximum(layers[l, 1] * m, 1)
+    return maximum(8, rows // 8 * 8)
 
 
 @jit
@@ -226,7 +227,8 @@ def _task_range(layers, sparse, m, n_tasks, n_groups, g):
             cost = float(r1 - r0) * layers[l, 1] * m
         else:
             cost = float(layers[t - n_row_tasks, 1]) * m
-        group = min(int(n_groups * (done + cost / 2) / total), n_groups - 1)
+        group = minimum(np.int64(n_groups * (done + cost / 2) / total),
+                        n_groups - 1)
         if group == g and t0 == n_tasks:
             t0 = t
         elif group > g:
@@ -238,14 +240,14 @@ def _task_range(layers, sparse, m, n_tasks, n_groups, g):
 @jit
 def _find_block(layers, task, sparse, m):
     """Layer, first and last row of global row block ``task``."""
-    l = 0
+    l = np.int64(0)  # a literal 0 would compile the callees once more
     first = 0
     while first + _n_row_blocks(layers, l, sparse, m) <= task:
         first += _n_row_blocks(layers, l, sparse, m)
         l += 1
     rows = _block_rows(layers, l, sparse, m)
     r0 = (task - first) * rows
-    return l, r0, min(r0 + rows, layers[l, 0])
+    return l, r0, minimum(r0 + rows, layers[l, 0])
 
 
 @jit

@@ -40,6 +40,7 @@ from numba import types
 from . import simd
 from ._config import IDENTITY, RELU, jit
 from ._extern import array, extern, readonly
+from ._minmax import minimum
 from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
@@ -90,7 +91,7 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
             b1 = simd.load1(bias, j + L, L) if has_bias else zero
             r = r0
             while r < r1:
-                r = min(r, r1 - 8)  # the last tile may overlap (see above)
+                r = minimum(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0; c01 = b1
                 c10 = b0; c11 = b1
                 c20 = b0; c21 = b1
@@ -145,11 +146,11 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
                 r += 8
             j += 2 * L
         else:  # one vector, masked to the row's end
-            n = min(L, n_cols - j)
+            n = minimum(L, n_cols - j)
             b0 = simd.load1(bias, j, n) if has_bias else zero
             r = r0
             while r < r1:
-                r = min(r, r1 - 8)  # the last tile may overlap (see above)
+                r = minimum(r, r1 - 8)  # the last tile may overlap (see above)
                 c00 = b0
                 c10 = b0
                 c20 = b0
@@ -223,7 +224,7 @@ def _gemm_atb(A, D, C, r0, r1, m):
     if r1 - r0 < 8:
         for r in range(r0, r1):
             for j in range(0, n_cols, L):
-                n = min(L, n_cols - j)
+                n = minimum(L, n_cols - j)
                 c0 = zero
                 for s in range(m):
                     c0 = simd.fma(simd.splat(A[s, r]), simd.load(D, s, j, n),
@@ -235,7 +236,7 @@ def _gemm_atb(A, D, C, r0, r1, m):
         if n_cols - j >= 2 * L:
             r = r0
             while r < r1:
-                r = min(r, r1 - 8)  # the last tile may overlap (_gemm_ab)
+                r = minimum(r, r1 - 8)  # the last tile may overlap (_gemm_ab)
                 c00 = zero; c01 = zero
                 c10 = zero; c11 = zero
                 c20 = zero; c21 = zero
@@ -281,10 +282,10 @@ def _gemm_atb(A, D, C, r0, r1, m):
                 r += 8
             j += 2 * L
         else:  # one vector, masked to the row's end
-            n = min(L, n_cols - j)
+            n = minimum(L, n_cols - j)
             r = r0
             while r < r1:
-                r = min(r, r1 - 8)
+                r = minimum(r, r1 - 8)
                 c00 = zero
                 c10 = zero
                 c20 = zero
@@ -382,7 +383,7 @@ def _transpose_rows(src, dst, r0, r1):
     D = dst[:, r0:r1]
     n_rows = S.shape[0]
     for c0 in range(0, n_cols, 64):
-        c1 = min(c0 + 64, n_cols)
+        c1 = minimum(c0 + 64, n_cols)
         Dc = D[c0:c1]
         Sc = S[:, c0:c1]
         r = 0

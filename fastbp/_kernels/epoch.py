@@ -36,6 +36,7 @@ from numba import get_num_threads, prange
 from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_parallel)
 from ._extern import read_only, register
+from ._minmax import maximum, minimum
 from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
@@ -114,7 +115,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     _transpose_weights(params, wt, layers)
 
     for b0 in range(start, stop, batch_size):
-        m = min(batch_size, stop - b0)
+        m = minimum(batch_size, stop - b0)
         # Full batch: the first batch's gradient goes to grad, later ones
         # to grad_tmp and are added to it in batch order.
         target = grad_tmp if full_batch and b0 > start else grad
@@ -144,7 +145,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
             if solver == ADAM:
                 step[0] += 1
             lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2],
-                                   max(step[0], 1), params)
+                                   maximum(step[0], 1), params)
 
         # Steps 2 and 3: rows of the weight gradients, then the bias
         # gradients, each task stepping the parameters it summed.
@@ -195,7 +196,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         p0 = blk * REDUCE_BLOCK
         block_sq[blk] = _normalise_block_ext(
             params, grad, alpha, denom, n_coefs, p0,
-            min(p0 + REDUCE_BLOCK, n_params))
+            minimum(p0 + REDUCE_BLOCK, n_params))
     sq_total = 0.0
     for blk in range(n_blocks):
         sq_total += block_sq[blk]

@@ -27,6 +27,7 @@ from numba.extending import intrinsic, overload
 from ._config import (FASTMATH, LOGISTIC, OUT_EXP, OUT_IDENTITY,
                       OUT_LOGISTIC, OUT_SOFTMAX, jit, jit_exact)
 from ._extern import array, extern
+from ._minmax import maximum, minimum
 from ._views import rows_flat
 from .activations import _activate_rows_ext
 
@@ -172,11 +173,11 @@ def _sample_loss(kind, P, s, Y, i, eps):
             t += r * r
     elif kind == OUT_SOFTMAX:
         for j in range(n):
-            q = min(max(float(P[s, j]), eps), 1.0 - eps)
+            q = minimum(maximum(float(P[s, j]), eps), 1.0 - eps)
             t -= _xlogy(float(Y[i, j]), q)
     elif kind == OUT_LOGISTIC:
         for j in range(n):
-            q = min(max(float(P[s, j]), eps), 1.0 - eps)
+            q = minimum(maximum(float(P[s, j]), eps), 1.0 - eps)
             yj = float(Y[i, j])
             t -= _xlogy(yj, q) + _xlogy(1.0 - yj, 1.0 - q)
     elif kind == OUT_EXP:

@@ -23,6 +23,7 @@ from numba import types
 
 from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
 from ._extern import array, extern
+from ._minmax import maximum, minimum
 from ._views import view
 
 
@@ -50,7 +51,7 @@ def _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1):
     # Loops run over slices from index 0: with range(p0, p1) Numba cannot
     # prove the index non-negative, and its wraparound handling kept LLVM
     # from vectorising (Adam on 4096 entries: 9.0 vs 3.0 us).
-    P = params[p0:max(min(p1, n_coefs), p0)]
+    P = params[p0:maximum(minimum(p1, n_coefs), p0)]
     G = grad[p0:p0 + P.shape[0]]
     for i in range(P.shape[0]):
         G[i] += alpha * P[i]
@@ -134,8 +135,8 @@ def _store_transposed(params, wt, layers, p0, p1):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         coff = layers[l, 2]
-        lo = max(p0, coff)
-        hi = min(p1, coff + fan_in * fan_out)
+        lo = maximum(p0, coff)
+        hi = minimum(p1, coff + fan_in * fan_out)
         if lo >= hi:
             continue
         # Whole rows k_a <= k < k_b of W go column by column, so that wt is
@@ -170,7 +171,7 @@ def _store_transposed(params, wt, layers, p0, p1):
 def _add_block(grad, grad_tmp, blk):
     """grad += grad_tmp on block blk (a later batch of a full-batch sum)."""
     p0 = blk * REDUCE_BLOCK
-    G = grad[p0:min(p0 + REDUCE_BLOCK, grad.shape[0])]
+    G = grad[p0:minimum(p0 + REDUCE_BLOCK, grad.shape[0])]
     T = grad_tmp[p0:p0 + G.shape[0]]
     for i in range(G.shape[0]):
         G[i] += T[i]
@@ -195,7 +196,7 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
         _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
                     hyper[2], hyper[3], p0, p1)
     if p0 < n_coefs:
-        _store_transposed(params, wt, layers, p0, min(p1, n_coefs))
+        _store_transposed(params, wt, layers, p0, minimum(p1, n_coefs))
     return sq
 
 

@@ -22,6 +22,7 @@ from numba import prange, types
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       PREDICT_SLOTS, jit, jit_parallel)
 from ._extern import array, extern, read_only, register
+from ._minmax import minimum
 from ._views import stack_int64
 from .backprop import _kernel_input_type, _view
 from .dense import _dense_forward_ext, _sparse_forward
@@ -43,6 +44,8 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
     """
     dense, data, indices, indptr = X
     m = s1 - s0
+    # Not a literal 0: the callees would be compiled once more for it.
+    zero = np.int64(0)
     n_layers = layers.shape[0]
     for l in range(n_layers):
         fan_in = layers[l, 0]
@@ -54,19 +57,20 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
             Z = result
             kind = IDENTITY
         elif l % 2 == 0:
-            Z = _view(scratch_a, 0, m, fan_out)
+            Z = _view(scratch_a, zero, m, fan_out)
         else:
-            Z = _view(scratch_b, 0, m, fan_out)
+            Z = _view(scratch_b, zero, m, fan_out)
         # Layer 0 reads X, layer l what layer l - 1 wrote: scratch_a after
         # even layers.
         if l == 0 and indptr.shape[0] > 0:
             _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
-                            kind, 0, m)
+                            kind, zero, m)
         elif l == 0:
-            _dense_forward_ext(dense[s0:s1], W, b, Z, kind, 0, m)
+            _dense_forward_ext(dense[s0:s1], W, b, Z, kind, zero, m)
         else:
-            A = _view(scratch_a if l % 2 == 1 else scratch_b, 0, m, fan_in)
-            _dense_forward_ext(A, W, b, Z, kind, 0, m)
+            A = _view(scratch_a if l % 2 == 1 else scratch_b, zero, m,
+                      fan_in)
+            _dense_forward_ext(A, W, b, Z, kind, zero, m)
     _output_activate_rows_ext(out, result, 0, m)
 
 
@@ -103,7 +107,7 @@ def _predict_slot(X, params, layers, hidden, out, buf_a, buf_b, result,
     for blk in range(slot * n_blocks // PREDICT_SLOTS,
                      (slot + 1) * n_blocks // PREDICT_SLOTS):
         s0 = blk * PREDICT_BLOCK
-        s1 = min(s0 + PREDICT_BLOCK, n_samples)
+        s1 = minimum(s0 + PREDICT_BLOCK, n_samples)
         if finite.shape[0] > 0 and not _sum_is_finite(X[0][s0:s1]):
             finite[slot] = 0
         _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
