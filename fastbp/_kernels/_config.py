@@ -35,7 +35,7 @@ class InternalKernel(CPUDispatcher):
 
     Numba gives every compiled function a CPython wrapper (unboxing each
     argument, boxing the result) unless ``no_cpython_wrapper`` is set. Only
-    the entry points (``jit_parallel``) are called from Python; leaving the
+    the entry points (``jit_entry*``) are called from Python; leaving the
     wrapper out of every other kernel took 0.8-2.3 s off each dtype's
     compilation (9.1-11.3 s before, in alternating runs). Numba's
     dispatcher would call the missing wrapper through a null pointer, so
@@ -60,8 +60,12 @@ def _internal_jit(*, cache, **options):
     return decorate
 
 
+# Kernels: called from compiled code only.
 jit = _internal_jit(**_OPTIONS)
-jit_parallel = partial(numba.njit, parallel=True, **_OPTIONS)
+jit_parallel = _internal_jit(parallel=True, **_OPTIONS)
+# Entry points: called from Python.
+jit_entry = partial(numba.njit, **_OPTIONS)
+jit_entry_parallel = partial(numba.njit, parallel=True, **_OPTIONS)
 # The optimizer updates are compiled without fastmath. With "contract" and
 # "reassoc" the code generator may fuse a multiply and an add into an FMA or
 # reorder a sum, and the code Numba runs right after compiling and the code

@@ -20,7 +20,7 @@ import numpy as np
 from numba import prange, types
 
 from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_SLOTS, jit, jit_parallel)
+                      PREDICT_SLOTS, jit, jit_entry_parallel)
 from ._extern import array, extern, read_only, register
 from ._minmax import minimum
 from ._views import stack_int64
@@ -121,7 +121,7 @@ _predict_slot_ext = extern(_predict_slot, lambda f: [
      array(types.int64, 1))])
 
 
-@jit_parallel
+@jit_entry_parallel
 def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
                     check_finite):
     """Forward pass of every row of X.
