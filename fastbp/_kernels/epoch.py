@@ -38,8 +38,7 @@ from ._minmax import maximum, minimum
 from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
-from .optimizers import (_add_block, _adam_step_size, _cast_like,
-                         _normalise_block_ext)
+from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
 
 
 @jit_parallel
@@ -163,8 +162,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
         # The step's factors, for step 3 inside the tasks of step 2.
         sw_sum = _weight_sum(sw, idx, b0, b0 + m)
-        denom = _cast_like(params, sw_sum)
-        lr_t = _cast_like(params, 0.0)  # of the params' dtype, as below
+        denom = params.dtype.type(sw_sum)
+        lr_t = params.dtype.type(0)  # of the params' dtype, as below
         if not full_batch:
             if solver == ADAM:
                 step[0] += 1
@@ -210,7 +209,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     # grad = (grad + alpha * W) / sw_sum; one partial ||W||^2 per block.
     # Serial: once per L-BFGS evaluation, memory-bound.
     sw_sum = _weight_sum(sw, idx, start, stop)
-    denom = _cast_like(params, sw_sum)
+    denom = params.dtype.type(sw_sum)
     for blk in range(n_blocks):
         p0 = blk * REDUCE_BLOCK
         block_sq[blk] = _normalise_block_ext(

@@ -98,18 +98,6 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, p0, p1):
         P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
 
 
-@jit
-def _cast_like(a, x):
-    """``x`` as a scalar of ``a``'s dtype.
-
-    For the parallel epoch kernel: there Numba rewrites ``a.dtype`` into
-    ``np.dtype("float32")``, whose compiled form names a module
-    (``numba.np.npyimpl``) that loading the kernel from the cache then
-    imports, with twenty more (see ``_views``); here it stays a cast.
-    """
-    return a.dtype.type(x)
-
-
 @jit_exact
 def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
     """lr_t = lr_init * sqrt(1 - beta_2^t) / (1 - beta_1^t), in float64 then

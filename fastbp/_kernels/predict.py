@@ -23,8 +23,8 @@ from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
                       PREDICT_SLOTS, jit, jit_entry_parallel)
 from ._extern import array, extern, read_only, register
 from ._minmax import minimum
-from ._views import stack_int64
-from .backprop import _kernel_input_type, _view
+from ._views import stack_int64, view as _view
+from .backprop import _kernel_input_type
 from .dense import _dense_forward_ext, _sparse_forward
 from .losses import _output_activate_rows_ext
 
