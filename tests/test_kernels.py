@@ -127,11 +127,18 @@ def _reference_epoch(coefs, intercepts, X, Y, order, batch_size, alpha, step):
     return params, accumulated
 
 
+# The second network's first layer ends in 4 columns past its last full
+# float64 vector, with 130 inputs: its forward product computes them from the
+# transposed weights the optimizer keeps (dense._dot_tail), its weight
+# gradient down the columns.
+NETWORKS = [[5, 8, 3], [130, 20, 3]]
+
+
+@pytest.mark.parametrize("units", NETWORKS)
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_epoch_matches_reference(rng, nesterov):
-    units = [5, 8, 3]
+def test_sgd_epoch_matches_reference(rng, nesterov, units):
     coefs, intercepts = random_network(rng, units)
-    X = rng.randn(70, 5)
+    X = rng.randn(70, units[0])
     Y = make_targets(rng, "softmax", 70, 3)
     order = rng.permutation(70).astype(np.int64)
     layout = Layout(units)
@@ -157,10 +164,10 @@ def test_sgd_epoch_matches_reference(rng, nesterov):
     assert_allclose(loss, expected_loss, rtol=1e-12)
 
 
-def test_adam_epoch_matches_reference(rng):
-    units = [5, 8, 3]
+@pytest.mark.parametrize("units", NETWORKS)
+def test_adam_epoch_matches_reference(rng, units):
     coefs, intercepts = random_network(rng, units)
-    X = rng.randn(70, 5)
+    X = rng.randn(70, units[0])
     Y = make_targets(rng, "softmax", 70, 3)
     order = rng.permutation(70).astype(np.int64)
     layout = Layout(units)
@@ -200,29 +207,38 @@ def test_adam_epoch_matches_reference(rng):
     (11, 50, 33),
     (40, 64, 100),  # 8-row tiles of two vectors, then one masked vector
     (17, 3, 48),
+    # With B^T: the last columns as dot products (dense._dot_tail) where
+    # K is long enough for them to pay.
+    (21, 784, 100),  # mnist's first layer: 4 columns, both dtypes
+    (12, 300, 20),   # a vector, then 4 columns as dot products
+    (9, 520, 7),     # 7 columns: dot products in float32, masked in float64
 ])
 @pytest.mark.parametrize("bias,kind", [(False, IDENTITY), (True, IDENTITY),
                                        (False, RELU), (True, RELU),
                                        (True, TANH)])
-def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind):
+@pytest.mark.parametrize("transposed", [False, True])
+def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind,
+                               transposed):
     """C = f(A @ B + b), with f = relu for RELU and the identity for every
-    other code (the layer applies those after the product)."""
+    other code (the layer applies those after the product); with B^T given
+    or not (an empty one)."""
     from fastbp._kernels.dense import _gemm_ab
     _gemm_ab = from_python(_gemm_ab)
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
+    BT = B.T.copy() if transposed else np.empty((0, K), dtype)
     b = rng.randn(n_cols if bias else 0).astype(dtype)
     expected = A.astype(float) @ B.astype(float) + (b if bias else 0)
     if kind == RELU:
         expected = np.maximum(expected, 0)
+    tol = TOL[dtype] * max(1.0, np.sqrt(K / 64))  # sums of K terms
     C = np.full((n_rows, n_cols), np.nan, dtype)
-    _gemm_ab(A, B, C, 0, n_rows, b, kind)
-    assert_allclose(C, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
+    _gemm_ab(A, B, C, 0, n_rows, b, kind, BT)
+    assert_allclose(C, expected, rtol=tol * 10, atol=tol)
     C = np.full((n_rows, n_cols), np.nan, dtype)
-    _gemm_ab(A, B, C, 2, n_rows, b, kind)  # rows 2.. only
+    _gemm_ab(A, B, C, 2, n_rows, b, kind, BT)  # rows 2.. only
     assert np.isnan(C[:2]).all()
-    assert_allclose(C[2:], expected[2:], rtol=TOL[dtype] * 10,
-                    atol=TOL[dtype])
+    assert_allclose(C[2:], expected[2:], rtol=tol * 10, atol=tol)
 
 
 def test_float32_exp_of_nonpositive_values_within_one_ulp():
@@ -296,7 +312,8 @@ def test_row_product_writes_nothing_past_its_rows(rng, dtype, n_cols):
     B = rng.randn(K, n_cols).astype(dtype)
     buf = np.full(n_rows * n_cols + 64, -7.0, dtype)
     C = buf[:n_rows * n_cols].reshape(n_rows, n_cols)
-    _gemm_ab(A, B, C, 1, n_rows - 1, np.empty(0, dtype), IDENTITY)
+    _gemm_ab(A, B, C, 1, n_rows - 1, np.empty(0, dtype), IDENTITY,
+             np.empty((0, K), dtype))
     assert (buf[n_rows * n_cols:] == -7).all()
     assert (C[0] == -7).all() and (C[-1] == -7).all()
     assert_allclose(C[1:-1], (A.astype(float) @ B)[1:-1],
@@ -432,7 +449,7 @@ def test_only_entry_points_are_callable_from_python():
     A = np.ones((2, 2))
     with pytest.raises(TypeError, match="_gemm_ab is compiled without a "
                                         "Python wrapper"):
-        _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY)
+        _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY, A)
 
 
 def test_minimum_and_maximum_are_pythons_min_and_max():

@@ -5,8 +5,9 @@ Memory layout shared with ``fastbp._network``:
 * ``params`` is one flat vector: every layer's coefficients (row-major
   (fan_in, fan_out)), then every layer's intercepts, as scikit-learn's
   ``_pack`` orders them. ``grad`` has the same layout; ``wt`` holds the W
-  of every layer but the first transposed, (fan_out, fan_in), at the same
-  offsets (the first layer's stretch is unused).
+  of every layer transposed, (fan_out, fan_in), at the same offsets; of
+  the first layer's only the rows from ``dense._tail_start`` on, which its
+  forward product reads (the input needs no error).
 * ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
   holds ``fan_in, fan_out, coef_offset, intercept_offset, act_offset``;
   the offsets point into ``params`` and into the activation workspace.
@@ -45,7 +46,7 @@ from ._minmax import maximum, minimum
 from ._views import view as _view
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
-                    _transpose_rows_ext)
+                    _tail_start, _transpose_rows_ext)
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _sample_loss)
 from .optimizers import _step_range_ext
@@ -131,7 +132,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             s0, s1)
         else:
             W = _view(params, layers[l, 2], fan_in, fan_out)
-            _dense_forward_ext(A, W, b, Z, kind, s0, s1)
+            WT = _view(wt, layers[l, 2], fan_out, fan_in)
+            _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -155,9 +157,10 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         D = _view(deltas, layers[l, 4], cap, fan_out)
         if l > 0:
             WT = _view(wt, layers[l, 2], fan_out, fan_in)
+            W = _view(params, layers[l, 2], fan_in, fan_out)
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
-            _dense_backward_input_ext(D, WT, A, D_prev, hidden, s0, s1)
+            _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0, s1)
     return loss + float(finite_check)
 
 
@@ -252,14 +255,22 @@ def _find_block(layers, task, sparse, m):
 
 @jit
 def _transpose_weights(params, wt, layers):
-    """wt gets the W (fan_in, fan_out) of every layer but the first as WT
-    (fan_out, fan_in): what the input errors read (``optimizers.
-    _store_transposed``).
+    """wt gets the W (fan_in, fan_out) of every layer as WT (fan_out,
+    fan_in), the first layer's from its ``_tail_start`` column on only:
+    what the input errors and the first layer's last columns read
+    (``optimizers._store_transposed``).
 
     Serial: it runs once per epoch (the optimizer keeps wt up to date
     between batches), and for wide's weights it takes well under a
     millisecond, less than starting a parallel region would save.
     """
+    fan_in = layers[0, 0]
+    fan_out = layers[0, 1]
+    W = _view(params, layers[0, 2], fan_in, fan_out)
+    WT = _view(wt, layers[0, 2], fan_out, fan_in)
+    for j in range(_tail_start(fan_out, params), fan_out):
+        for k in range(fan_in):
+            WT[j, k] = W[k, j]
     for l in range(1, layers.shape[0]):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]

@@ -31,21 +31,34 @@ benchmarks/profile_epoch.py`` gave the same epochs for wide, reg and tiny
 and mnist's 1.5 % slower (0.136 vs 0.134 s), for one product kernel less
 to compile.
 
+A row of C that ends in a few columns past its last full vector (mnist's
+100 outputs: 6 vectors of 16 and 4 columns) is the exception: a vector
+masked to 4 of its 16 lanes made those 4 % of the columns cost 18 % of the
+product's time. ``_gemm_ab`` computes such columns as dot products with
+rows of B^T (``_dot_tail``; training keeps the transposed weights it
+needs, see ``backprop``), and ``_gemm_atb`` runs its vectors down those
+columns of C instead of along its rows. One thread, float32
+(``NUMBA_NUM_THREADS=1 python benchmarks/products.py``, before and after):
+50 x 784 times 784 x 100 went from 190-196 to 230 GFLOP/s, 64 x 64 times
+64 x 100 from 211 to 235, (200 x 784)^T times 200 x 100 from 179-181 to
+204, (256 x 256)^T times 256 x 10 from 83 to 145.
+
 The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
 chunks of a batch run them on disjoint row ranges.
 """
 
+import numpy as np
 from numba import types
 
 from . import simd
 from ._config import IDENTITY, RELU, jit
 from ._extern import array, extern, readonly
-from ._minmax import minimum
+from ._minmax import maximum, minimum
 from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
 @jit
-def _gemm_ab(A, B, C, r0, r1, bias, kind):
+def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
     """C[r, c] = f(sum_k A[r, k] * B[k, c] + bias[c]) for r0 <= r < r1 and
     every c, where f is relu for ``kind`` RELU and the identity otherwise
     (the caller applies the other activations).
@@ -54,7 +67,9 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     vectors of columns (16 accumulators), each step of k loading two
     vectors of B's row k and broadcasting eight entries of A; the last
     vector of a row (two full vectors no longer fit) as tiles of eight rows
-    by one vector, masked to the row's end. When the rows are not a
+    by one vector, masked to the row's end, or, for a few columns after the
+    last full vector and with a long enough K, as dot products with rows
+    of B^T (``_dot_tail``). When the rows are not a
     multiple of eight, the last tile overlaps the one before it: its first
     rows are computed again, to the same values, which costs less than
     finishing the rows one by one (mnist's chunks of 50 rows). Fewer than
@@ -73,6 +88,8 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     bias : ndarray of shape (n_cols,), or (0,) for no bias
     kind : int
         Hidden activation code; only RELU is applied here.
+    BT : ndarray of shape (n_cols, K), or (0, any) for none
+        B transposed, read only from row ``_tail_start(n_cols, C)`` on.
     """
     relu = kind == RELU
     if r1 - r0 < 8:
@@ -84,7 +101,7 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
     L = simd.lanes(C)
     zero = simd.splat(C.dtype.type(0))
     has_bias = bias.shape[0] > 0
-    j = 0
+    j = np.int64(0)  # a literal 0 would compile _dot_tail once more
     while j < n_cols:
         if n_cols - j >= 2 * L:
             b0 = simd.load1(bias, j, L) if has_bias else zero
@@ -147,6 +164,9 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
             j += 2 * L
         else:  # one vector, masked to the row's end
             n = minimum(L, n_cols - j)
+            if n < L and BT.shape[0] > 0 and _dot_tail_pays(K, L, n):
+                _dot_tail(A, BT, C, r0, r1, j, bias, relu)
+                break
             b0 = simd.load1(bias, j, n) if has_bias else zero
             r = r0
             while r < r1:
@@ -199,6 +219,87 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind):
 
 
 @jit
+def _tail_start(n_cols, a):
+    """First of the last columns that ``_gemm_ab`` computes as dot products
+    with rows of B^T (fewer than a vector of ``a``'s dtype): the transposed
+    weights the training keeps start there for the first layer."""
+    return n_cols - n_cols % simd.lanes(a)
+
+
+@jit
+def _dot_tail_pays(K, L, n):
+    """Whether ``_dot_tail`` clearly costs less than a vector masked to n of
+    its L lanes, counted in vector instructions per row of C: K
+    multiply-adds masked, against, for each group of four columns, 4 per L
+    of K and about 16 to add up the sums (``simd.hsum4``). Three quarters,
+    not one: wide's and deep's output layers (K = 256, 10 columns), which
+    the plain count put just on the side of the dot products, were no
+    faster that way."""
+    groups = (n + 3) // 4
+    return 4 * groups * (4 * ((K + L - 1) // L) + 16) < 3 * K
+
+
+@jit
+def _dot_tail(A, BT, C, r0, r1, j0, bias, relu):
+    """Columns j0 <= c < n_cols (fewer than a vector) of ``_gemm_ab``'s C for
+    rows r0..r1 (at least four), as dot products of A's rows and the rows
+    c of BT = B^T, shape (n_cols, K).
+
+    A vector masked to a few lanes wastes most of each multiply-add (see
+    the module docstring). Here vectors run along k instead: tiles of four
+    rows by four columns (rows of BT past the last repeat the last) of
+    vector sums, added up across their lanes at the end (``simd.hsum4``)
+    and stored as a row's four entries.
+    """
+    n_cols = C.shape[1]
+    K = A.shape[1]
+    L = simd.lanes(C)
+    zero = simd.splat(C.dtype.type(0))
+    has_bias = bias.shape[0] > 0
+    for j in range(j0, n_cols, 4):
+        j1 = minimum(j + 1, n_cols - 1)
+        j2 = minimum(j + 2, n_cols - 1)
+        j3 = minimum(j + 3, n_cols - 1)
+        r = r0
+        while r < r1:
+            r = minimum(r, r1 - 4)  # the last tile may overlap (_gemm_ab)
+            c00 = zero; c01 = zero; c02 = zero; c03 = zero
+            c10 = zero; c11 = zero; c12 = zero; c13 = zero
+            c20 = zero; c21 = zero; c22 = zero; c23 = zero
+            c30 = zero; c31 = zero; c32 = zero; c33 = zero
+            for k in range(0, K, L):
+                nk = minimum(L, K - k)
+                b0 = simd.load(BT, j, k, nk); b1 = simd.load(BT, j1, k, nk)
+                b2 = simd.load(BT, j2, k, nk); b3 = simd.load(BT, j3, k, nk)
+                a = simd.load(A, r, k, nk)
+                c00 = simd.fma(a, b0, c00); c01 = simd.fma(a, b1, c01)
+                c02 = simd.fma(a, b2, c02); c03 = simd.fma(a, b3, c03)
+                a = simd.load(A, r + 1, k, nk)
+                c10 = simd.fma(a, b0, c10); c11 = simd.fma(a, b1, c11)
+                c12 = simd.fma(a, b2, c12); c13 = simd.fma(a, b3, c13)
+                a = simd.load(A, r + 2, k, nk)
+                c20 = simd.fma(a, b0, c20); c21 = simd.fma(a, b1, c21)
+                c22 = simd.fma(a, b2, c22); c23 = simd.fma(a, b3, c23)
+                a = simd.load(A, r + 3, k, nk)
+                c30 = simd.fma(a, b0, c30); c31 = simd.fma(a, b1, c31)
+                c32 = simd.fma(a, b2, c32); c33 = simd.fma(a, b3, c33)
+            n = minimum(4, n_cols - j)
+            bj = simd.load1(bias, j, n) if has_bias else zero
+            s0 = simd.add(simd.hsum4(c00, c01, c02, c03), bj)
+            s1 = simd.add(simd.hsum4(c10, c11, c12, c13), bj)
+            s2 = simd.add(simd.hsum4(c20, c21, c22, c23), bj)
+            s3 = simd.add(simd.hsum4(c30, c31, c32, c33), bj)
+            if relu:
+                s0 = simd.relu(s0); s1 = simd.relu(s1)
+                s2 = simd.relu(s2); s3 = simd.relu(s3)
+            simd.store(C, r, j, n, s0)
+            simd.store(C, r + 1, j, n, s1)
+            simd.store(C, r + 2, j, n, s2)
+            simd.store(C, r + 3, j, n, s3)
+            r += 4
+
+
+@jit
 def _gemm_atb(A, D, C, r0, r1, m):
     """C[r, c] = sum_s A[s, r] * D[s, c] over the first m rows of A and D,
     for r0 <= r < r1 and every c: rows of a weight gradient dW = A^T D.
@@ -206,8 +307,10 @@ def _gemm_atb(A, D, C, r0, r1, m):
     ``_gemm_ab``'s tiles with A read across: a tile of eight rows of C
     broadcasts eight consecutive entries of A's row s (one cache line) and
     loads two vectors of D's row s, so neither operand needs a transposed
-    copy. Each entry is one sum over s = 0..m-1 in order, whatever the
-    tiles, so results do not depend on how rows are shared out.
+    copy; the columns past the last two full vectors in tiles of vectors
+    down C's columns (below). Each entry is one sum over s = 0..m-1 in
+    order, of the same fused multiply-adds whatever the tiles, so results
+    do not depend on how rows are shared out.
 
     Parameters
     ----------
@@ -232,96 +335,94 @@ def _gemm_atb(A, D, C, r0, r1, m):
                 simd.store(C, r, j, n, c0)
         return
     j = 0
+    while n_cols - j >= 2 * L:
+        r = r0
+        while r < r1:
+            r = minimum(r, r1 - 8)  # the last tile may overlap (_gemm_ab)
+            c00 = zero; c01 = zero
+            c10 = zero; c11 = zero
+            c20 = zero; c21 = zero
+            c30 = zero; c31 = zero
+            c40 = zero; c41 = zero
+            c50 = zero; c51 = zero
+            c60 = zero; c61 = zero
+            c70 = zero; c71 = zero
+            for s in range(m):
+                d0 = simd.load(D, s, j, L); d1 = simd.load(D, s, j + L, L)
+                a = simd.splat(A[s, r])
+                c00 = simd.fma(a, d0, c00); c01 = simd.fma(a, d1, c01)
+                a = simd.splat(A[s, r + 1])
+                c10 = simd.fma(a, d0, c10); c11 = simd.fma(a, d1, c11)
+                a = simd.splat(A[s, r + 2])
+                c20 = simd.fma(a, d0, c20); c21 = simd.fma(a, d1, c21)
+                a = simd.splat(A[s, r + 3])
+                c30 = simd.fma(a, d0, c30); c31 = simd.fma(a, d1, c31)
+                a = simd.splat(A[s, r + 4])
+                c40 = simd.fma(a, d0, c40); c41 = simd.fma(a, d1, c41)
+                a = simd.splat(A[s, r + 5])
+                c50 = simd.fma(a, d0, c50); c51 = simd.fma(a, d1, c51)
+                a = simd.splat(A[s, r + 6])
+                c60 = simd.fma(a, d0, c60); c61 = simd.fma(a, d1, c61)
+                a = simd.splat(A[s, r + 7])
+                c70 = simd.fma(a, d0, c70); c71 = simd.fma(a, d1, c71)
+            simd.store(C, r, j, L, c00)
+            simd.store(C, r, j + L, L, c01)
+            simd.store(C, r + 1, j, L, c10)
+            simd.store(C, r + 1, j + L, L, c11)
+            simd.store(C, r + 2, j, L, c20)
+            simd.store(C, r + 2, j + L, L, c21)
+            simd.store(C, r + 3, j, L, c30)
+            simd.store(C, r + 3, j + L, L, c31)
+            simd.store(C, r + 4, j, L, c40)
+            simd.store(C, r + 4, j + L, L, c41)
+            simd.store(C, r + 5, j, L, c50)
+            simd.store(C, r + 5, j + L, L, c51)
+            simd.store(C, r + 6, j, L, c60)
+            simd.store(C, r + 6, j + L, L, c61)
+            simd.store(C, r + 7, j, L, c70)
+            simd.store(C, r + 7, j + L, L, c71)
+            r += 8
+        j += 2 * L
+    # The last n_cols - j (< 2 L) columns (see the module docstring):
+    # vectors run down C's columns instead, over rows r of C, loading
+    # A[s, r:r + L] and broadcasting D[s, c]: tiles of two vectors of rows
+    # by four columns (the last column repeated where fewer remain: the
+    # same sums, stored twice). Each entry is still the same sum over s in
+    # order, of the same fused multiply-adds.
     while j < n_cols:
-        if n_cols - j >= 2 * L:
-            r = r0
-            while r < r1:
-                r = minimum(r, r1 - 8)  # the last tile may overlap (_gemm_ab)
-                c00 = zero; c01 = zero
-                c10 = zero; c11 = zero
-                c20 = zero; c21 = zero
-                c30 = zero; c31 = zero
-                c40 = zero; c41 = zero
-                c50 = zero; c51 = zero
-                c60 = zero; c61 = zero
-                c70 = zero; c71 = zero
-                for s in range(m):
-                    d0 = simd.load(D, s, j, L); d1 = simd.load(D, s, j + L, L)
-                    a = simd.splat(A[s, r])
-                    c00 = simd.fma(a, d0, c00); c01 = simd.fma(a, d1, c01)
-                    a = simd.splat(A[s, r + 1])
-                    c10 = simd.fma(a, d0, c10); c11 = simd.fma(a, d1, c11)
-                    a = simd.splat(A[s, r + 2])
-                    c20 = simd.fma(a, d0, c20); c21 = simd.fma(a, d1, c21)
-                    a = simd.splat(A[s, r + 3])
-                    c30 = simd.fma(a, d0, c30); c31 = simd.fma(a, d1, c31)
-                    a = simd.splat(A[s, r + 4])
-                    c40 = simd.fma(a, d0, c40); c41 = simd.fma(a, d1, c41)
-                    a = simd.splat(A[s, r + 5])
-                    c50 = simd.fma(a, d0, c50); c51 = simd.fma(a, d1, c51)
-                    a = simd.splat(A[s, r + 6])
-                    c60 = simd.fma(a, d0, c60); c61 = simd.fma(a, d1, c61)
-                    a = simd.splat(A[s, r + 7])
-                    c70 = simd.fma(a, d0, c70); c71 = simd.fma(a, d1, c71)
-                simd.store(C, r, j, L, c00)
-                simd.store(C, r, j + L, L, c01)
-                simd.store(C, r + 1, j, L, c10)
-                simd.store(C, r + 1, j + L, L, c11)
-                simd.store(C, r + 2, j, L, c20)
-                simd.store(C, r + 2, j + L, L, c21)
-                simd.store(C, r + 3, j, L, c30)
-                simd.store(C, r + 3, j + L, L, c31)
-                simd.store(C, r + 4, j, L, c40)
-                simd.store(C, r + 4, j + L, L, c41)
-                simd.store(C, r + 5, j, L, c50)
-                simd.store(C, r + 5, j + L, L, c51)
-                simd.store(C, r + 6, j, L, c60)
-                simd.store(C, r + 6, j + L, L, c61)
-                simd.store(C, r + 7, j, L, c70)
-                simd.store(C, r + 7, j + L, L, c71)
-                r += 8
-            j += 2 * L
-        else:  # one vector, masked to the row's end
-            n = minimum(L, n_cols - j)
-            r = r0
-            while r < r1:
-                r = minimum(r, r1 - 8)
-                c00 = zero
-                c10 = zero
-                c20 = zero
-                c30 = zero
-                c40 = zero
-                c50 = zero
-                c60 = zero
-                c70 = zero
-                for s in range(m):
-                    d0 = simd.load(D, s, j, n)
-                    a = simd.splat(A[s, r])
-                    c00 = simd.fma(a, d0, c00)
-                    a = simd.splat(A[s, r + 1])
-                    c10 = simd.fma(a, d0, c10)
-                    a = simd.splat(A[s, r + 2])
-                    c20 = simd.fma(a, d0, c20)
-                    a = simd.splat(A[s, r + 3])
-                    c30 = simd.fma(a, d0, c30)
-                    a = simd.splat(A[s, r + 4])
-                    c40 = simd.fma(a, d0, c40)
-                    a = simd.splat(A[s, r + 5])
-                    c50 = simd.fma(a, d0, c50)
-                    a = simd.splat(A[s, r + 6])
-                    c60 = simd.fma(a, d0, c60)
-                    a = simd.splat(A[s, r + 7])
-                    c70 = simd.fma(a, d0, c70)
-                simd.store(C, r, j, n, c00)
-                simd.store(C, r + 1, j, n, c10)
-                simd.store(C, r + 2, j, n, c20)
-                simd.store(C, r + 3, j, n, c30)
-                simd.store(C, r + 4, j, n, c40)
-                simd.store(C, r + 5, j, n, c50)
-                simd.store(C, r + 6, j, n, c60)
-                simd.store(C, r + 7, j, n, c70)
-                r += 8
-            j += L
+        j1 = minimum(j + 1, n_cols - 1)
+        j2 = minimum(j + 2, n_cols - 1)
+        j3 = minimum(j + 3, n_cols - 1)
+        r = r0
+        while r < r1:
+            n0 = minimum(L, r1 - r)
+            n1 = minimum(L, maximum(r1 - r - L, 0))  # 0: nothing loaded
+            c00 = zero; c01 = zero
+            c10 = zero; c11 = zero
+            c20 = zero; c21 = zero
+            c30 = zero; c31 = zero
+            for s in range(m):
+                a0 = simd.load(A, s, r, n0); a1 = simd.load(A, s, r + L, n1)
+                d = simd.splat(D[s, j])
+                c00 = simd.fma(d, a0, c00); c01 = simd.fma(d, a1, c01)
+                d = simd.splat(D[s, j1])
+                c10 = simd.fma(d, a0, c10); c11 = simd.fma(d, a1, c11)
+                d = simd.splat(D[s, j2])
+                c20 = simd.fma(d, a0, c20); c21 = simd.fma(d, a1, c21)
+                d = simd.splat(D[s, j3])
+                c30 = simd.fma(d, a0, c30); c31 = simd.fma(d, a1, c31)
+            for q in range(n0):
+                C[r + q, j] = simd.lane(c00, q)
+                C[r + q, j1] = simd.lane(c10, q)
+                C[r + q, j2] = simd.lane(c20, q)
+                C[r + q, j3] = simd.lane(c30, q)
+            for q in range(n1):
+                C[r + L + q, j] = simd.lane(c01, q)
+                C[r + L + q, j1] = simd.lane(c11, q)
+                C[r + L + q, j2] = simd.lane(c21, q)
+                C[r + L + q, j3] = simd.lane(c31, q)
+            r += 2 * L
+        j += 4
 
 
 @jit
@@ -359,7 +460,7 @@ def _row_product(A, B, C, r, bias, relu):
 # Handles compiled callers use (see _extern).
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
-     readonly(f, 1), types.int64)])
+     readonly(f, 1), types.int64, readonly(f, 2))])
 _gemm_atb_ext = extern(_gemm_atb, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
      types.int64)])
@@ -407,7 +508,7 @@ _transpose_rows_ext = extern(_transpose_rows, lambda f: [
 
 
 @jit
-def _dense_forward(A, W, b, Z, kind, s0, s1):
+def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
     Parameters
@@ -416,6 +517,10 @@ def _dense_forward(A, W, b, Z, kind, s0, s1):
         Inputs of the layer.
     W : ndarray of shape (fan_in, fan_out)
         The layer's weights.
+    WT : ndarray of shape (fan_out, fan_in), or (0, fan_in)
+        W transposed; only its rows from ``_tail_start(fan_out, W)`` on are
+        read (``_gemm_ab``'s B^T). With no rows, those columns are computed
+        from W.
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
@@ -423,13 +528,13 @@ def _dense_forward(A, W, b, Z, kind, s0, s1):
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
     """
-    _gemm_ab_ext(A, W, Z, s0, s1, b, kind)  # relu applied there too
+    _gemm_ab_ext(A, W, Z, s0, s1, b, kind, WT)  # relu applied there too
     if kind != RELU:  # logistic and tanh; nothing for the identity
         _activate_rows_ext(kind, Z, s0, s1)
 
 
 @jit
-def _dense_backward_input(D, WT, A_prev, D_prev, kind, s0, s1):
+def _dense_backward_input(D, WT, W, A_prev, D_prev, kind, s0, s1):
     """D_prev[s] = (D[s] @ W.T) * f'(A_prev[s]) for s0 <= s < s1.
 
     Parameters
@@ -438,6 +543,8 @@ def _dense_backward_input(D, WT, A_prev, D_prev, kind, s0, s1):
         dL/dZ of this layer.
     WT : ndarray of shape (fan_out, fan_in)
         The layer's weights W, transposed.
+    W : ndarray of shape (fan_in, fan_out)
+        The layer's weights (``_gemm_ab``'s B^T).
     A_prev : ndarray of shape (>= s1, fan_in)
         Activations feeding this layer (outputs of the previous layer).
     D_prev : ndarray of shape (>= s1, fan_in)
@@ -446,16 +553,16 @@ def _dense_backward_input(D, WT, A_prev, D_prev, kind, s0, s1):
         Hidden activation code of the previous layer.
     """
     no_bias = D_prev[0][:0]
-    _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY)
+    _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY, W)
     _apply_derivative_rows_ext(kind, A_prev, D_prev, s0, s1)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
-    (readonly(f, 2), array(f, 2), array(f, 1), array(f, 2), types.int64,
-     types.int64, types.int64)])
+    (readonly(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
+     types.int64, types.int64, types.int64)])
 _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
-    (array(f, 2), array(f, 2), array(f, 2), array(f, 2), types.int64,
-     types.int64, types.int64)])
+    (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),
+     types.int64, types.int64, types.int64)])
 
 
 @jit

@@ -25,6 +25,7 @@ from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
+from .dense import _tail_start
 
 
 @jit_sum
@@ -110,22 +111,24 @@ def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
 
 @jit
 def _store_transposed(params, wt, layers, p0, p1):
-    """Copy coefficient entries p0 <= p < p1 of layers 1, 2, ... into the
-    transposed weights.
+    """Copy coefficient entries p0 <= p < p1 into the transposed weights.
 
     Entry ``p`` is W[k, j] of some layer (offset ``coff``, shape
-    (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``. Only the
-    input error reads WT, and the first layer has none (the input needs no
-    error): its W, most of the weights in wide and mnist (784 inputs), is
-    not copied.
+    (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``. The input
+    errors of layers 1, 2, ... read all of their WT. The first layer has no
+    input error (the input needs none), and its W is most of the weights in
+    wide and mnist (784 inputs): only its last columns, from
+    ``dense._tail_start`` on, are copied, for the forward product's last
+    columns (``dense._dot_tail``).
     """
-    for l in range(1, layers.shape[0]):
+    for l in range(layers.shape[0]):
         fan_in = layers[l, 0]
         fan_out = layers[l, 1]
         coff = layers[l, 2]
+        j0 = _tail_start(fan_out, params) if l == 0 else 0
         lo = maximum(p0, coff)
         hi = minimum(p1, coff + fan_in * fan_out)
-        if lo >= hi:
+        if lo >= hi or j0 == fan_out:
             continue
         # Whole rows k_a <= k < k_b of W go column by column, so that wt is
         # written in contiguous runs; partial rows at either end entry by
@@ -133,13 +136,11 @@ def _store_transposed(params, wt, layers, p0, p1):
         k_a = (lo - coff + fan_out - 1) // fan_out
         k_b = (hi - coff) // fan_out
         if k_a > k_b:  # lo and hi inside one row
-            k = (lo - coff) // fan_out
-            for p in range(lo, hi):
-                wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+            _store_entries(params, wt, coff, fan_in, fan_out, j0,
+                           (lo - coff) // fan_out, lo, hi)
             continue
-        for p in range(lo, coff + k_a * fan_out):
-            k = k_a - 1
-            wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+        _store_entries(params, wt, coff, fan_in, fan_out, j0, k_a - 1, lo,
+                       coff + k_a * fan_out)
         # One 2-D view of the whole rows and of their columns of WT, not two
         # slices per column (every view is an atomic reference-count update,
         # on arrays all threads share), indexed from 0 (see
@@ -147,12 +148,21 @@ def _store_transposed(params, wt, layers, p0, p1):
         # weights took 442 us instead of 198 (281 with the slices).
         W = view(params, coff, fan_in, fan_out)[k_a:k_b]
         WT = view(wt, coff, fan_out, fan_in)[:, k_a:k_b]
-        for j in range(fan_out):
+        for j in range(j0, fan_out):
             for k in range(W.shape[0]):
                 WT[j, k] = W[k, j]
-        for p in range(coff + k_b * fan_out, hi):
-            k = k_b
-            wt[coff + (p - coff - k * fan_out) * fan_in + k] = params[p]
+        _store_entries(params, wt, coff, fan_in, fan_out, j0, k_b,
+                       coff + k_b * fan_out, hi)
+
+
+@jit
+def _store_entries(params, wt, coff, fan_in, fan_out, j0, k, lo, hi):
+    """Entries lo <= p < hi, all in row k of a layer's W, into wt: those of
+    columns j >= j0."""
+    for p in range(lo, hi):
+        j = p - coff - k * fan_out
+        if j >= j0:
+            wt[coff + j * fan_in + k] = params[p]
 
 
 @jit_exact

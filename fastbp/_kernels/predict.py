@@ -66,11 +66,12 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
             _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
                             kind, zero, m)
         elif l == 0:
-            _dense_forward_ext(dense[s0:s1], W, b, Z, kind, zero, m)
+            _dense_forward_ext(dense[s0:s1], W, W[:0], b, Z, kind, zero,
+                               m)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, zero, m,
                       fan_in)
-            _dense_forward_ext(A, W, b, Z, kind, zero, m)
+            _dense_forward_ext(A, W, W[:0], b, Z, kind, zero, m)
     _output_activate_rows_ext(out, result, 0, m)
 
 

@@ -190,3 +190,71 @@ def relu(typingctx, v):
         negative = builder.fcmp_ordered("<", args[0], zero)
         return builder.select(negative, zero, args[0])
     return v(v), codegen
+
+
+@intrinsic
+def lane(typingctx, v, q):
+    """Lane ``q`` of vector ``v`` (0 <= q < lanes), a scalar."""
+    if not (isinstance(v, Vector) and isinstance(q, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.extract_element(args[0], args[1])
+    return v.dtype(v, q), codegen
+
+
+@intrinsic
+def hsum4(typingctx, v0, v1, v2, v3):
+    """A vector whose lanes 0..3 are the sums of the lanes of v0..v3 (the
+    other lanes zero): pairs of halves added, always in the same order, so
+    that four sums take nine vector additions, not four full reductions."""
+    if not (isinstance(v0, Vector) and v0 == v1 == v2 == v3):
+        return None
+
+    def codegen(context, builder, signature, args):
+        n = v0.lanes
+        i32 = ir.IntType(32)
+
+        def pick(a, b, lanes):
+            return builder.shuffle_vector(
+                a, b, ir.Constant(ir.VectorType(i32, len(lanes)), lanes))
+
+        def fold(a, b):
+            """Each of a and b holds two sources in its halves; the result
+            holds the four, each source's two quarters added."""
+            q = n // 4
+            low = [i for h in (0, n // 2) for i in range(h, h + q)]
+            low = low + [n + i for i in low]
+            high = [i + q for i in low]
+            return builder.fadd(pick(a, b, low), pick(a, b, high))
+
+        half = n // 2
+        first = list(range(half)) + list(range(n, n + half))
+        second = [i + half for i in first]
+        a = builder.fadd(pick(args[0], args[1], first),
+                         pick(args[0], args[1], second))
+        b = builder.fadd(pick(args[2], args[3], first),
+                         pick(args[2], args[3], second))
+        value = fold(a, b)  # four sources, n / 4 lanes each
+        g = n // 4
+        while g > 1:
+            g //= 2
+            low = [s * 2 * g + i for s in range(4) for i in range(g)]
+            high = [i + g for i in low]
+            value = builder.fadd(pick(value, value, low),
+                                 pick(value, value, high))
+        zero = ir.Constant(value.type, None)
+        return pick(value, zero, [0, 1, 2, 3] + [4] * (n - 4))
+    return v0(v0, v1, v2, v3), codegen
+
+
+@intrinsic
+def add(typingctx, a, b):
+    """a + b, lane by lane."""
+    if not (isinstance(a, Vector) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1])
+    return a(a, b), codegen
+
