@@ -119,21 +119,21 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
                 c70 = b0; c71 = b1
                 for k in range(K):
                     w0 = simd.load(B, k, j, L); w1 = simd.load(B, k, j + L, L)
-                    a = simd.splat(A[r, k])
+                    a = simd.splat_at(A, r, k)
                     c00 = simd.fma(a, w0, c00); c01 = simd.fma(a, w1, c01)
-                    a = simd.splat(A[r + 1, k])
+                    a = simd.splat_at(A, r + 1, k)
                     c10 = simd.fma(a, w0, c10); c11 = simd.fma(a, w1, c11)
-                    a = simd.splat(A[r + 2, k])
+                    a = simd.splat_at(A, r + 2, k)
                     c20 = simd.fma(a, w0, c20); c21 = simd.fma(a, w1, c21)
-                    a = simd.splat(A[r + 3, k])
+                    a = simd.splat_at(A, r + 3, k)
                     c30 = simd.fma(a, w0, c30); c31 = simd.fma(a, w1, c31)
-                    a = simd.splat(A[r + 4, k])
+                    a = simd.splat_at(A, r + 4, k)
                     c40 = simd.fma(a, w0, c40); c41 = simd.fma(a, w1, c41)
-                    a = simd.splat(A[r + 5, k])
+                    a = simd.splat_at(A, r + 5, k)
                     c50 = simd.fma(a, w0, c50); c51 = simd.fma(a, w1, c51)
-                    a = simd.splat(A[r + 6, k])
+                    a = simd.splat_at(A, r + 6, k)
                     c60 = simd.fma(a, w0, c60); c61 = simd.fma(a, w1, c61)
-                    a = simd.splat(A[r + 7, k])
+                    a = simd.splat_at(A, r + 7, k)
                     c70 = simd.fma(a, w0, c70); c71 = simd.fma(a, w1, c71)
                 if relu:
                     c00 = simd.relu(c00); c01 = simd.relu(c01)
@@ -181,21 +181,21 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
                 c70 = b0
                 for k in range(K):
                     w0 = simd.load(B, k, j, n)
-                    a = simd.splat(A[r, k])
+                    a = simd.splat_at(A, r, k)
                     c00 = simd.fma(a, w0, c00)
-                    a = simd.splat(A[r + 1, k])
+                    a = simd.splat_at(A, r + 1, k)
                     c10 = simd.fma(a, w0, c10)
-                    a = simd.splat(A[r + 2, k])
+                    a = simd.splat_at(A, r + 2, k)
                     c20 = simd.fma(a, w0, c20)
-                    a = simd.splat(A[r + 3, k])
+                    a = simd.splat_at(A, r + 3, k)
                     c30 = simd.fma(a, w0, c30)
-                    a = simd.splat(A[r + 4, k])
+                    a = simd.splat_at(A, r + 4, k)
                     c40 = simd.fma(a, w0, c40)
-                    a = simd.splat(A[r + 5, k])
+                    a = simd.splat_at(A, r + 5, k)
                     c50 = simd.fma(a, w0, c50)
-                    a = simd.splat(A[r + 6, k])
+                    a = simd.splat_at(A, r + 6, k)
                     c60 = simd.fma(a, w0, c60)
-                    a = simd.splat(A[r + 7, k])
+                    a = simd.splat_at(A, r + 7, k)
                     c70 = simd.fma(a, w0, c70)
                 if relu:
                     c00 = simd.relu(c00)
@@ -330,7 +330,7 @@ def _gemm_atb(A, D, C, r0, r1, m):
                 n = minimum(L, n_cols - j)
                 c0 = zero
                 for s in range(m):
-                    c0 = simd.fma(simd.splat(A[s, r]), simd.load(D, s, j, n),
+                    c0 = simd.fma(simd.splat_at(A, s, r), simd.load(D, s, j, n),
                                   c0)
                 simd.store(C, r, j, n, c0)
         return
@@ -349,21 +349,21 @@ def _gemm_atb(A, D, C, r0, r1, m):
             c70 = zero; c71 = zero
             for s in range(m):
                 d0 = simd.load(D, s, j, L); d1 = simd.load(D, s, j + L, L)
-                a = simd.splat(A[s, r])
+                a = simd.splat_at(A, s, r)
                 c00 = simd.fma(a, d0, c00); c01 = simd.fma(a, d1, c01)
-                a = simd.splat(A[s, r + 1])
+                a = simd.splat_at(A, s, r + 1)
                 c10 = simd.fma(a, d0, c10); c11 = simd.fma(a, d1, c11)
-                a = simd.splat(A[s, r + 2])
+                a = simd.splat_at(A, s, r + 2)
                 c20 = simd.fma(a, d0, c20); c21 = simd.fma(a, d1, c21)
-                a = simd.splat(A[s, r + 3])
+                a = simd.splat_at(A, s, r + 3)
                 c30 = simd.fma(a, d0, c30); c31 = simd.fma(a, d1, c31)
-                a = simd.splat(A[s, r + 4])
+                a = simd.splat_at(A, s, r + 4)
                 c40 = simd.fma(a, d0, c40); c41 = simd.fma(a, d1, c41)
-                a = simd.splat(A[s, r + 5])
+                a = simd.splat_at(A, s, r + 5)
                 c50 = simd.fma(a, d0, c50); c51 = simd.fma(a, d1, c51)
-                a = simd.splat(A[s, r + 6])
+                a = simd.splat_at(A, s, r + 6)
                 c60 = simd.fma(a, d0, c60); c61 = simd.fma(a, d1, c61)
-                a = simd.splat(A[s, r + 7])
+                a = simd.splat_at(A, s, r + 7)
                 c70 = simd.fma(a, d0, c70); c71 = simd.fma(a, d1, c71)
             simd.store(C, r, j, L, c00)
             simd.store(C, r, j + L, L, c01)
@@ -403,13 +403,13 @@ def _gemm_atb(A, D, C, r0, r1, m):
             c30 = zero; c31 = zero
             for s in range(m):
                 a0 = simd.load(A, s, r, n0); a1 = simd.load(A, s, r + L, n1)
-                d = simd.splat(D[s, j])
+                d = simd.splat_at(D, s, j)
                 c00 = simd.fma(d, a0, c00); c01 = simd.fma(d, a1, c01)
-                d = simd.splat(D[s, j1])
+                d = simd.splat_at(D, s, j1)
                 c10 = simd.fma(d, a0, c10); c11 = simd.fma(d, a1, c11)
-                d = simd.splat(D[s, j2])
+                d = simd.splat_at(D, s, j2)
                 c20 = simd.fma(d, a0, c20); c21 = simd.fma(d, a1, c21)
-                d = simd.splat(D[s, j3])
+                d = simd.splat_at(D, s, j3)
                 c30 = simd.fma(d, a0, c30); c31 = simd.fma(d, a1, c31)
             for q in range(n0):
                 C[r + q, j] = simd.lane(c00, q)
@@ -445,7 +445,7 @@ def _row_product(A, B, C, r, bias, relu):
         simd.store(C, r, j, L, simd.load1(bias, j, L) if has_bias else zero)
     tail = simd.load1(bias, full, n) if has_bias else zero
     for k in range(K):
-        a = simd.splat(A[r, k])
+        a = simd.splat_at(A, r, k)
         for j in range(0, full, L):
             simd.store(C, r, j, L, simd.fma(a, simd.load(B, k, j, L),
                                             simd.load(C, r, j, L)))

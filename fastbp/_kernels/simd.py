@@ -258,3 +258,25 @@ def add(typingctx, a, b):
         return builder.fadd(args[0], args[1])
     return a(a, b), codegen
 
+
+@intrinsic
+def splat_at(typingctx, a, i, j):
+    """Vector with every lane ``a[i, j]`` (2-D ``a``, non-negative i and j):
+    the entry's address is computed without the wraparound of negative
+    indices that ``a[i, j]`` compiles to, so that LLVM sees the entries a
+    tile broadcasts as fixed offsets from one address."""
+    if not _float_array(a, 2):
+        return None
+    vt = Vector(a.dtype)
+
+    def codegen(context, builder, signature, args):
+        ary, i, j = args
+        pointer = _pointer(context, builder, a, ary, [i, j])
+        x = builder.load(pointer)
+        ll = context.get_value_type(vt)
+        first = builder.insert_element(ir.Constant(ll, ir.Undefined), x,
+                                       ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(
+            first, first, ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes),
+                                      [0] * vt.lanes))
+    return vt(a, i, j), codegen
