@@ -45,11 +45,10 @@ from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
-                    _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
-                    _tail_start, _transpose_rows_ext)
+                    _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _sample_loss)
-from .optimizers import _step_range_ext
+from .optimizers import _step_range_ext, _store_transposed
 
 
 @jit
@@ -258,26 +257,13 @@ def _transpose_weights(params, wt, layers):
     """wt gets the W (fan_in, fan_out) of every layer as WT (fan_out,
     fan_in), the first layer's from its ``_tail_start`` column on only:
     what the input errors and the first layer's last columns read
-    (``optimizers._store_transposed``).
+    (``optimizers._store_transposed``, over all coefficients).
 
     Serial: it runs once per epoch (the optimizer keeps wt up to date
     between batches), and for wide's weights it takes well under a
     millisecond, less than starting a parallel region would save.
     """
-    fan_in = layers[0, 0]
-    fan_out = layers[0, 1]
-    W = _view(params, layers[0, 2], fan_in, fan_out)
-    WT = _view(wt, layers[0, 2], fan_out, fan_in)
-    for j in range(_tail_start(fan_out, params), fan_out):
-        for k in range(fan_in):
-            WT[j, k] = W[k, j]
-    for l in range(1, layers.shape[0]):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        # np.int64(0): a literal 0 would compile a second specialisation.
-        _transpose_rows_ext(_view(params, layers[l, 2], fan_in, fan_out),
-                            _view(wt, layers[l, 2], fan_out, fan_in),
-                            np.int64(0), fan_in)
+    _store_transposed(params, wt, layers, layers[0, 2], layers[0, 3])
 
 
 @jit

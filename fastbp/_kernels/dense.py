@@ -467,47 +467,6 @@ _gemm_atb_ext = extern(_gemm_atb, lambda f: [
 
 
 @jit
-def _transpose_rows(src, dst, r0, r1):
-    """dst[c, r] = src[r, c] for r0 <= r < r1 and every column c.
-
-    Parameters
-    ----------
-    src : ndarray of shape (>= r1, n_cols)
-    dst : ndarray of shape (n_cols, >= r1)
-    """
-    # Blocks of 64 columns, eight source rows at a time: each destination
-    # row gets eight consecutive entries per visit. Views indexed from 0 (see
-    # optimizers._normalise_block) spare every access Numba's negative-index
-    # handling.
-    n_cols = src.shape[1]
-    S = src[r0:r1]
-    D = dst[:, r0:r1]
-    n_rows = S.shape[0]
-    for c0 in range(0, n_cols, 64):
-        c1 = minimum(c0 + 64, n_cols)
-        Dc = D[c0:c1]
-        Sc = S[:, c0:c1]
-        r = 0
-        while r + 8 <= n_rows:
-            # 2-D indexing: a row view per column cost an atomic
-            # reference-count update each (see activations).
-            for c in range(c1 - c0):
-                Dc[c, r], Dc[c, r + 1] = Sc[r, c], Sc[r + 1, c]
-                Dc[c, r + 2], Dc[c, r + 3] = Sc[r + 2, c], Sc[r + 3, c]
-                Dc[c, r + 4], Dc[c, r + 5] = Sc[r + 4, c], Sc[r + 5, c]
-                Dc[c, r + 6], Dc[c, r + 7] = Sc[r + 6, c], Sc[r + 7, c]
-            r += 8
-        while r < n_rows:
-            for c in range(c1 - c0):
-                Dc[c, r] = Sc[r, c]
-            r += 1
-
-
-_transpose_rows_ext = extern(_transpose_rows, lambda f: [
-    (readonly(f, 2), array(f, 2), types.int64, types.int64)])
-
-
-@jit
 def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
