@@ -34,7 +34,8 @@ Usage (from the repository root)::
 Outputs, in ``--out`` (default ``benchmarks/results/``): ``compare_peers.md``
 (the table plus the conditions it was measured in), ``compare_peers.json``
 (every sample) and ``compare_peers.png`` (bar chart); with ``--quick`` the
-names end in ``_quick``.
+names end in ``_quick``, and ``--name`` sets them (the README's other
+shapes: ``--name compare_peers_extra``).
 """
 
 import argparse
@@ -599,6 +600,10 @@ def main(argv=None):
                         help=f"smoke test: 1/{QUICK_DIVISOR} of the samples")
     parser.add_argument("--out", default=os.path.join(HERE, "results"),
                         help="output directory (default: benchmarks/results/)")
+    parser.add_argument("--name", default=None,
+                        help="file name stem of the outputs (default: "
+                             "compare_peers, or compare_peers_quick with "
+                             "--quick)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="before each phase, wait up to SECONDS for other "
                              "processes to leave the CPUs idle (default 0)")
@@ -634,7 +639,8 @@ def main(argv=None):
                       f"{result.get('reason', '')}", file=sys.stderr)
 
     os.makedirs(args.out, exist_ok=True)
-    stem = "compare_peers_quick" if args.quick else "compare_peers"
+    stem = args.name or ("compare_peers_quick" if args.quick
+                         else "compare_peers")
     path_md = os.path.join(args.out, stem + ".md")
     table = write_report(results, args, path_md, command, started)
     with open(os.path.join(args.out, stem + ".json"), "w") as f:
