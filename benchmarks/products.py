@@ -3,7 +3,9 @@
 - ``_gemm_ab``: C = relu(A B + b), a layer's forward pass (and, with B the
   transposed weights, its input error), for (rows, K, n_cols) shapes:
   64-row prediction blocks and training chunks, mnist's 50-row chunks,
-  tiny's batch of 32, one row;
+  tiny's batch of 32, one row; given B^T, as training gives it, so that
+  a row's last columns past its last full vector are dot products where
+  that pays (``dense._dot_tail``);
 - ``_gemm_atb``: C = A^T D over a batch, a layer's weight gradient, for
   (batch, fan_in, fan_out) shapes of wide, mnist and reg.
 
