@@ -420,6 +420,27 @@ def test_refused_partial_fit_leaves_no_trace(solver, bad):
     assert (clean.n_iter_, clean.t_) == (refused.n_iter_, refused.t_)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_partial_fit_refuses_an_infinity_that_relu_hides(dtype):
+    """The epoch tests the rows it gathers, not only the loss: an infinity
+    in a feature whose first-layer weights are all negative leaves every
+    relu at 0 and the loss finite, yet partial_fit refuses X with
+    scikit-learn's error and leaves the model as it was."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(500, 20)
+    y = rng.randint(0, 3, 500)
+    model = MLPClassifier((4,), batch_size=500, random_state=0, dtype=dtype)
+    model.partial_fit(X, y, classes=np.arange(3))
+    model.coefs_[0][4, :] = -1.0  # a view into the model's parameters
+    before = [c.copy() for c in model.coefs_ + model.intercepts_]
+    X_bad = X.copy()
+    X_bad[123, 4] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        model.partial_fit(X_bad, y)
+    for a, b in zip(model.coefs_ + model.intercepts_, before):
+        assert_array_equal(a, b)
+
+
 def test_partial_fit_with_diverging_weights_is_not_refused():
     """A NaN loss from finite X (weights diverging) is not an input error:
     partial_fit trains and fails on the weights, as scikit-learn's does."""

@@ -103,19 +103,22 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     sparse = indptr.shape[0] > 0
 
     # Gather the chunk's rows of a dense X (2-D indexing, no row views:
-    # see activations). x - x is 0 for every finite x and NaN for NaN and
-    # infinities: their sum, added to the loss, makes it NaN if a row is
-    # not finite and leaves it as it is otherwise (partial_fit tests X that
-    # way, see _mlp's _fit_stochastic; the copy is memory-bound, the check
-    # costs nothing measurable).
-    finite_check = params.dtype.type(0)
+    # see activations), testing each entry: |x| < inf is false for NaN and
+    # the infinities only. A non-finite row makes the chunk's loss NaN
+    # (partial_fit tests X that way, see _mlp's _fit_stochastic; the copy
+    # is memory-bound, the test costs nothing measurable). A compare, not
+    # arithmetic: the sum of x - x this replaced was rewritten to 0 under
+    # fastmath's "reassoc", so an infinity that relu hid from the loss went
+    # through.
+    finite = True
+    inf = params.dtype.type(np.inf)
     if not sparse:
         for s in range(s0, s1):
             i = idx[start + s]
             for k in range(dense.shape[1]):
                 x = dense[i, k]
                 xbuf[s, k] = x
-                finite_check += x - x
+                finite &= abs(x) < inf
 
     # Forward.
     A = xbuf
@@ -160,7 +163,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             A = _view(acts, layers[l - 1, 4], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
             _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0, s1)
-    return loss + float(finite_check)
+    return loss if finite else np.nan
 
 
 @jit
