@@ -41,7 +41,9 @@ columns of C instead of along its rows. One thread, float32
 (``NUMBA_NUM_THREADS=1 python benchmarks/products.py``, before and after):
 50 x 784 times 784 x 100 went from 190-196 to 230 GFLOP/s, 64 x 64 times
 64 x 100 from 211 to 235, (200 x 784)^T times 200 x 100 from 179-181 to
-204, (256 x 256)^T times 256 x 10 from 83 to 145.
+204; (256 x 256)^T times 256 x 10 from 85-87 to 114-115 (three
+alternating runs of a script timing only that product; one products.py
+run gave 145).
 
 The layer functions work on samples ``s0 <= s < s1`` only, so that parallel
 chunks of a batch run them on disjoint row ranges.
@@ -88,7 +90,7 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
     bias : ndarray of shape (n_cols,), or (0,) for no bias
     kind : int
         Hidden activation code; only RELU is applied here.
-    BT : ndarray of shape (n_cols, K), or (0, any) for none
+    BT : ndarray of shape (n_cols, K), or with no rows for none
         B transposed, read only from row ``_tail_start(n_cols, C)`` on.
     """
     relu = kind == RELU
@@ -476,10 +478,10 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         Inputs of the layer.
     W : ndarray of shape (fan_in, fan_out)
         The layer's weights.
-    WT : ndarray of shape (fan_out, fan_in), or (0, fan_in)
+    WT : ndarray of shape (fan_out, fan_in), or with no rows
         W transposed; only its rows from ``_tail_start(fan_out, W)`` on are
-        read (``_gemm_ab``'s B^T). With no rows, those columns are computed
-        from W.
+        read (``_gemm_ab``'s B^T). With no rows (prediction passes
+        ``W[:0]``), those columns are computed from W.
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
         Overwritten with the layer's activations.
