@@ -195,7 +195,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # Initialisation
     # ------------------------------------------------------------------
-    def _initialize(self, y, layer_units, dtype):
+    def _initialize(self, y, layer_units, dtype, sparse=False):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -211,7 +211,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
         self._layout = Layout(layer_units)
         self._layout.check_memory(self._capacity(y.shape[0]),
-                                  np.dtype(dtype).itemsize)
+                                  np.dtype(dtype).itemsize, sparse)
         self._set_params_vector(init_params(
             self._layout, self.activation, self._random_state, dtype))
         self._best_params = self._params.copy()
@@ -267,7 +267,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, dtype)
+            self._initialize(y, layer_units, dtype, issparse(X))
         else:
             self._check_continuation(layer_units, dtype)
 
@@ -377,7 +377,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
         dtype = X.dtype
         params = self._params
-        workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]), dtype)
+        workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
+                              dtype, sparse=issparse(X))
         sw = weights_or_empty(sample_weight, dtype)
         hidden, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
@@ -475,7 +476,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sample_idx = np.arange(n_samples, dtype=np.int64)
         batch_size = self._batch_size(n_samples)
 
-        workspace = Workspace(self._layout, batch_size, dtype)
+        workspace = Workspace(self._layout, batch_size, dtype,
+                              sparse=issparse(X_train))
         X_kernel = kernel_input(X_train, dtype)
         sw = weights_or_empty(sw_train, dtype)
         hidden, out = self._kernel_codes()

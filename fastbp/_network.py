@@ -71,25 +71,26 @@ class Layout:
         self.table_for_one = self.table(1)
         self.max_hidden_width = max(self.layer_units[1:-1] or [1])
 
-    def training_bytes(self, capacity, itemsize):
+    def training_bytes(self, capacity, itemsize, sparse=False):
         """Lower bound on the memory a fit with batches of ``capacity`` needs.
 
         Parameters, gradient, its block buffer, transposed weights and two
-        optimizer state vectors, plus the workspace's per-sample buffers.
+        optimizer state vectors, plus the workspace's per-sample buffers
+        (for ``sparse`` X, no copy of the batch's rows: see ``Workspace``).
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
-        per_sample = 2 * sum(units[1:]) + units[0]
+        per_sample = 2 * sum(units[1:]) + (0 if sparse else units[0])
         return (6 * self.n_params + capacity * per_sample) * itemsize
 
-    def check_memory(self, capacity, itemsize):
+    def check_memory(self, capacity, itemsize, sparse=False):
         """Raise ``MemoryError`` if a fit cannot fit into physical memory.
 
         Without this, a network far too large fails on whichever buffer
         happens to be allocated first, or, with memory overcommit, is
         killed by the operating system halfway through a fit.
         """
-        needed = self.training_bytes(capacity, itemsize)
+        needed = self.training_bytes(capacity, itemsize, sparse)
         available = physical_memory()
         if available is not None and needed > available:
             raise MemoryError(
@@ -170,7 +171,10 @@ class Workspace:
     ``buffers()`` gives them in the order the kernels unpack them:
 
     wt : transposed weights (each layer's W as (fan_out, fan_in))
-    xbuf : (capacity, n_features), the batch's rows of X
+    xbuf : (capacity, n_features), the batch's rows of X; (capacity, 0)
+        for ``sparse`` X, whose first layer reads the CSR arrays directly
+        (a batch of 200 rows of 2**20 hashed features would otherwise take
+        800 MiB in float32)
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
     grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
@@ -182,14 +186,15 @@ class Workspace:
         W, and one per b), or per REDUCE_BLOCK parameters (L-BFGS)
     """
 
-    def __init__(self, layout, capacity, dtype):
+    def __init__(self, layout, capacity, dtype, sparse=False):
         units = layout.layer_units
         self.capacity = capacity
         self.table = layout.table(capacity)
         n_act = int(sum(units[1:])) * capacity
         n_coefs = int(self.table[0, INTERCEPT_OFFSET])
         self.wt = aligned_empty(n_coefs, dtype)
-        self.xbuf = aligned_empty((capacity, units[0]), dtype)
+        self.xbuf = aligned_empty((capacity, 0 if sparse else units[0]),
+                                  dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
         self.grad = aligned_zeros(layout.n_params, dtype)

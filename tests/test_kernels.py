@@ -164,8 +164,9 @@ def test_sgd_epoch_matches_reference(rng, nesterov, units):
     assert_allclose(loss, expected_loss, rtol=1e-12)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("units", NETWORKS)
-def test_adam_epoch_matches_reference(rng, units):
+def test_adam_epoch_matches_reference(rng, units, sparse):
     coefs, intercepts = random_network(rng, units)
     X = rng.randn(70, units[0])
     Y = make_targets(rng, "softmax", 70, 3)
@@ -185,10 +186,12 @@ def test_adam_epoch_matches_reference(rng, units):
     expected, _ = _reference_epoch(coefs, intercepts, X, Y, order, 16, 1e-3,
                                    step)
     params = layout.pack(coefs, intercepts, np.float64)
-    ws = Workspace(layout, 16, np.float64)
+    # Sparse X: no buffer for the batch's rows (its first layer reads the
+    # CSR arrays), which bounds checking would catch being read.
+    ws = Workspace(layout, 16, np.float64, sparse=sparse)
     state = np.zeros((2, layout.n_params))
     counter = np.zeros(1, np.int64)
-    _run_epoch(kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    _run_epoch(kernel_input(sp.csr_matrix(X) if sparse else X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), ADAM,
                np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,

@@ -157,6 +157,31 @@ def test_network_too_large_for_memory_raises_memory_error(solver):
     assert not hasattr(model, "coefs_")
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_X_needs_no_dense_batch_buffer(monkeypatch, solver):
+    # 2**20 hashed features: a dense copy of a batch's 200 rows would be
+    # 800 MiB, against some 25 MiB for the parameters and their buffers.
+    from scipy import sparse
+    from fastbp import _network
+
+    monkeypatch.setattr(_network, "physical_memory", lambda: 200 * 2**20)
+    n_features = 2**20
+    rng = np.random.RandomState(0)
+    X = sparse.csr_matrix(
+        (rng.rand(3000), (np.arange(3000) % 300,
+                          rng.randint(0, n_features, 3000))),
+        shape=(300, n_features))
+    y = np.arange(300) % 2
+    model = MLPClassifier((1,), solver=solver, max_iter=2)
+    model.fit(X, y)  # MemoryError when the workspace copied batches
+    assert np.isfinite(model.coefs_[0]).all()
+    layout = model._layout
+    with pytest.raises(MemoryError, match="needs at least"):
+        layout.check_memory(200, 4)  # the same fit on dense X
+    workspace = _network.Workspace(layout, 200, np.float32, sparse=True)
+    assert workspace.xbuf.shape == (200, 0)
+
+
 # ------------------------------------------------ bad input: sklearn's errors
 def _bad_inputs():
     rng = np.random.RandomState(0)

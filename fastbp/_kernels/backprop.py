@@ -13,7 +13,8 @@ Memory layout shared with ``fastbp._network``:
   the offsets point into ``params`` and into the activation workspace.
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
-  (capacity, n_features) buffer the batch's rows of X are gathered into.
+  (capacity, n_features) buffer the batch's rows of dense X are gathered
+  into ((capacity, 0) for sparse X, which the first layer reads as CSR).
 
 Parallel mini-batch gradient accumulation, in two parallel steps per batch:
 
