@@ -47,7 +47,7 @@ def main(shape):
     out = 2 if k > 2 else 1  # softmax or logistic output code
     Y = np.ascontiguousarray(model._label_binarizer.transform(y),
                              dtype=np.float32)
-    workspace = Workspace(model._layout, b, np.float32)
+    workspace = Workspace(model._layout, b, np.float32, full_batch=True)
     params, work = model._params, workspace.buffers()
     Xk, sw = kernel_input(X, np.float32), np.empty(0, np.float32)
     idx = np.arange(n, dtype=np.int64)

@@ -378,7 +378,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         dtype = X.dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
-                              dtype, sparse=issparse(X))
+                              dtype, sparse=issparse(X), full_batch=True)
         sw = weights_or_empty(sample_weight, dtype)
         hidden, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(

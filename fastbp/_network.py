@@ -74,14 +74,15 @@ class Layout:
     def training_bytes(self, capacity, itemsize, sparse=False):
         """Lower bound on the memory a fit with batches of ``capacity`` needs.
 
-        Parameters, gradient, its block buffer, transposed weights and two
-        optimizer state vectors, plus the workspace's per-sample buffers
+        Parameters, gradient, its block buffer (L-BFGS) or two optimizer
+        state vectors, transposed weights, plus the workspace's per-sample
+        buffers
         (for ``sparse`` X, no copy of the batch's rows: see ``Workspace``).
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
         per_sample = 2 * sum(units[1:]) + (0 if sparse else units[0])
-        return (6 * self.n_params + capacity * per_sample) * itemsize
+        return (5 * self.n_params + capacity * per_sample) * itemsize
 
     def check_memory(self, capacity, itemsize, sparse=False):
         """Raise ``MemoryError`` if a fit cannot fit into physical memory.
@@ -179,14 +180,15 @@ class Workspace:
         blocks at the layer table's activation offsets
     grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
     grad_tmp : (n_params,), a batch's gradient when a set is processed in
-        several batches (L-BFGS)
+        several batches (L-BFGS); (0,) but for ``full_batch`` workspaces
     chunk_loss : (MAX_CHUNKS,) float64, each chunk's loss sum
     block_sq : float64, one partial sum of squared weights per
         weight-gradient task of a batch (at most one per 8 rows of a layer's
         W, and one per b), or per REDUCE_BLOCK parameters (L-BFGS)
     """
 
-    def __init__(self, layout, capacity, dtype, sparse=False):
+    def __init__(self, layout, capacity, dtype, sparse=False,
+                 full_batch=False):
         units = layout.layer_units
         self.capacity = capacity
         self.table = layout.table(capacity)
@@ -198,7 +200,8 @@ class Workspace:
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
         self.grad = aligned_zeros(layout.n_params, dtype)
-        self.grad_tmp = aligned_zeros(layout.n_params, dtype)
+        self.grad_tmp = aligned_zeros(layout.n_params if full_batch else 0,
+                                      dtype)
         self.chunk_loss = np.zeros(MAX_CHUNKS)
         n_blocks = (layout.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
         fan_ins = np.asarray(units[:-1], dtype=np.int64)

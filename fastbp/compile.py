@@ -124,7 +124,7 @@ def _compile_dtype(dtype):
     alpha, eps = dtype.type(1e-4), float(np.finfo(dtype).eps)
 
     # Training: as _mlp.BaseMultilayerPerceptron._fit_stochastic calls it.
-    workspace = Workspace(layout, 4, dtype)
+    workspace = Workspace(layout, 4, dtype, full_batch=True)
     hyper = np.array([1e-3, 0.9, 0.999, 1e-8], dtype=dtype)
     state = aligned_zeros((2, layout.n_params), dtype)
     step = np.zeros(1, dtype=np.int64)

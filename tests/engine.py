@@ -30,7 +30,7 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     """Loss and flat gradient from the compiled ``_loss_grad``."""
     layout = Layout([coefs[0].shape[0]] + [W.shape[1] for W in coefs])
     params = layout.pack(coefs, intercepts, dtype)
-    workspace = Workspace(layout, capacity or len(X), dtype)
+    workspace = Workspace(layout, capacity or len(X), dtype, full_batch=True)
     X = kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)

@@ -74,6 +74,29 @@ def test_loss_grad_batch_shapes_and_weights(rng, n_samples, capacity, weighted):
     assert_allclose(grad, flat(layout, gW, gb), rtol=1e-10, atol=1e-13)
 
 
+def test_loss_grad_over_several_batches_needs_a_full_batch_workspace(rng):
+    # SGD and Adam workspaces have no buffer for a second batch's gradient;
+    # the compiled pass refuses them rather than write past it.
+    from fastbp._kernels import _loss_grad
+    layout = Layout([4, 9, 3])
+    X = rng.randn(40, 4)
+    Y = make_targets(rng, "softmax", 40, 3)
+    params = layout.pack(*random_network(rng, [4, 9, 3]), np.float64)
+    idx = np.arange(40, dtype=np.int64)
+    for full_batch, n in [(False, 16), (False, 40), (True, 40)]:
+        ws = Workspace(layout, 16, np.float64, full_batch=full_batch)
+        assert ws.grad_tmp.shape == ((layout.n_params,) if full_batch
+                                     else (0,))
+        args = (kernel_input(X, X.dtype), Y, np.empty(0), idx, 0, n, params,
+                ws.table, HIDDEN_CODES["tanh"], OUTPUT_CODES["softmax"], 0.1,
+                1e-15, ws.buffers())
+        if full_batch or n <= 16:
+            assert np.isfinite(_loss_grad(*args))
+        else:
+            with pytest.raises(ValueError, match="full_batch workspace"):
+                _loss_grad(*args)
+
+
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,n_outputs", OUTPUTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -110,7 +110,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     work : tuple
         ``(wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq)``,
         as ``fastbp._network.Workspace.buffers()`` gives them. All are
-        overwritten.
+        overwritten. ``grad_tmp`` may be empty but for FULL_BATCH over more
+        samples than ``batch_size``.
     n_groups : int
         The number of threads: the weight-gradient tasks of a batch are
         shared out in that many runs of about equal work. Results do not
@@ -134,6 +135,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     sparse = X[3].shape[0] > 0
     full_batch = solver == FULL_BATCH
+    if full_batch and stop - start > batch_size and grad_tmp.shape[0] < n_params:
+        raise ValueError("a full-batch pass over several batches needs a "
+                         "full_batch workspace")
     total = 0.0
     # The optimizer step keeps wt up to date after this.
     _transpose_weights(params, wt, layers)

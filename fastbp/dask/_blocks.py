@@ -40,16 +40,19 @@ from .._network import (Layout, Workspace, aligned_empty, kernel_input,
 _LOCAL = threading.local()
 
 
-def _workspace(layer_units, capacity, dtype):
-    """This thread's workspace for batches of ``capacity`` samples.
+def _workspace(layer_units, capacity, dtype, full_batch=False):
+    """This thread's workspace for batches of ``capacity`` samples
+    (``full_batch``: for ``_loss_grad``, see ``Workspace``).
 
     Kept between the tasks a thread runs (one per round and block); a
     worker thread runs one task at a time, so no two tasks share one.
     """
-    key = (tuple(layer_units), int(capacity), np.dtype(dtype).str)
+    key = (tuple(layer_units), int(capacity), np.dtype(dtype).str,
+           full_batch)
     cached = getattr(_LOCAL, "workspace", None)
     if cached is None or cached[0] != key:
-        cached = (key, Workspace(Layout(layer_units), capacity, dtype))
+        cached = (key, Workspace(Layout(layer_units), capacity, dtype,
+                                 full_batch=full_batch))
         _LOCAL.workspace = cached
     return cached[1]
 
@@ -98,7 +101,8 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     """
     dtype = params.dtype
     n_rows = Y.shape[0]
-    workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype)
+    workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype,
+                           full_batch=True)
     idx = np.arange(n_rows, dtype=np.int64)
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
