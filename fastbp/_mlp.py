@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
@@ -52,6 +52,17 @@ _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 # L-BFGS evaluates the full-batch gradient in blocks of this many samples,
 # so its workspace stays small whatever the data size.
 _LBFGS_BLOCK = 4096
+
+
+def _shuffled(order, random_state):
+    """``sklearn.utils.shuffle(order, random_state=random_state)`` for a 1-D
+    ndarray: the same draws (a shuffled ``arange``, then indexing), without
+    its input checks: 3 against 75 us for 200 samples, 18 against 91 us
+    for 1797 (timeit). A 200-row partial_fit of a 784-100-10 network took
+    0.61-0.68 ms with sklearn's shuffle and 0.57-0.58 ms with this."""
+    perm = np.arange(order.shape[0])
+    random_state.shuffle(perm)
+    return order[perm]
 
 
 def _check_finite(estimator, X):
@@ -494,8 +505,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             for _ in range(self.max_iter):
                 tasks.begin(self._snapshot)
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx,
-                                         random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 accumulated_loss = _run_epoch(
                     X_kernel, Y_train, sw, sample_idx, batch_size, params,
                     workspace.table, hidden, out, alpha, eps, optimizer.code,

@@ -120,3 +120,19 @@ def test_batches_run_in_parallel_fit_as_sklearn():
         ours = fastbp.MLPClassifier(dtype="float64", **kwargs).fit(X, y)
         ref = sk.MLPClassifier(**kwargs).fit(X, y)
     assert_same_model(ours, ref, X)
+
+
+@pytest.mark.parametrize("n", [1, 2, 200, 1797])
+def test_epoch_shuffle_draws_as_sklearn(n):
+    # Each epoch shuffles the previous epoch's order with the model's random
+    # state; sklearn.utils.shuffle is the reference for those draws.
+    from sklearn.utils import shuffle
+    from fastbp._mlp import _shuffled
+    expected = got = np.arange(n, dtype=np.int64)
+    rs_sk, rs_fastbp = np.random.RandomState(n), np.random.RandomState(n)
+    for _ in range(3):
+        expected = shuffle(expected, random_state=rs_sk)
+        got = _shuffled(got, rs_fastbp)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, expected)
+    assert rs_fastbp.randint(10**9) == rs_sk.randint(10**9)
