@@ -678,3 +678,28 @@ def test_pickling_leaves_the_fitted_model_untouched():
     # The flat vector and its views survive: coefs_ still alias it.
     assert model._params is params
     assert np.may_share_memory(model.coefs_[0], model._params)
+
+
+@pytest.mark.parametrize("classes", [[0, 1], [0, 1, 2, 3], [1, 2, 3], [0, 2, 5],
+                                     [-1, 0, 1]])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_known_labels_binarize_as_label_binarizer(classes, label_dtype):
+    # partial_fit's one-hot targets without LabelBinarizer (classes 0..k-1
+    # take their own columns, others a search); labels outside classes_ go
+    # to LabelBinarizer's path (None here), which raises its error.
+    classes = np.array(classes)
+    if label_dtype == np.uint8 and classes.min() < 0:
+        pytest.skip("negative classes")
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 3)
+    y = classes[np.arange(40) % len(classes)].astype(label_dtype)
+    model = MLPClassifier((3,), max_iter=1).partial_fit(X, y, classes=classes)
+    for labels in (y, y[::-1], y[:1]):
+        expected = model._label_binarizer.transform(labels).astype(bool)
+        np.testing.assert_array_equal(model._binarize_known(labels), expected)
+    for unknown in (classes.max() + 1, 3 if 3 not in classes else 4):
+        assert model._binarize_known(np.array([classes[0], unknown])) is None
+    if -1 not in classes:
+        assert model._binarize_known(np.array([-1, classes[0]])) is None
+    with pytest.raises(ValueError):
+        model.partial_fit(X[:2], np.array([classes[0], classes.max() + 1]))
