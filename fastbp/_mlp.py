@@ -10,9 +10,9 @@ the reference for every behaviour here; with ``dtype="float64"`` and the same
 ``random_state`` the same random draws are made in the same order.
 """
 
+import operator
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -171,6 +171,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         attributes = vars(self)
         return "coefs_" in attributes or any(
             v.endswith("_") and not v.startswith("__") for v in attributes)
+
+    def _check_is_fitted(self):
+        """``check_is_fitted(self)``, which raises scikit-learn's
+        NotFittedError, only when the model is not fitted: its tags lookup
+        took 1.4 of a one-row prediction's 9.0 us."""
+        if not self.__sklearn_is_fitted__():
+            check_is_fitted(self)
 
     def _params_vector(self):
         """The flat parameter vector, rebuilt from ``coefs_`` and
@@ -758,8 +765,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         hidden, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
-        threads = fit_threads() if n_samples > PREDICT_BLOCK else nullcontext()
-        with compiled_section(), threads:
+        # Nor a lock against concurrent parallel regions (compiled_section).
+        if n_samples > PREDICT_BLOCK:
+            with compiled_section(), fit_threads():
+                finite = _predict_rows(X_kernel, params, layout.table_for_one,
+                                       hidden, out, buf_a, buf_b, result,
+                                       check_finite)
+        else:
             finite = _predict_rows(X_kernel, params, layout.table_for_one,
                                    hidden, out, buf_a, buf_b, result,
                                    check_finite)
@@ -785,7 +797,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 def _same_objects(arrays, expected):
     """Whether the list ``arrays`` holds exactly the objects ``expected``."""
     return (type(arrays) is list and len(arrays) == len(expected)
-            and all(a is b for a, b in zip(arrays, expected)))
+            and all(map(operator.is_, arrays, expected)))
 
 
 _SHARED_PARAMS_DOC = """
@@ -1113,7 +1125,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
@@ -1212,7 +1224,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             The predicted probability of each class, in the order of
             ``classes_``.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -1291,7 +1303,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _predict(self, X, check_input=True):

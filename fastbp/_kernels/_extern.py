@@ -62,6 +62,7 @@ _HANDLES = []  # in creation order: callees are created before callers
 # because its types matched no registered signature.
 LINKED_CALLS = []
 _REGISTERED = set()  # (dtype, module) pairs
+_DONE = set()  # (dtype, modules) of register calls that completed
 _LOCK = threading.Lock()
 
 
@@ -195,15 +196,17 @@ def register(dtype, modules):
     ``dtype`` and register them; must run before compiled code that calls
     them is compiled or loaded in this process. Cheap after the first call.
     """
-    dtype = np.dtype(dtype)
-    if all((dtype, module) in _REGISTERED for module in modules):
+    if (dtype, modules) in _DONE:  # the common case, in one lookup
         return
+    dtype = np.dtype(dtype)
     with _LOCK:
         for handle in _HANDLES:  # callees first
             if handle.module in modules and (
                     (dtype, handle.module) not in _REGISTERED):
                 handle.register(dtype)
         _REGISTERED.update((dtype, module) for module in modules)
+        if isinstance(modules, tuple):
+            _DONE.add((dtype, modules))
 
 
 def array(dtype, ndim):
