@@ -497,3 +497,15 @@ def test_minimum_and_maximum_are_pythons_min_and_max():
         assert [np.copysign(1, g) for g in got] == [
             np.copysign(1, e) for e in expected]
     assert isinstance(both(3, 4)[0], int)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype(np.float64)])
+def test_register_takes_dtypes_and_module_sequences(dtype):
+    # register() is cheap after the first call for a tuple of modules (one
+    # set lookup); a list, or a dtype given as its scalar type, takes the
+    # general path.
+    from fastbp._kernels import _extern
+    for modules in (("dense",), ["dense", "activations"], ("dense",)):
+        _extern.register(dtype, modules)
+        assert all((np.dtype(dtype), m) in _extern._REGISTERED
+                   for m in modules)

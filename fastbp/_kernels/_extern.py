@@ -196,7 +196,8 @@ def register(dtype, modules):
     ``dtype`` and register them; must run before compiled code that calls
     them is compiled or loaded in this process. Cheap after the first call.
     """
-    if (dtype, modules) in _DONE:  # the common case, in one lookup
+    done = isinstance(modules, tuple) and (dtype, modules) in _DONE
+    if done:  # the common case, in one lookup (lists are not hashable)
         return
     dtype = np.dtype(dtype)
     with _LOCK:
