@@ -766,15 +766,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         # Nor a lock against concurrent parallel regions (compiled_section).
+        args = (X_kernel, params, layout.table_for_one, hidden, out, buf_a,
+                buf_b, result, check_finite)
         if n_samples > PREDICT_BLOCK:
             with compiled_section(), fit_threads():
-                finite = _predict_rows(X_kernel, params, layout.table_for_one,
-                                       hidden, out, buf_a, buf_b, result,
-                                       check_finite)
+                finite = _predict_rows(*args)
         else:
-            finite = _predict_rows(X_kernel, params, layout.table_for_one,
-                                   hidden, out, buf_a, buf_b, result,
-                                   check_finite)
+            finite = _predict_rows(*args)
         if not finite:
             # NaN or infinity (or a sum of large values overflowed):
             # validate_data raises scikit-learn's error, if it is one.
@@ -1106,9 +1104,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             np.minimum(pos, k - 1, out=pos)
             if not np.array_equal(classes[pos], y):
                 return None
-        if len(classes) == 2:
+        if k == 2:
             return (pos == 1).reshape(-1, 1)
-        Y = np.zeros((len(y), len(classes)), dtype=bool)
+        Y = np.zeros((len(y), k), dtype=bool)
         Y[np.arange(len(y)), pos] = True
         return Y
 

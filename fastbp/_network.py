@@ -76,8 +76,8 @@ class Layout:
 
         Parameters, gradient, its block buffer (L-BFGS) or two optimizer
         state vectors, transposed weights, plus the workspace's per-sample
-        buffers
-        (for ``sparse`` X, no copy of the batch's rows: see ``Workspace``).
+        buffers (for ``sparse`` X, no copy of the batch's rows: see
+        ``Workspace``).
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units

@@ -214,7 +214,8 @@ def test_adam_epoch_matches_reference(rng, units, sparse):
     ws = Workspace(layout, 16, np.float64, sparse=sparse)
     state = np.zeros((2, layout.n_params))
     counter = np.zeros(1, np.int64)
-    _run_epoch(kernel_input(sp.csr_matrix(X) if sparse else X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    X_in = sp.csr_matrix(X) if sparse else X
+    _run_epoch(kernel_input(X_in, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), ADAM,
                np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,
@@ -501,9 +502,9 @@ def test_minimum_and_maximum_are_pythons_min_and_max():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.dtype(np.float64)])
 def test_register_takes_dtypes_and_module_sequences(dtype):
-    # register() is cheap after the first call for a tuple of modules (one
-    # set lookup); a list, or a dtype given as its scalar type, takes the
-    # general path.
+    # register() is one set lookup after the first call for the same
+    # dtype (given as a dtype or its scalar type) and modules (a tuple or a
+    # list).
     from fastbp._kernels import _extern
     for modules in (("dense",), ["dense", "activations"], ("dense",)):
         _extern.register(dtype, modules)

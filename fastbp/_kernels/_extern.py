@@ -62,7 +62,7 @@ _HANDLES = []  # in creation order: callees are created before callers
 # because its types matched no registered signature.
 LINKED_CALLS = []
 _REGISTERED = set()  # (dtype, module) pairs
-_DONE = set()  # (dtype, modules) of register calls that completed
+_DONE = set()  # (dtype, tuple of modules) of register calls that completed
 _LOCK = threading.Lock()
 
 
@@ -196,8 +196,8 @@ def register(dtype, modules):
     ``dtype`` and register them; must run before compiled code that calls
     them is compiled or loaded in this process. Cheap after the first call.
     """
-    done = isinstance(modules, tuple) and (dtype, modules) in _DONE
-    if done:  # the common case, in one lookup (lists are not hashable)
+    key = (dtype, tuple(modules))  # tuple(): a list is not hashable
+    if key in _DONE:  # the common case, in one lookup
         return
     dtype = np.dtype(dtype)
     with _LOCK:
@@ -206,8 +206,7 @@ def register(dtype, modules):
                     (dtype, handle.module) not in _REGISTERED):
                 handle.register(dtype)
         _REGISTERED.update((dtype, module) for module in modules)
-        if isinstance(modules, tuple):
-            _DONE.add((dtype, modules))
+        _DONE.add(key)
 
 
 def array(dtype, ndim):
