@@ -510,3 +510,43 @@ def test_register_takes_dtypes_and_module_sequences(dtype):
         _extern.register(dtype, modules)
         assert all((np.dtype(dtype), m) in _extern._REGISTERED
                    for m in modules)
+
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_object_file_symbols_are_those_numba_reads_from_the_bitcode():
+    # _cache_stamp loads a cached kernel's library with the symbols its
+    # object file's symbol table names, instead of parsing the bitcode
+    # cached beside it: for every library in the kernels' cache, the two
+    # must name the same symbols.
+    import llvmlite.binding as llvm
+
+    from fastbp import MLPClassifier
+    from fastbp._kernels import (_cache_stamp, activations, backprop, dense,
+                                 epoch, losses, optimizers, predict)
+    X = np.random.RandomState(0).rand(40, 3)
+    for dtype in ("float32", "float64"):  # compiled and cached, if not yet
+        MLPClassifier((4,), max_iter=1, dtype=dtype).fit(
+            X, X[:, 0] > 0.5).predict(X)
+    dispatchers = {id(obj): obj for module in (
+        activations, backprop, dense, epoch, losses, optimizers, predict)
+        for obj in vars(module).values()
+        if isinstance(getattr(obj, "_cache", None), numba.core.caching.Cache)}
+    n_libraries = 0
+    for dispatcher in dispatchers.values():
+        cache_file = dispatcher._cache._cache_file
+        for data_name in cache_file._load_index().values():
+            name, kind, (object_code, bitcode) = cache_file._load_data(
+                data_name)[0]
+            module = llvm.parse_bitcode(bitcode)
+            from_bitcode = {value.name for values in (
+                module.functions, module.global_variables)
+                for value in values if not value.is_declaration}
+            assert kind == "object" and from_bitcode
+            assert _cache_stamp._elf_defined_symbols(object_code) == (
+                from_bitcode), name
+            n_libraries += 1
+    assert n_libraries > 20
+    # Not ELF (a Mach-O header): Numba's own path.
+    assert _cache_stamp._elf_defined_symbols(
+        b"\xcf\xfa\xed\xfe" + bytes(60)) is None

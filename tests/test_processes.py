@@ -108,6 +108,38 @@ def test_loading_kernels_imports_none_of_numbas_implementations(
     assert not implementations & set(loaded["numba modules"])
     assert loaded["coef"] == compiled["coef"]
 
+    # Loading skips parsing each library's cached bitcode (_cache_stamp);
+    # a new compilation that links a loaded kernel in parses it then.
+    linked = json.loads(_run(LINK_A_LOADED_KERNEL, env, package.parent.parent)
+                        .strip().splitlines()[-1])
+    assert linked == {"starts": [0, 48, 100, 148, 200], "hits": 1,
+                      "defines": True}
+
+
+LINK_A_LOADED_KERNEL = """
+import json
+import numba
+import numpy as np
+from fastbp._kernels import backprop
+
+@numba.njit
+def starts(n_chunks, m):  # int64 arguments, as the cached kernel's
+    out = np.empty(n_chunks + 1, np.int64)
+    for c in range(n_chunks + 1):
+        out[c] = backprop._chunk_start(c, n_chunks, m)
+    return out
+
+result = starts(4, 200).tolist()  # loads _chunk_start, links it in
+cres, = backprop._chunk_start.overloads.values()
+module = cres.library._get_module_for_linking()  # the cached bitcode
+print(json.dumps({
+    "starts": result,
+    "hits": sum(backprop._chunk_start.stats.cache_hits.values()),
+    "defines": any(f.name == cres.fndesc.llvm_func_name
+                   and not f.is_declaration for f in module.functions),
+}))
+"""
+
 
 def test_editing_any_kernel_file_invalidates_the_cache(private_package):
     """Numba keys a function's cache on its own file only: a change to a
