@@ -93,12 +93,13 @@ def _unserialize_library(codegen, state):
     linking it into later compilations, its LLVM bitcode. Loading parses
     that bitcode and walks all its functions through llvmlite, one foreign
     call each, only to learn which symbols the library defines (so that
-    ``get_pointer_to_function`` finds them): 2.6 ms per kernel, 31 ms of a
-    warm process's first fit. The object file's symbol table names the same
-    symbols (``_elf_defined_symbols``); the bitcode is parsed when a
-    compilation links the library (``_get_module_for_linking``), which a
-    process that only loads kernels never does. Object files other than
-    ELF (macOS, Windows) take Numba's own path.
+    ``get_pointer_to_function`` finds them). The object file's symbol table
+    names the same symbols (``_elf_defined_symbols``); the bitcode is
+    parsed when a compilation links the library (``_get_module_for_linking``),
+    which a process that only loads kernels never does. A warm process's
+    first fit (digits, 50 epochs) took 0.072-0.079 s before, 0.051-0.053 s
+    after (five alternating processes, new virtualenvs). Object files other
+    than ELF (macOS, Windows) take Numba's own path.
     """
     name, kind, data = state
     symbols = _elf_defined_symbols(data[0]) if kind == "object" else None
