@@ -28,6 +28,14 @@ import fastbp
 from fastbp import MLPClassifier
 from fastbp._kernels import epoch
 
+from numba.core.runtime import nrtdynmod
+
+# Counts compilations of Numba's runtime functions (see _cache_stamp).
+nrt_compiled = []
+create_nrt_module = nrtdynmod.create_nrt_module
+nrtdynmod.create_nrt_module = lambda ctx: (
+    nrt_compiled.append(1) or create_nrt_module(ctx))
+
 warnings.simplefilter("ignore")
 rng = np.random.RandomState(0)
 X = rng.rand(120, 6).astype(np.float32)
@@ -41,6 +49,7 @@ print(json.dumps({
     "hits": sum(stats.cache_hits.values()),
     "misses": sum(stats.cache_misses.values()),
     "coef": model.coefs_[0].tolist(),
+    "runtime compiled": len(nrt_compiled),
 }))
 """
 
@@ -85,6 +94,7 @@ def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
     assert first["misses"] > 0 and first["hits"] == 0
     # A new process loads every specialisation from the user-wide cache.
     assert second["misses"] == 0 and second["hits"] > 0
+    assert second["runtime compiled"] == 0  # loaded from the user cache
     assert second["coef"] == first["coef"]
     index_files = list((tmp_path / "user-cache").rglob("*.nbi"))
     assert index_files, "nothing was cached in the user cache directory"
@@ -97,7 +107,8 @@ def test_loading_kernels_imports_none_of_numbas_implementations(
     compiling installs, importing numba.np.linalg among ~90 modules), nor
     the implementation modules a kernel's environment would name if it
     reshaped an array (numba.np.arrayobj) or read ``.dtype`` in a parallel
-    loop (numba.np.npyimpl)."""
+    loop (numba.np.npyimpl), nor does it compile Numba's runtime
+    functions."""
     package, env = private_package
     compiled = _fit_report(package, env)
     loaded = _fit_report(package, env)
@@ -107,6 +118,17 @@ def test_loading_kernels_imports_none_of_numbas_implementations(
                        "numba.np.npyimpl", "numba.cpython.unicode"}
     assert not implementations & set(loaded["numba modules"])
     assert loaded["coef"] == compiled["coef"]
+
+    # Numba's runtime functions: compiled once, then loaded from the cache
+    # directory; compiled again if their file is damaged.
+    assert compiled["runtime compiled"] == 1
+    assert loaded["runtime compiled"] == 0
+    runtime_file, = (package / "_kernels" / "__pycache__").glob("nrt-*.nbo")
+    runtime_file.write_bytes(runtime_file.read_bytes()[:100])
+    damaged = _fit_report(package, env)
+    assert damaged["runtime compiled"] == 1 and damaged["misses"] == 0
+    assert damaged["coef"] == compiled["coef"]
+    assert _fit_report(package, env)["runtime compiled"] == 0
 
     # Loading skips parsing each library's cached bitcode (_cache_stamp);
     # a new compilation that links a loaded kernel in parses it then.

@@ -14,6 +14,7 @@ their machine code (see ``_load_overload``).
 """
 
 import hashlib
+import os
 import struct
 from functools import partial
 from pathlib import Path
@@ -67,22 +68,80 @@ def _load_overload(cache, sig, target_context):
     -> 0.17 s) and left 30,000 fewer objects for the interpreter's exit to
     collect.
 
-    It also rebuilds the kernel's code library with
-    :func:`_unserialize_library`.
+    It also sets up the runtime with :func:`_initialize_runtime` and
+    rebuilds the kernel's code library with :func:`_unserialize_library`.
     """
-    from numba.core.runtime import rtsys
-
-    rtsys.initialize(target_context)
     codegen = target_context.codegen()
     # Dispatcher.compile holds Numba's global compiler lock around this
     # call, as around every other use of the codegen: no other thread sees
     # the swapped method.
     codegen.unserialize_library = partial(_unserialize_library, codegen)
     try:
+        _initialize_runtime(cache.cache_path, target_context)
         with cache._guard_against_spurious_io_errors():
             return cache._load_overload(sig, target_context)
     finally:
         del codegen.unserialize_library
+
+
+def _initialize_runtime(cache_dir, target_context):
+    """``rtsys.initialize(target_context)``, with the runtime's compiled
+    functions kept in fastbp's cache directory.
+
+    Numba's runtime (NRT) has a few functions of its own (reference counts,
+    atomics) that every process compiled with LLVM on first use: 14-20 ms
+    of a warm process's first fit. Where fastbp sets the runtime up (its
+    first kernel load in a process), it loads them from ``nrt-<key>.nbo``
+    in the kernels' cache directory, or compiles them as Numba does and
+    saves them there (ignoring a directory it cannot write). The key covers
+    everything the code depends on: Numba's and llvmlite's versions, the
+    CPU and its features as the code generator sees them, and the settings
+    that change the functions (optimisation level, NRT debugging).
+    """
+    import pickle
+
+    import llvmlite
+    from numba.core import config
+    from numba.core.runtime import _nrt_python, nrtdynmod, rtsys
+
+    if rtsys._init:  # already set up (by Numba, or an earlier load)
+        return
+    codegen = target_context.codegen()
+    key = repr((numba.__version__, llvmlite.__version__,
+                codegen.magic_tuple(), config.OPT, config.DEBUG_NRT,
+                config.DEBUG_NRT_STACK_LIMIT, config.LLVM_REFPRUNE_PASS))
+    path = Path(cache_dir) / "nrt-{}.nbo".format(
+        hashlib.sha256(key.encode()).hexdigest()[:16])
+    try:
+        with open(path, "rb") as f:
+            saved_key, state = pickle.load(f)
+    except Exception:  # absent, unreadable or truncated: compile
+        saved_key = state = None
+    # What rtsys.initialize does, but compiling: the C helpers' addresses,
+    # then the compiled functions.
+    if config.NRT_STATS:
+        _nrt_python.memsys_enable_stats()
+    for py_name, address in _nrt_python.c_helpers.items():
+        llvm.add_symbol(py_name if py_name.startswith("_")
+                        else "NRT_" + py_name, address)
+    if saved_key == key:
+        library = codegen.unserialize_library(state)
+    else:
+        module, library = nrtdynmod.create_nrt_module(target_context)
+        library.enable_object_caching()
+        library.add_ir_module(module)
+        library.finalize()
+        state = library.serialize_using_object_code()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with open(partial_path, "wb") as f:
+                pickle.dump((key, state), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial_path, path)
+        except OSError:
+            pass
+    rtsys._library = library
+    rtsys._init = True
 
 
 def _unserialize_library(codegen, state):
