@@ -550,3 +550,19 @@ def test_object_file_symbols_are_those_numba_reads_from_the_bitcode():
     # Not ELF (a Mach-O header): Numba's own path.
     assert _cache_stamp._elf_defined_symbols(
         b"\xcf\xfa\xed\xfe" + bytes(60)) is None
+
+
+def test_object_files_it_cannot_read_take_numbas_path():
+    from fastbp._kernels._cache_stamp import _unserialize_library
+
+    class Codegen:  # stands for Numba's: its own unserialisation
+        def unserialize_library(self, state):
+            return "Numba's path", state[0]
+
+    for object_code in (b"\x7fELF\x02\x01" + bytes(10),  # cut short
+                        b"\x7fELF\x02\x01" + bytes(58),  # no symbol table
+                        b"\x7fELF\x01\x01" + bytes(58),  # 32-bit
+                        b"MZ" + bytes(62)):  # Windows
+        assert _unserialize_library(
+            Codegen(), ("lib", "object", (object_code, b""))) == (
+            "Numba's path", "lib")

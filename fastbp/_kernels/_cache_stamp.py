@@ -117,8 +117,8 @@ def _initialize_runtime(cache_dir, target_context):
             saved_key, state = pickle.load(f)
     except Exception:  # absent, unreadable or truncated: compile
         saved_key = state = None
-    # What rtsys.initialize does, but compiling: the C helpers' addresses,
-    # then the compiled functions.
+    # What rtsys.initialize does: register the C helpers' addresses, then
+    # set up the compiled functions (here loaded, or compiled and saved).
     if config.NRT_STATS:
         _nrt_python.memsys_enable_stats()
     for py_name, address in _nrt_python.c_helpers.items():
@@ -132,14 +132,17 @@ def _initialize_runtime(cache_dir, target_context):
         library.add_ir_module(module)
         library.finalize()
         state = library.serialize_using_object_code()
+        partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             with open(partial_path, "wb") as f:
                 pickle.dump((key, state), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(partial_path, path)
-        except OSError:
-            pass
+            os.replace(partial_path, path)  # readers see all of it or none
+        except OSError:  # not writable, or full: compiled again next time
+            try:
+                partial_path.unlink(missing_ok=True)
+            except OSError:
+                pass
     rtsys._library = library
     rtsys._init = True
 
@@ -161,7 +164,10 @@ def _unserialize_library(codegen, state):
     than ELF (macOS, Windows) take Numba's own path.
     """
     name, kind, data = state
-    symbols = _elf_defined_symbols(data[0]) if kind == "object" else None
+    try:
+        symbols = _elf_defined_symbols(data[0]) if kind == "object" else None
+    except (struct.error, ValueError, IndexError):  # not an object file
+        symbols = None  # as we can read it: Numba's path decides
     if symbols is None:
         return type(codegen).unserialize_library(codegen, state)
     object_code, shared_bitcode = data
@@ -186,7 +192,8 @@ def _module_for_linking(library, shared_bitcode):
 def _elf_defined_symbols(object_code):
     """Names of the functions and data an ELF64 little-endian object file
     defines (its symbol table's entries with a section, but section and
-    file entries), or None for any other object format."""
+    file entries); None for any other object format, or none defined.
+    Raises struct.error, ValueError or IndexError where it is cut short."""
     if object_code[:6] != b"\x7fELF\x02\x01":
         return None
     shoff, = struct.unpack_from("<Q", object_code, 0x28)
@@ -207,7 +214,7 @@ def _elf_defined_symbols(object_code):
             start = strings + st_name
             names.add(object_code[start:object_code.index(b"\0", start)]
                       .decode())
-    return names
+    return names or None
 
 
 def serialise_cache_saves(lock_path):
