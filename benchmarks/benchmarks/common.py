@@ -25,13 +25,22 @@ SHAPES = {
 
 # More shapes for ``../compare_peers.py --shapes`` (not in the asv suite):
 # a deeper network, a very small one, and mnist's network with batches of
-# 16 and of 512.
+# 16 and of 512; one wide hidden layer, a hundred classes, a narrow deep
+# network, wide's network with small batches, tiny's with large ones and a
+# one-layer regression.
 EXTRA_SHAPES = {
     "deep": Shape(30_000, 100, (256, 256, 256, 256), 10, 128,
                   "classification"),
     "micro": Shape(20_000, 8, (8,), 2, 32, "classification"),
     "batch16": Shape(20_000, 784, (100,), 10, 16, "classification"),
     "batch512": Shape(60_000, 784, (100,), 10, 512, "classification"),
+    "h1024": Shape(30_000, 784, (1024,), 10, 128, "classification"),
+    "k100": Shape(30_000, 100, (256,), 100, 200, "classification"),
+    "narrow5": Shape(20_000, 20, (16, 16, 16, 16, 16), 2, 32,
+                     "classification"),
+    "wide64": Shape(20_000, 784, (512, 256), 10, 64, "classification"),
+    "tiny512": Shape(50_000, 20, (32,), 2, 512, "classification"),
+    "reg512": Shape(30_000, 300, (512,), 1, 128, "regression"),
 }
 ALL_SHAPES = {**SHAPES, **EXTRA_SHAPES}
 
