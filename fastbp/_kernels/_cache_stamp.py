@@ -74,14 +74,18 @@ def _load_overload(cache, sig, target_context):
     codegen = target_context.codegen()
     # Dispatcher.compile holds Numba's global compiler lock around this
     # call, as around every other use of the codegen: no other thread sees
-    # the swapped method.
+    # the swapped method, which is put back as it was.
+    own = vars(codegen).get("unserialize_library")
     codegen.unserialize_library = partial(_unserialize_library, codegen)
     try:
         _initialize_runtime(cache.cache_path, target_context)
         with cache._guard_against_spurious_io_errors():
             return cache._load_overload(sig, target_context)
     finally:
-        del codegen.unserialize_library
+        if own is None:
+            del codegen.unserialize_library
+        else:
+            codegen.unserialize_library = own
 
 
 def _initialize_runtime(cache_dir, target_context):
