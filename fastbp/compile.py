@@ -14,7 +14,9 @@ What is compiled: for each dtype, the three compiled entry points with the
 argument types the estimators pass them: one training epoch
 (``_run_epoch``; dense and sparse X share one specialisation), the
 full-batch loss and gradient of L-BFGS (``_loss_grad``) and prediction
-(``_predict_rows``).
+(``_predict_rows``); and, once, the functions of Numba's runtime, which
+fastbp keeps beside the kernels (``nrt-<key>.nbo``; see
+``_kernels/_cache_stamp.py``).
 
 Each dtype compiles in a process of its own, two at a time on two cores.
 Numba's cache index is a file that a save reads, extends and rewrites with
