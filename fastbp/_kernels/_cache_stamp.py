@@ -102,14 +102,16 @@ def _initialize_runtime(cache_dir, target_context):
     CPU and its features as the code generator sees them, and the settings
     that change the functions (optimisation level, NRT debugging).
     """
+    from numba.core.runtime import rtsys
+
+    if rtsys._init:  # already set up (by Numba, or an earlier load)
+        return
     import pickle
 
     import llvmlite
     from numba.core import config
-    from numba.core.runtime import _nrt_python, nrtdynmod, rtsys
+    from numba.core.runtime import _nrt_python, nrtdynmod
 
-    if rtsys._init:  # already set up (by Numba, or an earlier load)
-        return
     codegen = target_context.codegen()
     key = repr((numba.__version__, llvmlite.__version__,
                 codegen.magic_tuple(), config.OPT, config.DEBUG_NRT,
@@ -129,7 +131,7 @@ def _initialize_runtime(cache_dir, target_context):
         llvm.add_symbol(py_name if py_name.startswith("_")
                         else "NRT_" + py_name, address)
     if saved_key == key:
-        library = codegen.unserialize_library(state)
+        library = _unserialize_library(codegen, state)
     else:
         module, library = nrtdynmod.create_nrt_module(target_context)
         library.enable_object_caching()
