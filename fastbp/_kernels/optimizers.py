@@ -81,22 +81,41 @@ def _sgd_block(params, grad, velocity, learning_rate, momentum, nesterov,
 
 
 @jit_exact
-def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, p0, p1):
-    """Adam on entries p0 <= p < p1 with bias-corrected step lr_t, in place.
+def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
+                denom, n_coefs, p0, p1):
+    """Adam on entries p0 <= p < p1 with bias-corrected step lr_t, in place,
+    from the summed gradient G in ``grad`` (read, not written):
 
+    g = (G + alpha W) / denom       (alpha W for coefficients, p < n_coefs)
     m = beta_1 m + (1 - beta_1) g
     v = beta_2 v + (1 - beta_2) g^2
     params += -lr_t * m / (sqrt(v) + epsilon)
+
+    g takes the operations of ``_normalise_block`` in the same order, so the
+    weights are those of normalising the gradient in place first, bit for
+    bit; computing g here saves writing the gradient back and reading it
+    again. One thread, ``_step_range`` on a 784 x 1024 layer's W (a
+    ``/tmp`` script, two alternating processes per version, medians of 7
+    x 20 calls): float32 0.26-0.28 -> 0.19-0.21 ms, float64 0.85-0.87 ->
+    0.59-0.71 ms.
     """
     one = params.dtype.type(1)
-    P, G, M, V = params[p0:p1], grad[p0:p1], m[p0:p1], v[p0:p1]
-    for i in range(P.shape[0]):
-        g = G[i]
-        mp = beta_1 * M[i] + (one - beta_1) * g
-        vp = beta_2 * V[i] + (one - beta_2) * (g * g)
-        M[i] = mp
-        V[i] = vp
-        P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
+    c1 = maximum(minimum(p1, n_coefs), p0)
+    for part in range(2):  # coefficients, then biases
+        l2 = part == 0
+        a0 = p0 if l2 else c1
+        a1 = c1 if l2 else p1
+        P, G, M, V = params[a0:a1], grad[a0:a1], m[a0:a1], v[a0:a1]
+        for i in range(P.shape[0]):
+            g = G[i]
+            if l2:
+                g = g + alpha * P[i]
+            g = g / denom
+            mp = beta_1 * M[i] + (one - beta_1) * g
+            vp = beta_2 * V[i] + (one - beta_2) * (g * g)
+            M[i] = mp
+            V[i] = vp
+            P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
 
 
 @jit_exact
@@ -186,13 +205,15 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
     sq : float
         sum of the range's coefficients squared, before the update.
     """
-    sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
-    if solver == SGD:
-        _sgd_block(params, grad, state[0], hyper[0], hyper[1], hyper[2] != 0,
-                   p0, p1)
-    elif solver == ADAM:
+    if solver == ADAM:  # normalises as it reads the gradient
+        sq = _sum_squares(params[p0:maximum(minimum(p1, n_coefs), p0)])
         _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
-                    hyper[2], hyper[3], p0, p1)
+                    hyper[2], hyper[3], alpha, denom, n_coefs, p0, p1)
+    else:
+        sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
+        if solver == SGD:
+            _sgd_block(params, grad, state[0], hyper[0], hyper[1],
+                       hyper[2] != 0, p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, minimum(p1, n_coefs))
     return sq
