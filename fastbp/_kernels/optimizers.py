@@ -82,11 +82,12 @@ def _sgd_block(params, grad, velocity, learning_rate, momentum, nesterov,
 
 @jit_exact
 def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
-                denom, n_coefs, p0, p1):
+                denom, c1, p0, p1):
     """Adam on entries p0 <= p < p1 with bias-corrected step lr_t, in place,
-    from the summed gradient G in ``grad`` (read, not written):
+    from the summed gradient G in ``grad`` (read, not written); entries
+    p < c1 are coefficients, the rest biases (p0 <= c1 <= p1):
 
-    g = (G + alpha W) / denom       (alpha W for coefficients, p < n_coefs)
+    g = (G + alpha W) / denom       (alpha W for coefficients only)
     m = beta_1 m + (1 - beta_1) g
     v = beta_2 v + (1 - beta_2) g^2
     params += -lr_t * m / (sqrt(v) + epsilon)
@@ -100,7 +101,6 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
     0.59-0.71 ms.
     """
     one = params.dtype.type(1)
-    c1 = maximum(minimum(p1, n_coefs), p0)
     for part in range(2):  # coefficients, then biases
         l2 = part == 0
         a0 = p0 if l2 else c1
@@ -205,17 +205,18 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
     sq : float
         sum of the range's coefficients squared, before the update.
     """
+    c1 = maximum(minimum(p1, n_coefs), p0)  # the range's coefficients end
     if solver == ADAM:  # normalises as it reads the gradient
-        sq = _sum_squares(params[p0:maximum(minimum(p1, n_coefs), p0)])
+        sq = _sum_squares(params[p0:c1])
         _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
-                    hyper[2], hyper[3], alpha, denom, n_coefs, p0, p1)
+                    hyper[2], hyper[3], alpha, denom, c1, p0, p1)
     else:
         sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
         if solver == SGD:
             _sgd_block(params, grad, state[0], hyper[0], hyper[1],
                        hyper[2] != 0, p0, p1)
     if p0 < n_coefs:
-        _store_transposed(params, wt, layers, p0, minimum(p1, n_coefs))
+        _store_transposed(params, wt, layers, p0, c1)
     return sq
 
 
