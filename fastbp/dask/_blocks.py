@@ -189,11 +189,6 @@ def block_predict(model, X):
         np.ascontiguousarray(X, dtype=model._fitted_dtype), check_input=False)
 
 
-def new_optimizer(estimator, dtype):
-    """A fresh optimizer object of ``estimator``'s solver and settings."""
-    return estimator._make_optimizer(np.dtype(dtype))
-
-
 def optimizer_settings(optimizer):
     """``(solver_code, hyper)`` of the optimizer, as the kernels take them."""
     return optimizer.code, np.array(optimizer.hyper)

@@ -61,6 +61,25 @@ def check_same_rows(name, array, X):
             f"{name} = {name}.rechunk({{0: X.chunks[0]}}).")
 
 
+def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
+    """X, y (a single target column as 1-D) and sample_weight (or None) as
+    dask arrays cut into the same row blocks, X and sample_weight cast to
+    ``dtype`` (lazily); their names in errors end with ``suffix``."""
+    X = as_dask_array("X" + suffix, X, ndim=(2,))
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X{suffix} must be numeric, got dtype {X.dtype}.")
+    y = as_dask_array("y" + suffix, y, ndim=(1, 2))
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    sample_weight = as_dask_array("sample_weight" + suffix, sample_weight,
+                                  ndim=(1,))
+    check_same_rows("y" + suffix, y, X)
+    check_same_rows("sample_weight" + suffix, sample_weight, X)
+    if sample_weight is not None:
+        sample_weight = sample_weight.astype(dtype)
+    return X.astype(dtype), y, sample_weight
+
+
 def persisted_and_arrays(client, *arrays):
     """``arrays`` persisted on the cluster (None stays None)."""
     persisted = iter(client.persist([a for a in arrays if a is not None]))
@@ -279,12 +298,10 @@ def _validation_block(X, Y, sample_weight, model, loss_name):
 class ValidationSet(Blocks):
     """Validation blocks; evaluates a model on them, once per epoch."""
 
-    def evaluate(self, client, model, loss_name, key):
+    def evaluate(self, client, model, loss_name):
         """``(score, loss)`` of ``model``: accuracy or R^2 (averaged over
         outputs), and the mean loss without L2 term, as the in-memory
-        estimators record them. Cached under ``key``."""
-        if getattr(self, "_cache_key", None) == key:
-            return self._cache
+        estimators record them."""
         model_future = client.submit(_identity, model, pure=False)
         futures = [client.submit(_validation_block, X, Y, self.weights_of(b),
                                  model_future, loss_name, pure=False)
@@ -298,8 +315,7 @@ class ValidationSet(Blocks):
             score = sum(s["correct"] for s in sums) / total
         else:
             score = _r2_from_sums(sums)
-        self._cache_key, self._cache = key, (float(score), float(loss))
-        return self._cache
+        return float(score), float(loss)
 
 
 def _r2_from_sums(sums):

@@ -26,23 +26,20 @@ Every call into the compiled engine goes through ``_blocks``.
 """
 
 import copy
-import warnings
+import inspect
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import _fit_context, is_classifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
-from .._callbacks import FitTasks
 from . import _data
 from ._blocks import (average_weights, block_local_steps, block_loss_grad,
-                      finish_loss_grad, new_optimizer, optimizer_settings,
-                      pack_weights, set_weights)
+                      finish_loss_grad, optimizer_settings, pack_weights,
+                      set_weights)
 
 # Mini-batches each block runs between two averagings, chosen by measurement
 # (benchmarks/results/dask_rounds.md, section 2): adam on 200,000 rows in 4
@@ -158,14 +155,8 @@ class _DaskMLP:
             The fitted estimator.
         """
         client = _get_client()
-        hidden_layer_sizes = self.hidden_layer_sizes
-        if not hasattr(hidden_layer_sizes, "__iter__"):
-            hidden_layer_sizes = [hidden_layer_sizes]
-        hidden_layer_sizes = list(hidden_layer_sizes)
-        if validation_data is not None and self.solver == "lbfgs":
-            raise ValueError(
-                "validation_data is only used by the stochastic solvers "
-                f"('sgd', 'adam'), got solver={self.solver!r}.")
+        hidden_layer_sizes = self._hidden_layer_list()
+        validation_data = self._validation_data_parts(validation_data)
         first_pass = not hasattr(self, "coefs_") or not self.warm_start
 
         dtype = self._np_dtype
@@ -173,30 +164,19 @@ class _DaskMLP:
                                           first_pass)
         validation = None
         if validation_data is not None:
-            validation = self._prepare_validation(client, validation_data)
+            validation = self._prepare_validation(client, *validation_data)
 
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
-        self._random_state = check_random_state(self.random_state)
-        if first_pass:
-            self._initialize(_Shape(train.n_samples, self.n_outputs_),
-                             layer_units, dtype)
-        else:
-            self._check_continuation(layer_units, dtype)
+        self._begin_training(layer_units, train.n_samples, first_pass, dtype)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
+        tasks = self._fit_tasks(X, y, sample_weight)
         if self.solver == "lbfgs":
-            tasks = FitTasks(self, X, y, sample_weight, self.max_iter + 1,
-                             "lbfgs-iter")
-            self._fit_lbfgs(client, train, tasks)
+            self._fit_lbfgs_blocks(client, train, tasks)
         else:
-            tasks = FitTasks(self, X, y, sample_weight, self.max_iter,
-                             "epoch")
-            self._fit_stochastic(client, train, validation, seed, tasks)
-        tasks.close(self._snapshot)
-        if not np.isfinite(self._params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data"
-                " may contain large values and need to be preprocessed.")
+            self._fit_stochastic_blocks(client, train, validation, seed,
+                                        tasks)
+        self._end_training(tasks)
         return self
 
     def _prepare(self, client, X, y, sample_weight, reset):
@@ -206,28 +186,16 @@ class _DaskMLP:
         ``classes_``. Returns the training :class:`_data.Blocks` and the
         number of features.
         """
-        X = _data.as_dask_array("X", X, ndim=(2,))
-        y = _data.as_dask_array("y", y, ndim=(1, 2))
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        sample_weight = _data.as_dask_array("sample_weight", sample_weight,
-                                            ndim=(1,))
-        _data.check_same_rows("y", y, X)
-        _data.check_same_rows("sample_weight", sample_weight, X)
+        dtype = self._np_dtype
+        X, y, sample_weight = _data.as_row_aligned(X, y, sample_weight, dtype)
         if X.shape[0] < 1 or X.shape[1] < 1:
             raise ValueError(
                 f"Found array with shape {X.shape}; at least one sample and "
                 "one feature are required.")
-        if X.dtype.kind not in "biuf":
-            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
         if not reset and X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input.")
-        dtype = self._np_dtype
-        X = X.astype(dtype)
-        if sample_weight is not None:
-            sample_weight = sample_weight.astype(dtype)
         X, y, sample_weight = _data.persisted_and_arrays(
             client, X, y, sample_weight)
 
@@ -269,32 +237,16 @@ class _DaskMLP:
         return (_data.Blocks(X_blocks, Y_blocks, sw_blocks, X.chunks[0]),
                 X.shape[1])
 
-    def _prepare_validation(self, client, validation_data):
-        if (not isinstance(validation_data, (tuple, list))
-                or len(validation_data) not in (2, 3)):
-            raise ValueError(
-                "validation_data must be a tuple (X_val, y_val) or "
-                "(X_val, y_val, sample_weight_val), got "
-                f"{type(validation_data).__name__}.")
-        X, y = validation_data[:2]
-        sample_weight = validation_data[2] if len(validation_data) == 3 \
-            else None
-        X = _data.as_dask_array("X_val", X, ndim=(2,))
-        y = _data.as_dask_array("y_val", y, ndim=(1, 2))
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        sample_weight = _data.as_dask_array("sample_weight_val",
-                                            sample_weight, ndim=(1,))
-        _data.check_same_rows("y_val", y, X)
-        _data.check_same_rows("sample_weight_val", sample_weight, X)
+    def _prepare_validation(self, client, X, y, sample_weight):
+        """``validation_data``'s parts checked as training data and
+        persisted as blocks: a :class:`_data.ValidationSet`."""
+        dtype = self._np_dtype
+        X, y, sample_weight = _data.as_row_aligned(X, y, sample_weight, dtype,
+                                                   suffix="_val")
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"validation_data has {X.shape[1]} features, the training "
                 f"data {self.n_features_in_}.")
-        dtype = self._np_dtype
-        X = X.astype(dtype)
-        if sample_weight is not None:
-            sample_weight = sample_weight.astype(dtype)
         classifier = is_classifier(self)
         checks = _data.check_finite(X, y, sample_weight,
                                     check_y=not classifier)
@@ -325,7 +277,9 @@ class _DaskMLP:
         hidden, out = self._kernel_codes()
         return self._layout.layer_units, hidden, out
 
-    def _fit_lbfgs(self, client, train, tasks):
+    def _fit_lbfgs_blocks(self, client, train, tasks):
+        """L-BFGS over the exact full-batch objective: each evaluation sums
+        the blocks' loss and gradient sums in block order."""
         params = self._params
         spec = self._spec()
         alpha = float(self.alpha)
@@ -349,26 +303,20 @@ class _DaskMLP:
 
         self._run_lbfgs(loss_grad, params, tasks)
 
-    def _fit_stochastic(self, client, train, validation, seed, tasks):
-        dtype = self._np_dtype
-        optimizer = self._optimizer = new_optimizer(self, dtype)
-        early_stopping = self.early_stopping
-        if validation is None and early_stopping:
+    def _fit_stochastic_blocks(self, client, train, validation, seed,
+                               tasks):
+        """Epochs of local SGD/Adam with periodic averaging, driven by
+        ``_run_epochs``: an epoch is the rounds that use every block's rows
+        once."""
+        optimizer = self._prepare_optimizer(self._np_dtype)
+        if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
             train, validation = train.split(client, seeds,
                                             self.validation_fraction)
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
-            if validation.n_samples < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase "
-                    "'validation_fraction' or the size of your dataset.")
-        elif validation is not None and self.validation_scores_ is None:
-            self.validation_scores_ = []
-            self.validation_loss_curve_ = []
-            self.best_validation_score_ = -np.inf
-        self._validation_set = validation
+            self._check_validation_size(validation.n_samples)
 
         n_samples = train.n_samples
         batch_size = self._batch_size(n_samples)
@@ -379,36 +327,24 @@ class _DaskMLP:
         layer_units, hidden, out = self._spec()
         params = self._params
 
-        try:
-            self.n_iter_ = 0
-            for epoch in range(self.max_iter):
-                tasks.begin(self._snapshot)
-                solver, hyper = optimizer_settings(optimizer)
-                spec = (batch_size, layer_units, hidden, out,
-                        float(self.alpha), solver, hyper)
-                seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
-                         for b in range(len(train))]
-                accumulated_loss = 0.0
-                for start in range(0, max(train.sizes), rows_per_round):
-                    accumulated_loss += self._round(
-                        client, train, spec, seeds, start,
-                        start + rows_per_round, params, optimizer)
+        def run_epoch():
+            solver, hyper = optimizer_settings(optimizer)
+            spec = (batch_size, layer_units, hidden, out, float(self.alpha),
+                    solver, hyper)
+            seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
+                     for b in range(len(train))]
+            accumulated_loss = 0.0
+            for start in range(0, max(train.sizes), rows_per_round):
+                accumulated_loss += self._round(
+                    client, train, spec, seeds, start,
+                    start + rows_per_round, params, optimizer)
+            return accumulated_loss
 
-                if self._end_epoch(accumulated_loss, n_samples, optimizer,
-                                   tasks, early_stopping,
-                                   (validation, None, None, None)):
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter, ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        finally:
-            del self._validation_set
-        if early_stopping:
-            params[...] = self._best_params
+        self._run_epochs(
+            run_epoch, n_samples,
+            None if validation is None else _BlockValidation(client,
+                                                             validation),
+            tasks)
 
     def _round(self, client, train, spec, seeds, start, stop, params,
                optimizer):
@@ -430,27 +366,6 @@ class _DaskMLP:
                     average_weights([r[0] for r in results], rows),
                     max(r[1] for r in results))
         return sum(r[2] for r in results)
-
-    # Validation on blocks: _update_no_improvement_count asks for the score
-    # and then for the loss; one distributed pass gives both.
-    def _score(self, X, y, sample_weight=None):
-        if isinstance(X, _data.ValidationSet):
-            return self._evaluate(X)[0]
-        return super()._score(X, y, sample_weight=sample_weight)
-
-    def _validation_loss(self, X_val, Y_val, sw_val):
-        if isinstance(X_val, _data.ValidationSet):
-            return self._evaluate(X_val)[1]
-        return super()._validation_loss(X_val, Y_val, sw_val)
-
-    def _evaluate(self, validation):
-        from distributed import get_client
-
-        loss_name = self.loss
-        if loss_name == "log_loss" and self.out_activation_ == "logistic":
-            loss_name = "binary_log_loss"
-        return validation.evaluate(get_client(), self.to_fastbp(), loss_name,
-                                   key=self.n_iter_)
 
     # ------------------------------------------------------------------
     # Conversion and prediction
@@ -478,6 +393,54 @@ class _DaskMLP:
         model._set_params_vector(self._params_vector().copy())
         return model
 
+    def predict(self, X):
+        """Predict classes (classifier) or values (regressor).
+
+        Parameters
+        ----------
+        X : dask array or array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : dask array or ndarray of shape (n_samples,) or \
+                (n_samples, n_outputs)
+            The predictions; a dask array (computed lazily, block by block)
+            when X is one.
+        """
+        return self._predict_with("predict", X)
+
+    def _predict_with(self, method, X):
+        """The in-memory estimator's ``method`` (a prediction) on X; on a
+        dask array X, block by block, lazily."""
+        if not _is_dask(X):
+            return getattr(super(_DaskMLP, self), method)(X)
+        check_is_fitted(self)
+        return self._map_rows(X, method, *self._dask_output_shape(method))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy (classifier) or R^2 averaged over outputs
+        (regressor) on the given data.
+
+        Parameters
+        ----------
+        X : dask array or array-like of shape (n_samples, n_features)
+        y : dask array or array-like of shape (n_samples,) or \
+                (n_samples, n_outputs)
+        sample_weight : dask array or array-like of shape (n_samples,), \
+                default=None
+
+        Returns
+        -------
+        score : float
+            Computed on the cluster when X is a dask array.
+        """
+        if not _is_dask(X):
+            return super().score(X, y, sample_weight=sample_weight)
+        y_pred = self.predict(X)
+        y, w = _data.targets_and_weights(y, sample_weight, y_pred)
+        return self._weighted_score(y, y_pred, w)
+
     def _dask_X(self, X):
         X = _data.as_dask_array("X", X, ndim=(2,))
         if X.shape[1] != self.n_features_in_:
@@ -498,11 +461,19 @@ class _DaskMLP:
                             meta=np.empty((0, 0), dtype=dtype))
 
 
-class _Shape:
-    """Stands in for y where only its shape is read (``_initialize``)."""
+class _BlockValidation:
+    """Validation blocks on the cluster, scored once per epoch
+    (``_run_epochs``): the in-memory model's score and loss, summed over
+    the blocks on the workers."""
 
-    def __init__(self, n_samples, n_outputs):
-        self.shape = (n_samples, n_outputs)
+    def __init__(self, client, blocks):
+        self._client = client
+        self._blocks = blocks
+
+    def evaluate(self, model):
+        """``(score, loss)`` of the fitted ``model`` on the blocks."""
+        return self._blocks.evaluate(self._client, model.to_fastbp(),
+                                     model._loss_name())
 
 
 def _unique_with_counts(y):
@@ -546,18 +517,52 @@ _DASK_NOTES = """
 """
 
 
-class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
-    __doc__ = """Multi-layer perceptron classifier trained on a Dask cluster.
+def _class_doc(name, noun, first_params="", more_params=""):
+    """Docstring of the Dask estimator of in-memory class ``name``, up to
+    its examples: its parameters are the in-memory class's (``first_params``
+    before the shared ones, ``more_params`` after) and ``local_batches``."""
+    return f"""Multi-layer perceptron {noun} trained on a Dask cluster.
 
-    :class:`fastbp.MLPClassifier`'s parameters and attributes; ``fit`` trains
-    one network data-parallel over the blocks of dask arrays.
+    :class:`fastbp.{name}`'s parameters and attributes; ``fit``
+    trains one network data-parallel over the blocks of dask arrays.
 
     Parameters
     ----------
-""" + _mlp._SHARED_PARAMS_DOC.lstrip("\n") + """
+""" + (first_params + _mlp._SHARED_PARAMS_DOC.lstrip("\n") + more_params
+       + _LOCAL_BATCHES_DOC + _DASK_NOTES)
+
+
+def _with_local_batches(base_init):
+    """``base_init`` (an in-memory estimator's ``__init__``) with the
+    keyword-only ``local_batches`` after its parameters.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__`` (``get_params``, ``clone``); the new function declares the
+    base's parameters plus ``local_batches``, so the Dask estimators take
+    every parameter the in-memory ones take, listed once.
+    """
+    signature = inspect.signature(base_init)
+    local_batches = inspect.Parameter(
+        "local_batches", inspect.Parameter.KEYWORD_ONLY,
+        default=DEFAULT_LOCAL_BATCHES)
+    signature = signature.replace(
+        parameters=[*signature.parameters.values(), local_batches])
+
+    def __init__(self, *args, local_batches=DEFAULT_LOCAL_BATCHES,
+                 **kwargs):
+        base_init(self, *args, **kwargs)
+        self.local_batches = local_batches
+
+    __init__.__signature__ = signature
+    __init__.__doc__ = base_init.__doc__
+    return __init__
+
+
+class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
+    __doc__ = _class_doc("MLPClassifier", "classifier", more_params="""
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, as :class:`fastbp.MLPClassifier`'s.
-""" + _LOCAL_BATCHES_DOC + _DASK_NOTES + """
+""") + """
     Examples
     --------
     >>> import dask.array as da
@@ -575,49 +580,16 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
         **_DaskMLP._dask_constraints,
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto",
-                 learning_rate="constant", learning_rate_init=0.001,
-                 power_t=0.5, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype="float32",
-                 local_batches=DEFAULT_LOCAL_BATCHES):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start,
-            momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            class_weight=class_weight, dtype=dtype)
-        self.local_batches = local_batches
+    __init__ = _with_local_batches(_mlp.MLPClassifier.__init__)
 
-    def predict(self, X):
-        """Predict class labels.
+    _weighted_score = staticmethod(_data.weighted_accuracy)
 
-        Parameters
-        ----------
-        X : dask array or array-like of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : dask array or ndarray of shape (n_samples,)
-            The predicted classes; a dask array (computed lazily, block by
-            block) when X is one.
-        """
-        if not _is_dask(X):
-            return super().predict(X)
-        check_is_fitted(self)
-        return self._map_rows(X, "predict", None, self.classes_.dtype)
+    def _dask_output_shape(self, method):
+        """Columns (None: one-dimensional) and dtype of ``method``'s
+        output."""
+        if method == "predict":
+            return None, self.classes_.dtype
+        return len(self.classes_), self._fitted_dtype
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -625,19 +597,14 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
         Parameters
         ----------
         X : dask array or array-like of shape (n_samples, n_features)
-            The input data.
 
         Returns
         -------
         y_prob : dask array or ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``; a
-            dask array when X is one.
+            dask array (one task per block) when X is one.
         """
-        if not _is_dask(X):
-            return super().predict_proba(X)
-        check_is_fitted(self)
-        return self._map_rows(X, "predict_proba", len(self.classes_),
-                              self._fitted_dtype)
+        return self._predict_with("predict_proba", X)
 
     def predict_log_proba(self, X):
         """Log of the probability estimates (see :meth:`predict_proba`).
@@ -645,51 +612,21 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
         Parameters
         ----------
         X : dask array or array-like of shape (n_samples, n_features)
-            The input data.
+            The input data; a dask array is predicted block by block.
 
         Returns
         -------
         log_y_prob : dask array or ndarray of shape (n_samples, n_classes)
         """
-        if not _is_dask(X):
-            return super().predict_log_proba(X)
-        import dask.array as da
-
-        return da.log(self.predict_proba(X))
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy on the given data.
-
-        Parameters
-        ----------
-        X : dask array or array-like of shape (n_samples, n_features)
-        y : dask array or array-like of shape (n_samples,)
-        sample_weight : dask array or array-like of shape (n_samples,), \
-                default=None
-
-        Returns
-        -------
-        score : float
-            Accuracy; computed on the cluster when X is a dask array.
-        """
-        if not _is_dask(X):
-            return super().score(X, y, sample_weight=sample_weight)
-        y_pred = self.predict(X)
-        y, w = _data.targets_and_weights(y, sample_weight, y_pred)
-        return _data.weighted_accuracy(y, y_pred, w)
+        return self._predict_with("predict_log_proba", X)
 
 
 class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
-    __doc__ = """Multi-layer perceptron regressor trained on a Dask cluster.
-
-    :class:`fastbp.MLPRegressor`'s parameters and attributes; ``fit`` trains
-    one network data-parallel over the blocks of dask arrays.
-
-    Parameters
-    ----------
+    __doc__ = _class_doc("MLPRegressor", "regressor", first_params="""\
     loss : {'squared_error', 'poisson'}, default='squared_error'
         As :class:`fastbp.MLPRegressor`'s.
-""" + _mlp._SHARED_PARAMS_DOC.lstrip("\n") + _LOCAL_BATCHES_DOC + _DASK_NOTES
+
+""")
 
     _in_memory_class = _mlp.MLPRegressor
     _parameter_constraints: dict = {
@@ -697,69 +634,10 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
         **_DaskMLP._dask_constraints,
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
-                 activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, dtype="float32",
-                 local_batches=DEFAULT_LOCAL_BATCHES):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start,
-            momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
-        self.local_batches = local_batches
+    __init__ = _with_local_batches(_mlp.MLPRegressor.__init__)
 
-    def predict(self, X):
-        """Predict using the multi-layer perceptron model.
+    _weighted_score = staticmethod(_data.weighted_r2)
 
-        Parameters
-        ----------
-        X : dask array or array-like of shape (n_samples, n_features)
-            The input data.
-
-        Returns
-        -------
-        y : dask array or ndarray of shape (n_samples,) or \
-                (n_samples, n_outputs)
-            The predicted values; a dask array when X is one.
-        """
-        if not _is_dask(X):
-            return super().predict(X)
-        check_is_fitted(self)
-        n_columns = None if self.n_outputs_ == 1 else self.n_outputs_
-        return self._map_rows(X, "predict", n_columns, self._fitted_dtype)
-
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 on the given data.
-
-        Parameters
-        ----------
-        X : dask array or array-like of shape (n_samples, n_features)
-        y : dask array or array-like of shape (n_samples,) or \
-                (n_samples, n_outputs)
-        sample_weight : dask array or array-like of shape (n_samples,), \
-                default=None
-
-        Returns
-        -------
-        score : float
-            R^2 (averaged over outputs); computed on the cluster when X is
-            a dask array.
-        """
-        if not _is_dask(X):
-            return super().score(X, y, sample_weight=sample_weight)
-        y_pred = self.predict(X)
-        y, w = _data.targets_and_weights(y, sample_weight, y_pred)
-        return _data.weighted_r2(y, y_pred, w)
+    def _dask_output_shape(self, method):
+        return (None if self.n_outputs_ == 1 else self.n_outputs_,
+                self._fitted_dtype)
