@@ -61,12 +61,11 @@ def main(shape):
     for _ in range(3):
         t0 = time.perf_counter()
         _train(*args, 0, n, b, params, workspace.table, RELU, out,
-               np.float32(1e-4), 1e-7, FULL_BATCH, adam.hyper, adam.state,
-               adam.step, work)
+               np.float32(1e-4), 1e-7,
+               adam.kernel_state()._replace(solver=FULL_BATCH), work)
         t1 = time.perf_counter()
         _run_epoch(*args, b, params, workspace.table, RELU, out,
-                   np.float32(1e-4), 1e-7, adam.code, adam.hyper, adam.state,
-                   adam.step, work)
+                   np.float32(1e-4), 1e-7, adam.kernel_state(), work)
         t2 = time.perf_counter()
         print(f"  batch gradients {t1 - t0:.3f} s, whole epoch "
               f"{t2 - t1:.3f} s, optimizer steps about "

@@ -726,9 +726,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 order = _shuffled(order, self._random_state)
             accumulated_loss = _run_epoch(
                 X_kernel, Y_train, sw, order, batch_size, params,
-                workspace.table, hidden, out, alpha, eps, optimizer.code,
-                optimizer.hyper, optimizer.state, optimizer.step,
-                workspace.buffers())
+                workspace.table, hidden, out, alpha, eps,
+                optimizer.kernel_state(), workspace.buffers())
             if rollback is not None and not np.isfinite(accumulated_loss):
                 rollback.if_not_finite(self)
             return accumulated_loss

@@ -11,9 +11,9 @@ import os
 import numpy as np
 
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
-
-# Column order of the layer table handed to the kernels.
-FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
+from ._kernels._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT,
+                               INTERCEPT_OFFSET, N_LAYER_COLUMNS)
+from ._kernels._state import Work
 
 # Workspaces start on a 64-byte boundary (one cache line, one 512-bit
 # vector).
@@ -57,7 +57,7 @@ class Layout:
     def __init__(self, layer_units):
         self.layer_units = [int(u) for u in layer_units]
         fans = list(zip(self.layer_units[:-1], self.layer_units[1:]))
-        table = np.zeros((len(fans), 5), dtype=np.int64)
+        table = np.zeros((len(fans), N_LAYER_COLUMNS), dtype=np.int64)
         offset = 0
         for i, (fan_in, fan_out) in enumerate(fans):
             table[i, [FAN_IN, FAN_OUT, COEF_OFFSET]] = fan_in, fan_out, offset
@@ -169,7 +169,7 @@ class Workspace:
     """Scratch buffers for training batches of up to ``capacity`` samples.
 
     Allocated once per fit; the compiled epoch allocates nothing.
-    ``buffers()`` gives them in the order the kernels unpack them:
+    ``buffers()`` gives them to the kernels as a named ``Work`` tuple:
 
     wt : transposed weights (each layer's W as (fan_out, fan_in))
     xbuf : (capacity, n_features), the batch's rows of X; (capacity, 0)
@@ -209,9 +209,9 @@ class Workspace:
         self.block_sq = np.zeros(max(n_blocks, max_tasks))
 
     def buffers(self):
-        """Workspace arrays as the kernels' ``work`` tuple."""
-        return (self.wt, self.xbuf, self.acts, self.deltas, self.grad,
-                self.grad_tmp, self.chunk_loss, self.block_sq)
+        """Workspace arrays as the kernels' named ``Work`` tuple."""
+        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.grad,
+                    self.grad_tmp, self.chunk_loss, self.block_sq)
 
 
 def kernel_input(X, dtype):

@@ -13,6 +13,9 @@ from sklearn.utils.optimize import _check_optimize_result
 from threadpoolctl import threadpool_limits
 
 from ._kernels import SOLVER_CODES, _loss_grad
+from ._kernels._config import (BETA_1, BETA_2, EPSILON, LEARNING_RATE,
+                               MOMENTUM, N_HYPER, NESTEROV)
+from ._kernels._state import OptimizerState
 from ._network import aligned_zeros
 
 
@@ -23,8 +26,9 @@ class _StochasticOptimizer:
     ----------
     code : int
         Solver code the compiled epoch branches on.
-    hyper : ndarray of shape (4,)
-        Hyper-parameters in the model dtype, as the epoch kernel reads them.
+    hyper : ndarray of shape (N_HYPER,)
+        Hyper-parameters in the model dtype by named slot, as the epoch
+        kernel reads them (unused slots zero).
     state : ndarray of shape (2, n_params)
         Velocities (SGD) or first and second moments (Adam).
     step : int64 ndarray of shape (1,)
@@ -38,6 +42,20 @@ class _StochasticOptimizer:
         self.learning_rate = float(learning_rate_init)
         self.state = aligned_zeros((2, n_params), dtype)
         self.step = np.zeros(1, dtype=np.int64)
+
+    def kernel_state(self):
+        """The compiled step's view of this optimizer: an
+        ``OptimizerState(solver, hyper, state, step)``, whose ``state`` and
+        ``step`` are this optimizer's own arrays (updated in place)."""
+        return OptimizerState(self.code, self.hyper, self.state, self.step)
+
+    def _hyper(self, slots):
+        """The kernel's hyper-parameter vector: ``{slot: value}``, the
+        other slots zero."""
+        hyper = np.zeros(N_HYPER, dtype=self.dtype)
+        for slot, value in slots.items():
+            hyper[slot] = value
+        return hyper
 
     def iteration_ends(self, time_step):
         """Update the learning rate after an epoch of ``time_step`` samples."""
@@ -63,8 +81,9 @@ class SGDOptimizer(_StochasticOptimizer):
 
     @property
     def hyper(self):
-        return np.array([self.learning_rate, self.momentum,
-                         float(self.nesterov), 0.0], dtype=self.dtype)
+        return self._hyper({LEARNING_RATE: self.learning_rate,
+                            MOMENTUM: self.momentum,
+                            NESTEROV: float(self.nesterov)})
 
     def iteration_ends(self, time_step):
         # invscaling: lr = lr_init / (t + 1) ** power_t, t = samples seen.
@@ -102,8 +121,9 @@ class AdamOptimizer(_StochasticOptimizer):
 
     @property
     def hyper(self):
-        return np.array([self.learning_rate_init, self.beta_1, self.beta_2,
-                         self.epsilon], dtype=self.dtype)
+        return self._hyper({LEARNING_RATE: self.learning_rate_init,
+                            BETA_1: self.beta_1, BETA_2: self.beta_2,
+                            EPSILON: self.epsilon})
 
     def iteration_ends(self, time_step):
         # Report the step size of the last update, as scikit-learn does.

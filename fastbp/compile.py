@@ -105,10 +105,11 @@ def _compile_dtype(dtype):
     import numpy as np
 
     from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
-                           PREDICT_SLOTS, SOLVER_CODES, _loss_grad,
-                           _predict_rows, _run_epoch)
-    from ._network import (Layout, Workspace, aligned_empty, aligned_zeros,
+                           PREDICT_SLOTS, _loss_grad, _predict_rows,
+                           _run_epoch)
+    from ._network import (Layout, Workspace, aligned_empty,
                            dense_kernel_input)
+    from ._solvers import AdamOptimizer
 
     dtype = np.dtype(dtype)
     n_samples, layer_units = 8, [3, 4, 2]
@@ -127,12 +128,10 @@ def _compile_dtype(dtype):
 
     # Training: as _mlp.BaseMultilayerPerceptron._fit_stochastic calls it.
     workspace = Workspace(layout, 4, dtype, full_batch=True)
-    hyper = np.array([1e-3, 0.9, 0.999, 1e-8], dtype=dtype)
-    state = aligned_zeros((2, layout.n_params), dtype)
-    step = np.zeros(1, dtype=np.int64)
+    adam = AdamOptimizer(layout.n_params, dtype)
     _run_epoch(dense_kernel_input(X), Y, sw, idx, 4, params, workspace.table,
-               hidden, out, alpha, eps, SOLVER_CODES["adam"], hyper, state,
-               step, workspace.buffers())
+               hidden, out, alpha, eps, adam.kernel_state(),
+               workspace.buffers())
     # L-BFGS: as _solvers.full_batch_loss_grad calls it.
     _loss_grad(dense_kernel_input(X), Y, sw, idx, 0, n_samples, params,
                workspace.table, hidden, out, alpha, eps, workspace.buffers())

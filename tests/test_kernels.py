@@ -8,8 +8,9 @@ from numpy.testing import assert_allclose
 
 from fastbp._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                             PREDICT_SLOTS, _predict_rows, _run_epoch)
-from fastbp._kernels._config import ADAM, IDENTITY, RELU, SGD, TANH
+from fastbp._kernels._config import IDENTITY, RELU, TANH
 from fastbp._network import Layout, Workspace
+from fastbp._solvers import AdamOptimizer, SGDOptimizer
 
 from . import reference
 from fastbp._network import kernel_input
@@ -177,12 +178,12 @@ def test_sgd_epoch_matches_reference(rng, nesterov, units):
                                                16, 1e-3, step)
     params = layout.pack(coefs, intercepts, np.float64)
     ws = Workspace(layout, 16, np.float64)
-    state = np.zeros((2, layout.n_params))
-    hyper = np.array([0.05, 0.9, float(nesterov), 0.0])
+    optimizer = SGDOptimizer(layout.n_params, np.float64, 0.05,
+                             momentum=0.9, nesterov=nesterov)
     loss = _run_epoch(kernel_input(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                       HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
-                      float(np.finfo(float).eps), SGD, hyper, state,
-                      np.zeros(1, np.int64), ws.buffers())
+                      float(np.finfo(float).eps), optimizer.kernel_state(),
+                      ws.buffers())
     assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
     assert_allclose(loss, expected_loss, rtol=1e-12)
 
@@ -212,15 +213,15 @@ def test_adam_epoch_matches_reference(rng, units, sparse):
     # Sparse X: no buffer for the batch's rows (its first layer reads the
     # CSR arrays), which bounds checking would catch being read.
     ws = Workspace(layout, 16, np.float64, sparse=sparse)
-    state = np.zeros((2, layout.n_params))
-    counter = np.zeros(1, np.int64)
+    optimizer = AdamOptimizer(layout.n_params, np.float64, 0.01, 0.9, 0.999,
+                              1e-8)
+    state = optimizer.state
     X_in = sp.csr_matrix(X) if sparse else X
     _run_epoch(kernel_input(X_in, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
                HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"], 1e-3,
-               float(np.finfo(float).eps), ADAM,
-               np.array([0.01, 0.9, 0.999, 1e-8]), state, counter,
+               float(np.finfo(float).eps), optimizer.kernel_state(),
                ws.buffers())
-    assert counter[0] == 5  # ceil(70 / 16) updates
+    assert optimizer.step[0] == 5  # ceil(70 / 16) updates
     assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
     assert_allclose(state[0], m, rtol=1e-10, atol=1e-14)
 

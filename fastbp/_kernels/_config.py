@@ -126,6 +126,14 @@ SPARSE_TASKS = 64
 # of squared weights per block, summed in block order.
 REDUCE_BLOCK = 16384
 
+# Columns of the layer table (``fastbp._network.Layout.table``), an int64
+# array with one row per layer: the layer's fan-in and fan-out, the offsets
+# of its coefficients and intercepts in the flat parameter vector, and the
+# offset of its block in the activation workspace (in units of one sample).
+# Module-level ints are compile-time constants to Numba.
+FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
+N_LAYER_COLUMNS = 5
+
 # Hidden activations.
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
 # Output activations; each implies its loss as in scikit-learn:
@@ -135,6 +143,11 @@ OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, OUT_EXP = 0, 1, 2, 3
 # Solvers with a compiled update rule, and the full-batch gradient without
 # a step that L-BFGS takes.
 SGD, ADAM, FULL_BATCH = 0, 1, 2
+# Slots of the optimizer's hyper-parameter vector (``_state.OptimizerState``),
+# one meaning each: LEARNING_RATE is SGD's current rate and Adam's initial
+# one; NESTEROV is 1 for Nesterov's momentum, 0 for classical momentum.
+LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
+N_HYPER = 6
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU}

@@ -9,8 +9,9 @@ Memory layout shared with ``fastbp._network``:
   the first layer's only the rows from ``dense._tail_start`` on, which its
   forward product reads (the input needs no error).
 * ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
-  holds ``fan_in, fan_out, coef_offset, intercept_offset, act_offset``;
-  the offsets point into ``params`` and into the activation workspace.
+  holds the layer's ``FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET,
+  ACT_OFFSET`` (the column names of ``_config``); the offsets point into
+  ``params`` and into the activation workspace.
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
   (capacity, n_features) buffer the batch's rows of dense X are gathered
@@ -40,8 +41,9 @@ L-BFGS) are processed block by block, in order.
 import numpy as np
 from numba import types
 
-from ._config import (CHUNK_MIN_SAMPLES, FULL_BATCH, IDENTITY, MAX_CHUNKS,
-                      SPARSE_TASKS, TASK_MACS, jit)
+from ._config import (ACT_OFFSET, CHUNK_MIN_SAMPLES, COEF_OFFSET, FAN_IN,
+                      FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
+                      MAX_CHUNKS, SPARSE_TASKS, TASK_MACS, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
@@ -98,7 +100,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     s1 = _chunk_start(chunk + 1, n_chunks, m)
     n_layers = layers.shape[0]
     cap = xbuf.shape[0]
-    n_outputs = layers[n_layers - 1, 1]
+    n_outputs = layers[n_layers - 1, FAN_OUT]
     one = params.dtype.type(1)
     dense, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
@@ -124,23 +126,23 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     # Forward.
     A = xbuf
     for l in range(n_layers):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        b = params[layers[l, 3]:layers[l, 3] + fan_out]
-        Z = _view(acts, layers[l, 4], cap, fan_out)
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
+        Z = _view(acts, layers[l, ACT_OFFSET], cap, fan_out)
         kind = hidden if l < n_layers - 1 else IDENTITY
         if l == 0 and sparse:
-            W = _view(params, layers[l, 2], fan_in, fan_out)
+            W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind,
                             s0, s1)
         else:
-            W = _view(params, layers[l, 2], fan_in, fan_out)
-            WT = _view(wt, layers[l, 2], fan_out, fan_in)
+            W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
+            WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
-    aoff = layers[n_layers - 1, 4]
+    aoff = layers[n_layers - 1, ACT_OFFSET]
     P = _view(acts, aoff, cap, n_outputs)
     D = _view(deltas, aoff, cap, n_outputs)
     loss = 0.0
@@ -155,14 +157,14 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
 
     # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        D = _view(deltas, layers[l, 4], cap, fan_out)
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
         if l > 0:
-            WT = _view(wt, layers[l, 2], fan_out, fan_in)
-            W = _view(params, layers[l, 2], fan_in, fan_out)
-            A = _view(acts, layers[l - 1, 4], cap, fan_in)
-            D_prev = _view(deltas, layers[l - 1, 4], cap, fan_in)
+            WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
+            W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
+            A = _view(acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
+            D_prev = _view(deltas, layers[l - 1, ACT_OFFSET], cap, fan_in)
             _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0, s1)
     return loss if finite else np.nan
 
@@ -184,11 +186,11 @@ def _block_rows(layers, l, sparse, m):
     stored entries) is cut into at most SPARSE_TASKS tasks.
     """
     if l == 0 and sparse:
-        return maximum(16, (layers[0, 0] + SPARSE_TASKS - 1) // SPARSE_TASKS)
+        return maximum(16, (layers[0, FAN_IN] + SPARSE_TASKS - 1) // SPARSE_TASKS)
     macs = TASK_MACS
     for k in range(layers.shape[0]):
-        macs = maximum(macs, 8 * layers[k, 1] * m)
-    rows = macs // maximum(layers[l, 1] * m, 1)
+        macs = maximum(macs, 8 * layers[k, FAN_OUT] * m)
+    rows = macs // maximum(layers[l, FAN_OUT] * m, 1)
     return maximum(8, rows // 8 * 8)
 
 
@@ -196,7 +198,7 @@ def _block_rows(layers, l, sparse, m):
 def _n_row_blocks(layers, l, sparse, m):
     """Number of row blocks (tasks) of layer l's weight matrix."""
     rows = _block_rows(layers, l, sparse, m)
-    return (layers[l, 0] + rows - 1) // rows
+    return (layers[l, FAN_IN] + rows - 1) // rows
 
 
 @jit
@@ -224,15 +226,15 @@ def _task_range(layers, sparse, m, n_tasks, n_groups, g):
     n_row_tasks = n_tasks - layers.shape[0]
     total = 0.0
     for l in range(layers.shape[0]):
-        total += float(layers[l, 0] + 1) * layers[l, 1] * m
+        total += float(layers[l, FAN_IN] + 1) * layers[l, FAN_OUT] * m
     done = 0.0
     t0 = n_tasks
     for t in range(n_tasks):
         if t < n_row_tasks:
             l, r0, r1 = _find_block(layers, t, sparse, m)
-            cost = float(r1 - r0) * layers[l, 1] * m
+            cost = float(r1 - r0) * layers[l, FAN_OUT] * m
         else:
-            cost = float(layers[t - n_row_tasks, 1]) * m
+            cost = float(layers[t - n_row_tasks, FAN_OUT]) * m
         group = minimum(np.int64(n_groups * (done + cost / 2) / total),
                         n_groups - 1)
         if group == g and t0 == n_tasks:
@@ -253,7 +255,7 @@ def _find_block(layers, task, sparse, m):
         l += 1
     rows = _block_rows(layers, l, sparse, m)
     r0 = (task - first) * rows
-    return l, r0, minimum(r0 + rows, layers[l, 0])
+    return l, r0, minimum(r0 + rows, layers[l, FAN_IN])
 
 
 @jit
@@ -267,7 +269,7 @@ def _transpose_weights(params, wt, layers):
     between batches), and for wide's weights it takes well under a
     millisecond, less than starting a parallel region would save.
     """
-    _store_transposed(params, wt, layers, layers[0, 2], layers[0, 3])
+    _store_transposed(params, wt, layers, layers[0, COEF_OFFSET], layers[0, INTERCEPT_OFFSET])
 
 
 @jit
@@ -291,25 +293,25 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
     sparse = indptr.shape[0] > 0
     if task < n_row_tasks:
         l, r0, r1 = _find_block(layers, task, sparse, m)
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        gW = _view(grad, layers[l, 2], fan_in, fan_out)
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
         if l == 0 and sparse:
-            D = _view(deltas, layers[0, 4], cap, fan_out)
+            D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
             _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
                                     gW, r0, r1)
         else:
-            A = xbuf if l == 0 else _view(acts, layers[l - 1, 4], cap,
+            A = xbuf if l == 0 else _view(acts, layers[l - 1, ACT_OFFSET], cap,
                                           fan_in)
-            D = _view(deltas, layers[l, 4], cap, fan_out)
+            D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
             _gemm_atb_ext(A, D, gW, r0, r1, m)
-        p0 = layers[l, 2] + r0 * fan_out
-        p1 = layers[l, 2] + r1 * fan_out
+        p0 = layers[l, COEF_OFFSET] + r0 * fan_out
+        p1 = layers[l, COEF_OFFSET] + r1 * fan_out
     else:
         l = task - n_row_tasks
-        fan_out = layers[l, 1]
-        D = _view(deltas, layers[l, 4], cap, fan_out)
-        p0 = layers[l, 3]
+        fan_out = layers[l, FAN_OUT]
+        D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
+        p0 = layers[l, INTERCEPT_OFFSET]
         p1 = p0 + fan_out
         db = grad[p0:p1]
         # Each entry sums over the samples in order (vectorised across the
@@ -321,7 +323,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
                 db[j] += D[s, j]
     if solver != FULL_BATCH:
         task_sq[task] = _step_range_ext(params, grad, alpha, denom,
-                                        layers[0, 3], solver, hyper, state,
+                                        layers[0, INTERCEPT_OFFSET], solver, hyper, state,
                                         lr_t, wt, layers, p0, p1)
 
 
@@ -339,7 +341,7 @@ def _weight_sum(sw, idx, start, stop):
 @jit
 def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
     """loss = factor * data_loss / sw_sum + 0.5 * alpha * ||W||^2 / sw_sum."""
-    n_outputs = layers[layers.shape[0] - 1, 1]
+    n_outputs = layers[layers.shape[0] - 1, FAN_OUT]
     return (_loss_factor(out, n_outputs) * data_loss / sw_sum
             + 0.5 * float(alpha) * sq_total / sw_sum)
 

@@ -30,9 +30,11 @@ which register the kernels the compiled code calls (``_extern``) first.
 import numpy as np
 from numba import get_num_threads, prange
 
-from ._config import (ADAM, CHUNK_PARALLEL_MIN_WORK, FULL_BATCH,
+from ._config import (ADAM, BETA_1, BETA_2, CHUNK_PARALLEL_MIN_WORK,
+                      FULL_BATCH, INTERCEPT_OFFSET, LEARNING_RATE, N_HYPER,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_entry,
                       jit_parallel)
+from ._state import OptimizerState
 from ._extern import read_only, register
 from ._minmax import maximum, minimum
 from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
@@ -70,8 +72,7 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
 
 @jit_entry
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  hidden, out, alpha, eps, solver, hyper, state, step, work,
-                  n_groups):
+                  hidden, out, alpha, eps, optimizer, work, n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -97,21 +98,15 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         L2 strength, of the params' dtype.
     eps : float
         Probabilities are clipped to [eps, 1 - eps] in the log-loss.
-    solver : int
-        SGD, ADAM, or FULL_BATCH (no step; the gradient is left in
-        ``work``'s ``grad``).
-    hyper : ndarray of shape (4,), params' dtype
-        SGD: (learning_rate, momentum, nesterov, unused);
-        Adam: (learning_rate_init, beta_1, beta_2, epsilon).
-    state : ndarray of shape (2, n_params)
-        SGD: velocities in row 0; Adam: first and second moments. Updated.
-    step : int64 ndarray of shape (1,)
-        Adam's time step, incremented once per batch.
-    work : tuple
-        ``(wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq)``,
-        as ``fastbp._network.Workspace.buffers()`` gives them. All are
-        overwritten. ``grad_tmp`` may be empty but for FULL_BATCH over more
-        samples than ``batch_size``.
+    optimizer : OptimizerState
+        ``(solver, hyper, state, step)`` (``_state``): SGD, ADAM, or
+        FULL_BATCH (no step; the gradient is left in ``work.grad``), its
+        hyper-parameters, and its state and step count, updated in place.
+    work : Work
+        The scratch buffers (``_state``), as
+        ``fastbp._network.Workspace.buffers()`` gives them. All are
+        overwritten. ``work.grad_tmp`` may be empty but for FULL_BATCH over
+        more samples than ``batch_size``.
     n_groups : int
         The number of threads: the weight-gradient tasks of a batch are
         shared out in that many runs of about equal work. Results do not
@@ -127,10 +122,14 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         with ``grad = (A^T delta + alpha * W) / sw_sum``,
         ``db = sum_s delta_s / sw_sum``.
     """
-    wt, xbuf, acts, deltas, grad, grad_tmp, chunk_loss, block_sq = work
+    wt, xbuf, acts, deltas = work.wt, work.xbuf, work.acts, work.deltas
+    grad, grad_tmp = work.grad, work.grad_tmp
+    chunk_loss, block_sq = work.chunk_loss, work.block_sq
+    solver, hyper = optimizer.solver, optimizer.hyper
+    state, step = optimizer.state, optimizer.step
     cap = xbuf.shape[0]
     n_params = params.shape[0]
-    n_coefs = layers[0, 3]
+    n_coefs = layers[0, INTERCEPT_OFFSET]
     n_layers = layers.shape[0]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
     sparse = X[3].shape[0] > 0
@@ -171,8 +170,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         if not full_batch:
             if solver == ADAM:
                 step[0] += 1
-            lr_t = _adam_step_size(hyper[0], hyper[1], hyper[2],
-                                   maximum(step[0], 1), params)
+            lr_t = _adam_step_size(hyper[LEARNING_RATE], hyper[BETA_1],
+                                   hyper[BETA_2], maximum(step[0], 1), params)
 
         # Steps 2 and 3: rows of the weight gradients, then the bias
         # gradients, each task stepping the parameters it summed.
@@ -230,7 +229,7 @@ _MODULES = ("activations", "losses", "dense", "backprop", "optimizers")
 
 
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
-           out, alpha, eps, solver, hyper, state, step, work):
+           out, alpha, eps, optimizer, work):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
@@ -241,31 +240,30 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
-                         layers, hidden, out, alpha, eps, solver, hyper,
-                         state, step, work, get_num_threads())
+                         layers, hidden, out, alpha, eps, optimizer, work,
+                         get_num_threads())
 
 
 def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
-               eps, solver, hyper, state, step, work):
+               eps, optimizer, work):
     """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
 
     Returns scikit-learn's ``accumulated_loss`` (divide by the number of
     samples for ``loss_``).
     """
     return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
-                  hidden, out, alpha, eps, solver, hyper, state, step, work)
+                  hidden, out, alpha, eps, optimizer, work)
 
 
 def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
                alpha, eps, work):
     """Loss over samples ``idx[start:stop]``, for L-BFGS; see ``_train``.
 
-    Their gradient is left in the workspace's ``grad`` (``work[6]``).
-    Samples are taken in batches of the workspace capacity, whose gradients
-    are added in batch order.
+    Their gradient is left in ``work.grad``. Samples are taken in batches
+    of the workspace capacity, whose gradients are added in batch order.
     """
     dtype = params.dtype
-    return _train(X, Y, sw, idx, start, stop, work[1].shape[0], params,
-                  layers, hidden, out, alpha, eps, FULL_BATCH,
-                  np.zeros(4, dtype), np.zeros((2, 0), dtype),
-                  np.zeros(1, np.int64), work)
+    no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER, dtype),
+                             np.zeros((2, 0), dtype), np.zeros(1, np.int64))
+    return _train(X, Y, sw, idx, start, stop, work.xbuf.shape[0], params,
+                  layers, hidden, out, alpha, eps, no_step, work)

@@ -21,7 +21,9 @@ import math
 import numpy as np
 from numba import types
 
-from ._config import ADAM, REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum
+from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
+                      FAN_OUT, LEARNING_RATE, MOMENTUM, NESTEROV,
+                      REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum)
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
@@ -141,9 +143,9 @@ def _store_transposed(params, wt, layers, p0, p1):
     columns (``dense._dot_tail``).
     """
     for l in range(layers.shape[0]):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        coff = layers[l, 2]
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        coff = layers[l, COEF_OFFSET]
         j0 = _tail_start(fan_out, params) if l == 0 else 0
         lo = maximum(p0, coff)
         hi = minimum(p1, coff + fan_in * fan_out)
@@ -208,13 +210,13 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
     c1 = maximum(minimum(p1, n_coefs), p0)  # the range's coefficients end
     if solver == ADAM:  # normalises as it reads the gradient
         sq = _sum_squares(params[p0:c1])
-        _adam_block(params, grad, state[0], state[1], lr_t, hyper[1],
-                    hyper[2], hyper[3], alpha, denom, c1, p0, p1)
+        _adam_block(params, grad, state[0], state[1], lr_t, hyper[BETA_1],
+                    hyper[BETA_2], hyper[EPSILON], alpha, denom, c1, p0, p1)
     else:
         sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
         if solver == SGD:
-            _sgd_block(params, grad, state[0], hyper[0], hyper[1],
-                       hyper[2] != 0, p0, p1)
+            _sgd_block(params, grad, state[0], hyper[LEARNING_RATE],
+                       hyper[MOMENTUM], hyper[NESTEROV] != 0, p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, c1)
     return sq

@@ -19,8 +19,10 @@ import math
 import numpy as np
 from numba import prange, types
 
-from ._config import (IDENTITY, PREDICT_BLOCK, PREDICT_PARALLEL_MIN_WORK,
-                      PREDICT_SLOTS, jit, jit_entry_parallel)
+from ._config import (COEF_OFFSET, FAN_IN, FAN_OUT, IDENTITY,
+                      INTERCEPT_OFFSET, PREDICT_BLOCK,
+                      PREDICT_PARALLEL_MIN_WORK, PREDICT_SLOTS, jit,
+                      jit_entry_parallel)
 from ._extern import array, extern, read_only, register
 from ._minmax import minimum
 from ._views import stack_int64, view as _view
@@ -48,10 +50,10 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
     zero = np.int64(0)
     n_layers = layers.shape[0]
     for l in range(n_layers):
-        fan_in = layers[l, 0]
-        fan_out = layers[l, 1]
-        W = _view(params, layers[l, 2], fan_in, fan_out)
-        b = params[layers[l, 3]:layers[l, 3] + fan_out]
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
+        b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
         kind = hidden
         if l == n_layers - 1:
             Z = result
@@ -160,7 +162,7 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
     for slot in range(finite.shape[0]):
         finite[slot] = 1
     if (n_samples > PREDICT_BLOCK
-            and n_samples * layers[0, 3] >= PREDICT_PARALLEL_MIN_WORK):
+            and n_samples * layers[0, INTERCEPT_OFFSET] >= PREDICT_PARALLEL_MIN_WORK):
         for slot in prange(PREDICT_SLOTS):
             _predict_slot_ext(X, params, layers, hidden, out, buf_a, buf_b,
                               result, np.int64(slot), finite)

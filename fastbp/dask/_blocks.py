@@ -31,6 +31,7 @@ import threading
 import numpy as np
 
 from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
+from .._kernels._state import OptimizerState
 from .._kernels._layer import compiled_section
 from .._kernels._threads import fit_threads
 from .._mlp import _LBFGS_BLOCK
@@ -139,7 +140,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
         L2 strength.
     solver : int
         The optimizer's kernel code.
-    hyper : ndarray of shape (4,)
+    hyper : ndarray of shape (N_HYPER,)
         The optimizer's hyper-parameters, as the optimizer object gives them.
 
     Returns
@@ -155,9 +156,9 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     Notes
     -----
     Calls ``_run_epoch(X_kernel, Y, sw, rows, batch_size, params,
-    workspace.table, hidden, out, alpha, eps, solver, hyper, state, step,
-    workspace.buffers())``, as ``BaseMultilayerPerceptron._fit_stochastic``
-    does for one epoch.
+    workspace.table, hidden, out, alpha, eps, OptimizerState(solver, hyper,
+    state, step), workspace.buffers())``, as the in-memory fit does for one
+    epoch.
     """
     dtype = weights.dtype
     n_params = weights.shape[1]
@@ -166,6 +167,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     state[...] = 0
     state[:weights.shape[0] - 1] = weights[1:]
     steps = np.array([step], dtype=np.int64)
+    optimizer = OptimizerState(int(solver), np.asarray(hyper, dtype=dtype),
+                               state, steps)
     workspace = _workspace(layer_units, batch_size, dtype)
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
@@ -173,9 +176,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, hidden, out, dtype.type(alpha),
-            float(np.finfo(dtype).eps), int(solver),
-            np.asarray(hyper, dtype=dtype), state, steps,
-            workspace.buffers())
+            float(np.finfo(dtype).eps), optimizer, workspace.buffers())
     result = np.empty_like(weights)
     result[0] = params
     result[1:] = state[:weights.shape[0] - 1]

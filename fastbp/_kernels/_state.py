@@ -1,0 +1,67 @@
+"""The named state the training kernels share with their caller.
+
+Plain named tuples of arrays: Numba passes them to compiled code as
+``NamedTuple`` types, whose fields compiled code reads by name at no cost,
+so a kernel says ``work.grad`` rather than ``work[4]``. This module imports
+no numba; ``fastbp._network`` and ``fastbp._solvers`` build these tuples.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Work(NamedTuple):
+    """Scratch buffers of the training kernels (``fastbp._network.Workspace``
+    allocates them once per fit). Every one is overwritten.
+
+    wt : ndarray of shape (n_coefs,)
+        Every layer's W transposed, (fan_out, fan_in), at the layer's
+        coefficient offset (of the first layer only the columns the forward
+        product's tail reads).
+    xbuf : ndarray of shape (capacity, n_features) or (capacity, 0)
+        The batch's rows of dense X; no columns for sparse X.
+    acts, deltas : ndarray of shape (capacity * sum(fan_outs),)
+        Every layer's activations and errors, (capacity, fan_out) blocks at
+        the layer table's activation offsets.
+    grad : ndarray of shape (n_params,)
+        The batch's gradient (full batch: the whole set's).
+    grad_tmp : ndarray of shape (n_params,) or (0,)
+        A later batch's gradient in a full-batch pass over several batches.
+    chunk_loss : float64 ndarray of shape (MAX_CHUNKS,)
+        Each chunk's loss sum.
+    block_sq : float64 ndarray
+        One partial sum of squared weights per weight-gradient task (or per
+        REDUCE_BLOCK parameters in a full-batch pass).
+    """
+
+    wt: np.ndarray
+    xbuf: np.ndarray
+    acts: np.ndarray
+    deltas: np.ndarray
+    grad: np.ndarray
+    grad_tmp: np.ndarray
+    chunk_loss: np.ndarray
+    block_sq: np.ndarray
+
+
+class OptimizerState(NamedTuple):
+    """What the compiled optimizer step reads and updates.
+
+    solver : int
+        SGD, ADAM or FULL_BATCH (no step: a gradient for L-BFGS).
+    hyper : ndarray of shape (N_HYPER,), the params' dtype
+        Hyper-parameters by slot (``_config``: LEARNING_RATE, MOMENTUM,
+        NESTEROV, BETA_1, BETA_2, EPSILON); slots a solver does not use
+        are zero.
+    state : ndarray of shape (2, n_params)
+        SGD's velocities in row 0; Adam's first and second moments in rows
+        0 and 1. Updated in place.
+    step : int64 ndarray of shape (1,)
+        Updates made so far (Adam's t); incremented once per batch.
+    """
+
+    solver: int
+    hyper: np.ndarray
+    state: np.ndarray
+    step: np.ndarray
