@@ -22,7 +22,7 @@ from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
                           _fit_context, is_classifier)
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
@@ -41,7 +41,7 @@ from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                        PREDICT_SLOTS, _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
 from ._kernels._threads import fit_threads
-from ._network import (Layout, Workspace, aligned_empty,
+from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
                        dense_kernel_input, init_params, kernel_input,
                        weights_or_empty)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
@@ -85,10 +85,11 @@ class _MemoryValidation:
         self.X, self.y, self.sample_weight, self.Y = X, y, sample_weight, Y
 
     def evaluate(self, model):
-        """``(score, loss)`` of ``model`` on these rows: its ``score`` and
-        its mean loss without the L2 penalty."""
-        return (model._score(self.X, self.y, sample_weight=self.sample_weight),
-                model._validation_loss(self.X, self.Y, self.sample_weight))
+        """``(score, loss)`` of ``model`` on these rows: the score its
+        ``scoring`` names and its mean loss without the L2 penalty."""
+        loss = model._validation_loss(self.X, self.Y, self.sample_weight)
+        return (model._validation_score(self.X, self.y, self.sample_weight,
+                                        loss), loss)
 
 
 class _Rollback:
@@ -147,7 +148,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive",
+                                      "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -170,6 +172,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}),
                   Options(type, {np.float32, np.float64})],
+        "scoring": [StrOptions({"loss"}), str, callable, None],
+        "init": [StrOptions({"auto", *INIT_SCHEMES})],
+        "warmup_iter": [Interval(Integral, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -178,7 +184,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                  max_iter, loss, shuffle, random_state, tol, verbose,
                  warm_start, momentum, nesterovs_momentum, early_stopping,
                  validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun, dtype):
+                 n_iter_no_change, max_fun, dtype, scoring, init,
+                 warmup_iter, weight_decay):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -204,6 +211,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dtype = dtype
+        self.scoring = scoring
+        self.init = init
+        self.warmup_iter = warmup_iter
+        self.weight_decay = weight_decay
 
     # ------------------------------------------------------------------
     # Parameters in memory
@@ -292,7 +303,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self._layout.check_memory(self._capacity(n_samples),
                                   np.dtype(dtype).itemsize, sparse)
         self._set_params_vector(init_params(
-            self._layout, self.activation, self._random_state, dtype))
+            self._layout, self.activation, self._random_state, dtype,
+            self.init))
         self._best_params = self._params.copy()
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -312,6 +324,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # Fitting: what every fit shares (in memory and fastbp.dask)
     # ------------------------------------------------------------------
+    def _fit_options(self, validation_data):
+        """What every fit checks first, in memory and on Dask: returns
+        ``hidden_layer_sizes`` as a list and ``validation_data``'s parts
+        (see ``_validation_data_parts``); raises for options that do not
+        go together."""
+        if self.solver not in _STOCHASTIC_SOLVERS and self.weight_decay > 0:
+            raise ValueError(
+                "weight_decay is applied by the stochastic solvers ('sgd', "
+                f"'adam'), got solver={self.solver!r}; use alpha (an L2 "
+                "penalty in the loss) with 'lbfgs'.")
+        if isinstance(self.scoring, str) and self.scoring != "loss":
+            check_scoring(self, scoring=self.scoring)  # unknown names
+        if self.warmup_iter > 0 and self.learning_rate != "cosine":
+            raise ValueError(
+                "warmup_iter is the linear warm-up of "
+                "learning_rate='cosine', got "
+                f"learning_rate={self.learning_rate!r}.")
+        return (self._hidden_layer_list(),
+                self._validation_data_parts(validation_data))
+
     def _hidden_layer_list(self):
         """``hidden_layer_sizes`` as a list (an int is one hidden layer)."""
         sizes = self.hidden_layer_sizes
@@ -549,6 +581,17 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         coefs, intercepts = self._layout.views(params)
         return {"_params": params, "coefs_": coefs, "intercepts_": intercepts}
 
+    def _validation_score(self, X, y, sample_weight, loss):
+        """The validation score ``scoring`` asks for, given the rows and
+        their mean ``loss``: ``score`` (None), the negative loss ("loss"),
+        or a scikit-learn scorer's value."""
+        if self.scoring is None:
+            return self._score(X, y, sample_weight=sample_weight)
+        if self.scoring == "loss":
+            return -loss
+        scorer = check_scoring(self, scoring=self.scoring)
+        return float(scorer(self, X, y, sample_weight=sample_weight))
+
     def _loss_name(self):
         """The training loss's name in scikit-learn's ``LOSS_FUNCTIONS``."""
         if self.loss == "log_loss" and self.out_activation_ == "logistic":
@@ -585,12 +628,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _make_optimizer(self, dtype):
         n_params = self._layout.n_params
+        cosine = ((self.warmup_iter, self.max_iter)
+                  if self.learning_rate == "cosine" else None)
         if self.solver == "sgd":
             return SGDOptimizer(n_params, dtype, self.learning_rate_init,
                                 self.learning_rate, self.momentum,
-                                self.nesterovs_momentum, self.power_t)
+                                self.nesterovs_momentum, self.power_t,
+                                cosine, self.weight_decay)
         return AdamOptimizer(n_params, dtype, self.learning_rate_init,
-                             self.beta_1, self.beta_2, self.epsilon)
+                             self.beta_1, self.beta_2, self.epsilon, cosine,
+                             self.weight_decay)
 
     # ------------------------------------------------------------------
     # Fitting in memory
@@ -598,8 +645,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
     def _fit(self, X, y, sample_weight=None, incremental=False,
              validation_data=None):
         X_user, y_user = X, y
-        hidden_layer_sizes = self._hidden_layer_list()
-        validation_data = self._validation_data_parts(validation_data)
+        hidden_layer_sizes, validation_data = self._fit_options(
+            validation_data)
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental)
 
@@ -928,10 +975,16 @@ _SHARED_PARAMS_DOC = """
         Size of minibatches for the stochastic solvers; 'auto' means
         ``min(200, n_samples)``. Not used by 'lbfgs'.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
+            default='constant'
         Learning rate schedule of 'sgd': constant; ``learning_rate_init /
         pow(t, power_t)`` with t the number of samples seen; or divided by 5
         each time two consecutive epochs fail to improve by ``tol``.
+        'cosine' (fastbp only, 'sgd' and 'adam'): Keras' ``CosineDecay``
+        counted in epochs, from ``learning_rate_init`` down to 0 at
+        ``max_iter`` epochs, after ``warmup_iter`` epochs of linear warm-up
+        (epoch e < warmup_iter runs at ``learning_rate_init * (e + 1) /
+        warmup_iter``). Under 'adam' it scales Adam's step size.
 
     learning_rate_init : float, default=0.001
         The initial learning rate of 'sgd' and 'adam'.
@@ -989,10 +1042,36 @@ _SHARED_PARAMS_DOC = """
         Maximum number of loss evaluations of 'lbfgs'.
 
     dtype : {'float32', 'float64'}, default='float32'
-        Floating-point type of the weights and of all computation. float32
-        is about twice as fast; float64 reproduces scikit-learn's fitted
-        weights for the same ``random_state``. This parameter is fastbp's
-        own; every other one is scikit-learn's.
+        fastbp only. Floating-point type of the weights and of all
+        computation. float32 is about twice as fast; float64 reproduces
+        scikit-learn's fitted weights for the same ``random_state``.
+
+    scoring : str, callable or None, default=None
+        fastbp only; stochastic solvers. What ``validation_scores_`` records
+        and early stopping maximises on the validation data: None, the
+        estimator's ``score`` (accuracy or R^2, as scikit-learn); "loss",
+        the negative validation loss (as ``HistGradientBoosting*``'s
+        ``scoring="loss"``); or a scikit-learn scorer name or callable
+        ``scorer(estimator, X, y, sample_weight=...)``.
+
+    init : {'auto', 'glorot_uniform', 'glorot_normal', 'he_uniform', \
+            'he_normal', 'lecun_normal'}, default='auto'
+        fastbp only. Initial weights: 'auto' draws them as scikit-learn
+        does (Glorot-uniform, with a smaller range for 'logistic', and
+        intercepts drawn the same way); the named schemes follow Keras' and
+        PyTorch's definitions (normal ones untruncated) with zero
+        intercepts.
+
+    warmup_iter : int, default=0
+        fastbp only. Epochs of linear warm-up of ``learning_rate='cosine'``
+        (only with it).
+
+    weight_decay : float, default=0.0
+        fastbp only; stochastic solvers. Decoupled weight decay, as AdamW /
+        SGDW: every step multiplies the coefficients (not the intercepts)
+        by ``1 - lr * weight_decay``, lr the epoch's learning rate
+        (``learning_rate_init`` for 'adam' unless 'cosine' schedules it).
+        Unlike ``alpha`` it is not part of the loss.
 """
 
 _SHARED_ATTRS_DOC = """
@@ -1088,7 +1167,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype="float32"):
+                 class_weight=None, dtype="float32", scoring=None,
+                 init="auto", warmup_iter=0, weight_decay=0.0):
         self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -1102,7 +1182,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            scoring=scoring, init=init, warmup_iter=warmup_iter,
+            weight_decay=weight_decay)
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -1383,7 +1465,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, dtype="float32"):
+                 max_fun=15000, dtype="float32", scoring=None, init="auto",
+                 warmup_iter=0, weight_decay=0.0):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -1396,7 +1479,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype)
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            scoring=scoring, init=init, warmup_iter=warmup_iter,
+            weight_decay=weight_decay)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

@@ -132,20 +132,52 @@ class Layout:
         return params
 
 
-def init_params(layout, activation, random_state, dtype):
-    """Glorot-uniform initial parameters, drawn exactly as scikit-learn does.
+# The named initialisation schemes: (distribution, numerator, fan), drawing
+# each layer's coefficients with
+#   uniform: limit = sqrt(3 * numerator / fan), U(-limit, limit)
+#   normal:  std = sqrt(numerator / fan), N(0, std^2) (not truncated, as
+#            PyTorch's init functions)
+# fan is fan_in ("in") or (fan_in + fan_out) / 2 ("avg"). Keras and PyTorch
+# define them so: Glorot (Xavier) with avg and 1, He (Kaiming, relu gain)
+# with in and 2, LeCun with in and 1. Their intercepts start at zero.
+INIT_SCHEMES = {
+    "glorot_uniform": ("uniform", 1.0, "avg"),
+    "glorot_normal": ("normal", 1.0, "avg"),
+    "he_uniform": ("uniform", 2.0, "in"),
+    "he_normal": ("normal", 2.0, "in"),
+    "lecun_normal": ("normal", 1.0, "in"),
+}
 
-    For each layer, in order: ``coef = uniform(-b, b, (fan_in, fan_out))``
-    then ``intercept = uniform(-b, b, fan_out)``, with
-    ``b = sqrt(factor / (fan_in + fan_out))``, ``factor`` 2 for logistic and
-    6 otherwise. Draws are float64 then cast, as in scikit-learn.
+
+def init_params(layout, activation, random_state, dtype, init="auto"):
+    """Initial parameters, drawn from ``random_state``.
+
+    ``init="auto"`` draws exactly as scikit-learn does: for each layer, in
+    order, ``coef = uniform(-b, b, (fan_in, fan_out))`` then ``intercept =
+    uniform(-b, b, fan_out)``, with ``b = sqrt(factor / (fan_in +
+    fan_out))``, ``factor`` 2 for logistic and 6 otherwise. A scheme of
+    ``INIT_SCHEMES`` draws each layer's coefficients (one draw per layer,
+    in order) and sets its intercepts to zero. Draws are float64 then cast,
+    as in scikit-learn.
     """
-    factor = 2.0 if activation == "logistic" else 6.0
     coefs, intercepts = [], []
     for fan_in, fan_out in zip(layout.layer_units[:-1], layout.layer_units[1:]):
-        bound = np.sqrt(factor / (fan_in + fan_out))
-        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
-        intercepts.append(random_state.uniform(-bound, bound, fan_out))
+        shape = (fan_in, fan_out)
+        if init == "auto":
+            factor = 2.0 if activation == "logistic" else 6.0
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(random_state.uniform(-bound, bound, shape))
+            intercepts.append(random_state.uniform(-bound, bound, fan_out))
+            continue
+        distribution, numerator, fan_kind = INIT_SCHEMES[init]
+        fan = fan_in if fan_kind == "in" else (fan_in + fan_out) / 2.0
+        if distribution == "uniform":
+            limit = np.sqrt(3.0 * numerator / fan)
+            coefs.append(random_state.uniform(-limit, limit, shape))
+        else:
+            coefs.append(random_state.normal(0.0, np.sqrt(numerator / fan),
+                                             shape))
+        intercepts.append(np.zeros(fan_out))
     return layout.pack(coefs, intercepts, dtype)
 
 

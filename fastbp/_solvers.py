@@ -14,13 +14,36 @@ from threadpoolctl import threadpool_limits
 
 from ._kernels import SOLVER_CODES, _loss_grad
 from ._kernels._config import (BETA_1, BETA_2, EPSILON, LEARNING_RATE,
-                               MOMENTUM, N_HYPER, NESTEROV)
+                               MOMENTUM, N_HYPER, NESTEROV, WEIGHT_DECAY)
 from ._kernels._state import OptimizerState
 from ._network import aligned_zeros
 
 
+def cosine_rate(learning_rate_init, epoch, warmup_iter, max_iter):
+    """The learning rate of epoch ``epoch`` (from 0) under
+    ``learning_rate="cosine"``: Keras' ``CosineDecay`` with linear warm-up,
+    counted in epochs.
+
+    lr = lr_init * (epoch + 1) / warmup_iter            epoch < warmup_iter
+    lr = lr_init * (1 + cos(pi * e / n)) / 2            otherwise
+
+    with ``e = epoch - warmup_iter`` and ``n = max_iter - warmup_iter`` (at
+    least 1); from epoch ``max_iter`` on (partial_fit can go past it) the
+    rate is 0, as Keras' schedule after its decay steps.
+    """
+    if epoch < warmup_iter:
+        return learning_rate_init * (epoch + 1) / warmup_iter
+    n = max(max_iter - warmup_iter, 1)
+    e = min(epoch - warmup_iter, n)
+    return learning_rate_init * 0.5 * (1.0 + np.cos(np.pi * e / n))
+
+
 class _StochasticOptimizer:
     """Flat-array state of a stochastic optimizer.
+
+    Parameters ``cosine`` (``(warmup_iter, max_iter)`` under
+    ``learning_rate="cosine"``, else None) and ``weight_decay`` (decoupled,
+    scaled by the epoch's learning rate) apply to both optimizers.
 
     Attributes
     ----------
@@ -35,13 +58,30 @@ class _StochasticOptimizer:
         Number of updates made (Adam's ``t``).
     """
 
-    def __init__(self, solver, n_params, dtype, learning_rate_init):
+    def __init__(self, solver, n_params, dtype, learning_rate_init,
+                 cosine=None, weight_decay=0.0):
         self.code = SOLVER_CODES[solver]
         self.dtype = np.dtype(dtype)
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
+        self.cosine = cosine
+        self.weight_decay = weight_decay
+        self.epochs = 0  # epochs run with this optimizer (its schedule)
+        self.epoch_rate = self._scheduled_rate()
         self.state = aligned_zeros((2, n_params), dtype)
         self.step = np.zeros(1, dtype=np.int64)
+
+    def _scheduled_rate(self):
+        """This epoch's learning rate under the cosine schedule, or the
+        initial rate without one."""
+        if self.cosine is None:
+            return float(self.learning_rate_init)
+        return cosine_rate(float(self.learning_rate_init), self.epochs,
+                           *self.cosine)
+
+    def _end_scheduled_epoch(self):
+        self.epochs += 1
+        self.epoch_rate = self._scheduled_rate()
 
     def kernel_state(self):
         """The compiled step's view of this optimizer: an
@@ -50,11 +90,12 @@ class _StochasticOptimizer:
         return OptimizerState(self.code, self.hyper, self.state, self.step)
 
     def _hyper(self, slots):
-        """The kernel's hyper-parameter vector: ``{slot: value}``, the
-        other slots zero."""
+        """The kernel's hyper-parameter vector: ``{slot: value}`` and the
+        weight decay, the other slots zero."""
         hyper = np.zeros(N_HYPER, dtype=self.dtype)
         for slot, value in slots.items():
             hyper[slot] = value
+        hyper[WEIGHT_DECAY] = self.weight_decay
         return hyper
 
     def iteration_ends(self, time_step):
@@ -72,8 +113,11 @@ class SGDOptimizer(_StochasticOptimizer):
 
     def __init__(self, n_params, dtype, learning_rate_init=0.1,
                  lr_schedule="constant", momentum=0.9, nesterov=True,
-                 power_t=0.5):
-        super().__init__("sgd", n_params, dtype, learning_rate_init)
+                 power_t=0.5, cosine=None, weight_decay=0.0):
+        super().__init__("sgd", n_params, dtype, learning_rate_init, cosine,
+                         weight_decay)
+        if cosine is not None:
+            self.learning_rate = self.epoch_rate
         self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.nesterov = nesterov
@@ -86,6 +130,9 @@ class SGDOptimizer(_StochasticOptimizer):
                             NESTEROV: float(self.nesterov)})
 
     def iteration_ends(self, time_step):
+        if self.cosine is not None:
+            self._end_scheduled_epoch()
+            self.learning_rate = self.epoch_rate
         # invscaling: lr = lr_init / (t + 1) ** power_t, t = samples seen.
         if self.lr_schedule == "invscaling":
             self.learning_rate = (
@@ -109,8 +156,9 @@ class AdamOptimizer(_StochasticOptimizer):
     """Adam (Kingma & Ba), with scikit-learn's bias-corrected step size."""
 
     def __init__(self, n_params, dtype, learning_rate_init=0.001, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8):
-        super().__init__("adam", n_params, dtype, learning_rate_init)
+                 beta_2=0.999, epsilon=1e-8, cosine=None, weight_decay=0.0):
+        super().__init__("adam", n_params, dtype, learning_rate_init, cosine,
+                         weight_decay)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -121,7 +169,7 @@ class AdamOptimizer(_StochasticOptimizer):
 
     @property
     def hyper(self):
-        return self._hyper({LEARNING_RATE: self.learning_rate_init,
+        return self._hyper({LEARNING_RATE: self.epoch_rate,
                             BETA_1: self.beta_1, BETA_2: self.beta_2,
                             EPSILON: self.epsilon})
 
@@ -129,9 +177,11 @@ class AdamOptimizer(_StochasticOptimizer):
         # Report the step size of the last update, as scikit-learn does.
         t = self.t
         if t > 0:
-            self.learning_rate = (self.learning_rate_init
+            self.learning_rate = (self.epoch_rate
                                   * np.sqrt(1 - self.beta_2 ** t)
                                   / (1 - self.beta_1 ** t))
+        if self.cosine is not None:
+            self._end_scheduled_epoch()
 
 
 def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,

@@ -79,8 +79,11 @@ def test_constructor_matches_sklearn_signature():
         ours_params = inspect.signature(ours).parameters
         ref_params = inspect.signature(ref).parameters
         # scikit-learn's parameters first, in order; fastbp's own at the end.
-        extra = ["class_weight", "dtype"] if ours is MLPClassifier else ["dtype"]
+        own = ["dtype", "scoring", "init", "warmup_iter", "weight_decay"]
+        extra = ["class_weight"] + own if ours is MLPClassifier else own
         assert list(ours_params) == list(ref_params) + extra
+        assert all(ours_params[name].kind == inspect.Parameter.KEYWORD_ONLY
+                   for name in extra)
         for name, p in ref_params.items():
             assert ours_params[name].default == p.default
             assert ours_params[name].kind == p.kind
@@ -305,7 +308,7 @@ def test_max_iter_warns_convergence():
 # ------------------------------------------------------------------ errors
 @pytest.mark.parametrize("params", [
     dict(activation="softplus"), dict(solver="newton"), dict(alpha=-1.0),
-    dict(batch_size=0), dict(learning_rate="cosine"), dict(max_iter=0),
+    dict(batch_size=0), dict(learning_rate="exponential"), dict(max_iter=0),
     dict(dtype="float16"), dict(momentum=1.5), dict(hidden_layer_sizes=-3),
 ])
 def test_invalid_parameters_raise_sklearn_errors(params):

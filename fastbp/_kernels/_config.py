@@ -144,10 +144,13 @@ OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, OUT_EXP = 0, 1, 2, 3
 # a step that L-BFGS takes.
 SGD, ADAM, FULL_BATCH = 0, 1, 2
 # Slots of the optimizer's hyper-parameter vector (``_state.OptimizerState``),
-# one meaning each: LEARNING_RATE is SGD's current rate and Adam's initial
-# one; NESTEROV is 1 for Nesterov's momentum, 0 for classical momentum.
-LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON = range(6)
-N_HYPER = 6
+# one meaning each: LEARNING_RATE is the rate of this epoch (SGD's current
+# rate; Adam's initial one, or its scheduled one under
+# learning_rate="cosine"); NESTEROV is 1 for Nesterov's momentum, 0 for
+# classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients.
+(LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON,
+ WEIGHT_DECAY) = range(7)
+N_HYPER = 7
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU}

@@ -23,7 +23,8 @@ from numba import types
 
 from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
                       FAN_OUT, LEARNING_RATE, MOMENTUM, NESTEROV,
-                      REDUCE_BLOCK, SGD, jit, jit_exact, jit_sum)
+                      REDUCE_BLOCK, SGD, WEIGHT_DECAY, jit, jit_exact,
+                      jit_sum)
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
@@ -66,25 +67,30 @@ def _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1):
 
 @jit_exact
 def _sgd_block(params, grad, velocity, learning_rate, momentum, nesterov,
-               p0, p1):
+               decay, p0, p1):
     """SGD with (Nesterov) momentum on entries p0 <= p < p1, in place.
 
     v = momentum * v - lr * g
-    params += momentum * v - lr * g   if nesterov else   params += v
+    params = decay * params + (momentum * v - lr * g)   if nesterov
+    params = decay * params + v                          otherwise
+
+    ``decay`` is 1 - lr * weight_decay (decoupled weight decay, as SGDW)
+    for coefficients and 1 otherwise; times 1 the update is exactly
+    ``params += ...``.
     """
     P, G, V = params[p0:p1], grad[p0:p1], velocity[p0:p1]
     for i in range(P.shape[0]):
         v = momentum * V[i] - learning_rate * G[i]
         V[i] = v
         if nesterov:
-            P[i] += momentum * v - learning_rate * G[i]
+            P[i] = P[i] * decay + (momentum * v - learning_rate * G[i])
         else:
-            P[i] += v
+            P[i] = P[i] * decay + v
 
 
 @jit_exact
 def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
-                denom, c1, p0, p1):
+                denom, decay, c1, p0, p1):
     """Adam on entries p0 <= p < p1 with bias-corrected step lr_t, in place,
     from the summed gradient G in ``grad`` (read, not written); entries
     p < c1 are coefficients, the rest biases (p0 <= c1 <= p1):
@@ -92,7 +98,11 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
     g = (G + alpha W) / denom       (alpha W for coefficients only)
     m = beta_1 m + (1 - beta_1) g
     v = beta_2 v + (1 - beta_2) g^2
-    params += -lr_t * m / (sqrt(v) + epsilon)
+    params = decay * params + (-lr_t * m / (sqrt(v) + epsilon))
+
+    ``decay`` (1 - lr * weight_decay, decoupled weight decay as AdamW)
+    applies to coefficients only; times 1 the update is exactly
+    ``params += ...``.
 
     g takes the operations of ``_normalise_block`` in the same order, so the
     weights are those of normalising the gradient in place first, bit for
@@ -105,6 +115,7 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
     one = params.dtype.type(1)
     for part in range(2):  # coefficients, then biases
         l2 = part == 0
+        keep = decay if l2 else one
         a0 = p0 if l2 else c1
         a1 = c1 if l2 else p1
         P, G, M, V = params[a0:a1], grad[a0:a1], m[a0:a1], v[a0:a1]
@@ -117,7 +128,7 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
             vp = beta_2 * V[i] + (one - beta_2) * (g * g)
             M[i] = mp
             V[i] = vp
-            P[i] += -lr_t * mp / (np.sqrt(vp) + epsilon)
+            P[i] = P[i] * keep + (-lr_t * mp / (np.sqrt(vp) + epsilon))
 
 
 @jit_exact
@@ -208,15 +219,21 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
         sum of the range's coefficients squared, before the update.
     """
     c1 = maximum(minimum(p1, n_coefs), p0)  # the range's coefficients end
+    # Decoupled weight decay: W *= 1 - lr * weight_decay (coefficients).
+    decay = params.dtype.type(1) - hyper[LEARNING_RATE] * hyper[WEIGHT_DECAY]
     if solver == ADAM:  # normalises as it reads the gradient
         sq = _sum_squares(params[p0:c1])
         _adam_block(params, grad, state[0], state[1], lr_t, hyper[BETA_1],
-                    hyper[BETA_2], hyper[EPSILON], alpha, denom, c1, p0, p1)
+                    hyper[BETA_2], hyper[EPSILON], alpha, denom, decay, c1,
+                    p0, p1)
     else:
         sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
         if solver == SGD:
+            # A range is whole rows of one W or one b (see docstring).
             _sgd_block(params, grad, state[0], hyper[LEARNING_RATE],
-                       hyper[MOMENTUM], hyper[NESTEROV] != 0, p0, p1)
+                       hyper[MOMENTUM], hyper[NESTEROV] != 0,
+                       decay if p0 < n_coefs else params.dtype.type(1),
+                       p0, p1)
     if p0 < n_coefs:
         _store_transposed(params, wt, layers, p0, c1)
     return sq

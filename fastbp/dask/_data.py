@@ -220,6 +220,20 @@ class Blocks:
     def weights_of(self, b):
         return None if self.sample_weight is None else self.sample_weight[b]
 
+    def gather(self, client, model):
+        """All rows on the client, in block order: ``X``, the targets as
+        ``model.score`` takes them (labels or values) and the sample
+        weights (None if unweighted)."""
+        X = np.concatenate(client.gather(self.X))
+        Y = np.concatenate(client.gather(self.Y))
+        if hasattr(model, "classes_"):
+            y = model._label_binarizer.inverse_transform(Y)
+        else:
+            y = Y.ravel() if Y.shape[1] == 1 else Y
+        sample_weight = (None if self.sample_weight is None else
+                         np.concatenate(client.gather(self.sample_weight)))
+        return X, y, sample_weight
+
     def split(self, client, seeds, fraction):
         """Each block cut into a training and a validation part.
 

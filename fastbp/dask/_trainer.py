@@ -155,8 +155,8 @@ class _DaskMLP:
             The fitted estimator.
         """
         client = _get_client()
-        hidden_layer_sizes = self._hidden_layer_list()
-        validation_data = self._validation_data_parts(validation_data)
+        hidden_layer_sizes, validation_data = self._fit_options(
+            validation_data)
         first_pass = not hasattr(self, "coefs_") or not self.warm_start
 
         dtype = self._np_dtype
@@ -464,16 +464,30 @@ class _DaskMLP:
 class _BlockValidation:
     """Validation blocks on the cluster, scored once per epoch
     (``_run_epochs``): the in-memory model's score and loss, summed over
-    the blocks on the workers."""
+    the blocks on the workers.
+
+    A ``scoring`` other than None (accuracy or R^2) and "loss" is a
+    scikit-learn scorer, which needs all rows at once: the client gathers
+    the validation rows the first time and scores them itself.
+    """
 
     def __init__(self, client, blocks):
         self._client = client
         self._blocks = blocks
+        self._rows = None
 
     def evaluate(self, model):
         """``(score, loss)`` of the fitted ``model`` on the blocks."""
-        return self._blocks.evaluate(self._client, model.to_fastbp(),
-                                     model._loss_name())
+        in_memory = model.to_fastbp()
+        score, loss = self._blocks.evaluate(self._client, in_memory,
+                                            model._loss_name())
+        if model.scoring is None:
+            return score, loss
+        if model.scoring == "loss":
+            return -loss, loss
+        if self._rows is None:
+            self._rows = self._blocks.gather(self._client, model)
+        return in_memory._validation_score(*self._rows, loss), loss
 
 
 def _unique_with_counts(y):

@@ -1,0 +1,397 @@
+"""Training options beyond scikit-learn's MLP: ``init``, ``scoring``,
+``learning_rate="cosine"`` with ``warmup_iter``, and ``weight_decay``.
+
+Each is checked against its definition (a plain-numpy draw or formula), in
+memory and on ``fastbp.dask`` (both fits reach them through the one epoch
+driver), and their bad values are refused. Defaults change nothing: the
+parity tests with scikit-learn run with them.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer, log_loss
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastbp
+from fastbp import MLPClassifier, MLPRegressor
+from fastbp._network import INIT_SCHEMES
+from fastbp._solvers import cosine_rate
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:360] / 16, y[:360]
+
+
+def _initial_coefs(init, layer_units, random_state):
+    """The coefficients ``init`` draws, in numpy (float64): one draw per
+    layer in order (``auto`` draws the intercepts too, as scikit-learn)."""
+    rng = np.random.RandomState(random_state)
+    coefs = []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        if init == "auto":  # relu: factor 6
+            bound = np.sqrt(6.0 / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            rng.uniform(-bound, bound, fan_out)
+            continue
+        fan = {"glorot_uniform": (fan_in + fan_out) / 2,
+               "glorot_normal": (fan_in + fan_out) / 2}.get(init, fan_in)
+        gain = 2.0 if init.startswith("he_") else 1.0
+        if init.endswith("uniform"):
+            limit = np.sqrt(3.0 * gain / fan)
+            coefs.append(rng.uniform(-limit, limit, (fan_in, fan_out)))
+        else:
+            coefs.append(rng.normal(0.0, np.sqrt(gain / fan),
+                                    (fan_in, fan_out)))
+    return coefs
+
+
+def _one_step(X, y, **params):
+    """A float64 model after exactly one full-batch step, unshuffled."""
+    return MLPClassifier(hidden_layer_sizes=(7,), batch_size=X.shape[0],
+                         max_iter=1, shuffle=False, random_state=3,
+                         dtype="float64", **params).fit(X, y)
+
+
+# -- init ---------------------------------------------------------------
+@pytest.mark.parametrize("init", sorted(INIT_SCHEMES))
+def test_named_init_draws_its_distribution(digits, init):
+    # A step of 1e-300 leaves the weights where they were drawn.
+    X, y = digits
+    model = _one_step(X, y, init=init, solver="sgd", momentum=0.0,
+                      learning_rate_init=1e-300)
+    expected = _initial_coefs(init, [64, 7, 10], 3)
+    for coef, ref in zip(model.coefs_, expected):
+        assert_allclose(coef, ref, rtol=1e-12)
+    for intercept in model.intercepts_:
+        assert_allclose(intercept, 0.0, atol=1e-250)
+
+
+def test_init_auto_is_scikit_learns_draw(digits):
+    X, y = digits
+    model = _one_step(X, y, solver="sgd", momentum=0.0,
+                      learning_rate_init=1e-300)
+    for coef, ref in zip(model.coefs_, _initial_coefs("auto", [64, 7, 10], 3)):
+        assert_allclose(coef, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("init, std", [
+    ("he_normal", np.sqrt(2 / 400)), ("lecun_normal", np.sqrt(1 / 400)),
+    ("glorot_normal", np.sqrt(2 / 700)),
+    ("he_uniform", np.sqrt(2 / 400)), ("glorot_uniform", np.sqrt(2 / 700))])
+def test_init_scale_on_a_wide_layer(init, std):
+    # Var of U(-l, l) is l^2 / 3: every scheme's variance is gain / fan.
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(40, 400), rng.randint(0, 2, 40)
+    model = MLPClassifier(hidden_layer_sizes=(300,), init=init, max_iter=1,
+                          learning_rate_init=1e-30, random_state=0,
+                          dtype="float64").fit(X, y)
+    assert model.coefs_[0].std() == pytest.approx(std, rel=0.01)
+
+
+# -- scoring ------------------------------------------------------------
+def test_scoring_loss_records_the_negative_validation_loss(digits):
+    X, y = digits
+    model = MLPClassifier(hidden_layer_sizes=(16,), scoring="loss",
+                          early_stopping=True, max_iter=30,
+                          n_iter_no_change=3, random_state=0).fit(X, y)
+    assert_array_equal(model.validation_scores_,
+                       -np.asarray(model.validation_loss_curve_))
+    assert model.best_validation_score_ == max(model.validation_scores_)
+
+
+@pytest.mark.parametrize("scoring", ["neg_log_loss", "balanced_accuracy",
+                                     "callable"])
+def test_scoring_scorer_on_validation_data(digits, scoring):
+    X, y = digits
+    scorer = get_scorer("f1_macro") if scoring == "callable" else scoring
+    model = MLPClassifier(hidden_layer_sizes=(16,), scoring=scorer,
+                          max_iter=1, random_state=0, dtype="float64")
+    model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
+    expected = get_scorer(scorer)(model, X[300:], y[300:]) \
+        if isinstance(scorer, str) else scorer(model, X[300:], y[300:])
+    assert model.validation_scores_ == [pytest.approx(expected, rel=1e-12)]
+
+
+def test_scoring_default_is_the_estimators_score(digits):
+    X, y = digits
+    model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2,
+                          random_state=0, dtype="float64")
+    model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
+    assert model.validation_scores_[-1] == model.score(X[300:], y[300:])
+    assert model.validation_loss_curve_[-1] == pytest.approx(
+        log_loss(y[300:], model.predict_proba(X[300:])), rel=1e-10)
+
+
+def test_scoring_loss_stops_on_the_validation_loss():
+    # Training loss keeps falling while the validation loss rises (too many
+    # units for 60 noisy rows): accuracy-based stopping goes on longer.
+    X, y = make_regression(n_samples=80, n_features=30, noise=30.0,
+                           random_state=0)
+    y = y / y.std()
+    kwargs = dict(hidden_layer_sizes=(200,), early_stopping=True,
+                  validation_fraction=0.25, max_iter=300, n_iter_no_change=5,
+                  learning_rate_init=0.01, random_state=0)
+    by_loss = MLPRegressor(scoring="loss", **kwargs).fit(X, y)
+    best = int(np.argmin(by_loss.validation_loss_curve_))
+    # Stopped n_iter_no_change + 1 epochs after its best validation loss.
+    assert by_loss.n_iter_ == best + 1 + 5 + 1 or (
+        by_loss.n_iter_ == kwargs["max_iter"])
+    assert by_loss.best_validation_score_ == pytest.approx(
+        -min(by_loss.validation_loss_curve_))
+
+
+# -- learning_rate="cosine" ---------------------------------------------
+@pytest.mark.parametrize("warmup_iter", [0, 2])
+def test_cosine_rate_shape(warmup_iter):
+    rates = [cosine_rate(0.1, e, warmup_iter, 10) for e in range(12)]
+    if warmup_iter:
+        assert rates[:2] == [0.05, 0.1]
+    assert rates[warmup_iter] == 0.1
+    assert all(a > b for a, b in zip(rates[warmup_iter:9],
+                                     rates[warmup_iter + 1:10]))
+    assert rates[9] > 0 and rates[10] == rates[11] == 0
+
+
+@pytest.mark.parametrize("warmup_iter", [0, 2])
+def test_cosine_sgd_is_a_chain_of_constant_epochs(digits, warmup_iter):
+    # Without momentum an SGD epoch depends on the weights and its rate
+    # only: the cosine fit equals one-epoch fits at the scheduled rates.
+    X, y = digits
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0,
+                  batch_size=64, random_state=0, dtype="float64",
+                  shuffle=False)
+    cosine = MLPClassifier(learning_rate="cosine", learning_rate_init=0.2,
+                           warmup_iter=warmup_iter, max_iter=6,
+                           n_iter_no_change=100, **common).fit(X, y)
+    chained = MLPClassifier(max_iter=1, warm_start=True, **common)
+    for epoch in range(6):
+        chained.set_params(
+            learning_rate_init=cosine_rate(0.2, epoch, warmup_iter, 6))
+        chained.fit(X, y)
+    for a, b in zip(cosine.coefs_ + cosine.intercepts_,
+                    chained.coefs_ + chained.intercepts_):
+        assert_array_equal(a, b)
+
+
+def _rates_seen(monkeypatch, module, name):
+    """Record the hyper-parameter vector of every epoch's optimizer."""
+    from fastbp._kernels._config import LEARNING_RATE
+    seen = []
+    original = getattr(module, name)
+
+    def recording(*args):
+        state = next(a for a in args if hasattr(a, "hyper"))
+        seen.append(float(state.hyper[LEARNING_RATE]))
+        return original(*args)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
+def test_cosine_adam_scales_the_step_size(digits, monkeypatch):
+    import fastbp._mlp
+    seen = _rates_seen(monkeypatch, fastbp._mlp, "_run_epoch")
+    X, y = digits
+    model = MLPClassifier(hidden_layer_sizes=(8,), learning_rate="cosine",
+                          warmup_iter=1, learning_rate_init=0.01,
+                          max_iter=5, random_state=0,
+                          dtype="float64").fit(X, y)
+    assert seen == [pytest.approx(cosine_rate(0.01, e, 1, 5), rel=1e-15)
+                    for e in range(5)]
+    t = model._optimizer.t
+    assert model._optimizer.learning_rate == pytest.approx(
+        cosine_rate(0.01, 4, 1, 5) * np.sqrt(1 - 0.999 ** t)
+        / (1 - 0.9 ** t))
+
+
+def test_cosine_schedule_goes_on_over_partial_fit(digits, monkeypatch):
+    import fastbp._mlp
+    seen = _rates_seen(monkeypatch, fastbp._mlp, "_run_epoch")
+    X, y = digits
+    model = MLPClassifier(hidden_layer_sizes=(8,), learning_rate="cosine",
+                          learning_rate_init=0.01, max_iter=4,
+                          random_state=0)
+    for _ in range(5):
+        model.partial_fit(X, y, classes=np.arange(10))
+    assert seen == [pytest.approx(cosine_rate(0.01, e, 0, 4), rel=1e-6)
+                    for e in range(5)]
+
+
+# -- weight_decay -------------------------------------------------------
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_weight_decay_is_decoupled(digits, solver):
+    # One step: W1 = W0 (1 - lr wd) + u with the same update u as without
+    # decay (the gradient, L2 term included, is taken at W0).
+    X, y = digits
+    lr, wd = 0.05, 0.3
+    kwargs = dict(solver=solver, learning_rate_init=lr, alpha=1e-3,
+                  momentum=0.0)
+    decayed = _one_step(X, y, weight_decay=wd, **kwargs)
+    plain = _one_step(X, y, **kwargs)
+    W0 = _initial_coefs("auto", [64, 7, 10], 3)
+    for a, b, w0 in zip(decayed.coefs_, plain.coefs_, W0):
+        assert_allclose(a - b, -lr * wd * w0, rtol=1e-9, atol=1e-14)
+    for a, b in zip(decayed.intercepts_, plain.intercepts_):
+        assert_array_equal(a, b)
+
+
+def test_weight_decay_shrinks_weights(digits):
+    X, y = digits
+    kwargs = dict(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+    plain = MLPClassifier(**kwargs).fit(X, y)
+    decayed = MLPClassifier(weight_decay=10.0, **kwargs).fit(X, y)
+    norm = lambda m: sum(float((c ** 2).sum()) for c in m.coefs_)  # noqa: E731
+    assert norm(decayed) < 0.8 * norm(plain)
+
+
+# -- bad values ---------------------------------------------------------
+@pytest.mark.parametrize("params, match", [
+    ({"scoring": 3}, "scoring"),
+    ({"scoring": "no_such_scorer"}, "no_such_scorer"),
+    ({"init": "xavier"}, "init"),
+    ({"warmup_iter": -1}, "warmup_iter"),
+    ({"warmup_iter": 1.5}, "warmup_iter"),
+    ({"warmup_iter": 2}, "warmup_iter is the linear warm-up"),
+    ({"weight_decay": -0.1}, "weight_decay"),
+    ({"weight_decay": 0.1, "solver": "lbfgs"}, "weight_decay is applied"),
+    ({"learning_rate": "exponential"}, "learning_rate"),
+])
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_bad_values_are_refused(digits, Estimator, params, match):
+    X, y = digits
+    with pytest.raises(ValueError, match=match):
+        Estimator(max_iter=1, **params).fit(X, y)
+
+
+# -- the estimator contract with the options set -------------------------
+@parametrize_with_checks(
+    [MLPClassifier(max_iter=100, init="he_uniform", learning_rate="cosine",
+                   warmup_iter=1, weight_decay=1e-4, dtype="float64"),
+     MLPRegressor(max_iter=100, init="glorot_normal", solver="sgd",
+                  learning_rate="cosine", weight_decay=1e-3,
+                  scoring="loss", dtype="float64")])
+def test_sklearn_compatible_with_options(estimator, check):
+    check(estimator)
+
+
+# -- the same options on fastbp.dask ---------------------------------------
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("distributed")
+    from .cluster import local_cluster
+    with local_cluster(2, set_as_default=False) as client, \
+            client.as_current():
+        yield client
+
+
+def _dask_digits(digits, rows=90):
+    import dask.array as da
+    X, y = digits
+    return (da.from_array(X[:300], chunks=(rows, -1)),
+            da.from_array(y[:300], chunks=rows),
+            da.from_array(X[300:], chunks=(rows, -1)),
+            da.from_array(y[300:], chunks=rows))
+
+
+def test_dask_init_and_weight_decay(client, digits):
+    import fastbp.dask
+    X, y = digits
+    Xd, yd, _, _ = _dask_digits(digits, rows=300)
+    kwargs = dict(hidden_layer_sizes=(7,), batch_size=300, max_iter=1,
+                  shuffle=False, random_state=3, dtype="float64",
+                  solver="sgd", momentum=0.0, learning_rate_init=0.05,
+                  init="he_normal")
+    decayed = fastbp.dask.MLPClassifier(weight_decay=0.3, **kwargs)
+    plain = fastbp.dask.MLPClassifier(**kwargs)
+    decayed.fit(Xd, yd)
+    plain.fit(Xd, yd)
+    # Same data in one block, one step: the in-memory fit's weights.
+    memory = _one_step(X[:300], y[:300], weight_decay=0.3, solver="sgd",
+                       momentum=0.0, learning_rate_init=0.05,
+                       init="he_normal")
+    for a, b in zip(decayed.coefs_, memory.coefs_):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    W0 = _initial_coefs("he_normal", [64, 7, 10], 3)
+    for a, b, w0 in zip(decayed.coefs_, plain.coefs_, W0):
+        assert_allclose(a - b, -0.05 * 0.3 * w0, rtol=1e-9, atol=1e-14)
+    assert decayed.to_fastbp().get_params()["weight_decay"] == 0.3
+
+
+@pytest.mark.parametrize("scoring", ["loss", "neg_log_loss"])
+def test_dask_scoring(client, digits, scoring):
+    import fastbp.dask
+    X, y = digits
+    Xd, yd, Xv, yv = _dask_digits(digits)
+    model = fastbp.dask.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2,
+                                      scoring=scoring, random_state=0,
+                                      dtype="float64", local_batches=1)
+    model.fit(Xd, yd, validation_data=(Xv, yv))
+    if scoring == "loss":
+        assert_array_equal(model.validation_scores_,
+                           -np.asarray(model.validation_loss_curve_))
+    else:
+        assert model.validation_scores_[-1] == pytest.approx(
+            get_scorer(scoring)(model.to_fastbp(), X[300:], y[300:]),
+            rel=1e-12)
+
+
+def test_dask_cosine_schedule(client, digits, monkeypatch):
+    import fastbp.dask._trainer as trainer
+    seen = []
+    settings = trainer.optimizer_settings
+
+    def recording(optimizer):
+        from fastbp._kernels._config import LEARNING_RATE
+        code, hyper = settings(optimizer)
+        seen.append(float(hyper[LEARNING_RATE]))
+        return code, hyper
+
+    monkeypatch.setattr(trainer, "optimizer_settings", recording)
+    Xd, yd, _, _ = _dask_digits(digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        trainer.MLPClassifier(hidden_layer_sizes=(8,), max_iter=4,
+                              learning_rate="cosine", warmup_iter=1,
+                              learning_rate_init=0.01, random_state=0,
+                              dtype="float64").fit(Xd, yd)
+    assert seen == [pytest.approx(cosine_rate(0.01, e, 1, 4), rel=1e-15)
+                    for e in range(4)]
+
+
+# -- the fitted model stays a plain MLP --------------------------------------
+def test_onnx_round_trip_after_options(digits):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    import onnxruntime as ort
+    from fastbp.onnx import to_onnx
+    X, y = digits
+    model = MLPClassifier(hidden_layer_sizes=(12,), init="he_normal",
+                          learning_rate="cosine", warmup_iter=2,
+                          weight_decay=1e-3, scoring="loss",
+                          early_stopping=True, max_iter=20,
+                          random_state=0).fit(X, y)
+    onx = to_onnx(model, options={"zipmap": False})
+    session = ort.InferenceSession(onx.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(None, {"X": X.astype(np.float32)})))
+    assert_array_equal(out["label"], model.predict(X))
+    assert_allclose(out["probabilities"], model.predict_proba(X), rtol=1e-4,
+                    atol=1e-6)
+
+
+def test_defaults_are_scikit_learns_names():
+    assert fastbp.MLPClassifier().get_params()["init"] == "auto"
+    for name, value in [("scoring", None), ("warmup_iter", 0),
+                        ("weight_decay", 0.0)]:
+        assert fastbp.MLPRegressor().get_params()[name] == value
