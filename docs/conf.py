@@ -18,10 +18,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-# The fastbp of this tree, also when another one is installed.
-sys.path.insert(0, str(ROOT))
-
-import fastbp  # noqa: E402
+try:  # the installed fastbp, whose kernels pip compiled while installing
+    import fastbp
+except ImportError:  # or this tree's, compiled on first use
+    sys.path.insert(0, str(ROOT))
+    import fastbp
 
 project = "fastbp"
 author = "The fastbp developers"
@@ -60,18 +61,26 @@ html_title = f"fastbp {release}"
 html_static_path = []
 html_theme_options = {
     "navbar_align": "left",
+    "header_links_before_dropdown": 7,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-html_sidebars = {"changelog": [], "getting_started": []}
+html_sidebars = {"changelog": [], "getting_started": [], "index": [],
+                 "how_it_works": [], "performance": [], "api": []}
+
+# Equations are drawn by MathJax, loaded from its CDN by default. To read
+# the site offline, point FASTBP_DOCS_MATHJAX at a local copy, e.g. Debian's
+# libjs-mathjax: "file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML".
+if os.environ.get("FASTBP_DOCS_MATHJAX"):
+    mathjax_path = os.environ["FASTBP_DOCS_MATHJAX"]
 html_show_sourcelink = False
 
 # -- Example gallery ---------------------------------------------------------
 # The examples save their figures to $FASTBP_EXAMPLES_OUT (the test suite
-# checks them there); sphinxext/example_figures.py moves them into the
+# checks them there); sphinxext/gallery_hooks.py moves them into the
 # gallery. Only the examples that draw or print something short are run;
 # the others (Dask clusters, ONNX, MNIST-1D) are shown without running.
 sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
@@ -84,10 +93,10 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": "/(" + "|".join(RUN_EXAMPLES) + r")\.py$",
-    "image_scrapers": ("example_figures",),
+    "image_scrapers": ("gallery_hooks",),
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_hooks.example_order",
     "reference_url": {"fastbp": None},
     "backreferences_dir": None,
     "show_memory": False,
