@@ -97,7 +97,6 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "gallery_hooks.example_order",
-    "reference_url": {"fastbp": None},
     "backreferences_dir": None,
     "show_memory": False,
     "abort_on_example_error": True,

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_docs_build_without_warnings(tmp_path):
     for module in ("sphinx", "numpydoc", "sphinx_gallery",
-                   "pydata_sphinx_theme", "myst_parser"):
+                   "pydata_sphinx_theme", "myst_parser", "dask", "distributed"):
         pytest.importorskip(module)
     env = dict(os.environ, FASTBP_DOCS_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join(
