@@ -53,9 +53,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
-
-from benchmarks.common import (ALL_SHAPES, SHAPES, classes_of,  # noqa: E402
-                               make_data, make_estimator)
+from benchmarks.common import (  # noqa: E402
+    ALL_SHAPES,
+    SHAPES,
+    classes_of,
+    make_data,
+    make_estimator,
+)
 
 PEERS = ["fastbp", "sklearn", "torch", "jax"]
 PEER_LABELS = {"fastbp": "fastbp", "sklearn": "scikit-learn",
@@ -150,8 +154,9 @@ def _sklearn_like(module, shape, X, y, repeats, dtype=None):
 
 
 def _worker_fastbp(shape, X, y, repeats):
-    import fastbp
     from threadpoolctl import threadpool_limits
+
+    import fastbp
 
     # fastbp uses no BLAS; keep OpenBLAS threads from waking at all.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -284,8 +289,9 @@ def _versions(peer):
     import numpy
     out = {"numpy": numpy.__version__}
     if peer == "fastbp":
-        import fastbp
         import numba
+
+        import fastbp
         out.update(fastbp=fastbp.__version__, numba=numba.__version__,
                    fastbp_from=_source_of(fastbp))
     elif peer == "sklearn":

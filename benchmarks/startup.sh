@@ -21,6 +21,12 @@ trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/src"
 cd "$work/src"
 git checkout -q "$commit"
+# Everything printed also goes to benchmarks/results/startup.txt, with the
+# date and the CPU it was measured on.
+mkdir -p "$repo/benchmarks/results"
+exec > >(tee "$repo/benchmarks/results/startup.txt") 2>&1
+echo "date $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 echo "commit $(git rev-parse --short HEAD)"
 
 now() { date +%s.%N; }

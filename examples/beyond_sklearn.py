@@ -1,4 +1,7 @@
-"""What fastbp adds to scikit-learn's MLP: class weights, a validation set of
+"""Beyond scikit-learn: class weights, a validation set, callbacks
+===============================================================
+
+What fastbp adds to scikit-learn's MLP: class weights, a validation set of
 your own with its loss curve, and callbacks that watch or stop training.
 
 On an imbalanced three-class problem (80 % / 15 % / 5 %):

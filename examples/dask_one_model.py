@@ -1,4 +1,7 @@
-"""One network trained across a Dask cluster's workers with fastbp.dask.
+"""One model trained on a Dask cluster
+===================================
+
+One network trained across a Dask cluster's workers with fastbp.dask.
 
 A ``LocalCluster`` of 2 worker processes with 1 thread each holds the
 training data as a dask array cut into blocks of rows. ``fastbp.dask``'s

@@ -1,4 +1,7 @@
-"""fastbp on a Dask cluster: a grid search and an incremental fit on workers.
+"""Grid search and incremental fits on a Dask cluster
+==================================================
+
+fastbp on a Dask cluster: a grid search and an incremental fit on workers.
 
 A ``dask.distributed.LocalCluster`` of 2 worker processes with 1 thread
 each is started on this machine; nothing here schedules work itself, Dask

@@ -1,4 +1,7 @@
-"""fastbp's MLPClassifier inside a Pipeline tuned by GridSearchCV.
+"""A Pipeline tuned by GridSearchCV
+================================
+
+fastbp's MLPClassifier inside a Pipeline tuned by GridSearchCV.
 
 ``Pipeline(StandardScaler(), fastbp.MLPClassifier())`` is tuned over a small
 grid of ``alpha`` x ``hidden_layer_sizes`` by stratified 3-fold

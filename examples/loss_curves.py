@@ -1,4 +1,7 @@
-"""Training curves of fastbp and scikit-learn, plotted into one PNG.
+"""Training curves of fastbp and scikit-learn
+==========================================
+
+Training curves of fastbp and scikit-learn, plotted into one PNG.
 
 fastbp's MLPClassifier (in float32 and in float64) and scikit-learn's are
 trained with ``early_stopping=True`` and the same hyper-parameters and

@@ -1,4 +1,7 @@
-"""MNIST-1D: test accuracy and fit time of fastbp vs scikit-learn.
+"""MNIST-1D: fastbp and scikit-learn
+=================================
+
+MNIST-1D: test accuracy and fit time of fastbp vs scikit-learn.
 
 MNIST-1D (Greydanus, 2020) is a small 1-D analogue of MNIST: ten template
 signals, randomly padded, translated, sheared, scaled and made noisy, giving

@@ -1,4 +1,7 @@
-"""Export a fastbp pipeline to ONNX and run it with onnxruntime.
+"""Export a pipeline to ONNX
+=========================
+
+Export a fastbp pipeline to ONNX and run it with onnxruntime.
 
 ``Pipeline(StandardScaler(), fastbp.MLPClassifier())`` is trained on the
 digits data set and converted by ``fastbp.onnx.to_onnx`` (skl2onnx's own

@@ -1,4 +1,7 @@
-"""Quick start: fastbp's MLPClassifier next to scikit-learn's, on the digits.
+"""Quick start: digits, fastbp beside scikit-learn
+===============================================
+
+Quick start: fastbp's MLPClassifier next to scikit-learn's, on the digits.
 
 Both classifiers get the same hyper-parameters and ``random_state`` and are
 trained on scikit-learn's 8x8 digits (a stratified 75/25 train/test split,

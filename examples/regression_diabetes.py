@@ -1,4 +1,7 @@
-"""MLPRegressor on the diabetes data: fastbp next to scikit-learn.
+"""Regression on the diabetes data
+===============================
+
+MLPRegressor on the diabetes data: fastbp next to scikit-learn.
 
 scikit-learn's diabetes data (442 patients, 10 features, a disease
 progression score) is split 75/25. X is standardised in a Pipeline and y
