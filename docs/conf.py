@@ -87,6 +87,7 @@ sys.path.insert(0, str(ROOT / "docs" / "sphinxext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 RUN_EXAMPLES = ["quickstart_digits", "loss_curves", "beyond_sklearn",
+                "early_stopping_on_loss",
                 "regression_diabetes"]
 
 sphinx_gallery_conf = {

@@ -110,6 +110,19 @@ CASES = [
         writes=("validation_curves.png",),
     ),
     Example(
+        "early_stopping_on_loss.py",
+        needs=("matplotlib",),
+        prints=(
+            rf"^accuracy\s+\d+\s+\d+\.\d{{4}}\s+({ACCURACY})$",
+            rf"^loss\s+\d+\s+\d+\.\d{{4}}\s+({ACCURACY})$",
+            rf"^adam\s+final train ({ACCURACY})  test ({ACCURACY})$",
+            rf"^adam \+ weight_decay \+ cosine\s+final train ({ACCURACY})  "
+            rf"test ({ACCURACY})$",
+            r"^figure written to .*early_stopping_on_loss\.png$",
+        ),
+        writes=("early_stopping_on_loss.png",),
+    ),
+    Example(
         "dask_scale_out.py",
         needs=("dask", "distributed", "dask_ml"),
         prints=(

@@ -133,8 +133,8 @@ def test_scoring_default_is_the_estimators_score(digits):
 
 
 def test_scoring_loss_stops_on_the_validation_loss():
-    # Training loss keeps falling while the validation loss rises (too many
-    # units for 60 noisy rows): accuracy-based stopping goes on longer.
+    # 200 units on 60 noisy rows: the validation loss reaches its lowest
+    # point and rises again.
     X, y = make_regression(n_samples=80, n_features=30, noise=30.0,
                            random_state=0)
     y = y / y.std()
