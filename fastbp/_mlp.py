@@ -40,6 +40,8 @@ from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
                        PREDICT_SLOTS, _predict_rows, _run_epoch)
 from ._kernels._layer import compiled_section
+from ._kernels._state import Dropout
+from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
 from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
                        dense_kernel_input, init_params, kernel_input,
@@ -176,6 +178,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         "init": [StrOptions({"auto", *INIT_SCHEMES})],
         "warmup_iter": [Interval(Integral, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     @abstractmethod
@@ -185,7 +188,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                  warm_start, momentum, nesterovs_momentum, early_stopping,
                  validation_fraction, beta_1, beta_2, epsilon,
                  n_iter_no_change, max_fun, dtype, scoring, init,
-                 warmup_iter, weight_decay):
+                 warmup_iter, weight_decay, dropout):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -215,6 +218,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.init = init
         self.warmup_iter = warmup_iter
         self.weight_decay = weight_decay
+        self.dropout = dropout
 
     # ------------------------------------------------------------------
     # Parameters in memory
@@ -341,8 +345,44 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "warmup_iter is the linear warm-up of "
                 "learning_rate='cosine', got "
                 f"learning_rate={self.learning_rate!r}.")
-        return (self._hidden_layer_list(),
+        hidden_layer_sizes = self._hidden_layer_list()
+        self._dropout_rates(len(hidden_layer_sizes))
+        return (hidden_layer_sizes,
                 self._validation_data_parts(validation_data))
+
+    def _dropout_rates(self, n_hidden):
+        """``dropout`` as one rate per hidden layer (checked)."""
+        rates = self.dropout
+        rates = ([rates] * n_hidden if np.ndim(rates) == 0
+                 else list(np.ravel(rates)))
+        if len(rates) != n_hidden or not all(
+                isinstance(r, Real) and 0 <= r < 1 for r in rates):
+            raise ValueError(
+                "dropout must be a float in [0, 1) or a list of one such "
+                f"rate per hidden layer ({n_hidden}), got {self.dropout!r}.")
+        if self.solver not in _STOCHASTIC_SOLVERS and any(rates):
+            raise ValueError(
+                "dropout is applied by the stochastic solvers ('sgd', "
+                f"'adam'), got solver={self.solver!r}.")
+        return [float(r) for r in rates]
+
+    def _draw_seed(self):
+        """The dropout masks' seed, drawn from the fit's random state only
+        when dropout is on (so that other fits make scikit-learn's draws)."""
+        if not any(self._dropout_rates(self.n_layers_ - 2)):
+            return 0
+        return int(self._random_state.randint(np.iinfo(np.int32).max))
+
+    def _dropout(self, seed, row_offset=0):
+        """The kernels' :class:`Dropout` for this network (with the key's
+        ``t`` to be set before each epoch), or None without dropout."""
+        rates = self._dropout_rates(self.n_layers_ - 2)
+        if not any(rates):
+            return None
+        threshold = np.zeros(self.n_layers_ - 1, dtype=np.int64)
+        threshold[:-1] = np.round(np.asarray(rates) * 2.0 ** DROPOUT_BITS)
+        return Dropout(threshold, np.array([seed, 0, row_offset],
+                                           dtype=np.int64))
 
     def _hidden_layer_list(self):
         """``hidden_layer_sizes`` as a list (an int is one hidden layer)."""
@@ -766,15 +806,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         params = self._params
         rollback = _Rollback(self, X) if defer_finite else None
         order = np.arange(n_samples, dtype=np.int64)
+        dropout = self._dropout(self._draw_seed())
 
         def run_epoch():
             nonlocal order
             if self.shuffle:
                 order = _shuffled(order, self._random_state)
+            if dropout is not None:
+                dropout.key[1] = self.t_  # this epoch's masks
             accumulated_loss = _run_epoch(
                 X_kernel, Y_train, sw, order, batch_size, params,
                 workspace.table, hidden, out, alpha, eps,
-                optimizer.kernel_state(), workspace.buffers())
+                optimizer.kernel_state(), workspace.buffers(), dropout)
             if rollback is not None and not np.isfinite(accumulated_loss):
                 rollback.if_not_finite(self)
             return accumulated_loss
@@ -1072,6 +1115,16 @@ _SHARED_PARAMS_DOC = """
         by ``1 - lr * weight_decay``, lr the epoch's learning rate
         (``learning_rate_init`` for 'adam' unless 'cosine' schedules it).
         Unlike ``alpha`` it is not part of the loss.
+
+    dropout : float or list of float, default=0.0
+        fastbp only; stochastic solvers. Inverted dropout of hidden units
+        while training: each unit of a hidden layer is zeroed with this
+        probability (one rate for all hidden layers, or a list with one per
+        hidden layer, each in [0, 1)) and the kept ones are scaled by
+        ``1 / (1 - rate)``; prediction uses every unit. The masks are a
+        hash of (``random_state``, epoch, training row, unit), so results
+        do not depend on the number of threads or Dask workers.
+        ``loss_curve_`` is the training loss with the units dropped.
 """
 
 _SHARED_ATTRS_DOC = """
@@ -1168,7 +1221,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, dtype="float32", scoring=None,
-                 init="auto", warmup_iter=0, weight_decay=0.0):
+                 init="auto", warmup_iter=0, weight_decay=0.0, dropout=0.0):
         self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -1184,7 +1237,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay)
+            weight_decay=weight_decay, dropout=dropout)
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -1466,7 +1519,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dtype="float32", scoring=None, init="auto",
-                 warmup_iter=0, weight_decay=0.0):
+                 warmup_iter=0, weight_decay=0.0, dropout=0.0):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -1481,7 +1534,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay)
+            weight_decay=weight_decay, dropout=dropout)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

@@ -100,3 +100,40 @@ def adam_step(params, grad, m, v, t, lr, beta_1, beta_2, eps):
     v = beta_2 * v + (1 - beta_2) * grad**2
     lr_t = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
     return params - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+def _splitmix(z):
+    """SplitMix64's finaliser on uint64 arrays."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_keep(seed, t, rows, layer, n_units, rate):
+    """The kept-unit mask (n_rows, n_units) of fastbp's dropout: unit j of
+    row r is kept when the SplitMix64 hash of (seed, t, r, layer, j), in its
+    top 24 bits, is at least round(rate * 2^24)."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        z = _splitmix(np.uint64(seed) + golden)
+        z = _splitmix(z + np.uint64(t) * golden)
+        z = _splitmix(z + np.asarray(rows, dtype=np.uint64) * golden)
+        base = z + np.uint64(layer) * golden
+        units = np.arange(n_units, dtype=np.uint64) * golden
+        h = _splitmix(base[:, None] + units[None, :])
+    return (h >> np.uint64(40)) >= np.uint64(round(rate * 2 ** 24))
+
+
+def dropout_loss(coefs, intercepts, X, Y, hidden, out, alpha, rates, keep):
+    """Loss of one full batch with hidden layer l's units multiplied by
+    ``keep[l] / (1 - p_l)`` (p_l the rate the threshold stands for)."""
+    A = X
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        z = A @ W + b
+        if i == len(coefs) - 1:
+            A = OUTPUT[out](z)
+        else:
+            p = round(rates[i] * 2 ** 24) / 2 ** 24
+            A = HIDDEN[hidden](z) * keep[i] / (1 - p)
+    sq = sum((W ** 2).sum() for W in coefs)
+    return output_loss(out, Y, A, None) + 0.5 * alpha * sq / len(X)

@@ -131,11 +131,12 @@ def one_worker_client(client):
         yield one
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("solver, dropout", [("adam", 0.0), ("sgd", 0.0),
+                                             ("adam", 0.3)])
 def test_stochastic_fit_does_not_depend_on_worker_count(
-        client, one_worker_client, digits, solver):
+        client, one_worker_client, digits, solver, dropout):
     X, y, _, _ = digits
-    params = _small(solver=solver, local_batches=1)
+    params = _small(solver=solver, local_batches=1, dropout=dropout)
     with distributed.get_task_stream(client) as tasks:
         on_two = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     with one_worker_client.as_current():

@@ -24,6 +24,11 @@ models = [
                   random_state=0, dtype="{dtype}"),
     MLPClassifier(solver="lbfgs", max_iter=10, random_state=0, dtype="{dtype}"),
     MLPRegressor(solver="sgd", max_iter=3, random_state=0, dtype="{dtype}"),
+    # Dropout: masks keyed on rows, not on threads.
+    MLPClassifier(hidden_layer_sizes=(200, 100), batch_size=300, max_iter=3,
+                  dropout=[0.3, 0.1], random_state=0, dtype="{dtype}"),
+    MLPRegressor(hidden_layer_sizes=(60,), activation="tanh", solver="sgd",
+                 dropout=0.2, max_iter=3, random_state=0, dtype="{dtype}"),
 ]
 digest = hashlib.sha256()
 for model in models:

@@ -79,7 +79,8 @@ def test_constructor_matches_sklearn_signature():
         ours_params = inspect.signature(ours).parameters
         ref_params = inspect.signature(ref).parameters
         # scikit-learn's parameters first, in order; fastbp's own at the end.
-        own = ["dtype", "scoring", "init", "warmup_iter", "weight_decay"]
+        own = ["dtype", "scoring", "init", "warmup_iter", "weight_decay",
+               "dropout"]
         extra = ["class_weight"] + own if ours is MLPClassifier else own
         assert list(ours_params) == list(ref_params) + extra
         assert all(ours_params[name].kind == inspect.Parameter.KEYWORD_ONLY

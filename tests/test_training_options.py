@@ -1,5 +1,6 @@
 """Training options beyond scikit-learn's MLP: ``init``, ``scoring``,
-``learning_rate="cosine"`` with ``warmup_iter``, and ``weight_decay``.
+``learning_rate="cosine"`` with ``warmup_iter``, and ``weight_decay``
+(``dropout`` has test_dropout.py).
 
 Each is checked against its definition (a plain-numpy draw or formula), in
 memory and on ``fastbp.dask`` (both fits reach them through the one epoch
@@ -274,12 +275,28 @@ def test_bad_values_are_refused(digits, Estimator, params, match):
 
 
 # -- the estimator contract with the options set -------------------------
+DROPOUT_MASKS = (
+    "dropout draws a mask per training row: a row repeated twice gets two "
+    "masks, a row weighted 2 one, so the fits differ by design")
+
+
+def _expected_failures(estimator):
+    if estimator.dropout:
+        return {"check_sample_weight_equivalence_on_dense_data":
+                DROPOUT_MASKS,
+                "check_sample_weight_equivalence_on_sparse_data":
+                DROPOUT_MASKS}
+    return {}
+
+
 @parametrize_with_checks(
     [MLPClassifier(max_iter=100, init="he_uniform", learning_rate="cosine",
                    warmup_iter=1, weight_decay=1e-4, dtype="float64"),
+     MLPClassifier(max_iter=100, dropout=0.2, dtype="float64"),
      MLPRegressor(max_iter=100, init="glorot_normal", solver="sgd",
                   learning_rate="cosine", weight_decay=1e-3,
-                  scoring="loss", dtype="float64")])
+                  scoring="loss", dtype="float64")],
+    expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_with_options(estimator, check):
     check(estimator)
 
@@ -377,7 +394,7 @@ def test_onnx_round_trip_after_options(digits):
     X, y = digits
     model = MLPClassifier(hidden_layer_sizes=(12,), init="he_normal",
                           learning_rate="cosine", warmup_iter=2,
-                          weight_decay=1e-3, scoring="loss",
+                          weight_decay=1e-3, scoring="loss", dropout=0.2,
                           early_stopping=True, max_iter=20,
                           random_state=0).fit(X, y)
     onx = to_onnx(model, options={"zipmap": False})

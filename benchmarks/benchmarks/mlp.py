@@ -121,6 +121,39 @@ class FastbpMLP(_MLPBenchmark):
     passes_dtype = True
 
 
+class FastbpOptions:
+    """One Adam epoch (float32) with a training option on, beside the
+    same epoch without: ``time_fit`` for ``option`` "none" is the baseline
+    of the ratio. The options' cost per epoch is what asv reports."""
+
+    OPTIONS = {
+        "none": {},
+        "dropout": {"dropout": 0.2},
+        "weight_decay": {"weight_decay": 1e-2},
+        "cosine": {"learning_rate": "cosine", "warmup_iter": 2},
+    }
+
+    params = (["mnist", "wide"], list(OPTIONS))
+    param_names = ["shape", "option"]
+    timeout = 600
+    number = 1
+    repeat = (1, 5, 60.0)
+    warmup_time = 0.0
+    processes = 1
+
+    def setup(self, shape, option):
+        self.X_train, _, self.y_train, _ = _data(shape, "float32")
+        self.est = make_estimator(fastbp, shape, dtype="float32")
+        self.est.set_params(**self.OPTIONS[option])
+        self.est.partial_fit(self.X_train[:_WARMUP_ROWS],
+                             self.y_train[:_WARMUP_ROWS],
+                             classes=classes_of(shape))
+
+    def time_fit(self, shape, option):
+        """One epoch over all training samples with ``option`` on."""
+        self.est.partial_fit(self.X_train, self.y_train)
+
+
 class SklearnMLP(_MLPBenchmark):
     """scikit-learn's MLPClassifier / MLPRegressor on ``dtype`` input
     (scikit-learn keeps float32 input in float32)."""

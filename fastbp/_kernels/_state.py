@@ -65,3 +65,24 @@ class OptimizerState(NamedTuple):
     hyper: np.ndarray
     state: np.ndarray
     step: np.ndarray
+
+
+class Dropout(NamedTuple):
+    """Which hidden units training drops out (``dropout``).
+
+    threshold : int64 ndarray of shape (n_layers - 1,)
+        Per layer, ``round(rate * 2**DROPOUT_BITS)``: 0 keeps every unit
+        (and the output layer's is always 0).
+    key : int64 ndarray of shape (3,)
+        ``[seed, t, row_offset]``: the fit's seed, the number of samples
+        seen before this epoch, and the number of the data's first row.
+    """
+
+    threshold: np.ndarray
+    key: np.ndarray
+
+
+def no_dropout(n_layers):
+    """A :class:`Dropout` that keeps every unit."""
+    return Dropout(np.zeros(n_layers, dtype=np.int64),
+                   np.zeros(3, dtype=np.int64))

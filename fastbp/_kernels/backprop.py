@@ -47,6 +47,7 @@ from ._config import (ACT_OFFSET, CHUNK_MIN_SAMPLES, COEF_OFFSET, FAN_IN,
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
+from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
 from .losses import (_loss_factor, _output_activate_rows_ext,
@@ -80,7 +81,7 @@ def _chunk_start(c, n_chunks, m):
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             params, wt, layers, hidden, out, eps, xbuf, acts,
-                            deltas):
+                            deltas, drop_threshold, drop_key):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
@@ -88,7 +89,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
     n_features) array, or CSR arrays (non-empty ``indptr``) whose first layer
     is computed from the stored entries only. Fills rows s0..s1 of every
-    layer's activations and errors (and of ``xbuf``).
+    layer's activations and errors (and of ``xbuf``). Hidden layer ``l``
+    with ``drop_threshold[l] > 0`` is dropped out (``dropout``, with the key
+    ``drop_key``); its activations are stored dropped out.
 
     Returns
     -------
@@ -139,6 +142,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
+        if drop_threshold[l] > 0:
+            _dropout_forward_rows_ext(Z, drop_threshold[l], drop_key, idx,
+                                      start, l, s0, s1)
         A = Z
 
     # Output activation, loss and output error: delta = sw * (p - y).
@@ -165,7 +171,16 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             A = _view(acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, ACT_OFFSET], cap, fan_in)
-            _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0, s1)
+            if drop_threshold[l - 1] > 0:
+                # dL/dA first, then the dropout mask and f'.
+                _dense_backward_input_ext(D, WT, W, A, D_prev, IDENTITY, s0,
+                                          s1)
+                _dropout_backward_rows_ext(hidden, A, D_prev,
+                                           drop_threshold[l - 1], drop_key,
+                                           idx, start, l - 1, s0, s1)
+            else:
+                _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0,
+                                          s1)
     return loss if finite else np.nan
 
 
@@ -360,7 +375,7 @@ _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
-     array(f, 1))])
+     array(f, 1), array(types.int64, 1), array(types.int64, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
     (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
      array(f, 1), array(types.int64, 2), types.int64, types.int64,

@@ -34,7 +34,7 @@ from ._config import (ADAM, BETA_1, BETA_2, CHUNK_PARALLEL_MIN_WORK,
                       FULL_BATCH, INTERCEPT_OFFSET, LEARNING_RATE, N_HYPER,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_entry,
                       jit_parallel)
-from ._state import OptimizerState
+from ._state import OptimizerState, no_dropout
 from ._extern import read_only, register
 from ._minmax import maximum, minimum
 from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
@@ -45,12 +45,13 @@ from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        hidden, out, eps, xbuf, acts, deltas, chunk_loss):
+                        hidden, out, eps, xbuf, acts, deltas, chunk_loss,
+                        drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            hidden, out, eps, xbuf, acts, deltas)
+            hidden, out, eps, xbuf, acts, deltas, drop_threshold, drop_key)
 
 
 @jit_parallel
@@ -72,7 +73,8 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
 
 @jit_entry
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  hidden, out, alpha, eps, optimizer, work, n_groups):
+                  hidden, out, alpha, eps, optimizer, work, dropout,
+                  n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -107,6 +109,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         ``fastbp._network.Workspace.buffers()`` gives them. All are
         overwritten. ``work.grad_tmp`` may be empty but for FULL_BATCH over
         more samples than ``batch_size``.
+    dropout : Dropout
+        The hidden units to drop out (``_state``; thresholds 0 for none).
     n_groups : int
         The number of threads: the weight-gradient tasks of a batch are
         shared out in that many runs of about equal work. Results do not
@@ -127,6 +131,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     chunk_loss, block_sq = work.chunk_loss, work.block_sq
     solver, hyper = optimizer.solver, optimizer.hyper
     state, step = optimizer.state, optimizer.step
+    drop_threshold, drop_key = dropout.threshold, dropout.key
     cap = xbuf.shape[0]
     n_params = params.shape[0]
     n_coefs = layers[0, INTERCEPT_OFFSET]
@@ -153,12 +158,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
                                 layers, hidden, out, eps, xbuf, acts, deltas,
-                                chunk_loss)
+                                chunk_loss, drop_threshold, drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    hidden, out, eps, xbuf, acts, deltas)
+                    hidden, out, eps, xbuf, acts, deltas, drop_threshold,
+                    drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
             data_loss += chunk_loss[c]
@@ -225,15 +231,18 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
 
 # The kernel modules whose handles _train_kernel calls, directly or not.
-_MODULES = ("activations", "losses", "dense", "backprop", "optimizers")
+_MODULES = ("activations", "losses", "dense", "dropout", "backprop",
+            "optimizers")
 
 
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
-           out, alpha, eps, optimizer, work):
+           out, alpha, eps, optimizer, work, dropout=None):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
-    and result as there."""
+    and result as there (``dropout`` None: none)."""
+    if dropout is None:
+        dropout = no_dropout(layers.shape[0])
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
@@ -241,18 +250,18 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
                          layers, hidden, out, alpha, eps, optimizer, work,
-                         get_num_threads())
+                         dropout, get_num_threads())
 
 
 def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
-               eps, optimizer, work):
+               eps, optimizer, work, dropout=None):
     """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
 
     Returns scikit-learn's ``accumulated_loss`` (divide by the number of
     samples for ``loss_``).
     """
     return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
-                  hidden, out, alpha, eps, optimizer, work)
+                  hidden, out, alpha, eps, optimizer, work, dropout)
 
 
 def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,

@@ -120,7 +120,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
 
 
 def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
-                      hidden, out, alpha, solver, hyper):
+                      hidden, out, alpha, solver, hyper, dropout=None):
     """SGD or Adam steps over ``rows`` of one block, from given weights.
 
     Parameters
@@ -142,6 +142,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
         The optimizer's kernel code.
     hyper : ndarray of shape (N_HYPER,)
         The optimizer's hyper-parameters, as the optimizer object gives them.
+    dropout : Dropout or None
+        The hidden units to drop out, keyed on this block's rows.
 
     Returns
     -------
@@ -176,7 +178,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, hidden, out, dtype.type(alpha),
-            float(np.finfo(dtype).eps), optimizer, workspace.buffers())
+            float(np.finfo(dtype).eps), optimizer, workspace.buffers(),
+            dropout)
     result = np.empty_like(weights)
     result[0] = params
     result[1:] = state[:weights.shape[0] - 1]

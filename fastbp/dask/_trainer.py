@@ -53,7 +53,7 @@ from ._blocks import (average_weights, block_local_steps, block_loss_grad,
 DEFAULT_LOCAL_BATCHES = 64
 
 # Seed streams derived from one draw of random_state.
-_SPLIT, _SHUFFLE = 0, 1
+_SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 
 _DASK_PARAMS = ("local_batches",)
 
@@ -102,16 +102,21 @@ def _loss_grad_task(X, Y, sample_weight, params, spec):
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
-                      shuffle, spec):
+                      shuffle, spec, first_row):
     """One block's share of a round: its rows ``order[start:stop]``, where
-    ``order`` is the block's permutation for this epoch."""
-    batch_size, layer_units, hidden, out, alpha, solver, hyper = spec
+    ``order`` is the block's permutation for this epoch; the block's rows
+    are rows ``first_row, ...`` of the training data (dropout's key)."""
+    (batch_size, layer_units, hidden, out, alpha, solver, hyper,
+     dropout) = spec
     order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
+    if dropout is not None:
+        dropout = dropout._replace(key=dropout.key.copy())
+        dropout.key[2] = first_row
     return block_local_steps(X, Y, sample_weight, order[start:stop],
                              batch_size, weights, step, layer_units, hidden,
-                             out, alpha, solver, hyper)
+                             out, alpha, solver, hyper, dropout)
 
 
 def _predict_block(X, model, method):
@@ -326,11 +331,14 @@ class _DaskMLP:
             rows_per_round = self.local_batches * batch_size
         layer_units, hidden, out = self._spec()
         params = self._params
+        dropout = self._dropout(_block_seed(seed, _DROPOUT))
 
         def run_epoch():
             solver, hyper = optimizer_settings(optimizer)
+            if dropout is not None:
+                dropout.key[1] = self.t_  # this epoch's masks
             spec = (batch_size, layer_units, hidden, out, float(self.alpha),
-                    solver, hyper)
+                    solver, hyper, dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
@@ -354,11 +362,12 @@ class _DaskMLP:
         weights, step = pack_weights(params, optimizer)
         weights = _send(client, weights)
         active = [b for b, n in enumerate(train.sizes) if n > start]
+        first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         futures = [
             client.submit(_local_steps_task, train.X[b], train.Y[b],
                           train.weights_of(b), weights, step, seeds[b], start,
                           min(stop, train.sizes[b]), self.shuffle, spec,
-                          pure=False)
+                          int(first_rows[b]), pure=False)
             for b in active]
         results = client.gather(futures)
         rows = [min(stop, train.sizes[b]) - start for b in active]
