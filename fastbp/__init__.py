@@ -4,13 +4,12 @@ hand-written backpropagation compiled with Numba.
 The estimators are imported on first access (``from fastbp import
 MLPClassifier``), so that ``import fastbp._kernels`` needs numba and numpy
 only: that is what compiles the kernels while the package is built
-(``fastbp.compile``).
+(``fastbp.compile``). Importing fastbp changes neither ``os.environ`` nor
+how Numba compiles other code (``_kernels/_target.py``).
 """
 
-from ._cpu_features import prefer_512_bit_vectors
 from ._tbb import load_wheel_tbb
 
-prefer_512_bit_vectors()  # before anything imports numba
 load_wheel_tbb()  # before Numba's first parallel call chooses its layer
 
 __version__ = "0.1.0"

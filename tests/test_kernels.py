@@ -13,6 +13,7 @@ from fastbp._network import Layout, Workspace
 from fastbp._solvers import AdamOptimizer, SGDOptimizer
 
 from . import reference
+from .conftest import fast_path_only
 from fastbp._network import kernel_input
 
 from .engine import TOL, engine_loss_grad, flat, make_targets, random_network
@@ -455,14 +456,15 @@ def test_stack_int64_is_a_writable_array_of_its_constant_size():
     assert fill(2) == (16, 240, 3)
 
 
+@fast_path_only
 def test_only_entry_points_are_callable_from_python():
     """Every kernel but the two entry points is compiled without a CPython
-    wrapper (``_config.InternalKernel``, for compile time); called from
+    wrapper (``_target.InternalKernel``, for compile time); called from
     Python it raises instead of jumping through the missing wrapper."""
     from numba.core.registry import CPUDispatcher
 
     from fastbp import _kernels
-    from fastbp._kernels._config import InternalKernel
+    from fastbp._kernels._target import InternalKernel
 
     modules = [_kernels.activations, _kernels.backprop, _kernels.dense,
                _kernels.epoch, _kernels.losses, _kernels.optimizers,
@@ -501,6 +503,7 @@ def test_minimum_and_maximum_are_pythons_min_and_max():
     assert isinstance(both(3, 4)[0], int)
 
 
+@fast_path_only
 @pytest.mark.parametrize("dtype", [np.float32, np.dtype(np.float64)])
 def test_register_takes_dtypes_and_module_sequences(dtype):
     # register() is one set lookup after the first call for the same
@@ -514,6 +517,7 @@ def test_register_takes_dtypes_and_module_sequences(dtype):
 
 
 
+@fast_path_only
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_object_file_symbols_are_those_numba_reads_from_the_bitcode():
     # _cache_stamp loads a cached kernel's library with the symbols its
@@ -553,6 +557,7 @@ def test_object_file_symbols_are_those_numba_reads_from_the_bitcode():
         b"\xcf\xfa\xed\xfe" + bytes(60)) is None
 
 
+@fast_path_only
 def test_object_files_it_cannot_read_take_numbas_path():
     from fastbp._kernels._cache_stamp import _unserialize_library
 

@@ -16,6 +16,10 @@ import pytest
 
 import fastbp
 
+from fastbp._kernels._capabilities import FAST_PATH
+
+from .conftest import fast_path_only
+
 PACKAGE = Path(fastbp.__file__).resolve().parent
 TIMEOUT = 600
 
@@ -94,12 +98,14 @@ def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
     assert first["misses"] > 0 and first["hits"] == 0
     # A new process loads every specialisation from the user-wide cache.
     assert second["misses"] == 0 and second["hits"] > 0
-    assert second["runtime compiled"] == 0  # loaded from the user cache
+    if FAST_PATH:  # Numba compiles its runtime functions in every process
+        assert second["runtime compiled"] == 0  # loaded from the user cache
     assert second["coef"] == first["coef"]
     index_files = list((tmp_path / "user-cache").rglob("*.nbi"))
     assert index_files, "nothing was cached in the user cache directory"
 
 
+@fast_path_only
 def test_loading_kernels_imports_none_of_numbas_implementations(
         private_package):
     """A process that finds the kernels cached loads their machine code and
@@ -163,6 +169,7 @@ print(json.dumps({
 """
 
 
+@fast_path_only
 def test_editing_any_kernel_file_invalidates_the_cache(private_package):
     """Numba keys a function's cache on its own file only: a change to a
     kernel it calls from another file would run stale machine code.
@@ -242,6 +249,7 @@ def test_compile_command_covers_every_fit_and_prediction(private_package):
     assert report == {"_train_kernel": [0, 2], "_predict_kernel": [0, 2]}
 
 
+@fast_path_only
 def test_kernels_call_each_other_through_registered_handles(
         private_package):
     """Compiling every entry point, for every input the estimators pass,
@@ -321,6 +329,7 @@ print(json.dumps({
 """
 
 
+@fast_path_only
 def test_a_process_that_only_predicts_needs_only_prediction_kernels(
         private_package, tmp_path):
     """Loading a pickled model and predicting compiles (or loads from the
@@ -442,52 +451,137 @@ def test_concurrent_fits_under_the_workqueue_layer():
     assert out.stdout.strip() == "ok"
 
 
-def test_avx512_default_and_opt_out_rules(monkeypatch):
-    import llvmlite.binding as llvm
+def test_kernel_cpu_features_rules():
+    from fastbp._cpu_features import kernel_cpu_features
+    host = "+avx2,+avx512f,+fma"
+    assert kernel_cpu_features(host, environ={}) == host + ",-prefer-256-bit"
+    # The user's NUMBA_CPU_FEATURES, FASTBP_AVX512=0, no AVX-512: as given.
+    assert kernel_cpu_features(host, user_set=True, environ={}) == host
+    assert kernel_cpu_features(host, environ={"FASTBP_AVX512": "0"}) == host
+    assert kernel_cpu_features("+avx2,-avx512f", environ={}) == (
+        "+avx2,-avx512f")
 
-    from fastbp import _cpu_features
-    from fastbp._cpu_features import prefer_512_bit_vectors
-    assert prefer_512_bit_vectors({"FASTBP_AVX512": "0"}) is None
-    user = {"NUMBA_CPU_FEATURES": "+avx2"}
-    assert prefer_512_bit_vectors(user) is None
-    assert user["NUMBA_CPU_FEATURES"] == "+avx2"  # the user's value wins
-    # Numba has compiled code in this process: too late. Silent by default,
-    # a warning when the user asked explicitly.
-    monkeypatch.setattr(_cpu_features, "_numba_codegen_started", lambda: True)
-    env = {}
-    assert prefer_512_bit_vectors(env) is None
-    assert env == {}
-    env = {"FASTBP_AVX512": "1"}
-    with pytest.warns(RuntimeWarning, match="Numba compiled code before"):
-        assert prefer_512_bit_vectors(env) is None
-    assert "NUMBA_CPU_FEATURES" not in env
-    # As if Numba had compiled nothing yet: set by default where AVX-512
-    # exists.
-    monkeypatch.setattr(_cpu_features, "_numba_codegen_started",
-                        lambda: False)
-    env = {}
-    host = llvm.get_host_cpu_features().flatten()
-    result = prefer_512_bit_vectors(env)
-    if "+avx512f" in host.split(","):
-        assert result == env["NUMBA_CPU_FEATURES"] == host + ",-prefer-256-bit"
-    else:
-        assert result is None and env == {}
-    assert prefer_512_bit_vectors({"FASTBP_AVX512": "0"}) is None
+
+USER_MODULE = """
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, fastmath=True)
+def user_sum_of_squares(a):
+    total = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        total += a[i] * a[i]
+    return total
+"""
+
+USER_CALL = """
+import json, os, sys, warnings
+import sklearn  # sets KMP_DUPLICATE_LIB_OK and KMP_INIT_AT_FORK itself
+warnings.simplefilter("ignore")
+environ = dict(os.environ)
+report = {{}}
+if {import_fastbp}:
+    import fastbp
+    from fastbp import MLPClassifier
+    report["environ after import"] = dict(os.environ) == environ
+    import numpy as np
+    X = np.random.RandomState(0).rand(64, 5)
+    MLPClassifier((4,), max_iter=2).fit(X, X[:, 0] > 0.5)
+    report["environ after fit"] = dict(os.environ) == environ
+import numpy as np
+from numba.core.registry import cpu_target
+import user_code
+value = user_code.user_sum_of_squares(np.arange(100, dtype=np.float32))
+stats = user_code.user_sum_of_squares.stats
+report.update(value=float(value),
+              hits=sum(stats.cache_hits.values()),
+              misses=sum(stats.cache_misses.values()),
+              magic=list(cpu_target.target_context.codegen().magic_tuple()))
+print(json.dumps(report))
+"""
+
+
+def test_import_and_fit_leave_environ_and_other_numba_code_alone(tmp_path):
+    """``import fastbp`` and a fit change neither ``os.environ`` nor how
+    Numba compiles other code: a user's function cached by a process
+    without fastbp is a cache hit in one that imports fastbp first and
+    fits, compiled for the same CPU features."""
+    (tmp_path / "user_code.py").write_text(USER_MODULE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path), str(PACKAGE.parent)]))
+    env.pop("NUMBA_CPU_FEATURES", None)
+    env.pop("NUMBA_CACHE_DIR", None)
+    without = json.loads(_run(USER_CALL.format(import_fastbp=False), env,
+                              tmp_path).strip().splitlines()[-1])
+    with_fastbp = json.loads(_run(USER_CALL.format(import_fastbp=True), env,
+                                  tmp_path).strip().splitlines()[-1])
+    assert without["misses"] == 1 and without["hits"] == 0
+    assert with_fastbp["environ after import"]
+    assert with_fastbp["environ after fit"]
+    assert with_fastbp["misses"] == 0 and with_fastbp["hits"] == 1
+    assert with_fastbp["magic"] == without["magic"]
+    assert with_fastbp["value"] == without["value"]
+
+
+VECTOR_WIDTHS = """
+import json, re
+import numba
+import numpy as np
+from fastbp._kernels import dense
+from fastbp._kernels._extern import register
+
+
+@numba.njit(fastmath=True)
+def user_sum_of_squares(a):
+    total = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        total += a[i] * a[i]
+    return total
+
+
+user_sum_of_squares(np.ones(64, np.float32))
+register(np.float32, ("activations", "dense"))
+kernel = dense._gemm_ab
+user = user_sum_of_squares.inspect_asm(user_sum_of_squares.signatures[0])
+ours = kernel.inspect_asm(next(iter(kernel.overloads)))
+print(json.dumps({"user": len(re.findall("zmm", user)),
+                  "kernel": len(re.findall("zmm", ours))}))
+"""
+
+
+@fast_path_only
+def test_kernels_use_512_bit_vectors_where_llvm_prefers_256(tmp_path):
+    """Where LLVM's tuning prefers 256-bit vectors (Intel's server cores;
+    here ``NUMBA_CPU_NAME`` asks for one), fastbp's kernels still get
+    512-bit ones and other code keeps LLVM's choice."""
+    import llvmlite.binding as llvm
+    if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX-512")
+    env = dict(os.environ, NUMBA_CPU_NAME="icelake-server",
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NUMBA_CPU_FEATURES", None)
+    env.pop("FASTBP_AVX512", None)
+    widths = json.loads(_run(VECTOR_WIDTHS, env, tmp_path)
+                        .strip().splitlines()[-1])
+    assert widths["user"] == 0
+    assert widths["kernel"] > 0
 
 
 AVX512_FIT = """
 import json, warnings
 import numpy as np
 import fastbp
-import numba
 from fastbp import MLPClassifier
+from fastbp._kernels._target import kernel_target
 warnings.simplefilter("ignore")
 rng = np.random.RandomState(0)
 X = rng.rand(600, 40).astype(np.float32)
 y = (X[:, :3].sum(axis=1) > 1.5).astype(int)
 model = MLPClassifier((64,), max_iter=3, batch_size=200, random_state=0)
 model.fit(X, y)
-print(json.dumps({"features": numba.config.CPU_FEATURES or "",
+print(json.dumps({"features": kernel_target.target_context.codegen()
+                  .magic_tuple()[2],
                   "coef": model.coefs_[0].tolist()}))
 """
 
@@ -498,17 +592,19 @@ import numba
 if {jit_first}:
     numba.njit(lambda x: x)(1)  # another library's kernel, compiled
 import fastbp
+from fastbp._kernels._target import kernel_target
 from numba.core.registry import cpu_target
-print(json.dumps(cpu_target.target_context.codegen()._tm_features))
+print(json.dumps([kernel_target.target_context.codegen().magic_tuple()[2],
+                  cpu_target.target_context.codegen().magic_tuple()[2]]))
 """
 
 
+@fast_path_only
 @pytest.mark.parametrize("jit_first", [False, True])
 def test_importing_numba_first_keeps_512_bit_kernels(tmp_path, jit_first):
-    """Numba reads its CPU features when it creates its code generator, at
-    the first jitted function: ``import numba`` before fastbp still gets the
-    512-bit kernels the install compiled; after another library's jitted
-    code, Numba's choice stands, silently."""
+    """fastbp's code generator is its own: whether or not other code was
+    compiled first, its kernels get 512-bit vectors and Numba's own code
+    generator keeps LLVM's features."""
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
         pytest.skip("this CPU has no AVX-512")
@@ -521,24 +617,24 @@ def test_importing_numba_first_keeps_512_bit_kernels(tmp_path, jit_first):
         env=env, cwd=tmp_path, capture_output=True, text=True,
         timeout=TIMEOUT)
     assert out.returncode == 0, out.stderr[-3000:]
-    features = json.loads(out.stdout.strip().splitlines()[-1])
-    assert features.endswith(",-prefer-256-bit") != jit_first
+    ours, numbas = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ours == numbas + ",-prefer-256-bit"
 
 
+@fast_path_only
 def test_avx512_default_compiles_512_bit_kernels_that_agree(tmp_path):
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
         pytest.skip("this CPU has no AVX-512")
     runs = {}
     for flag in ("0", "1"):
-        env = dict(os.environ, FASTBP_AVX512=flag)
+        env = dict(os.environ, FASTBP_AVX512=flag,
+                   NUMBA_CACHE_DIR=str(tmp_path / "cache"))
         env.pop("NUMBA_CPU_FEATURES", None)
-        if flag == "0":  # its kernels compile into a cache of their own
-            env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
         out = _run(AVX512_FIT, env, tmp_path)
         runs[flag] = json.loads(out.strip().splitlines()[-1])
     assert runs["1"]["features"].endswith(",-prefer-256-bit")
-    assert runs["0"]["features"] == ""
+    assert not runs["0"]["features"].endswith(",-prefer-256-bit")
     # Other vector widths sum in another order: the same model to rounding.
     import numpy as np
     np.testing.assert_allclose(runs["1"]["coef"], runs["0"]["coef"],

@@ -11,6 +11,12 @@ entry stale and it is recompiled.
 It also loads cached kernels without re-reading Numba's whole library of
 implementations first, and without parsing the LLVM bitcode stored beside
 their machine code (see ``_load_overload``).
+
+Both use Numba internals: on Numba's public path (``_capabilities``) the
+kernels keep Numba's own stamps (each file's modification time and size)
+and loading. A change to one kernel file then does not invalidate the
+cached callers in other files; an installed package's files do not change,
+and reinstalling rewrites them all.
 """
 
 import hashlib
@@ -19,11 +25,16 @@ import struct
 from functools import partial
 from pathlib import Path
 
-import llvmlite.binding as llvm
 import numba
-from numba.core.registry import CPUDispatcher
+
+from ._capabilities import FAST_PATH
+
+if FAST_PATH:
+    import llvmlite.binding as llvm
+    from numba.core.registry import CPUDispatcher, cpu_target
 
 _KERNEL_DIR = Path(__file__).parent
+_HELD_LOCKS = []
 
 
 def kernel_digest():
@@ -39,8 +50,11 @@ def stamp_dispatchers(modules):
     """Give every cached dispatcher in ``modules`` the kernel-wide stamp.
 
     Must run before the first call of any kernel (loading from the cache
-    happens at the first call). Returns the number of dispatchers stamped.
+    happens at the first call). Returns the number of dispatchers stamped
+    (0 on Numba's public path, which keeps Numba's stamps).
     """
+    if not FAST_PATH:
+        return 0
     stamp = ("fastbp-kernels", kernel_digest())
     count = 0
     for module in modules:
@@ -78,7 +92,7 @@ def _load_overload(cache, sig, target_context):
     own = vars(codegen).get("unserialize_library")
     codegen.unserialize_library = partial(_unserialize_library, codegen)
     try:
-        _initialize_runtime(cache.cache_path, target_context)
+        _initialize_runtime(cache.cache_path)
         with cache._guard_against_spurious_io_errors():
             return cache._load_overload(sig, target_context)
     finally:
@@ -88,9 +102,9 @@ def _load_overload(cache, sig, target_context):
             codegen.unserialize_library = own
 
 
-def _initialize_runtime(cache_dir, target_context):
-    """``rtsys.initialize(target_context)``, with the runtime's compiled
-    functions kept in fastbp's cache directory.
+def _initialize_runtime(cache_dir):
+    """``rtsys.initialize(cpu_target.target_context)``, with the runtime's
+    compiled functions kept in fastbp's cache directory.
 
     Numba's runtime (NRT) has a few functions of its own (reference counts,
     atomics) that every process compiled with LLVM on first use: 14-20 ms
@@ -100,7 +114,10 @@ def _initialize_runtime(cache_dir, target_context):
     saves them there (ignoring a directory it cannot write). The key covers
     everything the code depends on: Numba's and llvmlite's versions, the
     CPU and its features as the code generator sees them, and the settings
-    that change the functions (optimisation level, NRT debugging).
+    that change the functions (optimisation level, NRT debugging). They are
+    compiled by Numba's own code generator, not fastbp's (``_target``), as
+    they would be without fastbp: every library compiled later in the
+    process links them in.
     """
     from numba.core.runtime import rtsys
 
@@ -112,6 +129,7 @@ def _initialize_runtime(cache_dir, target_context):
     from numba.core import config
     from numba.core.runtime import _nrt_python, nrtdynmod
 
+    target_context = cpu_target.target_context
     codegen = target_context.codegen()
     key = repr((numba.__version__, llvmlite.__version__,
                 codegen.magic_tuple(), config.OPT, config.DEBUG_NRT,
@@ -229,9 +247,17 @@ def serialise_cache_saves(lock_path):
     Numba's cache index is a file that a save reads, extends and rewrites
     with no lock: two processes saving entries of one kernel at once could
     lose one of them or give two the same data file. ``fastbp.compile``'s
-    worker processes call this, with one lock file for all of them.
+    worker processes call this, with one lock file for all of them. On
+    Numba's public path, where saves cannot be wrapped, the process holds
+    the lock from now until it exits: the workers compile one at a time.
     """
     import fcntl
+
+    if not FAST_PATH:
+        lock = open(lock_path, "a")  # closed, and unlocked, at exit
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _HELD_LOCKS.append(lock)
+        return
 
     from numba.core.caching import IndexDataCacheFile
 

@@ -12,7 +12,8 @@ threads, so that a fit gives bitwise identical weights whatever
 from functools import partial
 
 import numba
-from numba.core.registry import CPUDispatcher
+
+from ._capabilities import FAST_PATH
 
 # Rounding-only relaxations: reassociation lets LLVM vectorise reductions
 # (dot products), contraction allows FMA. ``nnan``/``ninf`` are deliberately
@@ -30,42 +31,24 @@ _OPTIONS = dict(cache=True, fastmath=FASTMATH, nogil=True,
                 error_model="numpy")
 
 
-class InternalKernel(CPUDispatcher):
-    """A kernel compiled for calls from compiled code only.
+if FAST_PATH:
+    # fastbp's own target (512-bit vectors without touching the process's
+    # Numba), and kernels without Numba's CPython wrapper (_target).
+    from ._target import InternalKernel, KernelDispatcher, make_jit  # noqa: F401
 
-    Numba gives every compiled function a CPython wrapper (unboxing each
-    argument, boxing the result) unless ``no_cpython_wrapper`` is set. Only
-    the entry points (``jit_entry*``) are called from Python; leaving the
-    wrapper out of every other kernel took 0.8-2.3 s off each dtype's
-    compilation (9.1-11.3 s before, in alternating runs). Numba's
-    dispatcher would call the missing wrapper through a null pointer, so
-    calling one of these from Python raises instead.
-    """
-
-    def __call__(self, *args, **kwargs):
-        raise TypeError(
-            f"{self.py_func.__qualname__} is compiled without a Python "
-            "wrapper: call it from a jitted function.")
-
-
-def _internal_jit(*, cache, **options):
-    """``numba.njit(**options)`` for an :class:`InternalKernel`."""
-    def decorate(func):
-        kernel = InternalKernel(py_func=func, locals={}, targetoptions=dict(
-            options, nopython=True, boundscheck=None,
-            no_cpython_wrapper=True))
-        if cache:
-            kernel.enable_caching()
-        return kernel
-    return decorate
+    _internal_jit = partial(make_jit, InternalKernel,
+                            no_cpython_wrapper=True)
+    _entry_jit = partial(make_jit, KernelDispatcher)
+else:  # Numba's public API only (see _capabilities)
+    _internal_jit = _entry_jit = numba.njit
 
 
 # Kernels: called from compiled code only.
 jit = _internal_jit(**_OPTIONS)
 jit_parallel = _internal_jit(parallel=True, **_OPTIONS)
 # Entry points: called from Python.
-jit_entry = partial(numba.njit, **_OPTIONS)
-jit_entry_parallel = partial(numba.njit, parallel=True, **_OPTIONS)
+jit_entry = _entry_jit(**_OPTIONS)
+jit_entry_parallel = _entry_jit(parallel=True, **_OPTIONS)
 # The optimizer updates are compiled without fastmath. With "contract" and
 # "reassoc" the code generator may fuse a multiply and an add into an FMA or
 # reorder a sum, and the code Numba runs right after compiling and the code

@@ -45,17 +45,23 @@ through those wrappers; the jitted entry points are private to them.
 This uses Numba internals that have been stable for years (the calling
 convention of compiled functions, ``funcdesc.default_mangler``, code
 libraries' function pointers); ``tests/test_kernels.py`` and the cache tests
-in ``tests/test_processes.py`` exercise every handle.
+in ``tests/test_processes.py`` exercise every handle. On Numba's public path
+(``_capabilities``) a handle is the kernel itself, which Numba links into
+each caller, and :func:`register` does nothing.
 """
 
 import threading
 
-import llvmlite.binding as llvm
 import numpy as np
 from numba import types
-from numba.core import cgutils, funcdesc
-from numba.core.imputils import fix_returning_optional
 from numba.extending import intrinsic
+
+from ._capabilities import FAST_PATH
+
+if FAST_PATH:
+    import llvmlite.binding as llvm
+    from numba.core import cgutils, funcdesc
+    from numba.core.imputils import fix_returning_optional
 
 _HANDLES = []  # in creation order: callees are created before callers
 # (kernel name, argument types) of every call compiled as a linked call
@@ -182,9 +188,12 @@ def extern(kernel, signatures):
 
     Returns
     -------
-    call : numba intrinsic
-        Call it from compiled code with the kernel's arguments.
+    call : numba intrinsic or dispatcher
+        Call it from compiled code with the kernel's arguments (on Numba's
+        public path, ``kernel`` itself).
     """
+    if not FAST_PATH:
+        return kernel
     handle = _Extern(kernel, signatures)
     _HANDLES.append(handle)
     return handle.call
@@ -197,7 +206,7 @@ def register(dtype, modules):
     them is compiled or loaded in this process. Cheap after the first call.
     """
     key = (dtype, tuple(modules))  # tuple(): a list is not hashable
-    if key in _DONE:  # the common case, in one lookup
+    if key in _DONE or not FAST_PATH:  # the common case, in one lookup
         return
     dtype = np.dtype(dtype)
     with _LOCK:

@@ -11,14 +11,22 @@ objects that the interpreter's exit then collects). The views here are
 plain array structs: pointer, shape, strides, and the parent's reference to
 its memory. ``np.empty`` in a kernel names ``numba.np.arrayobj`` the same
 way.
+
+Building array structs uses Numba internals (``numba.np.arrayobj``): on
+Numba's public path (``_capabilities``) the same views come from slicing
+and ``reshape``, and the small arrays from ``np.empty``.
 """
 
+import numpy as np
 from numba import types
-from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
+from ._capabilities import FAST_PATH
 from ._config import jit
+
+if FAST_PATH:
+    from numba.core import cgutils
+    from numba.core.imputils import impl_ret_borrowed
 
 
 def _c_array(a, ndim):
@@ -121,6 +129,20 @@ def stack_int64(typingctx, count):
         return array._getvalue()
 
     return array_type(count), codegen
+
+
+if not FAST_PATH:
+    @jit
+    def matrix_view(flat, offset, rows, cols):  # noqa: F811
+        return flat[offset:offset + rows * cols].reshape((rows, cols))
+
+    @jit
+    def rows_flat(matrix, r0, r1):  # noqa: F811
+        return matrix[r0:r1].reshape(matrix[r0:r1].size)
+
+    @jit
+    def stack_int64(count):  # noqa: F811
+        return np.empty(count, np.int64)
 
 
 @jit

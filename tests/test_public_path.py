@@ -1,0 +1,80 @@
+"""Numba's public path (``fastbp/_kernels/_capabilities.py``), forced with
+``FASTBP_NUMBA_PUBLIC=1``: what fastbp falls back to under a Numba version
+its fast path is not tested with. Each test runs fresh processes with their
+own Numba cache, so the fast path's cache is left alone."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastbp
+
+ROOT = Path(fastbp.__file__).resolve().parent.parent
+TIMEOUT = 600
+
+FIT = """
+import json, warnings
+import numpy as np
+from fastbp import MLPClassifier
+from fastbp._kernels._capabilities import FAST_PATH
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.rand(300, 12)
+y = (X[:, :3].sum(axis=1) > 1.5).astype(int)
+coefs = {}
+for dtype in ("float32", "float64"):
+    model = MLPClassifier((32,), max_iter=3, batch_size=64, random_state=0,
+                          dtype=dtype).fit(X, y)
+    coefs[dtype] = [model.coefs_[0].tolist(), model.predict_proba(X).tolist()]
+print(json.dumps({"fast path": FAST_PATH, "coefs": coefs}))
+"""
+
+
+@pytest.fixture(scope="module")
+def public_env(tmp_path_factory):
+    env = dict(os.environ, FASTBP_NUMBA_PUBLIC="1", NUMBA_NUM_THREADS="2",
+               NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("numba-cache")),
+               PYTHONPATH=str(ROOT))
+    return env
+
+
+def _fit(env):
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
+                          FIT], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_public_path_fits_as_the_fast_path_does(public_env):
+    fast_env = dict(public_env, NUMBA_NUM_THREADS="2")
+    del fast_env["FASTBP_NUMBA_PUBLIC"], fast_env["NUMBA_CACHE_DIR"]
+    public, fast = _fit(public_env), _fit(fast_env)
+    assert not public["fast path"]
+    for dtype, rtol in (("float32", 1e-5), ("float64", 1e-12)):
+        for ours, theirs in zip(public["coefs"][dtype], fast["coefs"][dtype]):
+            np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)
+
+
+def test_cache_and_process_tests_pass_on_the_public_path(public_env):
+    """The tests that run fresh processes on their own copy of the package
+    (compile, cache, load), and the ones of the kernels' calls, on the
+    public path (the fast path's own mechanisms are skipped there)."""
+    tests = [
+        "tests/test_processes.py::"
+        "test_unwritable_package_dir_uses_user_cache_and_never_recompiles",
+        "tests/test_processes.py::"
+        "test_import_and_fit_leave_environ_and_other_numba_code_alone",
+        "tests/test_kernels.py::test_minimum_and_maximum_are_pythons_min_and_max",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         *tests], env=public_env, cwd=ROOT, capture_output=True, text=True,
+        timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-3000:]
+    assert f"{len(tests)} passed" in out.stdout
