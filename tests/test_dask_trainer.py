@@ -380,3 +380,51 @@ def test_import_fastbp_does_not_import_dask():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- partial_fit
+def test_partial_fit_on_blocks_is_one_fit_epoch(client, digits):
+    X, y, _, _ = digits
+    params = _small(solver="adam", local_batches=1, max_iter=1)
+    fitted = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    partial = fastbp_dask.MLPClassifier(**params)
+    partial.partial_fit(*_blocks(X, y), classes=np.unique(y))
+    _assert_same_weights(fitted, partial)
+    assert partial.n_iter_ == 1 and partial.t_ == len(y)
+    step = partial._optimizer.t
+    partial.partial_fit(*_blocks(X, y))
+    # The optimizer goes on: its step count grows, t_ adds up.
+    assert partial._optimizer.t == 2 * step and partial.t_ == 2 * len(y)
+
+
+def test_partial_fit_on_blocks_regressor_and_errors(client, digits,
+                                                    regression):
+    X, y, _, _ = regression
+    model = fastbp_dask.MLPRegressor(**_small(solver="sgd"))
+    for _ in range(3):
+        model.partial_fit(*_blocks(X, y))
+    assert model.n_iter_ == 1 and model.t_ == 3 * len(y)
+    assert np.isfinite(model.loss_)
+
+    X, y, _, _ = digits
+    fresh = fastbp_dask.MLPClassifier(**_small())
+    with pytest.raises(ValueError, match="classes must be passed"):
+        fresh.partial_fit(*_blocks(X, y))
+    fresh.partial_fit(*_blocks(X[y < 5], y[y < 5]), classes=np.arange(10))
+    assert_array_equal(fresh.classes_, np.arange(10))
+    with pytest.raises(ValueError, match="not in `self.classes_`"):
+        fresh.partial_fit(*_blocks(X, y + 10))
+    with pytest.raises(ValueError, match="early_stopping"):
+        fastbp_dask.MLPClassifier(early_stopping=True).partial_fit(
+            *_blocks(X, y), classes=np.arange(10))
+    with pytest.raises(AttributeError, match="partial_fit"):
+        fastbp_dask.MLPClassifier(solver="lbfgs").partial_fit
+
+
+def test_partial_fit_with_numpy_input_stays_in_memory(client, digits):
+    X, y, _, _ = digits
+    model = fastbp_dask.MLPClassifier(**_small())
+    model.partial_fit(X, y, classes=np.unique(y))
+    reference = fastbp.MLPClassifier(**_small()).partial_fit(
+        X, y, classes=np.unique(y))
+    _assert_same_weights(model, reference)

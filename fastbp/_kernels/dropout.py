@@ -53,20 +53,31 @@ def _row_key(key, row, layer):
 
 
 @jit
+def _scale(threshold, like):
+    """1 / (1 - p) in the dtype of ``like``, p = threshold / 2^24."""
+    one = like.dtype.type(1)
+    return one / (one - like.dtype.type(threshold)
+                  * like.dtype.type(2.0 ** -DROPOUT_BITS))
+
+
+@jit
+def _kept(base, j, limit):
+    """Whether unit ``j`` of the row whose key is ``base`` is kept."""
+    return (_mix(base + np.uint64(j) * _GOLDEN)
+            >> np.uint64(64 - DROPOUT_BITS)) >= limit
+
+
+@jit
 def _dropout_forward_rows(Z, threshold, key, idx, start, layer, s0, s1):
     """a = keep * scale * a for rows s0 <= s < s1 of Z (sample ``s`` is row
     ``idx[start + s]`` of the data); modifies Z in place."""
-    one = Z.dtype.type(1)
-    scale = one / (one - Z.dtype.type(threshold) * Z.dtype.type(
-        2.0 ** -DROPOUT_BITS))
+    scale = _scale(threshold, Z)
     zero = Z.dtype.type(0)
     limit = np.uint64(threshold)
     for s in range(s0, s1):
         base = _row_key(key, idx[start + s], layer)
         for j in range(Z.shape[1]):
-            keep = (_mix(base + np.uint64(j) * _GOLDEN)
-                    >> np.uint64(64 - DROPOUT_BITS)) >= limit
-            Z[s, j] = Z[s, j] * scale if keep else zero
+            Z[s, j] = Z[s, j] * scale if _kept(base, j, limit) else zero
 
 
 @jit
@@ -75,16 +86,16 @@ def _dropout_backward_rows(kind, A, D, threshold, key, idx, start, layer,
     """D = D * keep * scale * f'(z) for rows s0 <= s < s1, given the
     dropped-out activations ``A = keep * scale * f(z)`` and D = dL/dA on
     entry (dL/dz on exit)."""
+    scale = _scale(threshold, D)
     one = D.dtype.type(1)
-    scale = one / (one - D.dtype.type(threshold) * D.dtype.type(
-        2.0 ** -DROPOUT_BITS))
     zero = D.dtype.type(0)
     limit = np.uint64(threshold)
     for s in range(s0, s1):
         base = _row_key(key, idx[start + s], layer)
         for j in range(D.shape[1]):
-            keep = (_mix(base + np.uint64(j) * _GOLDEN)
-                    >> np.uint64(64 - DROPOUT_BITS)) >= limit
+            if not _kept(base, j, limit):
+                D[s, j] = zero
+                continue
             a = A[s, j] / scale  # f(z)
             if kind == LOGISTIC:
                 derivative = a * (one - a)
@@ -94,7 +105,7 @@ def _dropout_backward_rows(kind, A, D, threshold, key, idx, start, layer,
                 derivative = one if a > zero else zero
             else:  # IDENTITY
                 derivative = one
-            D[s, j] = D[s, j] * scale * derivative if keep else zero
+            D[s, j] = D[s, j] * scale * derivative
 
 
 # Handles compiled callers use (see _extern); the sample order arrives

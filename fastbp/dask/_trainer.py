@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import _fit_context, is_classifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
@@ -131,6 +132,15 @@ class _DaskMLP:
                           StrOptions({"epoch"})],
     }
 
+    def __init_subclass__(cls, **kwargs):
+        """A Dask estimator takes its in-memory class's parameters, their
+        constraints and its constructor, plus ``local_batches``."""
+        super().__init_subclass__(**kwargs)
+        base = cls._in_memory_class
+        cls._parameter_constraints = {**base._parameter_constraints,
+                                      **_DaskMLP._dask_constraints}
+        cls.__init__ = _with_local_batches(base.__init__)
+
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
@@ -159,14 +169,23 @@ class _DaskMLP:
         self : object
             The fitted estimator.
         """
+        return self._fit_blocks(X, y, sample_weight, validation_data)
+
+    def _fit_blocks(self, X, y, sample_weight, validation_data,
+                    incremental=False, classes=None):
+        """``fit`` (or, ``incremental``, ``partial_fit``: one epoch) on
+        dask arrays."""
         client = _get_client()
         hidden_layer_sizes, validation_data = self._fit_options(
             validation_data)
-        first_pass = not hasattr(self, "coefs_") or not self.warm_start
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
 
         dtype = self._np_dtype
         train, n_features = self._prepare(client, X, y, sample_weight,
-                                          first_pass)
+                                          first_pass, incremental, classes)
         validation = None
         if validation_data is not None:
             validation = self._prepare_validation(client, *validation_data)
@@ -175,22 +194,41 @@ class _DaskMLP:
         self._begin_training(layer_units, train.n_samples, first_pass, dtype)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
-        tasks = self._fit_tasks(X, y, sample_weight)
+        tasks = self._fit_tasks(X, y, sample_weight, incremental)
         if self.solver == "lbfgs":
             self._fit_lbfgs_blocks(client, train, tasks)
         else:
             self._fit_stochastic_blocks(client, train, validation, seed,
-                                        tasks)
+                                        tasks, incremental)
         self._end_training(tasks)
         return self
 
-    def _prepare(self, client, X, y, sample_weight, reset):
+    def _partial_fit_blocks(self, X, y, sample_weight, classes=None):
+        """One epoch over the blocks of dask arrays (``partial_fit``)."""
+        if not hasattr(self, "coefs_") and is_classifier(self):
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to "
+                    "partial_fit.")
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for "
+                    "partial_fit: one call sees one part of the data, not "
+                    "the class frequencies of the whole training set. Pass "
+                    "the weights as a dict.")
+        return self._fit_blocks(X, y, sample_weight, None, incremental=True,
+                                classes=classes)
+
+    def _prepare(self, client, X, y, sample_weight, reset, incremental=False,
+                 classes=None):
         """Check X, y, sample_weight in one pass; persist them as blocks.
 
         Sets ``n_features_in_``, ``n_outputs_`` and, for a classifier,
-        ``classes_``. Returns the training :class:`_data.Blocks` and the
+        ``classes_`` (from ``classes`` on partial_fit's first call, from y
+        otherwise). Returns the training :class:`_data.Blocks` and the
         number of features.
         """
+        classes_arg = classes
         dtype = self._np_dtype
         X, y, sample_weight = _data.as_row_aligned(X, y, sample_weight, dtype)
         if X.shape[0] < 1 or X.shape[1] < 1:
@@ -220,11 +258,22 @@ class _DaskMLP:
 
         self.n_features_in_ = X.shape[1]
         if classifier:
-            _data.check_classes(classes)
+            seen = classes
+            if incremental and reset:
+                seen = np.unique(np.asarray(classes_arg))
+            _data.check_classes(seen)
             if reset:
-                self._label_binarizer = LabelBinarizer().fit(classes)
+                self._label_binarizer = LabelBinarizer().fit(seen)
                 self.classes_ = self._label_binarizer.classes_
-            elif not np.array_equal(classes, self.classes_):
+            if incremental:
+                unseen = np.setdiff1d(classes, self.classes_)
+                if len(unseen):
+                    raise ValueError(
+                        "`y` has classes not in `self.classes_`. "
+                        f"`self.classes_` has {self.classes_}. 'y' has "
+                        f"{classes}.")
+                counts = None  # class_weight is a dict or None here
+            elif not reset and not np.array_equal(classes, self.classes_):
                 raise ValueError(
                     "warm_start can only be used where `y` has the same "
                     "classes as in the previous call to fit. Previously got "
@@ -309,11 +358,11 @@ class _DaskMLP:
         self._run_lbfgs(loss_grad, params, tasks)
 
     def _fit_stochastic_blocks(self, client, train, validation, seed,
-                               tasks):
+                               tasks, incremental=False):
         """Epochs of local SGD/Adam with periodic averaging, driven by
         ``_run_epochs``: an epoch is the rounds that use every block's rows
-        once."""
-        optimizer = self._prepare_optimizer(self._np_dtype)
+        once (``incremental``: one epoch, the optimizer carried over)."""
+        optimizer = self._prepare_optimizer(self._np_dtype, incremental)
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
             train, validation = train.split(client, seeds,
@@ -352,7 +401,7 @@ class _DaskMLP:
             run_epoch, n_samples,
             None if validation is None else _BlockValidation(client,
                                                              validation),
-            tasks)
+            tasks, incremental)
 
     def _round(self, client, train, spec, seeds, start, stop, params,
                optimizer):
@@ -536,7 +585,8 @@ _DASK_NOTES = """
     ``predict_proba`` return dask arrays (one task per block) and ``score``
     computes the score on the cluster. ``to_fastbp()`` returns the fitted
     model as an in-memory fastbp estimator. Class weights are computed from
-    the whole training set. Multilabel targets are not supported.
+    the whole training set. ``partial_fit`` on dask arrays runs one epoch
+    over their blocks. Multilabel targets are not supported.
 """
 
 
@@ -598,14 +648,33 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     """
 
     _in_memory_class = _mlp.MLPClassifier
-    _parameter_constraints: dict = {
-        **_mlp.MLPClassifier._parameter_constraints,
-        **_DaskMLP._dask_constraints,
-    }
-
-    __init__ = _with_local_batches(_mlp.MLPClassifier.__init__)
 
     _weighted_score = staticmethod(_data.weighted_accuracy)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over the given data; on dask arrays, over their blocks
+        on the cluster (as one ``fit`` epoch, the optimizer state carried
+        over between calls).
+
+        Parameters
+        ----------
+        X : dask array or array-like of shape (n_samples, n_features)
+        y : dask array or array-like of shape (n_samples,)
+        sample_weight : dask array or array-like of shape (n_samples,), \
+                default=None
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls; required on the first call.
+
+        Returns
+        -------
+        self : object
+        """
+        if not _is_dask(X):
+            return super().partial_fit(X, y, sample_weight=sample_weight,
+                                       classes=classes)
+        return self._partial_fit_blocks(X, y, sample_weight, classes)
 
     def _dask_output_shape(self, method):
         """Columns (None: one-dimensional) and dtype of ``method``'s
@@ -652,14 +721,21 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
 """)
 
     _in_memory_class = _mlp.MLPRegressor
-    _parameter_constraints: dict = {
-        **_mlp.MLPRegressor._parameter_constraints,
-        **_DaskMLP._dask_constraints,
-    }
-
-    __init__ = _with_local_batches(_mlp.MLPRegressor.__init__)
 
     _weighted_score = staticmethod(_data.weighted_r2)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``X``, ``y`` (and ``sample_weight``): dask arrays
+        of the shapes :meth:`fit` takes, trained over their blocks on the
+        cluster with the optimizer state carried over between calls, or
+        in-memory arrays, as :meth:`fastbp.MLPRegressor.partial_fit` does.
+        Returns the estimator.
+        """
+        if not _is_dask(X):
+            return super().partial_fit(X, y, sample_weight=sample_weight)
+        return self._partial_fit_blocks(X, y, sample_weight)
 
     def _dask_output_shape(self, method):
         return (None if self.n_outputs_ == 1 else self.n_outputs_,
