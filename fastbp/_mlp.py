@@ -65,6 +65,15 @@ def _shuffled(order, random_state):
     return order[perm]
 
 
+def _layer_size(size):
+    """``size`` as the width of a hidden layer, if scikit-learn's MLP could
+    allocate an array of it: an integer, not a bool, float or sequence;
+    otherwise numpy's TypeError for such an array shape."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError("an integer is required")
+    return operator.index(size)
+
+
 def _check_finite(estimator, X):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
     values) holds NaN or an infinity; see ``_validate_training_data``."""
@@ -281,7 +290,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
-        layer_units = [X.shape[1]] + hidden_layer_sizes + [self.n_outputs_]
+        layer_units = ([X.shape[1]]
+                       + [_layer_size(s) for s in hidden_layer_sizes]
+                       + [self.n_outputs_])
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
