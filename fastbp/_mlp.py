@@ -709,8 +709,30 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 and not config["array_api_dispatch"])
 
     def _validate_X(self, X):
-        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
-                             dtype=self._fitted_dtype, order="C")
+        """X checked as scikit-learn's MLP checks it for prediction, then
+        converted to the model's dtype, C-ordered, and tested for NaN and
+        infinity (values beyond float32's range become infinities).
+
+        ``validate_data``'s default ``dtype="numeric"`` refuses arrays of
+        strings, which a conversion to the model's dtype would parse, and
+        leaves a list holding other objects than numbers (such as None) an
+        array of objects, whose product with the weights fails in
+        scikit-learn with a TypeError.
+        """
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          ensure_all_finite=False)
+        if X.dtype == object:
+            # validate_data's test for NaN comes first.
+            check_array(X, dtype=None, estimator=self, input_name="X")
+            raise TypeError(
+                "X holds values that are not numbers (an array of dtype "
+                "object after validation); convert them to numbers first.")
+        dtype = self._fitted_dtype
+        X = (X.astype(dtype, copy=False) if issparse(X)
+             else np.ascontiguousarray(X, dtype=dtype))
+        if not get_config()["assume_finite"]:
+            _check_finite(self, X)
+        return X
 
     def _validate_training_data(self, X, y, reset, defer_finite=False,
                                 **kwargs):
