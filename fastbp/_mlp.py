@@ -747,14 +747,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         When they are not finite, scikit-learn's own check runs, with its
         error. With ``defer_finite``, dense X is not tested here: the epoch
         tests it (``_fit_stochastic``).
+
+        scikit-learn refuses X before it records ``n_features_in_``: when
+        X is not finite, ``n_features_in_`` is left as it was (absent
+        before a first fit, so the model is still not fitted).
         """
+        n_features_before = vars(self).get("n_features_in_")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              multi_output=True, dtype=self._np_dtype,
                              order="C", reset=reset, ensure_all_finite=False,
                              **kwargs)
         if not get_config()["assume_finite"] and (
                 issparse(X) or not defer_finite):
-            _check_finite(self, X)
+            try:
+                _check_finite(self, X)
+            except ValueError:
+                if n_features_before is None:
+                    del self.n_features_in_
+                else:
+                    self.n_features_in_ = n_features_before
+                raise
         return X, y
 
     @property
