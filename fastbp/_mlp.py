@@ -74,6 +74,21 @@ def _layer_size(size):
     return operator.index(size)
 
 
+def _numeric_targets(y, dtype):
+    """The validated targets as the kernels' C-ordered array of ``dtype``.
+
+    A regressor's targets may still be strings here: validation converts
+    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
+    them into training, where its loss fails with numpy's TypeError; they
+    are refused with a TypeError too, not parsed.
+    """
+    if y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
+    return np.ascontiguousarray(y, dtype=dtype)
+
+
 def _check_finite(estimator, X):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
     values) holds NaN or an infinity; see ``_validate_training_data``."""
@@ -303,7 +318,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         if validation_data is not None:
             validation_data = self._validate_validation_data(
                 validation_data, dtype)
-        Y = np.ascontiguousarray(y, dtype=dtype)
+        Y = _numeric_targets(y, dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
             tasks = FitTasks(self, X_user, y_user, sample_weight,
                              1 if incremental else self.max_iter, "epoch")
