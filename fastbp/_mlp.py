@@ -814,6 +814,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_kernel = dense_kernel_input(X)
         n_samples = X.shape[0]
         layout = self._layout
+        if X.shape[1] != layout.layer_units[0]:
+            # n_features_in_ is set by validation, also of data a fit then
+            # refused (a wrong sample_weight, say): the kernel would read
+            # past X's rows.
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the network's input "
+                f"layer has {layout.layer_units[0]}.")
         # Less than a block: no aligned buffers, whose set-up would cost
         # more than the products.
         empty = np.empty if n_samples < PREDICT_BLOCK else aligned_empty
@@ -821,7 +828,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             * layout.max_hidden_width
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
-        result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
+        # The network's width, which n_outputs_ is not after a partial_fit
+        # refused targets of another width.
+        result = np.empty((n_samples, layout.layer_units[-1]), dtype=dtype)
         hidden, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
