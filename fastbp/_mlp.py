@@ -67,6 +67,30 @@ def _shuffled(order, random_state):
     return order[perm]
 
 
+def _layer_size(size):
+    """``size`` as the width of a hidden layer, if scikit-learn's MLP could
+    allocate an array of it: an integer, not a bool, float or sequence;
+    otherwise numpy's TypeError for such an array shape."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError("an integer is required")
+    return operator.index(size)
+
+
+def _numeric_targets(y, dtype):
+    """The validated targets as the kernels' C-ordered array of ``dtype``.
+
+    A regressor's targets may still be strings here: validation converts
+    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
+    them into training, where its loss fails with numpy's TypeError; they
+    are refused with a TypeError too, not parsed.
+    """
+    if y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
+    return np.ascontiguousarray(y, dtype=dtype)
+
+
 def _check_finite(estimator, X):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
     values) holds NaN or an infinity; see ``_validate_training_data``."""
@@ -706,14 +730,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
+        layer_units = ([X.shape[1]]
+                       + [_layer_size(size) for size in hidden_layer_sizes]
+                       + [y.shape[1]])
         self._begin_training(layer_units, X.shape[0], first_pass, dtype,
                              issparse(X))
 
         validation = None
         if validation_data is not None:
             validation = self._memory_validation(*validation_data, dtype)
-        Y = np.ascontiguousarray(y, dtype=dtype)
+        Y = _numeric_targets(y, dtype)
         tasks = self._fit_tasks(X_user, y_user, sample_weight, incremental)
         with compiled_section(), fit_threads():
             if self.solver in _STOCHASTIC_SOLVERS:
@@ -898,8 +924,30 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 and not config["array_api_dispatch"])
 
     def _validate_X(self, X):
-        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
-                             dtype=self._fitted_dtype, order="C")
+        """X checked as scikit-learn's MLP checks it for prediction, then
+        converted to the model's dtype, C-ordered, and tested for NaN and
+        infinity (values beyond float32's range become infinities).
+
+        ``validate_data``'s default ``dtype="numeric"`` refuses arrays of
+        strings, which a conversion to the model's dtype would parse, and
+        leaves a list holding other objects than numbers (such as None) an
+        array of objects, whose product with the weights fails in
+        scikit-learn with a TypeError.
+        """
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          ensure_all_finite=False)
+        if X.dtype == object:
+            # validate_data's test for NaN comes first.
+            check_array(X, dtype=None, estimator=self, input_name="X")
+            raise TypeError(
+                "X holds values that are not numbers (an array of dtype "
+                "object after validation); convert them to numbers first.")
+        dtype = self._fitted_dtype
+        X = (X.astype(dtype, copy=False) if issparse(X)
+             else np.ascontiguousarray(X, dtype=dtype))
+        if not get_config()["assume_finite"]:
+            _check_finite(self, X)
+        return X
 
     def _validate_training_data(self, X, y, reset, defer_finite=False,
                                 **kwargs):
@@ -914,14 +962,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         When they are not finite, scikit-learn's own check runs, with its
         error. With ``defer_finite``, dense X is not tested here: the epoch
         tests it (see ``_Rollback``).
+
+        scikit-learn refuses X before it records ``n_features_in_``: when
+        X is not finite, ``n_features_in_`` is left as it was (absent
+        before a first fit, so the model is still not fitted).
         """
+        n_features_before = vars(self).get("n_features_in_")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              multi_output=True, dtype=self._np_dtype,
                              order="C", reset=reset, ensure_all_finite=False,
                              **kwargs)
         if not get_config()["assume_finite"] and (
                 issparse(X) or not defer_finite):
-            _check_finite(self, X)
+            try:
+                _check_finite(self, X)
+            except ValueError:
+                if n_features_before is None:
+                    del self.n_features_in_
+                else:
+                    self.n_features_in_ = n_features_before
+                raise
         return X, y
 
     @property
@@ -954,6 +1014,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_kernel = dense_kernel_input(X)
         n_samples = X.shape[0]
         layout = self._layout
+        if X.shape[1] != layout.layer_units[0]:
+            # n_features_in_ is set by validation, also of data a fit then
+            # refused (a wrong sample_weight, say): the kernel would read
+            # past X's rows.
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the network's input "
+                f"layer has {layout.layer_units[0]}.")
         # Less than a block: no aligned buffers, whose set-up would cost
         # more than the products.
         empty = np.empty if n_samples < PREDICT_BLOCK else aligned_empty
@@ -961,7 +1028,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             * layout.max_hidden_width
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
-        result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
+        # The network's width, which n_outputs_ is not after a partial_fit
+        # refused targets of another width.
+        result = np.empty((n_samples, layout.layer_units[-1]), dtype=dtype)
         hidden, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).

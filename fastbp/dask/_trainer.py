@@ -190,7 +190,9 @@ class _DaskMLP:
         if validation_data is not None:
             validation = self._prepare_validation(client, *validation_data)
 
-        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+        layer_units = ([n_features]
+                       + [_mlp._layer_size(size) for size in hidden_layer_sizes]
+                       + [self.n_outputs_])
         self._begin_training(layer_units, train.n_samples, first_pass, dtype)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
