@@ -27,9 +27,11 @@ import fastbp
 
 from .cluster import local_cluster
 
+# Skipped without the optional third-party packages; fastbp.dask itself is
+# imported plainly, so that an import error of its own fails the tests.
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-fastbp_dask = pytest.importorskip("fastbp.dask")
+import fastbp.dask as fastbp_dask  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
