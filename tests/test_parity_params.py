@@ -27,7 +27,7 @@ from sklearn.datasets import (load_digits, make_multilabel_classification,
 
 import fastbp
 
-from .test_parity import RTOL, assert_same_model
+from .test_parity import assert_same_model
 
 N_SAMPLES = 200
 
@@ -77,12 +77,12 @@ def _kind_params(kind):
     return {"loss": "poisson"} if kind == "poisson" else {}
 
 
-def _recorded(fit):
-    """Call ``fit()``; return its result and the warnings it raised, as
-    (category name, message) pairs in order."""
+def _recorded(function, *args, **kwargs):
+    """Call ``function(*args, **kwargs)``; return its result and the
+    warnings it raised, as (category name, message) pairs in order."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = fit()
+        result = function(*args, **kwargs)
     return result, [(w.category.__name__, str(w.message)) for w in caught]
 
 
@@ -112,10 +112,11 @@ def _fit_both(kind, sample_weight=None, **params):
     params = {**_kind_params(kind), **params}
     fit_params = {} if sample_weight is None else {
         "sample_weight": sample_weight}
-    ours, ours_warnings = _recorded(lambda: getattr(fastbp, name)(
-        dtype="float64", **params).fit(X, y, **fit_params))
-    ref, ref_warnings = _recorded(lambda: getattr(sk, name)(**params).fit(
-        X, y, **fit_params))
+    ours, ours_warnings = _recorded(
+        getattr(fastbp, name)(dtype="float64", **params).fit, X, y,
+        **fit_params)
+    ref, ref_warnings = _recorded(getattr(sk, name)(**params).fit, X, y,
+                                  **fit_params)
     assert ours_warnings == ref_warnings
     return ours, ref, X
 
@@ -127,7 +128,8 @@ BASE = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=6,
 
 PARAMETER_CASES = {
     # Architecture and regularisation.
-    "hidden_layer_sizes=(6,5)": ("multiclass", dict(hidden_layer_sizes=(6, 5))),
+    "hidden_layer_sizes=(6,5)": ("multiclass",
+                                 dict(hidden_layer_sizes=(6, 5))),
     "hidden_layer_sizes=7 (an int)": ("binary", dict(hidden_layer_sizes=7)),
     "alpha=0.5": ("multiclass", dict(alpha=0.5)),
     "alpha=0": ("regression", dict(alpha=0.0)),
@@ -270,10 +272,10 @@ def test_random_state_instance_matches_sklearn(solver):
     X, y = _output_data("multiclass")
     params = {**BASE, "solver": solver, "early_stopping": solver != "lbfgs"}
     params.pop("random_state")
-    ours, ours_warnings = _recorded(lambda: fastbp.MLPClassifier(
-        dtype="float64", random_state=ours_rs, **params).fit(X, y))
-    ref, ref_warnings = _recorded(lambda: sk.MLPClassifier(
-        random_state=ref_rs, **params).fit(X, y))
+    ours, ours_warnings = _recorded(fastbp.MLPClassifier(
+        dtype="float64", random_state=ours_rs, **params).fit, X, y)
+    ref, ref_warnings = _recorded(sk.MLPClassifier(
+        random_state=ref_rs, **params).fit, X, y)
     assert ours_warnings == ref_warnings
     assert_same_model(ours, ref, X)
     assert ours_rs.randint(10**9) == ref_rs.randint(10**9)
@@ -307,9 +309,9 @@ def test_verbose_output_matches_sklearn(solver, capfd):
                       max_iter=8)
     X, y = _output_data(kind)
     printed = []
-    for make in (lambda: fastbp.MLPClassifier(dtype="float64", **params),
-                 lambda: sk.MLPClassifier(**params)):
-        _recorded(lambda: make().fit(X, y))
+    for model in (fastbp.MLPClassifier(dtype="float64", **params),
+                  sk.MLPClassifier(**params)):
+        _recorded(model.fit, X, y)
         printed.append(capfd.readouterr().out)
     ours, ref = printed
     if solver == "lbfgs":
@@ -366,10 +368,10 @@ def test_regressor_partial_fit_matches_sklearn(solver, kind):
     for i, rows in enumerate(CHUNKS):
         # The third chunk (40 rows) is smaller than a batch: both warn.
         fit_params = {"sample_weight": sw[rows]} if i == 2 else {}
-        _, ours_warnings = _recorded(
-            lambda: ours.partial_fit(X[rows], y[rows], **fit_params))
-        _, ref_warnings = _recorded(
-            lambda: ref.partial_fit(X[rows], y[rows], **fit_params))
+        _, ours_warnings = _recorded(ours.partial_fit, X[rows], y[rows],
+                                     **fit_params)
+        _, ref_warnings = _recorded(ref.partial_fit, X[rows], y[rows],
+                                    **fit_params)
         assert ours_warnings == ref_warnings
         assert_same_model(ours, ref, X)
     assert ours.n_iter_ == 1
@@ -380,9 +382,9 @@ def test_regressor_partial_fit_matches_sklearn(solver, kind):
 def test_regressor_partial_fit_after_fit_matches_sklearn(solver):
     X, y = _output_data("regression")
     params = dict(solver=solver, max_iter=3, **GRID_BASE)
-    ours, ours_warnings = _recorded(lambda: fastbp.MLPRegressor(
-        dtype="float64", **params).fit(X, y))
-    ref, ref_warnings = _recorded(lambda: sk.MLPRegressor(**params).fit(X, y))
+    ours, ours_warnings = _recorded(
+        fastbp.MLPRegressor(dtype="float64", **params).fit, X, y)
+    ref, ref_warnings = _recorded(sk.MLPRegressor(**params).fit, X, y)
     assert ours_warnings == ref_warnings
     for rows in CHUNKS[:2]:
         ours.partial_fit(X[rows], y[rows])
@@ -400,9 +402,8 @@ def test_regressor_partial_fit_with_lbfgs_matches_sklearn():
     ours = fastbp.MLPRegressor(dtype="float64", **params)
     ref = sk.MLPRegressor(**params)
     for rows in CHUNKS[:2]:
-        _, ours_warnings = _recorded(lambda: ours.partial_fit(X[rows],
-                                                              y[rows]))
-        _, ref_warnings = _recorded(lambda: ref.partial_fit(X[rows], y[rows]))
+        _, ours_warnings = _recorded(ours.partial_fit, X[rows], y[rows])
+        _, ref_warnings = _recorded(ref.partial_fit, X[rows], y[rows])
         assert ours_warnings == ref_warnings
         assert_same_model(ours, ref, X)
 
@@ -424,8 +425,8 @@ def test_warm_start_matches_sklearn(solver, kind):
                            (slice(50, 200), params["max_iter"] + 2)]:
         ours.set_params(max_iter=max_iter)
         ref.set_params(max_iter=max_iter)
-        _, ours_warnings = _recorded(lambda: ours.fit(X[rows], y[rows]))
-        _, ref_warnings = _recorded(lambda: ref.fit(X[rows], y[rows]))
+        _, ours_warnings = _recorded(ours.fit, X[rows], y[rows])
+        _, ref_warnings = _recorded(ref.fit, X[rows], y[rows])
         assert ours_warnings == ref_warnings
         assert_same_model(ours, ref, X)
     if solver != "lbfgs":
