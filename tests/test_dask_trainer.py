@@ -461,6 +461,47 @@ def test_to_fastbp_gives_the_in_memory_estimator(client, digits):
     assert plain._optimizer.t > model._optimizer.t
 
 
+@pytest.fixture(scope="module")
+def fitted_classifier(client, digits):
+    X, y, _, _ = digits
+    return fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(*_blocks(X, y))
+
+
+def test_predict_log_proba_is_log_of_predict_proba(client, fitted_classifier,
+                                                   digits):
+    _, _, X_test, _ = digits
+    model = fitted_classifier
+    lazy = model.predict_log_proba(da.from_array(X_test, chunks=70))
+    assert isinstance(lazy, da.Array)
+    proba = model.predict_proba(da.from_array(X_test, chunks=70)).compute()
+    log_proba = lazy.compute()
+    assert log_proba.shape == (len(X_test), len(model.classes_))
+    assert_array_equal(log_proba, np.log(proba))
+    # In-memory input: in-memory output, as fastbp's.
+    in_memory = model.predict_log_proba(X_test)
+    assert isinstance(in_memory, np.ndarray)
+    assert_array_equal(in_memory, np.log(model.predict_proba(X_test)))
+    assert_array_equal(in_memory,
+                       model.to_fastbp().predict_log_proba(X_test))
+    # The forward pass may round a row differently in another block.
+    assert_allclose(log_proba, in_memory, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba",
+                                    "predict_log_proba"])
+@pytest.mark.parametrize("on_dask", [True, False],
+                         ids=["dask input", "numpy input"])
+def test_predict_with_wrong_feature_count_raises(client, fitted_classifier,
+                                                 digits, method, on_dask):
+    _, _, X_test, _ = digits
+    X = X_test[:, :10]
+    if on_dask:
+        X = da.from_array(X, chunks=70)
+    with pytest.raises(ValueError, match="X has 10 features, but "
+                                         "MLPClassifier is expecting 64"):
+        getattr(fitted_classifier, method)(X)
+
+
 # ---------------------------------------------------------------- bad input
 def _unknown_chunks(X, y):
     X, y = _blocks(X, y)
@@ -493,6 +534,72 @@ def test_bad_input_raises_before_training(client, digits, case):
         with pytest.raises(ValueError, match=match):
             fastbp_dask.MLPClassifier(**_small()).fit(*make(X, y))
     assert not any("_local_steps_task" in str(t["key"]) for t in tasks.data)
+
+
+def _multilabel(X, y):
+    Y = np.column_stack([y % 2, y > 4]).astype(int)
+    return _blocks(X, Y)
+
+
+BAD_FIT = {
+    # case: (estimator params, (X, y) -> (args, fit kwargs), error match)
+    "validation_data with lbfgs": (
+        dict(solver="lbfgs"),
+        lambda X, y: (_blocks(X, y), dict(validation_data=_blocks(X, y))),
+        r"validation_data is only used by the stochastic solvers"),
+    "sample_weight in other blocks": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.ones(len(y)), rows=100))),
+        "X and sample_weight must be cut into the same row blocks"),
+    "sample_weight of other length": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.ones(len(y) - 1)))),
+        "different numbers of rows"),
+    "negative sample_weight": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.r_[np.ones(len(y) - 1), -1.0]))),
+        "sample_weight contains NaN, infinity or negative values"),
+    "NaN in sample_weight": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.r_[np.nan, np.ones(len(y) - 1)]))),
+        "sample_weight contains NaN, infinity or negative values"),
+    "multilabel y": (
+        {}, lambda X, y: (_multilabel(X, y), {}),
+        "multilabel targets are not supported"),
+    "validation_data with other features": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            validation_data=_blocks(X[:, :10], y))),
+        "validation_data has 10 features, the training data 64"),
+    "validation_data with an unseen class": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            validation_data=_blocks(X[:120], np.full(120, 11)))),
+        r"validation_data has classes \[11\] not in"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT))
+def test_bad_fit_arguments_raise_before_training(client, digits, case):
+    X, y, _, _ = digits
+    params, make, match = BAD_FIT[case]
+    args, kwargs = make(X, y)
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match=match):
+            fastbp_dask.MLPClassifier(**_small(**params)).fit(*args,
+                                                              **kwargs)
+    assert not any(name in str(t["key"]) for t in tasks.data
+                   for name in ("_local_steps_task", "_loss_grad_task"))
+
+
+def test_warm_start_needs_the_same_classes_and_features(client, digits):
+    X, y, _, _ = digits
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=1, warm_start=True))
+    model.fit(*_blocks(X, y))
+    with pytest.raises(ValueError, match="warm_start can only be used where "
+                                         "`y` has the same classes"):
+        model.fit(*_blocks(X, np.where(y == 9, 8, y)))
+    with pytest.raises(ValueError, match="X has 10 features, but "
+                                         "MLPClassifier is expecting 64"):
+        model.fit(*_blocks(X[:, :10], y))
 
 
 def test_nan_in_regression_targets_raises(client, regression):
