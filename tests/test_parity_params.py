@@ -131,6 +131,11 @@ PARAMETER_CASES = {
     "hidden_layer_sizes=(6,5)": ("multiclass",
                                  dict(hidden_layer_sizes=(6, 5))),
     "hidden_layer_sizes=7 (an int)": ("binary", dict(hidden_layer_sizes=7)),
+    "hidden_layer_sizes=() (no hidden layer)": (
+        "multiclass", dict(hidden_layer_sizes=())),
+    "hidden_layer_sizes=()-lbfgs": ("binary", dict(hidden_layer_sizes=(),
+                                                   solver="lbfgs",
+                                                   max_iter=10)),
     "alpha=0.5": ("multiclass", dict(alpha=0.5)),
     "alpha=0": ("regression", dict(alpha=0.0)),
     "alpha=0.5-lbfgs": ("regression",
@@ -210,6 +215,10 @@ PARAMETER_CASES = {
         "multilabel", dict(early_stopping=True, max_iter=30)),
     "early_stopping-regression": ("regression",
                                   dict(early_stopping=True, max_iter=30)),
+    "early_stopping-multioutput": ("multioutput",
+                                   dict(early_stopping=True, max_iter=30)),
+    "early_stopping-poisson": ("poisson",
+                               dict(early_stopping=True, max_iter=30)),
     "early_stopping-stops-tol=0.1": (
         "multiclass", dict(early_stopping=True, tol=0.1, n_iter_no_change=2,
                            max_iter=50)),
@@ -262,6 +271,23 @@ def test_the_table_reaches_every_stopping_rule():
                  "n_iter_no_change=inf-early_stopping"]:
         done, limit = n_iter(case)
         assert done == limit, case
+
+
+@pytest.mark.parametrize("validation_fraction, message", [
+    (0.0, "test_size=0.0 should be either positive"),
+    (0.005, "The validation set is too small"),
+])
+def test_too_small_validation_set_raises_as_sklearn(validation_fraction,
+                                                    message):
+    X, y = _output_data("regression")
+    params = {**BASE, "early_stopping": True,
+              "validation_fraction": validation_fraction}
+    with pytest.raises(ValueError) as ours:
+        fastbp.MLPRegressor(dtype="float64", **params).fit(X, y)
+    with pytest.raises(ValueError) as ref:
+        sk.MLPRegressor(**params).fit(X, y)
+    assert message in str(ref.value)
+    assert str(ours.value) == str(ref.value)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
