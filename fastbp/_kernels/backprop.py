@@ -79,8 +79,8 @@ def _chunk_start(c, n_chunks, m):
 
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
-                            params, wt, layers, hidden, out, eps, xbuf, acts,
-                            deltas):
+                            params, wt, layers, hidden, out, loss_param, xbuf,
+                            acts, deltas):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
@@ -141,7 +141,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
         A = Z
 
-    # Output activation, loss and output error: delta = sw * (p - y).
+    # Output activation, loss and output error: delta = sw * dloss/dz
+    # (sw * (p - y) for the canonical links).
     aoff = layers[n_layers - 1, ACT_OFFSET]
     P = _view(acts, aoff, cap, n_outputs)
     D = _view(deltas, aoff, cap, n_outputs)
@@ -152,8 +153,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         w = one
         if sw.shape[0] > 0:
             w = sw[i]
-        loss += float(w) * _sample_loss(out, P, s, Y, i, eps)
-        _output_delta(P, s, Y, i, w, D)
+        loss += float(w) * _sample_loss(out, P, s, Y, i, loss_param)
+        _output_delta(out, P, s, Y, i, w, loss_param, D)
 
     # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):

@@ -9,12 +9,22 @@ scikit-learn pairs a loss whose gradient with respect to the pre-activation
 
     delta = sample_weight * (p - y)
 
+The robust regression losses (``OUT_HUBER``, ``OUT_ABSOLUTE``,
+``OUT_QUANTILE``) keep the identity output and replace ``p - y`` by their
+own derivative with respect to p, ``delta = sample_weight * dloss/dp``.
+
 The per-sample loss terms ``t`` returned here are combined by the caller as
 
     loss = factor * sum_s(sw_s * t_s) / sum_s(sw_s)
 
-with ``factor = 0.5 / n_outputs`` for the squared error and 1 otherwise
-(scikit-learn's ``0.5 * mean`` convention and its log-loss/deviance sums).
+with ``factor = 0.5 / n_outputs`` for the squared error, ``1 / n_outputs``
+for the robust losses and 1 otherwise (scikit-learn's ``0.5 * mean``
+convention and its log-loss/deviance sums). As for scikit-learn's squared
+error, the output error of every identity-output loss is the gradient of
+the loss summed over the outputs, not averaged: with one output the two
+agree, and Huber's error equals the squared error's wherever
+``|p - y| <= delta``, so a Huber fit whose residuals stay within delta
+takes exactly the squared error's steps.
 """
 
 import math
@@ -24,8 +34,9 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 
-from ._config import (FASTMATH, LOGISTIC, OUT_EXP, OUT_IDENTITY,
-                      OUT_LOGISTIC, OUT_SOFTMAX, jit, jit_exact)
+from ._config import (FASTMATH, LOGISTIC, OUT_ABSOLUTE, OUT_EXP, OUT_HUBER,
+                      OUT_IDENTITY, OUT_LOGISTIC, OUT_QUANTILE, OUT_SOFTMAX,
+                      jit, jit_exact)
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import rows_flat
@@ -132,7 +143,8 @@ def _softmax_rows_impl(Z, s0, s1):
 @jit
 def _output_activate_rows(kind, Z, s0, s1):
     """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``
-    (softmax: ``_softmax_rows``)."""
+    (softmax: ``_softmax_rows``). The identity and the robust losses'
+    codes leave Z as it is."""
     n = Z.shape[1]
     if kind == OUT_LOGISTIC:  # the hidden layers' logistic, in place
         _activate_rows_ext(LOGISTIC, Z, s0, s1)
@@ -142,7 +154,7 @@ def _output_activate_rows(kind, Z, s0, s1):
         for s in range(s0, s1):
             for j in range(n):
                 Z[s, j] = math.exp(Z[s, j])
-    # OUT_IDENTITY: nothing to do.
+    # OUT_IDENTITY, OUT_HUBER, OUT_ABSOLUTE, OUT_QUANTILE: nothing to do.
 
 
 @jit
@@ -154,7 +166,7 @@ def _xlogy(x, y):
 
 
 @jit
-def _sample_loss(kind, P, s, Y, i, eps):
+def _sample_loss(kind, P, s, Y, i, loss_param):
     """Loss term of sample ``s`` (outputs ``P[s]``, targets ``Y[i]``), summed
     over its outputs (float64).
 
@@ -162,9 +174,17 @@ def _sample_loss(kind, P, s, Y, i, eps):
     softmax:       -sum_j y_j log(clip(p_j))
     logistic:      -sum_j y_j log(clip(p_j)) + (1-y_j) log(1-clip(p_j))
     poisson:       sum_j y_j log(y_j / p_j) - y_j + p_j
+    huber:         sum_j 0.5 r_j^2 if |r_j| <= d else d (|r_j| - 0.5 d),
+                   r = p - y, d = loss_param       (times 1/n by caller)
+    absolute:      sum_j |p_j - y_j|               (times 1/n by caller)
+    quantile:      sum_j q r_j if r_j >= 0 else (q - 1) r_j,
+                   r = y - p, q = loss_param       (times 1/n by caller)
 
-    ``clip`` limits probabilities to [eps, 1 - eps] as scikit-learn does.
+    For the log-losses ``clip`` limits probabilities to [eps, 1 - eps] as
+    scikit-learn does, eps = ``loss_param``. Soft targets (label smoothing)
+    take every class's term, not only the true class's.
     """
+    eps = loss_param
     n = P.shape[1]
     t = 0.0
     if kind == OUT_IDENTITY:
@@ -185,34 +205,82 @@ def _sample_loss(kind, P, s, Y, i, eps):
             yj = float(Y[i, j])
             pj = float(P[s, j])
             t += _xlogy(yj, yj / pj) - yj + pj
+    elif kind == OUT_HUBER:
+        for j in range(n):
+            r = abs(float(P[s, j]) - float(Y[i, j]))
+            if r <= loss_param:
+                t += 0.5 * r * r
+            else:
+                t += loss_param * (r - 0.5 * loss_param)
+    elif kind == OUT_ABSOLUTE:
+        for j in range(n):
+            t += abs(float(P[s, j]) - float(Y[i, j]))
+    elif kind == OUT_QUANTILE:
+        for j in range(n):
+            r = float(Y[i, j]) - float(P[s, j])
+            t += loss_param * r if r >= 0 else (loss_param - 1.0) * r
     return t
 
 
 @jit
-def _output_delta(P, s, Y, i, weight, D):
-    """Output error ``D[s] = weight * (P[s] - Y[i])`` (dL/dz, canonical
-    link).
+def _output_delta(kind, P, s, Y, i, weight, loss_param, D):
+    """Output error ``D[s] = weight * dL/dz`` of loss ``kind``.
+
+    canonical links (squared error, log-losses, Poisson): P[s] - Y[i]
+    huber:    r clipped to [-d, d], r = P[s] - Y[i], d = loss_param
+    absolute: sign(r) (0 where r == 0)
+    quantile: 1 - q where p > y, -q where p < y, 0 where they are equal,
+              q = loss_param
 
     Parameters
     ----------
+    kind : int
+        The output code (``_config``).
     P : ndarray of shape (>= s + 1, n)
         Output activations; row s is the sample's.
     Y : ndarray of shape (>= i + 1, n)
-        Targets (0/1 indicators for classifiers); row i is the sample's.
+        Targets (0/1 indicators, or soft targets, for classifiers); row i is
+        the sample's.
     weight : float
         The sample's weight (1 when unweighted), of the arrays' dtype.
+    loss_param : float
+        Huber's delta, the quantile; not read by the other losses.
     D : ndarray of shape (>= s + 1, n)
         Row s is overwritten with the output error.
     """
-    for j in range(P.shape[1]):
-        D[s, j] = (P[s, j] - Y[i, j]) * weight
+    n = P.shape[1]
+    # Constants of the arrays' dtype: an int literal would make float32
+    # arithmetic float64.
+    zero = P.dtype.type(0)
+    if kind == OUT_HUBER:
+        d = P.dtype.type(loss_param)
+        for j in range(n):
+            D[s, j] = minimum(maximum(P[s, j] - Y[i, j], -d), d) * weight
+    elif kind == OUT_ABSOLUTE:
+        for j in range(n):
+            r = P[s, j] - Y[i, j]
+            D[s, j] = weight if r > zero else (-weight if r < zero else zero)
+    elif kind == OUT_QUANTILE:
+        q = P.dtype.type(loss_param)
+        above = (P.dtype.type(1) - q) * weight  # p > y
+        below = -q * weight  # p < y
+        for j in range(n):
+            r = P[s, j] - Y[i, j]
+            D[s, j] = above if r > zero else (below if r < zero else zero)
+    else:
+        for j in range(n):
+            D[s, j] = (P[s, j] - Y[i, j]) * weight
 
 
 @jit
 def _loss_factor(kind, n_outputs):
-    """Constant the weighted mean of the sample losses is multiplied by."""
+    """Constant the weighted mean of the sample losses is multiplied by:
+    the mean over outputs (half of it for the squared error) for the
+    identity-output losses, 1 for the log-losses and the deviance."""
     if kind == OUT_IDENTITY:
         return 0.5 / n_outputs
+    if kind == OUT_HUBER or kind == OUT_ABSOLUTE or kind == OUT_QUANTILE:
+        return 1.0 / n_outputs
     return 1.0
 
 
