@@ -21,10 +21,32 @@ def expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
+     # fastbp's training losses (tests/test_losses.py).
+     MLPClassifier(max_iter=100, label_smoothing=0.1),
+     MLPRegressor(max_iter=100, loss="huber", huber_delta=0.5),
+     MLPRegressor(max_iter=100, loss="absolute_error"),
+     MLPRegressor(max_iter=100, loss="quantile", quantile=0.3)],
     expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+SGD_FLOAT64 = dict(max_iter=100, solver="sgd", tol=1e-2, random_state=42,
+                   dtype="float64")
+
+
+@pytest.mark.parametrize("check", [
+    check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data])
+@pytest.mark.parametrize("estimator", [
+    MLPClassifier(max_iter=100, solver="lbfgs", dtype="float64",
+                  label_smoothing=0.1),
+    MLPRegressor(loss="huber", huber_delta=0.5, **SGD_FLOAT64),
+    MLPRegressor(loss="absolute_error", **SGD_FLOAT64),
+    MLPRegressor(loss="quantile", quantile=0.3, **SGD_FLOAT64)], ids=repr)
+def test_sample_weight_equivalence_float64_fastbp_losses(check, estimator):
+    check(type(estimator).__name__, estimator)
 
 
 @pytest.mark.parametrize("check", [
