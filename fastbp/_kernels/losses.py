@@ -11,7 +11,8 @@ scikit-learn pairs a loss whose gradient with respect to the pre-activation
 
 The robust regression losses (``OUT_HUBER``, ``OUT_ABSOLUTE``,
 ``OUT_QUANTILE``) keep the identity output and replace ``p - y`` by their
-own derivative with respect to p, ``delta = sample_weight * dloss/dp``.
+own derivative with respect to p, ``delta = sample_weight * dloss/dp``;
+``_robust_loss_delta`` computes their loss and error in one pass.
 
 The per-sample loss terms ``t`` returned here are combined by the caller as
 
@@ -166,25 +167,19 @@ def _xlogy(x, y):
 
 
 @jit
-def _sample_loss(kind, P, s, Y, i, loss_param):
+def _sample_loss(kind, P, s, Y, i, eps):
     """Loss term of sample ``s`` (outputs ``P[s]``, targets ``Y[i]``), summed
-    over its outputs (float64).
+    over its outputs (float64), for the canonical-link losses.
 
     squared error: sum_j (y_j - p_j)^2             (times 0.5/n by caller)
     softmax:       -sum_j y_j log(clip(p_j))
     logistic:      -sum_j y_j log(clip(p_j)) + (1-y_j) log(1-clip(p_j))
     poisson:       sum_j y_j log(y_j / p_j) - y_j + p_j
-    huber:         sum_j 0.5 r_j^2 if |r_j| <= d else d (|r_j| - 0.5 d),
-                   r = p - y, d = loss_param       (times 1/n by caller)
-    absolute:      sum_j |p_j - y_j|               (times 1/n by caller)
-    quantile:      sum_j q r_j if r_j >= 0 else (q - 1) r_j,
-                   r = y - p, q = loss_param       (times 1/n by caller)
 
-    For the log-losses ``clip`` limits probabilities to [eps, 1 - eps] as
-    scikit-learn does, eps = ``loss_param``. Soft targets (label smoothing)
-    take every class's term, not only the true class's.
+    ``clip`` limits probabilities to [eps, 1 - eps] as scikit-learn does.
+    Soft targets (label smoothing) take every class's term, not only the
+    true class's.
     """
-    eps = loss_param
     n = P.shape[1]
     t = 0.0
     if kind == OUT_IDENTITY:
@@ -205,71 +200,76 @@ def _sample_loss(kind, P, s, Y, i, loss_param):
             yj = float(Y[i, j])
             pj = float(P[s, j])
             t += _xlogy(yj, yj / pj) - yj + pj
-    elif kind == OUT_HUBER:
-        for j in range(n):
-            r = abs(float(P[s, j]) - float(Y[i, j]))
-            if r <= loss_param:
-                t += 0.5 * r * r
-            else:
-                t += loss_param * (r - 0.5 * loss_param)
-    elif kind == OUT_ABSOLUTE:
-        for j in range(n):
-            t += abs(float(P[s, j]) - float(Y[i, j]))
-    elif kind == OUT_QUANTILE:
-        for j in range(n):
-            r = float(Y[i, j]) - float(P[s, j])
-            t += loss_param * r if r >= 0 else (loss_param - 1.0) * r
     return t
 
 
 @jit
-def _output_delta(kind, P, s, Y, i, weight, loss_param, D):
-    """Output error ``D[s] = weight * dL/dz`` of loss ``kind``.
+def _output_delta(P, s, Y, i, weight, D):
+    """Output error ``D[s] = weight * (P[s] - Y[i])`` (dL/dz, canonical
+    link).
 
-    canonical links (squared error, log-losses, Poisson): P[s] - Y[i]
-    huber:    r clipped to [-d, d], r = P[s] - Y[i], d = loss_param
-    absolute: sign(r) (0 where r == 0)
-    quantile: 1 - q where p > y, -q where p < y, 0 where they are equal,
-              q = loss_param
+    Parameters
+    ----------
+    P : ndarray of shape (>= s + 1, n)
+        Output activations; row s is the sample's.
+    Y : ndarray of shape (>= i + 1, n)
+        Targets (0/1 indicators, or soft targets, for classifiers); row i
+        is the sample's.
+    weight : float
+        The sample's weight (1 when unweighted), of the arrays' dtype.
+    D : ndarray of shape (>= s + 1, n)
+        Row s is overwritten with the output error.
+    """
+    for j in range(P.shape[1]):
+        D[s, j] = (P[s, j] - Y[i, j]) * weight
+
+
+@jit
+def _robust_loss_delta(kind, P, s, Y, i, weight, loss_param, D):
+    """Loss term of sample ``s`` summed over its outputs (float64, times
+    1/n by the caller), and its output error ``D[s] = weight * dloss/dp``,
+    for the identity-output robust losses, r = p - y:
+
+    huber (d = loss_param): 0.5 r^2 if |r| <= d else d (|r| - 0.5 d);
+                            dloss/dp = r clipped to [-d, d]
+    quantile (q = loss_param): (1 - q) r if r > 0 else -q r;
+                            dloss/dp = 1 - q if r > 0, -q if r < 0, else 0
+    absolute: |r| = 2 x the quantile loss of q = 1/2; dloss/dp = sign(r)
+
+    One loop per loss computes both (absolute error through the quantile
+    loss's loop): each loop is compiled code to generate, in every dtype.
 
     Parameters
     ----------
     kind : int
-        The output code (``_config``).
-    P : ndarray of shape (>= s + 1, n)
-        Output activations; row s is the sample's.
-    Y : ndarray of shape (>= i + 1, n)
-        Targets (0/1 indicators, or soft targets, for classifiers); row i is
-        the sample's.
-    weight : float
-        The sample's weight (1 when unweighted), of the arrays' dtype.
+        OUT_HUBER, OUT_ABSOLUTE or OUT_QUANTILE (``_config``).
+    P, Y, weight, D :
+        As in :func:`_output_delta`; row s of D is overwritten.
     loss_param : float
-        Huber's delta, the quantile; not read by the other losses.
-    D : ndarray of shape (>= s + 1, n)
-        Row s is overwritten with the output error.
+        Huber's delta or the quantile (not read for the absolute error).
     """
     n = P.shape[1]
-    # Constants of the arrays' dtype: an int literal would make float32
-    # arithmetic float64.
-    zero = P.dtype.type(0)
+    t = 0.0
     if kind == OUT_HUBER:
         d = P.dtype.type(loss_param)
         for j in range(n):
             D[s, j] = minimum(maximum(P[s, j] - Y[i, j], -d), d) * weight
-    elif kind == OUT_ABSOLUTE:
-        for j in range(n):
-            r = P[s, j] - Y[i, j]
-            D[s, j] = weight if r > zero else (-weight if r < zero else zero)
-    elif kind == OUT_QUANTILE:
-        q = P.dtype.type(loss_param)
-        above = (P.dtype.type(1) - q) * weight  # p > y
-        below = -q * weight  # p < y
-        for j in range(n):
-            r = P[s, j] - Y[i, j]
-            D[s, j] = above if r > zero else (below if r < zero else zero)
-    else:
-        for j in range(n):
-            D[s, j] = (P[s, j] - Y[i, j]) * weight
+            a = abs(float(P[s, j]) - float(Y[i, j]))
+            t += (0.5 * a * a if a <= loss_param
+                  else loss_param * (a - 0.5 * loss_param))
+        return t
+    q = loss_param if kind == OUT_QUANTILE else 0.5
+    scale = 1.0 if kind == OUT_QUANTILE else 2.0
+    # Of the arrays' dtype: an int literal would make float32 arithmetic
+    # float64.
+    above = P.dtype.type(scale * (1.0 - q)) * weight  # p > y
+    below = P.dtype.type(-scale * q) * weight  # p < y
+    zero = P.dtype.type(0)
+    for j in range(n):
+        r = float(P[s, j]) - float(Y[i, j])
+        t += (1.0 - q) * r if r > 0 else -q * r
+        D[s, j] = above if r > 0 else (below if r < 0 else zero)
+    return scale * t
 
 
 @jit
