@@ -79,14 +79,22 @@ def test_constructor_matches_sklearn_signature():
         ours_params = inspect.signature(ours).parameters
         ref_params = inspect.signature(ref).parameters
         # scikit-learn's parameters first, in order; fastbp's own at the end.
-        extra = ["class_weight", "dtype"] if ours is MLPClassifier else ["dtype"]
+        extra = (["class_weight", "dtype", "label_smoothing"]
+                 if ours is MLPClassifier
+                 else ["dtype", "huber_delta", "quantile"])
         assert list(ours_params) == list(ref_params) + extra
+        for name in extra[-2:]:
+            assert ours_params[name].kind == inspect.Parameter.KEYWORD_ONLY
         for name, p in ref_params.items():
             assert ours_params[name].default == p.default
             assert ours_params[name].kind == p.kind
         assert ours_params["dtype"].default == "float32"
         if ours is MLPClassifier:
             assert ours_params["class_weight"].default is None
+            assert ours_params["label_smoothing"].default == 0.0
+        else:
+            assert ours_params["huber_delta"].default == 1.0
+            assert ours_params["quantile"].default is None
 
 
 # ------------------------------------------- features around the epoch loop
