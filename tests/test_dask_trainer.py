@@ -687,3 +687,66 @@ def test_partial_fit_with_numpy_input_stays_in_memory(client, digits):
     reference = fastbp.MLPClassifier(**_small()).partial_fit(
         X, y, classes=np.unique(y))
     _assert_same_weights(model, reference)
+
+
+# ------------------------------------------------- fastbp's training losses
+@pytest.mark.parametrize("kind,params", [
+    ("regressor", dict(loss="huber", huber_delta=0.5)),
+    ("classifier", dict(label_smoothing=0.2))], ids=str)
+def test_lbfgs_on_blocks_with_fastbp_losses_equals_in_memory_fit(
+        client, kind, params, digits, regression):
+    # Huber's delta reaches the workers' kernels; the soft targets are
+    # computed on the workers.
+    X, y, _, _ = digits if kind == "classifier" else regression
+    in_memory, on_dask = _estimators(kind)
+    settings = _small(solver="lbfgs", max_iter=15, dtype="float64", **params)
+    expected = in_memory(**settings).fit(X, y)
+    model = on_dask(**settings).fit(*_blocks(X, y))
+    assert model.n_iter_ == expected.n_iter_
+    assert_allclose(model.loss_, expected.loss_, rtol=1e-10)
+    for got, want in zip(model.coefs_ + model.intercepts_,
+                         expected.coefs_ + expected.intercepts_):
+        assert_allclose(got, want, rtol=1e-7, atol=1e-10)
+    plain = model.to_fastbp()
+    for name, value in params.items():
+        assert plain.get_params()[name] == value
+
+
+@pytest.mark.parametrize("kind,params", [
+    ("regressor", dict(loss="quantile", quantile=0.8)),
+    ("regressor", dict(loss="absolute_error")),
+    ("classifier", dict(label_smoothing=0.2))], ids=str)
+def test_stochastic_fit_on_blocks_with_fastbp_losses(client, kind, params,
+                                                     digits, regression):
+    # The validation loss is the option's loss on the true targets.
+    X, y, X_val, y_val = digits if kind == "classifier" else regression
+    in_memory, on_dask = _estimators(kind)
+    settings = _small(max_iter=3, local_batches=1, **params)
+    model = on_dask(**settings).fit(
+        *_blocks(X, y), validation_data=_blocks(X_val, y_val, rows=100))
+    plain = model.to_fastbp()
+    Y_val = (plain._label_binarizer.transform(y_val) if kind == "classifier"
+             else y_val.reshape(-1, 1))
+    assert_allclose(model.validation_loss_curve_[-1],
+                    plain._validation_loss(X_val.astype(np.float32), Y_val,
+                                           None), rtol=1e-5)
+    # One block in its order, averaged once per epoch: the in-memory fit.
+    settings = _small(max_iter=3, shuffle=False, **params)
+    one_block = on_dask(**settings, local_batches="epoch").fit(
+        *_blocks(X, y, rows=len(y)))
+    expected = in_memory(**settings).fit(X, y)
+    assert_allclose(one_block.loss_curve_, expected.loss_curve_, rtol=1e-6)
+    for got, want in zip(one_block.coefs_, expected.coefs_):
+        assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(loss="absolute_error", solver="lbfgs"), "not differentiable"),
+    (dict(loss="quantile"), "needs the quantile")], ids=str)
+def test_fastbp_loss_errors_raise_before_training(client, regression, params,
+                                                  match):
+    X, y, _, _ = regression
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match=match):
+            fastbp_dask.MLPRegressor(**_small(**params)).fit(*_blocks(X, y))
+    assert not tasks.data

@@ -64,7 +64,8 @@ def _aligned_copy(array):
     return out
 
 
-def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
+def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
+                    loss_param):
     """Loss sum and gradient sum of one block, for the full-batch objective.
 
     Parameters
@@ -80,7 +81,11 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     layer_units : list of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
     hidden, out : int
-        Kernel codes of the hidden and output activations.
+        Kernel codes of the hidden and output activations (the output
+        code names the loss).
+    loss_param : float
+        The loss's parameter (``_kernels.epoch._train_kernel``'s
+        ``loss_param``).
 
     Returns
     -------
@@ -95,7 +100,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     Notes
     -----
     Calls ``_loss_grad(X_kernel, Y, sw, arange(n_rows), 0, n_rows, params,
-    workspace.table, hidden, out, 0, eps, workspace.buffers())`` with
+    workspace.table, hidden, out, 0, loss_param, workspace.buffers())`` with
     ``alpha = 0``: it returns the block's mean loss and leaves its mean
     gradient in ``workspace.grad``; both are multiplied back by the block's
     weight sum.
@@ -111,8 +116,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
             kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table, hidden,
-            out, dtype.type(0), float(np.finfo(dtype).eps),
-            workspace.buffers())
+            out, dtype.type(0), loss_param, workspace.buffers())
     weight_sum = float(n_rows) if sw is None else float(
         np.sum(weights, dtype=np.float64))
     return (loss * weight_sum, workspace.grad.astype(np.float64) * weight_sum,
@@ -120,12 +124,13 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
 
 
 def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
-                      hidden, out, alpha, solver, hyper, dropout=None):
+                      hidden, out, loss_param, alpha, solver, hyper,
+                      dropout=None):
     """SGD or Adam steps over ``rows`` of one block, from given weights.
 
     Parameters
     ----------
-    X, Y, sw, layer_units, hidden, out :
+    X, Y, sw, layer_units, hidden, out, loss_param :
         As in :func:`block_loss_grad`.
     rows : int64 ndarray of shape (n_steps_rows,)
         Row numbers within the block, in the order they are used; cut into
@@ -158,9 +163,9 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     Notes
     -----
     Calls ``_run_epoch(X_kernel, Y, sw, rows, batch_size, params,
-    workspace.table, hidden, out, alpha, eps, OptimizerState(solver, hyper,
-    state, step), workspace.buffers())``, as the in-memory fit does for one
-    epoch.
+    workspace.table, hidden, out, alpha, loss_param, OptimizerState(solver,
+    hyper, state, step), workspace.buffers())``, as the in-memory fit does
+    for one epoch.
     """
     dtype = weights.dtype
     n_params = weights.shape[1]
@@ -178,8 +183,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, hidden, out, dtype.type(alpha),
-            float(np.finfo(dtype).eps), optimizer, workspace.buffers(),
-            dropout)
+            loss_param, optimizer, workspace.buffers(), dropout)
     result = np.empty_like(weights)
     result[0] = params
     result[1:] = state[:weights.shape[0] - 1]

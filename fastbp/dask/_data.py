@@ -276,7 +276,7 @@ def _identity(value):
     return value
 
 
-def _validation_block(X, Y, sample_weight, model, loss_name):
+def _validation_block(X, Y, sample_weight, model):
     """A block's sums for the validation score and loss of ``model``.
 
     Returns a dict with the block's weight sum ``w``, its loss sum
@@ -286,14 +286,12 @@ def _validation_block(X, Y, sample_weight, model, loss_name):
     of y ``mean``, the weighted sum of squared deviations from it ``m2``
     and the weighted sum of squared residuals ``ss_res``.
     """
-    from sklearn.neural_network._base import LOSS_FUNCTIONS
-
     P = block_predict(model, X)
     w = (np.ones(len(Y)) if sample_weight is None
          else sample_weight.astype(np.float64))
     total = float(w.sum())
     sums = {"w": total, "finite": bool(np.isfinite(P).all())}
-    sums["loss"] = float(LOSS_FUNCTIONS[loss_name](Y, P, sample_weight)) * total
+    sums["loss"] = model._data_loss(Y, P, sample_weight) * total
     if is_classifier(model):
         if Y.shape[1] == 1:
             right = (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
@@ -312,13 +310,13 @@ def _validation_block(X, Y, sample_weight, model, loss_name):
 class ValidationSet(Blocks):
     """Validation blocks; evaluates a model on them, once per epoch."""
 
-    def evaluate(self, client, model, loss_name):
+    def evaluate(self, client, model):
         """``(score, loss)`` of ``model``: accuracy or R^2 (averaged over
         outputs), and the mean loss without L2 term, as the in-memory
         estimators record them."""
         model_future = client.submit(_identity, model, pure=False)
         futures = [client.submit(_validation_block, X, Y, self.weights_of(b),
-                                 model_future, loss_name, pure=False)
+                                 model_future, pure=False)
                    for b, (X, Y) in enumerate(zip(self.X, self.Y))]
         sums = client.gather(futures)
         total = sum(s["w"] for s in sums)

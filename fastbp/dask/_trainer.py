@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from . import _data
+from .._losses import smoothed_labels
 from ._blocks import (average_weights, block_local_steps, block_loss_grad,
                       finish_loss_grad, optimizer_settings, pack_weights,
                       set_weights)
@@ -97,9 +98,9 @@ def _send(client, weights):
 
 
 def _loss_grad_task(X, Y, sample_weight, params, spec):
-    layer_units, hidden, out = spec
+    layer_units, hidden, out, loss_param = spec
     return block_loss_grad(X, Y, sample_weight, params, layer_units, hidden,
-                           out)
+                           out, loss_param)
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
@@ -107,8 +108,8 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
     """One block's share of a round: its rows ``order[start:stop]``, where
     ``order`` is the block's permutation for this epoch; the block's rows
     are rows ``first_row, ...`` of the training data (dropout's key)."""
-    (batch_size, layer_units, hidden, out, alpha, solver, hyper,
-     dropout) = spec
+    (batch_size, layer_units, hidden, out, loss_param, alpha, solver,
+     hyper, dropout) = spec
     order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
@@ -117,7 +118,7 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
         dropout.key[2] = first_row
     return block_local_steps(X, Y, sample_weight, order[start:stop],
                              batch_size, weights, step, layer_units, hidden,
-                             out, alpha, solver, hyper, dropout)
+                             out, loss_param, alpha, solver, hyper, dropout)
 
 
 def _predict_block(X, model, method):
@@ -331,7 +332,19 @@ class _DaskMLP:
 
     def _spec(self):
         hidden, out = self._kernel_codes()
-        return self._layout.layer_units, hidden, out
+        return (self._layout.layer_units, hidden, out,
+                self._loss_param(self._np_dtype))
+
+    def _training_blocks(self, client, train):
+        """``train`` with the targets training fits: with
+        ``label_smoothing``, each block's soft targets, computed where the
+        block is (after any validation split, which keeps true labels)."""
+        if not is_classifier(self) or self.label_smoothing == 0:
+            return train
+        n_classes = len(self.classes_)  # binary: one logistic output of 2
+        Y = [client.submit(smoothed_labels, Y, self.label_smoothing,
+                           n_classes, pure=False) for Y in train.Y]
+        return _data.Blocks(train.X, Y, train.sample_weight, train.sizes)
 
     def _fit_lbfgs_blocks(self, client, train, tasks):
         """L-BFGS over the exact full-batch objective: each evaluation sums
@@ -339,6 +352,7 @@ class _DaskMLP:
         params = self._params
         spec = self._spec()
         alpha = float(self.alpha)
+        train = self._training_blocks(client, train)
 
         def loss_grad(x):
             params[...] = x
@@ -373,6 +387,7 @@ class _DaskMLP:
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
             self._check_validation_size(validation.n_samples)
+        train = self._training_blocks(client, train)
 
         n_samples = train.n_samples
         batch_size = self._batch_size(n_samples)
@@ -380,7 +395,7 @@ class _DaskMLP:
             rows_per_round = max(train.sizes)
         else:
             rows_per_round = self.local_batches * batch_size
-        layer_units, hidden, out = self._spec()
+        layer_units, hidden, out, loss_param = self._spec()
         params = self._params
         dropout = self._dropout(_block_seed(seed, _DROPOUT))
 
@@ -388,8 +403,8 @@ class _DaskMLP:
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
-            spec = (batch_size, layer_units, hidden, out, float(self.alpha),
-                    solver, hyper, dropout)
+            spec = (batch_size, layer_units, hidden, out, loss_param,
+                    float(self.alpha), solver, hyper, dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
@@ -539,8 +554,7 @@ class _BlockValidation:
     def evaluate(self, model):
         """``(score, loss)`` of the fitted ``model`` on the blocks."""
         in_memory = model.to_fastbp()
-        score, loss = self._blocks.evaluate(self._client, in_memory,
-                                            model._loss_name())
+        score, loss = self._blocks.evaluate(self._client, in_memory)
         if model.scoring is None:
             return score, loss
         if model.scoring == "loss":
@@ -637,6 +651,10 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     __doc__ = _class_doc("MLPClassifier", "classifier", more_params="""
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, as :class:`fastbp.MLPClassifier`'s.
+
+    label_smoothing : float in [0, 1), default=0.0
+        Soft training targets, as :class:`fastbp.MLPClassifier`'s; each
+        block's are computed on its worker, after the early-stopping split.
 """) + """
     Examples
     --------
@@ -717,9 +735,16 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
 
 class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
     __doc__ = _class_doc("MLPRegressor", "regressor", first_params="""\
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'huber', 'absolute_error', \
+'quantile'}, default='squared_error'
         As :class:`fastbp.MLPRegressor`'s.
 
+""", more_params="""
+    huber_delta : float > 0, default=1.0
+        As :class:`fastbp.MLPRegressor`'s.
+
+    quantile : float in (0, 1), default=None
+        As :class:`fastbp.MLPRegressor`'s; required for ``loss='quantile'``.
 """)
 
     _in_memory_class = _mlp.MLPRegressor
