@@ -262,6 +262,32 @@ class _StopAfter(_EpochCallback):
         return self.seen == self.n_epochs
 
 
+def _one_hot(labels, n_classes):
+    return np.eye(n_classes)[labels]
+
+
+def test_early_stopping_split_is_stratified_within_a_block():
+    from fastbp.dask._data import _validation_rows
+
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    rows = _validation_rows(100, 7, 0.2, _one_hot(labels, 3))
+    assert len(rows) == 20
+    assert_array_equal(np.bincount(labels[rows]), [12, 6, 2])
+    # Binary targets come as one column.
+    rows = _validation_rows(100, 7, 0.2, (labels > 0)[:, None] * 1.0)
+    assert_array_equal(np.bincount((labels > 0)[rows]), [12, 8])
+
+
+def test_early_stopping_split_falls_back_to_random_rows():
+    from fastbp.dask._data import _validation_rows
+
+    # A class with one row in the block: no stratified split exists.
+    labels = np.repeat([0, 1], [99, 1])
+    with_y = _validation_rows(100, 7, 0.2, _one_hot(labels, 2))
+    assert_array_equal(with_y, _validation_rows(100, 7, 0.2))
+    assert len(with_y) == 20
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_callback_stops_training(client, digits, solver):
     X, y, _, _ = digits

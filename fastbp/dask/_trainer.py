@@ -2,8 +2,9 @@
 
 The training rows stay where Dask put them: one block per chunk of rows,
 persisted on the workers. Each solver step is a round of tasks, one per
-block, run by Dask wherever the block is; only the weights go out (scattered
-to every worker once per round) and only per-block sums come back.
+block, run by Dask wherever the block is; only the weights go out (fetched
+by every worker once per round) and, once the workers have added up the
+blocks' sums, one total per round comes back.
 
 * L-BFGS: a round computes every block's loss sum and gradient sum with the
   compiled kernels; the client adds them in block order, adds the L2 term
@@ -191,7 +192,8 @@ class _DaskMLP:
 
     def __init_subclass__(cls, **kwargs):
         """A Dask estimator takes its in-memory class's parameters, their
-        constraints and its constructor, plus ``local_batches``."""
+        constraints and its constructor, plus the Dask-only parameters
+        (``_DASK_DEFAULTS``)."""
         super().__init_subclass__(**kwargs)
         base = cls._in_memory_class
         cls._parameter_constraints = {**base._parameter_constraints,
@@ -417,8 +419,9 @@ class _DaskMLP:
         optimizer = self._prepare_optimizer(self._np_dtype, incremental)
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
-            train, validation = train.split(client, seeds,
-                                            self.validation_fraction)
+            train, validation = train.split(
+                client, seeds, self.validation_fraction,
+                stratify=is_classifier(self))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
@@ -496,7 +499,7 @@ class _DaskMLP:
         Returns
         -------
         model : fastbp.MLPClassifier or fastbp.MLPRegressor
-            Same parameters (but ``local_batches``) and fitted attributes;
+            Same parameters (but the Dask-only ones) and fitted attributes;
             ``warm_start`` or ``partial_fit`` on it continue from these
             weights (and, after SGD/Adam, from the averaged optimizer
             state).
@@ -657,7 +660,8 @@ _DASK_NOTES = """
     (``outer_learning_rate``, ``outer_momentum``). Results depend on
     the data, their chunking and ``random_state``, never on the number of
     workers or threads. ``early_stopping`` sets ``validation_fraction`` of
-    each block aside (a random, unstratified split per block).
+    each block aside (for a classifier, stratified by class within each
+    block where the block allows it).
 
     ``predict``, ``predict_proba`` and ``score`` take in-memory arrays as
     the fastbp estimators do; given dask arrays, ``predict`` and
