@@ -482,11 +482,14 @@ class _DaskMLP:
             for b in active]
         total = _reduce_tree(client, futures, add_weighted_sums).result()
         mean, mean_as_params = mean_weights(total, params.dtype)
-        learning_rate = _outer_learning_rate(self.outer_learning_rate,
-                                             len(active))
-        new_params = outer_step(params, mean[0], self._outer_velocity,
-                                learning_rate, float(self.outer_momentum))
-        mean_as_params[0] = new_params
+        if len(active) > 1:
+            # A round of one block averages nothing: its weights are taken
+            # as they are (so one block is the in-memory fit).
+            learning_rate = _outer_learning_rate(self.outer_learning_rate,
+                                                 len(active))
+            mean_as_params[0] = outer_step(
+                params, mean[0], self._outer_velocity, learning_rate,
+                float(self.outer_momentum))
         set_weights(params, optimizer, mean_as_params, total[2])
         return total[3]
 
