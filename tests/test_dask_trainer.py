@@ -283,12 +283,14 @@ def one_worker_client(client):
         yield one
 
 
-@pytest.mark.parametrize("solver, dropout", [("adam", 0.0), ("sgd", 0.0),
-                                             ("adam", 0.3)])
+@pytest.mark.parametrize("solver, dropout, outer", [
+    ("adam", 0.0, {}), ("sgd", 0.0, {}), ("adam", 0.3, {}),
+    ("adam", 0.0, dict(outer_learning_rate="sqrt_blocks",
+                       outer_momentum=0.5))])
 def test_stochastic_fit_does_not_depend_on_worker_count(
-        client, one_worker_client, digits, solver, dropout):
+        client, one_worker_client, digits, solver, dropout, outer):
     X, y, _, _ = digits
-    params = _small(solver=solver, local_batches=1, dropout=dropout)
+    params = _small(solver=solver, local_batches=1, dropout=dropout, **outer)
     with distributed.get_task_stream(client) as tasks:
         on_two = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     with one_worker_client.as_current():
@@ -412,6 +414,32 @@ class _StopAfter(_EpochCallback):
         return self.seen == self.n_epochs
 
 
+def _one_hot(labels, n_classes):
+    return np.eye(n_classes)[labels]
+
+
+def test_early_stopping_split_is_stratified_within_a_block():
+    from fastbp.dask._data import _validation_rows
+
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    rows = _validation_rows(100, 7, 0.2, _one_hot(labels, 3))
+    assert len(rows) == 20
+    assert_array_equal(np.bincount(labels[rows]), [12, 6, 2])
+    # Binary targets come as one column.
+    rows = _validation_rows(100, 7, 0.2, (labels > 0)[:, None] * 1.0)
+    assert_array_equal(np.bincount((labels > 0)[rows]), [12, 8])
+
+
+def test_early_stopping_split_falls_back_to_random_rows():
+    from fastbp.dask._data import _validation_rows
+
+    # A class with one row in the block: no stratified split exists.
+    labels = np.repeat([0, 1], [99, 1])
+    with_y = _validation_rows(100, 7, 0.2, _one_hot(labels, 2))
+    assert_array_equal(with_y, _validation_rows(100, 7, 0.2))
+    assert len(with_y) == 20
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_callback_stops_training(client, digits, solver):
     X, y, _, _ = digits
@@ -453,7 +481,9 @@ def test_to_fastbp_gives_the_in_memory_estimator(client, digits):
     model = fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(*_blocks(X, y))
     plain = model.to_fastbp()
     assert type(plain) is fastbp.MLPClassifier
-    assert "local_batches" not in plain.get_params()
+    for name in ("local_batches", "outer_learning_rate", "outer_momentum"):
+        assert name in model.get_params()
+        assert name not in plain.get_params()
     assert_array_equal(plain.predict_proba(X_test),
                        model.predict_proba(X_test))
     # It goes on training in memory from the averaged optimizer state.
@@ -617,6 +647,81 @@ def test_local_batches_is_validated(client, digits, local_batches):
     with pytest.raises(InvalidParameterError, match="local_batches"):
         fastbp_dask.MLPClassifier(local_batches=local_batches).fit(
             *_blocks(X, y))
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(outer_learning_rate=0.0), "outer_learning_rate"),
+    (dict(outer_learning_rate="block"), "outer_learning_rate"),
+    (dict(outer_momentum=1.0), "outer_momentum"),
+    (dict(outer_momentum=-0.1), "outer_momentum")])
+def test_outer_optimizer_is_validated(client, digits, params, name):
+    X, y, _, _ = digits
+    with pytest.raises(InvalidParameterError, match=name):
+        fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+
+
+def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
+    # outer_learning_rate=1 without momentum, one round ('epoch') of one
+    # epoch: the weights are the mean of each block's own in-memory epoch
+    # from the same initial weights.
+    X, y, _, _ = digits
+    params = _small(solver="sgd", momentum=0.0, max_iter=1, shuffle=False,
+                    dtype="float64")
+    model = fastbp_dask.MLPClassifier(
+        **params, outer_learning_rate=1.0, outer_momentum=0.0,
+        local_batches="epoch").fit(*_blocks(X, y))
+    coefs = []
+    for b in range(N_BLOCKS):
+        rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
+        plain = fastbp.MLPClassifier(**params).partial_fit(
+            X[rows], y[rows], classes=np.unique(y))
+        coefs.append(plain.coefs_[0])
+    assert_allclose(model.coefs_[0], np.mean(coefs, axis=0), rtol=1e-10,
+                    atol=1e-12)
+
+
+def test_outer_step_is_nesterov_momentum_on_the_mean_change():
+    from fastbp.dask._blocks import outer_step
+
+    rng = np.random.RandomState(0)
+    params = rng.standard_normal(7).astype(np.float32)
+    mean = rng.standard_normal(7)
+    velocity = rng.standard_normal(7)
+    old_velocity = velocity.copy()
+    new = outer_step(params, mean, velocity, 0.7, 0.9)
+    delta = mean - params.astype(np.float64)
+    want_velocity = 0.9 * old_velocity + delta
+    assert_allclose(velocity, want_velocity, rtol=1e-12)
+    assert new.dtype == np.float32
+    assert_allclose(new, params + 0.7 * (delta + 0.9 * want_velocity),
+                    rtol=1e-6)
+    # Step 1 without momentum: the mean itself.
+    assert_allclose(outer_step(params, mean, np.zeros(7), 1.0, 0.0),
+                    mean.astype(np.float32), rtol=1e-6)
+
+
+def _partial(value, rows):
+    from fastbp.dask._blocks import weighted_sum
+
+    return weighted_sum(np.full((2, 3), value), rows, int(rows), value)
+
+
+def test_tree_reduction_adds_in_a_fixed_order_on_the_workers(client):
+    from fastbp.dask._blocks import add_weighted_sums
+    from fastbp.dask._trainer import _reduce_tree
+
+    values = [0.1 * (b + 1) ** 3 for b in range(7)]
+    futures = [client.submit(_partial, v, b + 1, pure=False)
+               for b, v in enumerate(values)]
+    total = _reduce_tree(client, futures, add_weighted_sums).result()
+    # ((0 + 1) + (2 + 3)) + ((4 + 5) + 6), in float64.
+    leaves = [_partial(v, b + 1) for b, v in enumerate(values)]
+    add = add_weighted_sums
+    want = add(add(add(leaves[0], leaves[1]), add(leaves[2], leaves[3])),
+               add(add(leaves[4], leaves[5]), leaves[6]))
+    assert_array_equal(total[0], want[0])
+    assert total[1:] == want[1:]
+    assert total[2] == 7  # the largest step
 
 
 def test_fit_without_client_says_so(monkeypatch, digits):

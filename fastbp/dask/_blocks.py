@@ -20,9 +20,12 @@ Both run under the worker's thread settings as a fit inside a worker does
 (``fit_threads``: as many Numba threads as ``OMP_NUM_THREADS`` allows),
 and keep one workspace per task thread between calls.
 
-The others run on the client: the optimizer's state in and out of the
-flat arrays that travel (:func:`pack_weights`, :func:`set_weights`) and
-the block-order averages and sums (:func:`average_weights`,
+The blocks' results are added up on the workers, in small tasks forming a
+fixed binary tree over the block order (:func:`weighted_sum`,
+:func:`add_weighted_sums`, :func:`add_loss_grads`). The rest runs on the
+client: the optimizer's state in and out of the flat arrays that travel
+(:func:`pack_weights`, :func:`set_weights`) and the last steps on the one
+total it receives (:func:`mean_weights`, :func:`outer_step`,
 :func:`finish_loss_grad`).
 """
 
@@ -233,26 +236,65 @@ def set_weights(params, optimizer, weights, step):
     optimizer.step[0] = step
 
 
-def average_weights(blocks_weights, row_counts):
-    """Mean of the blocks' weights, weighted by their row counts.
-
-    Added up in float64 in the order given (block order), so the result
-    depends on the blocks alone, never on where or when they were computed.
-
-    Parameters
-    ----------
-    blocks_weights : list of ndarray of shape (1 + n_state, n_params)
-    row_counts : list of int
+def weighted_sum(weights, n_rows, step, loss_sum):
+    """One block's round result as a partial sum of the tree reduction.
 
     Returns
     -------
-    weights : ndarray of shape (1 + n_state, n_params), the blocks' dtype
+    partial : tuple
+        ``(n_rows * weights`` in float64, ``n_rows``, ``step``,
+        ``loss_sum)``, which :func:`add_weighted_sums` adds up.
     """
-    total = np.zeros(blocks_weights[0].shape, dtype=np.float64)
-    for weights, n_rows in zip(blocks_weights, row_counts):
-        total += float(n_rows) * weights
-    total /= float(sum(row_counts))
-    return total.astype(blocks_weights[0].dtype)
+    return (float(n_rows) * weights.astype(np.float64), float(n_rows),
+            int(step), float(loss_sum))
+
+
+def add_weighted_sums(left, right):
+    """Two partial sums of :func:`weighted_sum`'s form added up (the step
+    is the larger of the two).
+
+    In float64 and in the order given: the trainer adds the blocks in a
+    fixed binary tree over the block order, so the total depends on the
+    blocks alone, never on where or when they were computed.
+    """
+    return (left[0] + right[0], left[1] + right[1], max(left[2], right[2]),
+            left[3] + right[3])
+
+
+def add_loss_grads(left, right):
+    """Two of :func:`block_loss_grad`'s results (or sums of them) added."""
+    return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+
+
+def mean_weights(total, dtype):
+    """The row-weighted mean of the blocks' weights from their summed
+    :func:`weighted_sum` ``total``: float64 of shape (1 + n_state,
+    n_params), and the same rounded to ``dtype``."""
+    mean = total[0] / total[1]
+    return mean, mean.astype(dtype)
+
+
+def outer_step(params, mean_params, velocity, learning_rate, momentum):
+    """The outer optimizer's step on the averaged change of a round.
+
+    delta = mean_params - params            (the blocks' averaged change)
+    velocity = momentum * velocity + delta
+    params += learning_rate * (delta + momentum * velocity)   (Nesterov)
+
+    With ``learning_rate=1, momentum=0`` it is plain averaging. All in
+    float64; ``velocity`` (float64, shape (n_params,)) is updated in place.
+
+    Returns
+    -------
+    params : ndarray of ``params``' dtype and shape
+        The new parameters.
+    """
+    delta = mean_params - params.astype(np.float64)
+    velocity *= momentum
+    velocity += delta
+    new = params.astype(np.float64) + learning_rate * (delta
+                                                       + momentum * velocity)
+    return new.astype(params.dtype)
 
 
 def finish_loss_grad(loss_sum, grad_sum, weight_sum, params, layer_units,

@@ -234,11 +234,12 @@ class Blocks:
                          np.concatenate(client.gather(self.sample_weight)))
         return X, y, sample_weight
 
-    def split(self, client, seeds, fraction):
+    def split(self, client, seeds, fraction, stratify=False):
         """Each block cut into a training and a validation part.
 
-        Block b's rows are permuted with ``seeds[b]``; the first
-        ``ceil(fraction * n_rows)`` go to validation. Returns the two
+        ``ceil(fraction * n_rows)`` of block b's rows, drawn with
+        ``seeds[b]``, go to validation (``stratify``: in the proportions of
+        the block's classes, see :func:`_validation_rows`). Returns the two
         :class:`Blocks`.
         """
         parts = []
@@ -250,8 +251,9 @@ class Blocks:
                     continue
                 arrays.append([
                     client.submit(_rows_of_block, block, n, seed, fraction,
-                                  part, pure=False)
-                    for block, n, seed in zip(blocks, self.sizes, seeds)])
+                                  part, Y if stratify else None, pure=False)
+                    for block, n, seed, Y in zip(blocks, self.sizes, seeds,
+                                                 self.Y)])
             sizes = [_split_sizes(n, fraction)[part == "validation"]
                      for n in self.sizes]
             parts.append(Blocks(*arrays, sizes))
@@ -263,12 +265,43 @@ def _split_sizes(n_rows, fraction):
     return n_rows - n_val, n_val
 
 
-def _rows_of_block(block, n_rows, seed, fraction, part):
-    """The training or validation rows of a block, in their original
-    order."""
-    order = np.random.RandomState(seed).permutation(n_rows)
+def _validation_rows(n_rows, seed, fraction, Y=None):
+    """The validation rows of a block, sorted: ``ceil(fraction * n_rows)``
+    of them, drawn with ``seed``.
+
+    With ``Y`` (a classifier's encoded targets of the block, one-hot or one
+    column), stratified by class as scikit-learn's
+    ``StratifiedShuffleSplit`` draws them, when the block allows it: every
+    class present in it has 2 rows or more and both parts can hold one row
+    of each. Otherwise (and without ``Y``) a random subset.
+    """
     n_val = _split_sizes(n_rows, fraction)[1]
-    rows = np.sort(order[:n_val] if part == "validation" else order[n_val:])
+    rng = np.random.RandomState(seed)
+    if Y is not None:
+        Y = np.asarray(Y)
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
+        _, labels = np.unique(labels, return_inverse=True)
+        counts = np.bincount(labels)
+        n_classes = len(counts)
+        if (counts.min() >= 2 and n_val >= n_classes
+                and n_rows - n_val >= n_classes):
+            from sklearn.model_selection import StratifiedShuffleSplit
+
+            split = StratifiedShuffleSplit(n_splits=1, test_size=n_val,
+                                           random_state=rng)
+            return np.sort(next(split.split(np.zeros(n_rows), labels))[1])
+    return np.sort(rng.permutation(n_rows)[:n_val])
+
+
+def _rows_of_block(block, n_rows, seed, fraction, part, Y=None):
+    """The training or validation rows of a block (see
+    :func:`_validation_rows`), in their original order."""
+    validation = _validation_rows(n_rows, seed, fraction, Y)
+    if part == "validation":
+        rows = validation
+    else:
+        rows = np.setdiff1d(np.arange(n_rows), validation,
+                            assume_unique=True)
     return np.ascontiguousarray(block[rows])
 
 
