@@ -17,12 +17,14 @@ Writes ``benchmarks/results/compare_trees.md``.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from benchmarks.common import cpu_model  # noqa: E402
 
 CHILD = r"""
 import sys, time, json
@@ -47,14 +49,6 @@ print(json.dumps(out))
 """
 
 
-def _cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -75,7 +69,7 @@ def main(argv=None):
                 d["epoch"] += ep
                 d["predict"] += pr
     lines = ["# fastbp from two checkouts: epoch and predict_proba", "",
-             f"CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs. "
+             f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs. "
              f"Command: `python benchmarks/compare_trees.py --rounds "
              f"{args.rounds} A B` with A = `{trees[0]}`, B = `{trees[1]}`; "
              "medians over all rounds, float32, Adam.", "",
