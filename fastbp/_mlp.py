@@ -19,21 +19,17 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
-                          _fit_context, is_classifier)
+                          is_classifier)
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (_check_partial_fit_first_call,
-                                      type_of_target, unique_labels)
-from sklearn.utils.validation import (_check_sample_weight, check_array,
-                                      check_consistent_length,
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (check_array, check_consistent_length,
                                       check_is_fitted, validate_data)
 
 from ._callbacks import FitTasks, callbacks_active
@@ -49,6 +45,9 @@ from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
 from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
                        dense_kernel_input, init_params, kernel_input,
                        weights_or_empty)
+from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
+                              check_partial_fit_first_call,
+                              check_sample_weight, fit_context)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -756,7 +755,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                         and not get_config()["assume_finite"])
         dtype = X.dtype
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            sample_weight = check_sample_weight(sample_weight, X, dtype=dtype)
         sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
@@ -791,7 +790,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_val = X_val.tocsr()
         y_val, Y_val = self._encode_validation_targets(y_val, X_val)
         if sw_val is not None:
-            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
+            sw_val = check_sample_weight(sw_val, X_val, dtype=dtype)
         return _MemoryValidation(X_val, y_val, sw_val,
                                  np.ascontiguousarray(Y_val, dtype=dtype))
 
@@ -884,7 +883,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self._run_epochs(run_epoch, n_samples, validation, tasks,
                          incremental)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -1529,7 +1528,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
@@ -1553,7 +1552,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             Trained MLP model.
         """
-        if _check_partial_fit_first_call(self, classes):
+        if check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -1766,7 +1765,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return X, y
 
     @available_if(lambda est: est._check_solver)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
 
