@@ -79,18 +79,27 @@ def _layer_size(size):
 
 
 def _numeric_targets(y, dtype):
-    """The validated targets as the kernels' C-ordered array of ``dtype``.
-
-    A regressor's targets may still be strings here: validation converts
-    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
-    them into training, where its loss fails with numpy's TypeError; they
-    are refused with a TypeError too, not parsed.
-    """
+    """The validated targets as the kernels' C-ordered array of ``dtype``,
+    or an array of strings as it is (see :func:`_refuse_strings`)."""
     if y.dtype.kind in "SU":
-        raise TypeError(
-            f"The target y is an array of strings (dtype {y.dtype}); "
-            "MLPRegressor needs numbers: convert y explicitly.")
+        return y
     return np.ascontiguousarray(y, dtype=dtype)
+
+
+def _refuse_strings(Y):
+    """Raise a TypeError if the targets ``Y`` are strings.
+
+    A regressor's targets may still be strings after validation, which
+    converts only arrays of objects to numbers. scikit-learn's MLPRegressor
+    takes them into training, where its loss fails with numpy's TypeError:
+    after the early-stopping split, whose errors (a validation set too
+    small, ``validation_fraction=0``) come first. They are refused with a
+    TypeError at that point too, not parsed.
+    """
+    if Y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {Y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
 
 
 def _check_finite(estimator, X):
@@ -819,6 +828,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 _MemoryValidation(X_val, y_val, sw_val, Y_val))
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
+        _refuse_strings(Y)
         dtype = X.dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
@@ -849,6 +859,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 X, Y, sample_weight)
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
+        _refuse_strings(Y_train)
         # After the split: validation keeps the true targets.
         Y_train = self._training_targets(Y_train)
 

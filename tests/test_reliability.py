@@ -288,6 +288,36 @@ def test_regressor_string_targets_raise_type_error():
         model.fit(X, np.arange(10).astype(str))
 
 
+@pytest.mark.parametrize("n_samples, fraction, method", [
+    (1, 0.1, "fit"),            # train set empty
+    (10, 0.1, "fit"),           # validation set too small
+    (10, 0.0, "fit"),           # test_size=0.0
+    (10, 0.1, "partial_fit"),   # partial_fit with early stopping
+    (10, 0.5, "fit"),           # the split works: the loss fails
+])
+def test_regressor_string_targets_with_early_stopping_fail_as_sklearn(
+        n_samples, fraction, method):
+    """scikit-learn splits off the validation set before its loss meets
+    the strings: the split's errors come first."""
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+    X = np.random.RandomState(0).rand(n_samples, 3)
+    y = np.arange(n_samples).astype(str)
+    params = dict(hidden_layer_sizes=(3,), max_iter=1, early_stopping=True,
+                  validation_fraction=fraction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as theirs:
+            getattr(SkMLPRegressor(**params), method)(X, y)
+        with pytest.raises(Exception) as ours:
+            getattr(MLPRegressor(**params), method)(X, y)
+    if isinstance(theirs.value, TypeError):  # numpy's, from the loss
+        assert type(ours.value) is TypeError
+        assert "strings" in str(ours.value)
+    else:
+        assert type(ours.value) is type(theirs.value)
+        assert str(ours.value) == str(theirs.value)
+
+
 def test_fit_refusing_non_finite_X_leaves_the_model_as_it_was():
     from sklearn.exceptions import NotFittedError
     rng = np.random.RandomState(0)
