@@ -36,7 +36,7 @@ from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES,
                        PREDICT_BLOCK, PREDICT_SLOTS, _predict_rows,
                        _run_epoch)
-from ._kernels._layer import compiled_section
+from ._kernels._layer import compiled_section, prepare_threading
 from ._kernels._state import Dropout
 from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
@@ -1084,6 +1084,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             with compiled_section(), fit_threads():
                 finite = _predict_rows(*args)
         else:
+            prepare_threading()
             finite = _predict_rows(*args)
         if not finite:
             # NaN or infinity (or a sum of large values overflowed):
