@@ -19,28 +19,24 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
-                          _fit_context, is_classifier)
+                          is_classifier)
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (_check_partial_fit_first_call,
-                                      type_of_target, unique_labels)
-from sklearn.utils.validation import (_check_sample_weight, check_array,
-                                      check_consistent_length,
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (check_array, check_consistent_length,
                                       check_is_fitted, validate_data)
 
 from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES,
                        PREDICT_BLOCK, PREDICT_SLOTS, _predict_rows,
                        _run_epoch)
-from ._kernels._layer import compiled_section
+from ._kernels._layer import compiled_section, prepare_threading
 from ._kernels._state import Dropout
 from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
@@ -49,6 +45,9 @@ from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
 from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
                        dense_kernel_input, init_params, kernel_input,
                        weights_or_empty)
+from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
+                              check_partial_fit_first_call,
+                              check_sample_weight, fit_context)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -80,18 +79,27 @@ def _layer_size(size):
 
 
 def _numeric_targets(y, dtype):
-    """The validated targets as the kernels' C-ordered array of ``dtype``.
-
-    A regressor's targets may still be strings here: validation converts
-    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
-    them into training, where its loss fails with numpy's TypeError; they
-    are refused with a TypeError too, not parsed.
-    """
+    """The validated targets as the kernels' C-ordered array of ``dtype``,
+    or an array of strings as it is (see :func:`_refuse_strings`)."""
     if y.dtype.kind in "SU":
-        raise TypeError(
-            f"The target y is an array of strings (dtype {y.dtype}); "
-            "MLPRegressor needs numbers: convert y explicitly.")
+        return y
     return np.ascontiguousarray(y, dtype=dtype)
+
+
+def _refuse_strings(Y):
+    """Raise a TypeError if the targets ``Y`` are strings.
+
+    A regressor's targets may still be strings after validation, which
+    converts only arrays of objects to numbers. scikit-learn's MLPRegressor
+    takes them into training, where its loss fails with numpy's TypeError:
+    after the early-stopping split, whose errors (a validation set too
+    small, ``validation_fraction=0``) come first. They are refused with a
+    TypeError at that point too, not parsed.
+    """
+    if Y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {Y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
 
 
 def _check_finite(estimator, X):
@@ -756,7 +764,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                         and not get_config()["assume_finite"])
         dtype = X.dtype
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            sample_weight = check_sample_weight(sample_weight, X, dtype=dtype)
         sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
@@ -791,7 +799,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_val = X_val.tocsr()
         y_val, Y_val = self._encode_validation_targets(y_val, X_val)
         if sw_val is not None:
-            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
+            sw_val = check_sample_weight(sw_val, X_val, dtype=dtype)
         return _MemoryValidation(X_val, y_val, sw_val,
                                  np.ascontiguousarray(Y_val, dtype=dtype))
 
@@ -820,6 +828,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 _MemoryValidation(X_val, y_val, sw_val, Y_val))
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
+        _refuse_strings(Y)
         dtype = X.dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
@@ -850,6 +859,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 X, Y, sample_weight)
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
+        _refuse_strings(Y_train)
         # After the split: validation keeps the true targets.
         Y_train = self._training_targets(Y_train)
 
@@ -884,7 +894,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self._run_epochs(run_epoch, n_samples, validation, tasks,
                          incremental)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -1074,6 +1084,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             with compiled_section(), fit_threads():
                 finite = _predict_rows(*args)
         else:
+            prepare_threading()
             finite = _predict_rows(*args)
         if not finite:
             # NaN or infinity (or a sum of large values overflowed):
@@ -1529,7 +1540,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
@@ -1553,7 +1564,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             Trained MLP model.
         """
-        if _check_partial_fit_first_call(self, classes):
+        if check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -1766,7 +1777,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return X, y
 
     @available_if(lambda est: est._check_solver)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
 

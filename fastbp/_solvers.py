@@ -8,8 +8,6 @@ is scipy's, fed with the loss and gradient the compiled engine computes.
 
 import numpy as np
 import scipy.optimize
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-from sklearn.utils.optimize import _check_optimize_result
 from threadpoolctl import threadpool_limits
 
 from ._kernels import SOLVER_CODES, _loss_grad
@@ -17,6 +15,7 @@ from ._kernels._config import (BETA_1, BETA_2, EPSILON, LEARNING_RATE,
                                MOMENTUM, N_HYPER, NESTEROV, WEIGHT_DECAY)
 from ._kernels._state import OptimizerState
 from ._network import aligned_zeros
+from ._sklearn_compat import check_optimize_result, lbfgs_options
 
 
 def cosine_rate(learning_rate_init, epoch, warmup_iter, max_iter):
@@ -229,13 +228,13 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,
                 "maxfun": max_fun,
                 "maxiter": max_iter,
                 "gtol": tol,
-                **_get_additional_lbfgs_options_dict("iprint", iprint),
+                **lbfgs_options("iprint", iprint),
             },
         )
     if stopped:
         n_iter = result.nit
     else:
-        n_iter = _check_optimize_result("lbfgs", result, max_iter)
+        n_iter = check_optimize_result("lbfgs", result, max_iter)
     params[...] = result.x
     return n_iter, result.fun
 

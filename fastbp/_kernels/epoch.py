@@ -34,6 +34,7 @@ from ._config import (ADAM, BETA_1, BETA_2, CHUNK_PARALLEL_MIN_WORK,
                       FULL_BATCH, INTERCEPT_OFFSET, LEARNING_RATE, N_HYPER,
                       PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_entry,
                       jit_parallel)
+from ._checks import check_train_arguments
 from ._state import OptimizerState, no_dropout
 from ._extern import read_only, register
 from ._minmax import maximum, minimum
@@ -246,6 +247,8 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     and result as there (``dropout`` None: none)."""
     if dropout is None:
         dropout = no_dropout(layers.shape[0])
+    check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
+                          layers, optimizer, work)
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)

@@ -41,15 +41,15 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context, is_classifier
+from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from . import _data
 from .._losses import smoothed_labels
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
                       block_loss_grad, finish_loss_grad, mean_weights,
                       optimizer_settings, outer_step, pack_weights,
@@ -205,7 +205,7 @@ class _DaskMLP:
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model on dask arrays, on the current Dask client.
 
@@ -761,7 +761,7 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     _weighted_score = staticmethod(_data.weighted_accuracy)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over the given data; on dask arrays, over their blocks
         on the cluster (as one ``fit`` epoch, the optimizer state carried
@@ -841,7 +841,7 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
     _weighted_score = staticmethod(_data.weighted_r2)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X``, ``y`` (and ``sample_weight``): dask arrays
         of the shapes :meth:`fit` takes, trained over their blocks on the
