@@ -214,6 +214,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         "warmup_iter": [Interval(Integral, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     @abstractmethod
@@ -223,7 +224,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                  warm_start, momentum, nesterovs_momentum, early_stopping,
                  validation_fraction, beta_1, beta_2, epsilon,
                  n_iter_no_change, max_fun, dtype, scoring, init,
-                 warmup_iter, weight_decay, dropout):
+                 warmup_iter, weight_decay, dropout, max_grad_norm):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -254,6 +255,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.warmup_iter = warmup_iter
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
 
     # ------------------------------------------------------------------
     # Parameters in memory
@@ -373,6 +375,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "weight_decay is applied by the stochastic solvers ('sgd', "
                 f"'adam'), got solver={self.solver!r}; use alpha (an L2 "
                 "penalty in the loss) with 'lbfgs'.")
+        if self.solver not in _STOCHASTIC_SOLVERS and (
+                self.max_grad_norm is not None):
+            raise ValueError(
+                "max_grad_norm clips the batch gradients of the stochastic "
+                f"solvers ('sgd', 'adam'), got solver={self.solver!r}.")
         if isinstance(self.scoring, str) and self.scoring != "loss":
             check_scoring(self, scoring=self.scoring)  # unknown names
         if self.warmup_iter > 0 and self.learning_rate != "cosine":
@@ -736,10 +743,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             return SGDOptimizer(n_params, dtype, self.learning_rate_init,
                                 self.learning_rate, self.momentum,
                                 self.nesterovs_momentum, self.power_t,
-                                cosine, self.weight_decay)
+                                cosine, self.weight_decay,
+                                self.max_grad_norm)
         return AdamOptimizer(n_params, dtype, self.learning_rate_init,
                              self.beta_1, self.beta_2, self.epsilon, cosine,
-                             self.weight_decay)
+                             self.weight_decay, self.max_grad_norm)
 
     # ------------------------------------------------------------------
     # Fitting in memory
@@ -1238,6 +1246,15 @@ _SHARED_PARAMS_DOC = """
         hash of (``random_state``, epoch, training row, unit), so results
         do not depend on the number of threads or Dask workers.
         ``loss_curve_`` is the training loss with the units dropped.
+
+    max_grad_norm : float > 0, default=None
+        fastbp only; stochastic solvers. Clips each batch's gradient, as
+        ``torch.nn.utils.clip_grad_norm_``: the gradient of all coefficients
+        and intercepts together, the ``alpha`` term included (it is part of
+        the loss), is scaled by ``c = max_grad_norm / (norm + 1e-6)`` when
+        ``c < 1``, norm being its L2 norm; the update (and Adam's moments)
+        then take the clipped gradient. None: no clipping. ``loss_curve_``
+        is unchanged by it (the loss is taken before the step).
 """
 
 _SHARED_ATTRS_DOC = """
@@ -1347,7 +1364,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, dtype="float32", scoring=None,
                  init="auto", warmup_iter=0, weight_decay=0.0, dropout=0.0,
-                 label_smoothing=0.0):
+                 max_grad_norm=None, label_smoothing=0.0):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         super().__init__(
@@ -1364,7 +1381,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay, dropout=dropout)
+            weight_decay=weight_decay, dropout=dropout,
+            max_grad_norm=max_grad_norm)
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -1684,8 +1702,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dtype="float32", scoring=None, init="auto",
-                 warmup_iter=0, weight_decay=0.0, dropout=0.0, huber_delta=1.0,
-                 quantile=None):
+                 warmup_iter=0, weight_decay=0.0, dropout=0.0,
+                 max_grad_norm=None, huber_delta=1.0, quantile=None):
         self.huber_delta = huber_delta
         self.quantile = quantile
         super().__init__(
@@ -1702,7 +1720,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay, dropout=dropout)
+            weight_decay=weight_decay, dropout=dropout,
+            max_grad_norm=max_grad_norm)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

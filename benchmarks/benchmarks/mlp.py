@@ -131,6 +131,7 @@ class FastbpOptions:
         "dropout": {"dropout": 0.2},
         "weight_decay": {"weight_decay": 1e-2},
         "cosine": {"learning_rate": "cosine", "warmup_iter": 2},
+        "max_grad_norm": {"max_grad_norm": 1.0},
     }
 
     params = (["mnist", "wide"], list(OPTIONS))

@@ -113,7 +113,7 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
             or work.grad_tmp.shape[0] not in (0, params.shape[0])
             or work.chunk_loss.shape[0] < MAX_CHUNKS):
         _fail("a workspace made for another network or batch size")
-    if (optimizer.hyper.shape[0] < N_HYPER or optimizer.step.shape[0] < 1
+    if (optimizer.hyper.shape[0] != N_HYPER or optimizer.step.shape[0] < 1
             or optimizer.solver != FULL_BATCH
             and (optimizer.state.ndim != 2 or optimizer.state.shape[0] < 2
                  or optimizer.state.shape[1] < params.shape[0])):

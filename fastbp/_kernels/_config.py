@@ -137,10 +137,17 @@ SGD, ADAM, FULL_BATCH = 0, 1, 2
 # one meaning each: LEARNING_RATE is the rate of this epoch (SGD's current
 # rate; Adam's initial one, or its scheduled one under
 # learning_rate="cosine"); NESTEROV is 1 for Nesterov's momentum, 0 for
-# classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients.
-(LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON,
- WEIGHT_DECAY) = range(7)
-N_HYPER = 7
+# classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients;
+# MAX_GRAD_NORM the bound on the batch gradient's L2 norm (0: no clipping).
+(LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON, WEIGHT_DECAY,
+ MAX_GRAD_NORM) = range(8)
+N_HYPER = 8
+# What a weight-gradient task does (``backprop._weight_gradient_task``):
+# TASK_FUSED sums its rows of the gradient and steps those parameters at
+# once. Under max_grad_norm a batch takes two passes over the tasks:
+# TASK_NORM sums the gradient and its squared norm over the task's
+# parameters, TASK_STEP then steps them once the batch's norm is known.
+TASK_FUSED, TASK_NORM, TASK_STEP = 0, 1, 2
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU}

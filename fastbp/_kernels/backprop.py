@@ -44,7 +44,7 @@ from numba import types
 from ._config import (ACT_OFFSET, CHUNK_MIN_SAMPLES, COEF_OFFSET, FAN_IN,
                       FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
                       MAX_CHUNKS, OUT_ABSOLUTE, OUT_HUBER, OUT_QUANTILE,
-                      SPARSE_TASKS, TASK_MACS, jit)
+                      SPARSE_TASKS, TASK_MACS, TASK_NORM, TASK_STEP, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
@@ -53,7 +53,7 @@ from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _robust_loss_delta, _sample_loss)
-from .optimizers import _step_range_ext, _store_transposed
+from .optimizers import _grad_sq_block, _step_range_ext, _store_transposed
 
 
 @jit
@@ -296,8 +296,8 @@ def _transpose_weights(params, wt, layers):
 
 @jit
 def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
-                          deltas, task, n_row_tasks, params, alpha, denom,
-                          solver, hyper, state, lr_t, wt, task_sq):
+                          deltas, task, n_row_tasks, phase, params, alpha,
+                          denom, solver, hyper, state, lr_t, wt, task_sq):
     """One task of step 2: a block of rows of some layer's dW, or a db, then
     (but for ``solver=FULL_BATCH``) step 3 on those parameters.
 
@@ -310,43 +310,56 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
     0.0736 -> 0.0716 s, medians of five alternating processes; one thread:
     0.131 s either way). Nothing in step 2 reads the weights.
     ``task_sq[task]`` gets the range's sum of squared coefficients.
+
+    ``phase`` (``_config``) splits the task in two for ``max_grad_norm``:
+    TASK_NORM sums the gradient and puts the squared norm of the gradient
+    the step would take in ``task_sq[task]``
+    (``optimizers._grad_sq_block``); TASK_STEP takes the step on the
+    gradient already summed, with ``denom`` the clipped divisor. TASK_FUSED
+    does both at once, as described above.
     """
     _, data, indices, indptr = X
     sparse = indptr.shape[0] > 0
+    n_coefs = layers[0, INTERCEPT_OFFSET]
     if task < n_row_tasks:
         l, r0, r1 = _find_block(layers, task, sparse, m)
         fan_in = layers[l, FAN_IN]
         fan_out = layers[l, FAN_OUT]
-        gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
-        if l == 0 and sparse:
-            D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
-            _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
-                                    gW, r0, r1)
-        else:
-            A = xbuf if l == 0 else _view(acts, layers[l - 1, ACT_OFFSET], cap,
-                                          fan_in)
-            D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
-            _gemm_atb_ext(A, D, gW, r0, r1, m)
         p0 = layers[l, COEF_OFFSET] + r0 * fan_out
         p1 = layers[l, COEF_OFFSET] + r1 * fan_out
+        if phase != TASK_STEP:
+            gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
+            if l == 0 and sparse:
+                D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
+                _sparse_weight_gradient(data, indices, indptr, idx, start, m,
+                                        D, gW, r0, r1)
+            else:
+                A = xbuf if l == 0 else _view(
+                    acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
+                D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
+                _gemm_atb_ext(A, D, gW, r0, r1, m)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, FAN_OUT]
-        D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
         p0 = layers[l, INTERCEPT_OFFSET]
         p1 = p0 + fan_out
-        db = grad[p0:p1]
-        # Each entry sums over the samples in order (vectorised across the
-        # entries, not along the sum).
-        for j in range(fan_out):
-            db[j] = 0
-        for s in range(m):
+        if phase != TASK_STEP:
+            D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
+            db = grad[p0:p1]
+            # Each entry sums over the samples in order (vectorised across
+            # the entries, not along the sum).
             for j in range(fan_out):
-                db[j] += D[s, j]
-    if solver != FULL_BATCH:
-        task_sq[task] = _step_range_ext(params, grad, alpha, denom,
-                                        layers[0, INTERCEPT_OFFSET], solver, hyper, state,
-                                        lr_t, wt, layers, p0, p1)
+                db[j] = 0
+            for s in range(m):
+                for j in range(fan_out):
+                    db[j] += D[s, j]
+    if phase == TASK_NORM:
+        task_sq[task] = _grad_sq_block(params, grad, alpha, denom, n_coefs,
+                                       p0, p1)
+    elif solver != FULL_BATCH:
+        task_sq[task] = _step_range_ext(params, grad, alpha, denom, n_coefs,
+                                        solver, hyper, state, lr_t, wt,
+                                        layers, p0, p1)
 
 
 @jit
@@ -387,5 +400,5 @@ _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
     (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
      array(f, 1), array(types.int64, 2), types.int64, types.int64,
      readonly(f, 2), readonly(f, 1), readonly(f, 1), types.int64,
-     types.int64, array(f, 1), f, f, types.int64, array(f, 1), array(f, 2),
-     f, array(f, 1), array(types.float64, 1))])
+     types.int64, types.int64, array(f, 1), f, f, types.int64, array(f, 1),
+     array(f, 2), f, array(f, 1), array(types.float64, 1))])
