@@ -295,13 +295,12 @@ def training_data(X, dtype, rows=None):
         Training sample r is row ``rows[r]`` of dense X (None: row r).
         Entries must lie in [0, n_samples).
     """
-    from scipy.sparse import issparse
-
     dtype = np.dtype(dtype)
     no_rows = _EMPTY_CSR[dtype][1]
     rows = no_rows if rows is None else np.ascontiguousarray(rows,
                                                              dtype=np.int64)
-    if issparse(X):
+    # No scipy import: ``python -m fastbp.compile`` runs without scipy.
+    if not isinstance(X, np.ndarray) and hasattr(X, "tocsr"):
         if rows.shape[0]:
             raise ValueError("a row map is for dense X only")
         X = X.tocsr()

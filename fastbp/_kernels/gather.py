@@ -24,6 +24,7 @@ from numba import types
 
 from ._config import X_FLOAT32, X_FLOAT64, X_INT64, X_UINT8, jit
 from ._extern import array, extern, readonly
+from ._views import bytes_as
 
 
 @jit
@@ -85,15 +86,15 @@ def _gather_rows(raw, kind, transposed, rows, idx, start, s0, s1, xbuf):
         False if a gathered entry is NaN or infinite once converted.
     """
     if kind == X_FLOAT32:
-        return _copy_rows(raw.view(np.float32), transposed, rows, idx,
+        return _copy_rows(bytes_as(raw, np.float32), transposed, rows, idx,
                           start, s0, s1, xbuf)
     if kind == X_FLOAT64:
-        return _copy_rows(raw.view(np.float64), transposed, rows, idx,
+        return _copy_rows(bytes_as(raw, np.float64), transposed, rows, idx,
                           start, s0, s1, xbuf)
     if kind == X_UINT8:
         return _copy_rows(raw, transposed, rows, idx, start, s0, s1, xbuf)
     if kind == X_INT64:
-        return _copy_rows(raw.view(np.int64), transposed, rows, idx, start,
+        return _copy_rows(bytes_as(raw, np.int64), transposed, rows, idx, start,
                           s0, s1, xbuf)
     raise ValueError("unknown element type of X")
 
