@@ -157,7 +157,7 @@ SOLVER_CODES = {"sgd": SGD, "adam": ADAM}
 # (``gather``): the floats, pixels (uint8; bool is read as uint8, its 0 and
 # 1) and numpy's default integer. Each costs two loops of the gather (C and
 # Fortran order) compiled per training dtype, about 0.3-0.4 s of CPU each
-# (float32, 2026-12-05), so the list is short; X of another type is
+# (float32, 2026-12-04), so the list is short; X of another type is
 # converted to the training dtype before training, as scikit-learn does.
 X_FLOAT32, X_FLOAT64, X_UINT8, X_INT64 = range(4)
 X_KINDS = {"float32": X_FLOAT32, "float64": X_FLOAT64, "uint8": X_UINT8,
