@@ -158,3 +158,14 @@ OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
 LOSS_CODES = {"huber": OUT_HUBER, "absolute_error": OUT_ABSOLUTE,
               "quantile": OUT_QUANTILE}
 SOLVER_CODES = {"sgd": SGD, "adam": ADAM}
+
+# The element types of dense X that training reads where it lies, each
+# batch's rows converted to the training dtype as they are gathered
+# (``gather``): the floats, pixels (uint8; bool is read as uint8, its 0 and
+# 1) and numpy's default integer. Each costs two loops of the gather (C and
+# Fortran order) compiled per training dtype, about 0.3-0.4 s of CPU each
+# (float32, 2026-12-04), so the list is short; X of another type is
+# converted to the training dtype before training, as scikit-learn does.
+X_FLOAT32, X_FLOAT64, X_UINT8, X_INT64 = range(4)
+X_KINDS = {"float32": X_FLOAT32, "float64": X_FLOAT64, "uint8": X_UINT8,
+           "bool": X_UINT8, "int64": X_INT64}

@@ -48,9 +48,11 @@ from ._config import (ACT_OFFSET, CHUNK_MIN_SAMPLES, COEF_OFFSET, FAN_IN,
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
+from ._state import TrainingData
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
+from .gather import _gather_rows_ext
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _robust_loss_delta, _sample_loss)
 from .optimizers import _grad_sq_block, _step_range_ext, _store_transposed
@@ -86,10 +88,11 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
-    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. ``X`` is
-    a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
-    n_features) array, or CSR arrays (non-empty ``indptr``) whose first layer
-    is computed from the stored entries only. Fills rows s0..s1 of every
+    Sample ``s`` of the batch is row ``idx[start + s]`` of Y (and of X, or
+    through X's row map). ``X`` is a ``TrainingData`` (``_state``): dense X
+    in its own type and order, gathered row by row, or CSR arrays
+    (non-empty ``indptr``) whose first layer is computed from the stored
+    entries only. Fills rows s0..s1 of every
     layer's activations and errors (and of ``xbuf``). Hidden layer ``l``
     with ``drop_threshold[l] > 0`` is dropped out (``dropout``, with the key
     ``drop_key``); its activations are stored dropped out.
@@ -106,26 +109,18 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     cap = xbuf.shape[0]
     n_outputs = layers[n_layers - 1, FAN_OUT]
     one = params.dtype.type(1)
-    dense, data, indices, indptr = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     sparse = indptr.shape[0] > 0
 
-    # Gather the chunk's rows of a dense X (2-D indexing, no row views:
-    # see activations), testing each entry: |x| < inf is false for NaN and
-    # the infinities only. A non-finite row makes the chunk's loss NaN
-    # (partial_fit tests X that way, see _mlp's _fit_stochastic; the copy
-    # is memory-bound, the test costs nothing measurable). A compare, not
-    # arithmetic: the sum of x - x this replaced was rewritten to 0 under
-    # fastmath's "reassoc", so an infinity that relu hid from the loss went
-    # through.
+    # Gather the chunk's rows of a dense X, converted to the params' dtype
+    # and tested for NaN and infinity (``gather``). A non-finite row makes
+    # the chunk's loss NaN (partial_fit tests X that way, see _mlp's
+    # _fit_stochastic; the copy is memory-bound, the test costs nothing
+    # measurable).
     finite = True
-    inf = params.dtype.type(np.inf)
     if not sparse:
-        for s in range(s0, s1):
-            i = idx[start + s]
-            for k in range(dense.shape[1]):
-                x = dense[i, k]
-                xbuf[s, k] = x
-                finite &= abs(x) < inf
+        finite = _gather_rows_ext(X.dense, X.kind, X.transposed, X.rows,
+                                  idx, start, s0, s1, xbuf)
 
     # Forward.
     A = xbuf
@@ -318,7 +313,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
     gradient already summed, with ``denom`` the clipped divisor. TASK_FUSED
     does both at once, as described above.
     """
-    _, data, indices, indptr = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     sparse = indptr.shape[0] > 0
     n_coefs = layers[0, INTERCEPT_OFFSET]
     if task < n_row_tasks:
@@ -382,22 +377,31 @@ def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
 
 
 def _kernel_input_type(f):
-    """Numba type of the kernels' X tuple (dense, data, indices, indptr),
-    read-only as the entry points pass it."""
+    """Numba type of prediction's X tuple (dense, data, indices, indptr),
+    read-only as the entry point passes it."""
     return types.Tuple([readonly(f, 2), readonly(f, 1),
                         readonly(types.int64, 1), readonly(types.int64, 1)])
+
+
+def _training_data_type(f):
+    """Numba type of the training kernels' X, a ``TrainingData`` of
+    read-only arrays as the entry points pass it."""
+    return types.NamedTuple(
+        [readonly(types.uint8, 2), types.int64, types.int64,
+         readonly(types.int64, 1), readonly(f, 1), readonly(types.int64, 1),
+         readonly(types.int64, 1)], TrainingData)
 
 
 # Handles compiled callers use (see _extern); the training data X, Y, sw
 # and the sample order idx arrive read-only.
 _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
-    (_kernel_input_type(f), readonly(f, 2), readonly(f, 1),
+    (_training_data_type(f), readonly(f, 2), readonly(f, 1),
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
      array(f, 1), array(types.int64, 1), array(types.int64, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
-    (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
+    (_training_data_type(f), readonly(types.int64, 1), types.int64,
      array(f, 1), array(types.int64, 2), types.int64, types.int64,
      readonly(f, 2), readonly(f, 1), readonly(f, 1), types.int64,
      types.int64, types.int64, array(f, 1), f, f, types.int64, array(f, 1),

@@ -88,10 +88,12 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
     Parameters
     ----------
-    X : tuple (dense, data, indices, indptr)
-        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
-        or an empty dense array with X's CSR arrays (int64 indices).
-    Y : ndarray of shape (n_samples, n_outputs), X's dtype
+    X : TrainingData
+        Dense X in its own element type and memory order (its batches'
+        rows converted as they are gathered), or X's CSR arrays (int64
+        indices), as ``fastbp._network.training_data`` gives them
+        (``_state``).
+    Y : ndarray of shape (n_samples, n_outputs), the params' dtype
     sw : ndarray of shape (n_samples,) or (0,)
         Sample weights; empty for unweighted.
     idx : int64 ndarray of shape (>= stop,)
@@ -151,7 +153,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     n_coefs = layers[0, INTERCEPT_OFFSET]
     n_layers = layers.shape[0]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    sparse = X[3].shape[0] > 0
+    sparse = X.indptr.shape[0] > 0
     full_batch = solver == FULL_BATCH
     clip = not full_batch and hyper[MAX_GRAD_NORM] > 0
     if full_batch and stop - start > batch_size and grad_tmp.shape[0] < n_params:
@@ -257,8 +259,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
 
 # The kernel modules whose handles _train_kernel calls, directly or not.
-_MODULES = ("activations", "losses", "dense", "dropout", "backprop",
-            "optimizers")
+_MODULES = ("activations", "losses", "dense", "dropout", "gather",
+            "backprop", "optimizers")
 
 
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
@@ -272,7 +274,9 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
                           layers, optimizer, work)
     register(params.dtype, _MODULES)
-    X = tuple(read_only(a) for a in X)
+    X = X._replace(dense=read_only(X.dense), rows=read_only(X.rows),
+                   data=read_only(X.data), indices=read_only(X.indices),
+                   indptr=read_only(X.indptr))
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.

@@ -307,7 +307,7 @@ class _DaskMLP:
 
         classifier = is_classifier(self)
         checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier)
+                                    check_y=not classifier, dtype=dtype)
         if classifier:
             if y.ndim != 1:
                 raise ValueError(
@@ -366,7 +366,7 @@ class _DaskMLP:
                 f"data {self.n_features_in_}.")
         classifier = is_classifier(self)
         checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier)
+                                    check_y=not classifier, dtype=dtype)
         if classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
@@ -437,7 +437,7 @@ class _DaskMLP:
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
             train, validation = train.split(
-                client, seeds, self.validation_fraction,
+                client, seeds, self.validation_fraction, self._np_dtype,
                 stratify=is_classifier(self))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
