@@ -218,13 +218,13 @@ def test_simd_loads_and_stores_are_bounds_checked_under_numba_boundscheck(
 def _epoch_arguments(n_samples=50, batch_size=16):
     from fastbp._kernels._state import OptimizerState
     from fastbp._kernels._config import N_HYPER, SGD
-    from fastbp._network import Layout, Workspace, dense_kernel_input
+    from fastbp._network import Layout, Workspace, training_data
 
     rng = np.random.RandomState(0)
     layout = Layout([5, 7, 3])
     workspace = Workspace(layout, batch_size, np.dtype(np.float64))
     return dict(
-        X=dense_kernel_input(rng.rand(n_samples, 5)),
+        X=training_data(rng.rand(n_samples, 5), np.float64),
         Y=rng.rand(n_samples, 3), sw=np.empty(0),
         idx=np.arange(n_samples, dtype=np.int64), batch_size=batch_size,
         params=rng.rand(layout.n_params), layers=workspace.table,
@@ -240,19 +240,20 @@ def _epoch_arguments(n_samples=50, batch_size=16):
     "sample weights too short", "an index past X", "a negative index",
     "batch larger than the workspace", "params too short",
     "a table for another capacity", "a workspace too small",
-    "a CSR column index past X", "an optimizer state too small"])
+    "a CSR column index past X", "a row map past X",
+    "an optimizer state too small"])
 def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     """Shapes are checked in Python before the compiled epoch, which reads
     through vector loads that Numba's bounds checking does not cover."""
     from scipy.sparse import csr_matrix
 
     from fastbp._kernels import _run_epoch
-    from fastbp._network import Layout, Workspace, kernel_input
+    from fastbp._network import Layout, Workspace, training_data
 
     args = _epoch_arguments()
     n_params = args["params"].shape[0]
     if change == "X with another feature count":
-        args["X"] = (np.ones((50, 6)),) + args["X"][1:]
+        args["X"] = training_data(np.ones((50, 6)), np.float64)
     elif change == "Y of another width":
         args["Y"] = np.ones((50, 2))
     elif change == "Y too short":
@@ -273,11 +274,13 @@ def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
         args["work"] = Workspace(Layout([5, 4, 3]), 16,
                                  np.dtype(np.float64)).buffers()
     elif change == "a CSR column index past X":
-        X = kernel_input(csr_matrix(np.eye(50, 5)), np.dtype(np.float64))
-        X[2][3] = 5
+        X = training_data(csr_matrix(np.eye(50, 5)), np.float64)
+        X.indices[3] = 5
         args["X"] = X
         args["work"] = Workspace(Layout([5, 7, 3]), 16, np.dtype(np.float64),
                                  sparse=True).buffers()
+    elif change == "a row map past X":
+        args["X"] = args["X"]._replace(rows=np.arange(1, 51, dtype=np.int64))
     elif change == "an optimizer state too small":
         args["optimizer"] = args["optimizer"]._replace(
             state=np.zeros((2, n_params - 1)))

@@ -16,7 +16,10 @@ import numpy as np
 
 from ._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT, FULL_BATCH,
                       INTERCEPT_OFFSET, MAX_CHUNKS, N_HYPER, N_LAYER_COLUMNS,
-                      PREDICT_BLOCK, PREDICT_SLOTS)
+                      PREDICT_BLOCK, PREDICT_SLOTS, X_FLOAT32, X_FLOAT64,
+                      X_INT64, X_UINT8)
+
+_ITEMSIZE = {X_FLOAT32: 4, X_FLOAT64: 8, X_UINT8: 1, X_INT64: 8}
 
 
 def _fail(what):
@@ -75,25 +78,53 @@ def _n_samples_and_features(X):
     if not indptr.shape[0]:
         return shape
     n_samples, n_features = indptr.shape[0] - 1, shape[1]
+    _check_csr(data, indices, indptr, n_features)
+    return n_samples, n_features
+
+
+def _check_csr(data, indices, indptr, n_features):
     if (data.shape != indices.shape or indptr[0] != 0
             or indptr[-1] != data.shape[0] or (np.diff(indptr) < 0).any()):
         _fail("inconsistent CSR arrays")
     if indices.shape[0] and (indices.min() < 0
                              or indices.max() >= n_features):
         _fail("a CSR column index outside X's columns")
-    return n_samples, n_features
+
+
+def _training_samples(X, n_features):
+    """Training samples of a ``TrainingData`` for a network of
+    ``n_features`` inputs: dense X's bytes, its row map, or CSR arrays."""
+    if X.indptr.shape[0]:
+        _check_csr(X.data, X.indices, X.indptr, n_features)
+        return X.indptr.shape[0] - 1
+    if X.kind not in _ITEMSIZE or X.dense.ndim != 2:
+        _fail(f"dense X of kind {X.kind} and {X.dense.ndim} dimensions")
+    itemsize = _ITEMSIZE[X.kind]
+    if X.transposed:
+        columns, n_bytes = X.dense.shape
+        n_rows = n_bytes // itemsize
+    else:
+        n_rows, n_bytes = X.dense.shape
+        columns = n_bytes // itemsize
+    if n_bytes % itemsize or columns != n_features:
+        _fail(f"X's bytes hold {columns} features, the network {n_features}")
+    if not X.rows.shape[0]:
+        return n_rows
+    if X.rows.min() < 0 or X.rows.max() >= n_rows:
+        _fail(f"a row map outside X's {n_rows} rows")
+    return X.rows.shape[0]
 
 
 def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
                           layers, optimizer, work):
-    """Shapes of ``epoch._train_kernel``'s arguments (see there)."""
-    n_samples, n_features = _n_samples_and_features(X)
+    """Shapes of ``epoch._train_kernel``'s arguments (see there); X is a
+    ``TrainingData``."""
     capacity = work.xbuf.shape[0]
     n_in, n_outputs, n_coefs, sum_fan_out, _ = layer_table_summary(
         layers, params.shape[0], capacity)
     n_act = capacity * sum_fan_out
-    if n_features != n_in:
-        _fail(f"X has {n_features} features, the network {n_in}")
+    n_samples = _training_samples(X, n_in)
+    n_features = n_in
     if Y.shape != (n_samples, n_outputs):
         _fail(f"Y of shape {Y.shape} for {n_samples} samples and "
               f"{n_outputs} outputs")
@@ -106,7 +137,7 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
         _fail(f"a sample index outside X's {n_samples} rows")
     if not 1 <= batch_size <= capacity:
         _fail(f"batch_size {batch_size} for a workspace of {capacity}")
-    if (work.xbuf.shape[1] != (0 if X[3].shape[0] else n_features)
+    if (work.xbuf.shape[1] != (0 if X.indptr.shape[0] else n_features)
             or work.wt.shape[0] < n_coefs or work.acts.shape[0] < n_act
             or work.deltas.shape[0] < n_act
             or work.grad.shape[0] < params.shape[0]
