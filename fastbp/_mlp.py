@@ -143,7 +143,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(HIDDEN_CODES)), list, tuple],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -264,10 +264,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             return params  # the fast path of every predict
         arrays = self.coefs_ + self.intercepts_
         layout = Layout([c.shape[0] for c in self.coefs_]
-                        + [self.coefs_[-1].shape[1]])
+                        + [self.coefs_[-1].shape[1]],
+                        self._kernel_codes()[0])
         dtype = self.coefs_[0].dtype
         if (params is None or params.dtype != dtype
                 or layout.layer_units != self._layout.layer_units
+                or layout.hidden_codes != self._layout.hidden_codes
                 or not all(np.may_share_memory(a, params) for a in arrays)):
             self._layout = layout
             self._set_params_vector(
@@ -303,12 +305,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             # binary and multilabel
             self.out_activation_ = "logistic"
 
-        self._layout = Layout(layer_units)
+        self._layout = Layout(layer_units, self._kernel_codes()[0])
         self._layout.check_memory(self._capacity(n_samples),
                                   np.dtype(dtype).itemsize, sparse)
         self._set_params_vector(init_params(
-            self._layout, self.activation, self._random_state, dtype,
-            self.init))
+            self._layout, self._hidden_activations(self.n_layers_ - 2),
+            self._random_state, dtype, self.init))
         self._best_params = self._params.copy()
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -347,6 +349,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 f"learning_rate={self.learning_rate!r}.")
         hidden_layer_sizes = self._hidden_layer_list()
         self._dropout_rates(len(hidden_layer_sizes))
+        self._hidden_activations(len(hidden_layer_sizes))
         return (hidden_layer_sizes,
                 self._validation_data_parts(validation_data))
 
@@ -365,6 +368,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "dropout is applied by the stochastic solvers ('sgd', "
                 f"'adam'), got solver={self.solver!r}.")
         return [float(r) for r in rates]
+
+    def _hidden_activations(self, n_hidden):
+        """``activation`` as one name per hidden layer (checked)."""
+        names = self.activation
+        if isinstance(names, str):
+            return [names] * n_hidden
+        names = list(names)
+        if len(names) != n_hidden or not all(
+                isinstance(a, str) and a in HIDDEN_CODES for a in names):
+            raise ValueError(
+                f"activation must be one of {sorted(HIDDEN_CODES)} or a list "
+                f"of one such name per hidden layer ({n_hidden}), got "
+                f"{self.activation!r}.")
+        return names
 
     def _draw_seed(self):
         """The dropout masks' seed, drawn from the fit's random state only
@@ -664,7 +681,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _kernel_codes(self):
-        return HIDDEN_CODES[self.activation], OUTPUT_CODES[self.out_activation_]
+        """The hidden layers' activation codes (a tuple, one per layer) and
+        the output activation's code."""
+        hidden = tuple(HIDDEN_CODES[a]
+                       for a in self._hidden_activations(self.n_layers_ - 2))
+        return hidden, OUTPUT_CODES[self.out_activation_]
 
     def _make_optimizer(self, dtype):
         n_params = self._layout.n_params
@@ -769,9 +790,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
                               dtype, sparse=issparse(X), full_batch=True)
         sw = weights_or_empty(sample_weight, dtype)
-        hidden, out = self._kernel_codes()
+        _, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            kernel_input(X, dtype), Y, sw, params, workspace, hidden, out, dtype.type(self.alpha),
+            kernel_input(X, dtype), Y, sw, params, workspace, out, dtype.type(self.alpha),
             float(np.finfo(dtype).eps))
         self._run_lbfgs(loss_grad, params, tasks)
 
@@ -800,7 +821,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                               sparse=issparse(X_train))
         X_kernel = kernel_input(X_train, dtype)
         sw = weights_or_empty(sw_train, dtype)
-        hidden, out = self._kernel_codes()
+        _, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
         eps = float(np.finfo(dtype).eps)
         params = self._params
@@ -816,7 +837,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 dropout.key[1] = self.t_  # this epoch's masks
             accumulated_loss = _run_epoch(
                 X_kernel, Y_train, sw, order, batch_size, params,
-                workspace.table, hidden, out, alpha, eps,
+                workspace.table, out, alpha, eps,
                 optimizer.kernel_state(), workspace.buffers(), dropout)
             if rollback is not None and not np.isfinite(accumulated_loss):
                 rollback.if_not_finite(self)
@@ -962,12 +983,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
-        hidden, out = self._kernel_codes()
+        _, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         # Nor a lock against concurrent parallel regions (compiled_section).
-        args = (X_kernel, params, layout.table_for_one, hidden, out, buf_a,
-                buf_b, result, check_finite)
+        args = (X_kernel, params, layout.table_for_one, out, buf_a, buf_b,
+                result, check_finite)
         if n_samples > PREDICT_BLOCK:
             with compiled_section(), fit_threads():
                 finite = _predict_rows(*args)
@@ -1002,9 +1023,14 @@ _SHARED_PARAMS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+'elu', 'gelu', 'silu', 'softplus'} or list of str, default='relu'
         Activation function of the hidden layers: f(x) = x,
-        1 / (1 + exp(-x)), tanh(x) or max(0, x).
+        1 / (1 + exp(-x)), tanh(x), max(0, x), and (fastbp only) leaky
+        relu (x if x > 0 else 0.01 x), elu (x if x > 0 else exp(x) - 1),
+        gelu (x Phi(x), the exact form with erf), silu (x / (1 + exp(-x)))
+        or softplus (log(1 + exp(x))). A list gives one name per hidden
+        layer (fastbp only).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The weight optimizer: scipy's L-BFGS-B on the full-batch loss,

@@ -1,5 +1,6 @@
 """Central finite differences against the engine's analytic gradient (float64),
-for every hidden activation x output loss x depth."""
+for every hidden activation x output loss x depth, and for networks whose
+hidden layers have different activations."""
 
 import numpy as np
 import pytest
@@ -10,10 +11,28 @@ OUTPUTS = [("identity", 2), ("logistic", 1), ("logistic", 3), ("softmax", 4),
            ("exp", 2)]
 
 
-@pytest.mark.parametrize("hidden", ["identity", "logistic", "tanh", "relu"])
+HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "gelu",
+          "silu", "softplus"]
+# One name per hidden layer: those that keep z beside those that do not, in
+# either order, and every new one beside scikit-learn's.
+MIXED = [["gelu", "relu"], ["relu", "silu"], ["elu", "softplus", "leaky_relu"],
+         ["tanh", "gelu", "silu"], ["logistic", "silu", "identity", "gelu"]]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,n_outputs", OUTPUTS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_gradient_matches_finite_differences(rng, hidden, out, n_outputs, depth):
+    _check_gradient(rng, hidden, out, n_outputs, depth)
+
+
+@pytest.mark.parametrize("hidden", MIXED, ids="-".join)
+@pytest.mark.parametrize("out,n_outputs", OUTPUTS)
+def test_gradient_of_mixed_activations(rng, hidden, out, n_outputs):
+    _check_gradient(rng, hidden, out, n_outputs, len(hidden))
+
+
+def _check_gradient(rng, hidden, out, n_outputs, depth):
     units = [4] + [6] * depth + [n_outputs]
     coefs, intercepts = random_network(rng, units)
     X = rng.randn(40, 4)

@@ -112,13 +112,18 @@ REDUCE_BLOCK = 16384
 # Columns of the layer table (``fastbp._network.Layout.table``), an int64
 # array with one row per layer: the layer's fan-in and fan-out, the offsets
 # of its coefficients and intercepts in the flat parameter vector, and the
-# offset of its block in the activation workspace (in units of one sample).
-# Module-level ints are compile-time constants to Numba.
-FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
-N_LAYER_COLUMNS = 5
+# offset of its block in the activation workspace (in units of one sample),
+# and the code of its activation (IDENTITY for the output layer, whose
+# activation the loss applies). Module-level ints are compile-time constants
+# to Numba.
+(FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET,
+ ACTIVATION) = range(6)
+N_LAYER_COLUMNS = 6
 
-# Hidden activations.
-IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
+# Hidden activations. Codes from GELU on need the pre-activation z for
+# their derivative (see activations); the workspace keeps z only for them.
+IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS = range(7)
+GELU, SILU = 7, 8
 # Output activations; each implies its loss as in scikit-learn:
 # identity <-> squared error, logistic <-> binary log-loss (per column),
 # softmax <-> multiclass log-loss, exp <-> Poisson deviance.
@@ -136,7 +141,8 @@ SGD, ADAM, FULL_BATCH = 0, 1, 2
 N_HYPER = 7
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
-                "relu": RELU}
+                "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
+                "softplus": SOFTPLUS, "gelu": GELU, "silu": SILU}
 OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
                 "softmax": OUT_SOFTMAX, "exp": OUT_EXP}
 SOLVER_CODES = {"sgd": SGD, "adam": ADAM}

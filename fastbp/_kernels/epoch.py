@@ -45,13 +45,13 @@ from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        hidden, out, eps, xbuf, acts, deltas, chunk_loss,
+                        out, eps, xbuf, acts, deltas, pre, chunk_loss,
                         drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            hidden, out, eps, xbuf, acts, deltas, drop_threshold, drop_key)
+            out, eps, xbuf, acts, deltas, pre, drop_threshold, drop_key)
 
 
 @jit_parallel
@@ -73,8 +73,7 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
 
 @jit_entry
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  hidden, out, alpha, eps, optimizer, work, dropout,
-                  n_groups):
+                  out, alpha, eps, optimizer, work, dropout, n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -92,10 +91,11 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         Samples per batch, at most the workspace capacity.
     params : ndarray of shape (n_params,)
         Updated in place by SGD and Adam.
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-        The layer table for the workspace capacity (``fastbp._network``).
-    hidden, out : int
-        Hidden and output activation codes.
+    layers : int64 ndarray of shape (n_layers - 1, 6)
+        The layer table for the workspace capacity (``fastbp._network``),
+        with each layer's activation code.
+    out : int
+        Output activation code.
     alpha : float
         L2 strength, of the params' dtype.
     eps : float
@@ -127,6 +127,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         ``db = sum_s delta_s / sw_sum``.
     """
     wt, xbuf, acts, deltas = work.wt, work.xbuf, work.acts, work.deltas
+    pre = work.pre
     grad, grad_tmp = work.grad, work.grad_tmp
     chunk_loss, block_sq = work.chunk_loss, work.block_sq
     solver, hyper = optimizer.solver, optimizer.hyper
@@ -157,13 +158,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         n_chunks = _n_chunks(m)
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
-                                layers, hidden, out, eps, xbuf, acts, deltas,
+                                layers, out, eps, xbuf, acts, deltas, pre,
                                 chunk_loss, drop_threshold, drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    hidden, out, eps, xbuf, acts, deltas, drop_threshold,
+                    out, eps, xbuf, acts, deltas, pre, drop_threshold,
                     drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
@@ -235,8 +236,8 @@ _MODULES = ("activations", "losses", "dense", "dropout", "backprop",
             "optimizers")
 
 
-def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
-           out, alpha, eps, optimizer, work, dropout=None):
+def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
+           alpha, eps, optimizer, work, dropout=None):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
@@ -249,23 +250,23 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
-                         layers, hidden, out, alpha, eps, optimizer, work,
+                         layers, out, alpha, eps, optimizer, work,
                          dropout, get_num_threads())
 
 
-def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
-               eps, optimizer, work, dropout=None):
+def _run_epoch(X, Y, sw, idx, batch_size, params, layers, out, alpha, eps,
+               optimizer, work, dropout=None):
     """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
 
     Returns scikit-learn's ``accumulated_loss`` (divide by the number of
     samples for ``loss_``).
     """
     return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
-                  hidden, out, alpha, eps, optimizer, work, dropout)
+                  out, alpha, eps, optimizer, work, dropout)
 
 
-def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
-               alpha, eps, work):
+def _loss_grad(X, Y, sw, idx, start, stop, params, layers, out, alpha, eps,
+               work):
     """Loss over samples ``idx[start:stop]``, for L-BFGS; see ``_train``.
 
     Their gradient is left in ``work.grad``. Samples are taken in batches
@@ -275,4 +276,4 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
     no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER, dtype),
                              np.zeros((2, 0), dtype), np.zeros(1, np.int64))
     return _train(X, Y, sw, idx, start, stop, work.xbuf.shape[0], params,
-                  layers, hidden, out, alpha, eps, no_step, work)
+                  layers, out, alpha, eps, no_step, work)
