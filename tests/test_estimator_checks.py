@@ -20,8 +20,12 @@ def expected_failed_checks(estimator):
     return {}
 
 
+# The default, an activation scikit-learn does not have, and a per-layer
+# list (with scikit-learn's default single hidden layer of 100 units).
 @parametrize_with_checks(
-    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100),
+     MLPClassifier(max_iter=100, activation="gelu"),
+     MLPRegressor(max_iter=100, activation=["silu"])],
     expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
