@@ -983,7 +983,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
         result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
-        _, out = self._kernel_codes()
+        # The hidden layers' codes are in the layout's table.
+        out = OUTPUT_CODES[self.out_activation_]
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         # Nor a lock against concurrent parallel regions (compiled_section).
