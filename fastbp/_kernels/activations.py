@@ -68,7 +68,9 @@ def _activate(kind, z):
     if kind == ELU:
         return z if z > 0 else math.expm1(z)
     if kind == SOFTPLUS:
-        return max(z, type(z)(0)) + math.log1p(math.exp(-abs(z)))
+        # relu(z) + log(1 + e^-|z|), as selects (builtin max compiles apart)
+        return (z if z > 0 else type(z)(0)) + math.log1p(
+            math.exp(z if z < 0 else -z))
     if kind == GELU:
         # z Phi(z) = z erfc(-z / sqrt 2) / 2: erfc keeps accuracy for z << 0
         return type(z)(0.5) * z * math.erfc(-z * type(z)(_INV_SQRT2))
