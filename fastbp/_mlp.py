@@ -37,12 +37,15 @@ from sklearn.utils.validation import (_check_sample_weight, check_array,
                                       check_is_fitted, validate_data)
 
 from ._callbacks import FitTasks, callbacks_active
-from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
-                       PREDICT_SLOTS, _predict_rows, _run_epoch)
+from ._kernels import (HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES,
+                       PREDICT_BLOCK, PREDICT_SLOTS, _predict_rows,
+                       _run_epoch)
 from ._kernels._layer import compiled_section
 from ._kernels._state import Dropout
 from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
+from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
+                      smoothed_labels)
 from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
                        dense_kernel_input, init_params, kernel_input,
                        weights_or_empty)
@@ -65,6 +68,30 @@ def _shuffled(order, random_state):
     perm = np.arange(order.shape[0])
     random_state.shuffle(perm)
     return order[perm]
+
+
+def _layer_size(size):
+    """``size`` as the width of a hidden layer, if scikit-learn's MLP could
+    allocate an array of it: an integer, not a bool, float or sequence;
+    otherwise numpy's TypeError for such an array shape."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError("an integer is required")
+    return operator.index(size)
+
+
+def _numeric_targets(y, dtype):
+    """The validated targets as the kernels' C-ordered array of ``dtype``.
+
+    A regressor's targets may still be strings here: validation converts
+    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
+    them into training, where its loss fails with numpy's TypeError; they
+    are refused with a TypeError too, not parsed.
+    """
+    if y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
+    return np.ascontiguousarray(y, dtype=dtype)
 
 
 def _check_finite(estimator, X):
@@ -350,6 +377,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         hidden_layer_sizes = self._hidden_layer_list()
         self._dropout_rates(len(hidden_layer_sizes))
         self._hidden_activations(len(hidden_layer_sizes))
+        self._check_loss()
         return (hidden_layer_sizes,
                 self._validation_data_parts(validation_data))
 
@@ -659,7 +687,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         """Mean (sample-weighted) loss on validation data, without the L2
         penalty: the data term of the training objective."""
         output = self._forward_pass_fast(X_val, check_input=False)
-        return float(LOSS_FUNCTIONS[self._loss_name()](Y_val, output, sw_val))
+        return self._data_loss(Y_val, output, sw_val)
+
+    def _data_loss(self, Y, P, sample_weight):
+        """Mean (sample-weighted) loss of outputs ``P`` for encoded targets
+        ``Y`` (true labels, never smoothed), as the training loss is scaled
+        but without its L2 term."""
+        return float(LOSS_FUNCTIONS[self._loss_name()](Y, P, sample_weight))
 
     def _batch_size(self, n_samples):
         """The mini-batch size for ``n_samples`` samples, with
@@ -682,10 +716,28 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _kernel_codes(self):
         """The hidden layers' activation codes (a tuple, one per layer) and
-        the output activation's code."""
+        the output code. The output code names the output activation and
+        the loss: an identity output trained on Huber, absolute or pinball
+        loss gets that loss's code, which predicts as the identity does."""
         hidden = tuple(HIDDEN_CODES[a]
                        for a in self._hidden_activations(self.n_layers_ - 2))
-        return hidden, OUTPUT_CODES[self.out_activation_]
+        out = OUTPUT_CODES[self.out_activation_]
+        if self.out_activation_ == "identity":
+            out = LOSS_CODES.get(self.loss, out)
+        return hidden, out
+
+    def _loss_param(self, dtype):
+        """The loss's scalar parameter the kernels take (``loss_param``):
+        here the eps the log-losses clip probabilities with."""
+        return float(np.finfo(dtype).eps)
+
+    def _check_loss(self):
+        """Raise if the loss options do not go together (before a fit)."""
+
+    def _training_targets(self, Y):
+        """The targets training fits for the encoded targets ``Y``: Y
+        itself here."""
+        return Y
 
     def _make_optimizer(self, dtype):
         n_params = self._layout.n_params
@@ -727,14 +779,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
+        layer_units = ([X.shape[1]]
+                       + [_layer_size(size) for size in hidden_layer_sizes]
+                       + [y.shape[1]])
         self._begin_training(layer_units, X.shape[0], first_pass, dtype,
                              issparse(X))
 
         validation = None
         if validation_data is not None:
             validation = self._memory_validation(*validation_data, dtype)
-        Y = np.ascontiguousarray(y, dtype=dtype)
+        Y = _numeric_targets(y, dtype)
         tasks = self._fit_tasks(X_user, y_user, sample_weight, incremental)
         with compiled_section(), fit_threads():
             if self.solver in _STOCHASTIC_SOLVERS:
@@ -792,8 +846,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sw = weights_or_empty(sample_weight, dtype)
         _, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            kernel_input(X, dtype), Y, sw, params, workspace, out, dtype.type(self.alpha),
-            float(np.finfo(dtype).eps))
+            kernel_input(X, dtype), self._training_targets(Y), sw, params,
+            workspace, out, dtype.type(self.alpha), self._loss_param(dtype))
         self._run_lbfgs(loss_grad, params, tasks)
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental, validation,
@@ -814,6 +868,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 X, Y, sample_weight)
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
+        # After the split: validation keeps the true targets.
+        Y_train = self._training_targets(Y_train)
 
         n_samples = X_train.shape[0]
         batch_size = self._batch_size(n_samples)
@@ -823,7 +879,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         sw = weights_or_empty(sw_train, dtype)
         _, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
-        eps = float(np.finfo(dtype).eps)
+        loss_param = self._loss_param(dtype)
         params = self._params
         rollback = _Rollback(self, X) if defer_finite else None
         order = np.arange(n_samples, dtype=np.int64)
@@ -837,7 +893,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 dropout.key[1] = self.t_  # this epoch's masks
             accumulated_loss = _run_epoch(
                 X_kernel, Y_train, sw, order, batch_size, params,
-                workspace.table, out, alpha, eps,
+                workspace.table, out, alpha, loss_param,
                 optimizer.kernel_state(), workspace.buffers(), dropout)
             if rollback is not None and not np.isfinite(accumulated_loss):
                 rollback.if_not_finite(self)
@@ -919,8 +975,30 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 and not config["array_api_dispatch"])
 
     def _validate_X(self, X):
-        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
-                             dtype=self._fitted_dtype, order="C")
+        """X checked as scikit-learn's MLP checks it for prediction, then
+        converted to the model's dtype, C-ordered, and tested for NaN and
+        infinity (values beyond float32's range become infinities).
+
+        ``validate_data``'s default ``dtype="numeric"`` refuses arrays of
+        strings, which a conversion to the model's dtype would parse, and
+        leaves a list holding other objects than numbers (such as None) an
+        array of objects, whose product with the weights fails in
+        scikit-learn with a TypeError.
+        """
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          ensure_all_finite=False)
+        if X.dtype == object:
+            # validate_data's test for NaN comes first.
+            check_array(X, dtype=None, estimator=self, input_name="X")
+            raise TypeError(
+                "X holds values that are not numbers (an array of dtype "
+                "object after validation); convert them to numbers first.")
+        dtype = self._fitted_dtype
+        X = (X.astype(dtype, copy=False) if issparse(X)
+             else np.ascontiguousarray(X, dtype=dtype))
+        if not get_config()["assume_finite"]:
+            _check_finite(self, X)
+        return X
 
     def _validate_training_data(self, X, y, reset, defer_finite=False,
                                 **kwargs):
@@ -935,14 +1013,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         When they are not finite, scikit-learn's own check runs, with its
         error. With ``defer_finite``, dense X is not tested here: the epoch
         tests it (see ``_Rollback``).
+
+        scikit-learn refuses X before it records ``n_features_in_``: when
+        X is not finite, ``n_features_in_`` is left as it was (absent
+        before a first fit, so the model is still not fitted).
         """
+        n_features_before = vars(self).get("n_features_in_")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              multi_output=True, dtype=self._np_dtype,
                              order="C", reset=reset, ensure_all_finite=False,
                              **kwargs)
         if not get_config()["assume_finite"] and (
                 issparse(X) or not defer_finite):
-            _check_finite(self, X)
+            try:
+                _check_finite(self, X)
+            except ValueError:
+                if n_features_before is None:
+                    del self.n_features_in_
+                else:
+                    self.n_features_in_ = n_features_before
+                raise
         return X, y
 
     @property
@@ -975,6 +1065,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             X_kernel = dense_kernel_input(X)
         n_samples = X.shape[0]
         layout = self._layout
+        if X.shape[1] != layout.layer_units[0]:
+            # n_features_in_ is set by validation, also of data a fit then
+            # refused (a wrong sample_weight, say): the kernel would read
+            # past X's rows.
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the network's input "
+                f"layer has {layout.layer_units[0]}.")
         # Less than a block: no aligned buffers, whose set-up would cost
         # more than the products.
         empty = np.empty if n_samples < PREDICT_BLOCK else aligned_empty
@@ -982,9 +1079,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             * layout.max_hidden_width
         buf_a = empty(scratch, dtype)
         buf_b = empty(scratch, dtype)
-        result = np.empty((n_samples, self.n_outputs_), dtype=dtype)
+        # The network's width, which n_outputs_ is not after a partial_fit
+        # refused targets of another width.
+        result = np.empty((n_samples, layout.layer_units[-1]), dtype=dtype)
         # The hidden layers' codes are in the layout's table.
-        out = OUTPUT_CODES[self.out_activation_]
+        _, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         # Nor a lock against concurrent parallel regions (compiled_section).
@@ -1224,6 +1323,18 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         'balanced' is not available in ``partial_fit``, which sees one
         batch at a time; pass a dict computed on the whole training set.
 
+    label_smoothing : float in [0, 1), default=0.0
+        fastbp only. Training fits the soft targets ``(1 - e) y + e / K``
+        instead of the 0/1 indicators y, e = ``label_smoothing``, as
+        PyTorch's and Keras's cross-entropy do: K is the number of classes
+        for a multiclass (softmax) output and 2 for a binary or multilabel
+        (logistic) one, whose each output is a two-class problem. The
+        log-loss is the full cross-entropy ``-sum_k y_k log p_k`` of the
+        soft targets, so ``loss_`` and ``loss_curve_`` include their
+        entropy and do not reach 0. Validation scores and
+        ``validation_loss_curve_`` are computed on the true labels. The
+        fitted model is a plain MLP; 0 trains exactly as without it.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -1248,8 +1359,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, dtype="float32", scoring=None,
-                 init="auto", warmup_iter=0, weight_decay=0.0, dropout=0.0):
+                 init="auto", warmup_iter=0, weight_decay=0.0, dropout=0.0,
+                 label_smoothing=0.0):
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -1269,7 +1382,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
+
+    def _training_targets(self, Y):
+        """Y, or with ``label_smoothing`` its soft targets (``Y``: the
+        encoded training targets, of the model's dtype)."""
+        if self.label_smoothing == 0:
+            return Y
+        n_classes = 2 if self.out_activation_ == "logistic" else Y.shape[1]
+        return smoothed_labels(Y, self.label_smoothing, n_classes)
 
     def _weight_classes(self, Y, sample_weight, incremental):
         """``sample_weight`` times the weight of each sample's class.
@@ -1516,10 +1638,36 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'huber', 'absolute_error', \
+'quantile'}, default='squared_error'
         Half squared error with an identity output, or half Poisson deviance
-        with an exponential output.
+        with an exponential output. fastbp adds three losses with an
+        identity output (``out_activation_`` is 'identity' and prediction is
+        unchanged; only training differs): 'huber', PyTorch's
+        ``HuberLoss(delta=huber_delta)``, ``0.5 r^2`` where ``|r| <=
+        delta`` and ``delta (|r| - 0.5 delta)`` beyond, r = prediction -
+        target; 'absolute_error', ``|r|``; 'quantile', the pinball loss of
+        ``quantile`` q, ``q (y - p)`` where ``y >= p`` and ``(1 - q) (p -
+        y)`` where ``y < p``, whose minimiser is the q-quantile of y given X
+        (scikit-learn's ``HistGradientBoostingRegressor(loss='quantile')``
+        and ``mean_pinball_loss``). ``loss_`` and ``loss_curve_`` are their
+        sample-weighted mean over samples and outputs (no factor 0.5: Huber
+        equals the half squared error for residuals within delta) plus the
+        L2 term. As for the squared error, the gradient back-propagated is
+        that of the loss summed over the outputs. 'absolute_error' and
+        'quantile' are not differentiable where r = 0 (the gradient taken
+        there is 0) and work with the stochastic solvers only: 'lbfgs'
+        raises a ValueError for them.
 """ + _SHARED_PARAMS_DOC + """
+    huber_delta : float > 0, default=1.0
+        fastbp only. The threshold of ``loss='huber'`` between its quadratic
+        and linear parts, in the units of the targets; not used by the
+        other losses.
+
+    quantile : float in (0, 1), default=None
+        fastbp only. The quantile ``loss='quantile'`` estimates; required
+        for it (a ValueError if None), not used by the other losses.
+
     Attributes
     ----------""" + _SHARED_ATTRS_DOC + """
     Examples
@@ -1534,7 +1682,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "huber",
+                             "absolute_error", "quantile"})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
@@ -1546,7 +1697,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dtype="float32", scoring=None, init="auto",
-                 warmup_iter=0, weight_decay=0.0, dropout=0.0):
+                 warmup_iter=0, weight_decay=0.0, dropout=0.0, huber_delta=1.0,
+                 quantile=None):
+        self.huber_delta = huber_delta
+        self.quantile = quantile
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -1587,6 +1741,34 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _check_loss(self):
+        if self.loss == "quantile" and self.quantile is None:
+            raise ValueError(
+                "loss='quantile' needs the quantile to estimate: pass "
+                "quantile=q with 0 < q < 1, e.g. quantile=0.9.")
+        if self.loss in ("absolute_error", "quantile") and \
+                self.solver == "lbfgs":
+            raise ValueError(
+                f"loss={self.loss!r} is not differentiable where a "
+                "prediction equals its target, and L-BFGS needs a smooth "
+                "objective: use solver='adam' or 'sgd', or loss='huber'.")
+
+    def _loss_param(self, dtype):
+        if self.loss == "huber":
+            return float(self.huber_delta)
+        if self.loss == "quantile":
+            return float(self.quantile)
+        return super()._loss_param(dtype)
+
+    def _data_loss(self, Y, P, sample_weight):
+        if self.loss == "huber":
+            return huber_loss(Y, P, sample_weight, delta=self.huber_delta)
+        if self.loss == "absolute_error":
+            return absolute_error_loss(Y, P, sample_weight)
+        if self.loss == "quantile":
+            return pinball_loss(Y, P, sample_weight, quantile=self.quantile)
+        return super()._data_loss(Y, P, sample_weight)
 
     def _encode_validation_targets(self, y, X):
         y = check_array(y, ensure_2d=False, dtype=self._np_dtype)

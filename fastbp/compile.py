@@ -104,12 +104,15 @@ def _compile_dtype(dtype):
     """Call each entry point once on tiny data, with the estimators' types."""
     import numpy as np
 
+    # numba and numpy only: this runs in the package's build environment,
+    # which has neither scipy nor scikit-learn (so not _solvers or _mlp).
     from ._kernels import (HIDDEN_CODES, OUTPUT_CODES, PREDICT_BLOCK,
-                           PREDICT_SLOTS, _loss_grad, _predict_rows,
-                           _run_epoch)
-    from ._network import (Layout, Workspace, aligned_empty,
+                           PREDICT_SLOTS, SOLVER_CODES, _loss_grad,
+                           _predict_rows, _run_epoch)
+    from ._kernels._config import N_HYPER
+    from ._kernels._state import OptimizerState
+    from ._network import (Layout, Workspace, aligned_empty, aligned_zeros,
                            dense_kernel_input)
-    from ._solvers import AdamOptimizer
 
     dtype = np.dtype(dtype)
     n_samples, layer_units = 8, [3, 4, 2]
@@ -128,10 +131,12 @@ def _compile_dtype(dtype):
 
     # Training: as _mlp.BaseMultilayerPerceptron._fit_stochastic calls it.
     workspace = Workspace(layout, 4, dtype, full_batch=True)
-    adam = AdamOptimizer(layout.n_params, dtype)
+    # The types of _solvers.AdamOptimizer.kernel_state().
+    adam = OptimizerState(SOLVER_CODES["adam"], np.zeros(N_HYPER, dtype),
+                          aligned_zeros((2, layout.n_params), dtype),
+                          np.zeros(1, dtype=np.int64))
     _run_epoch(dense_kernel_input(X), Y, sw, idx, 4, params, workspace.table,
-               out, alpha, eps, adam.kernel_state(),
-               workspace.buffers())
+               out, alpha, eps, adam, workspace.buffers())
     # L-BFGS: as _solvers.full_batch_loss_grad calls it.
     _loss_grad(dense_kernel_input(X), Y, sw, idx, 0, n_samples, params,
                workspace.table, out, alpha, eps, workspace.buffers())

@@ -2,15 +2,29 @@
 
 import numpy as np
 
-from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, _loss_grad
+from fastbp._kernels import HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES, _loss_grad
 from fastbp._network import Layout, Workspace, kernel_input
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
+# Output codes by name: the output activations, and the identity outputs
+# trained on the robust losses.
+OUT_CODES = {**OUTPUT_CODES, **LOSS_CODES}
+# Identity-output losses (loss_ is a mean over outputs, the output error
+# the gradient of the sum over outputs), and the loss parameter tests use.
+IDENTITY_LOSSES = ("identity", "huber", "absolute_error", "quantile")
+LOSS_PARAMS = {"huber": 0.7, "quantile": 0.3}
+
+
+def loss_param_of(out, dtype=np.float64):
+    """The kernels' ``loss_param`` for ``out``: Huber's delta, the quantile,
+    or the dtype's eps the log-losses clip with."""
+    return LOSS_PARAMS.get(out, float(np.finfo(dtype).eps))
+
 
 def make_targets(rng, out, n_samples, n_outputs):
     """Targets suited to an output activation (and its loss)."""
-    if out == "identity":
+    if out in IDENTITY_LOSSES:
         return rng.randn(n_samples, n_outputs)
     if out == "logistic":
         return rng.randint(0, 2, (n_samples, n_outputs)).astype(float)
@@ -48,9 +62,8 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
     idx = np.arange(len(Y), dtype=np.int64)
     loss = _loss_grad(X, Y, sw, idx, 0, len(Y), params, workspace.table,
-                      OUTPUT_CODES[out],
-                      np.dtype(dtype).type(alpha),
-                      float(np.finfo(dtype).eps), workspace.buffers())
+                      OUT_CODES[out], np.dtype(dtype).type(alpha),
+                      loss_param_of(out, dtype), workspace.buffers())
     return loss, workspace.grad.copy(), layout, params
 
 

@@ -53,14 +53,30 @@ OUTPUT = {
     "logistic": HIDDEN["logistic"],
     "softmax": softmax,
     "exp": np.exp,
+    # Identity outputs trained on fastbp's robust losses.
+    "huber": lambda z: z,
+    "absolute_error": lambda z: z,
+    "quantile": lambda z: z,
 }
 
 
-def output_loss(out, y, p, sw):
-    """scikit-learn's loss for output activation ``out`` (weighted mean)."""
+def output_loss(out, y, p, sw, loss_param=None):
+    """scikit-learn's loss for output activation ``out`` (weighted mean);
+    for the robust losses (``loss_param``: Huber's delta, the quantile) the
+    weighted mean over samples of their mean over outputs."""
     w = np.ones(len(y)) if sw is None else sw
     eps = np.finfo(p.dtype).eps
-    if out == "identity":
+    r = p - y
+    if out == "huber":
+        d = loss_param
+        per_sample = np.where(np.abs(r) <= d, 0.5 * r**2,
+                              d * (np.abs(r) - 0.5 * d)).mean(axis=1)
+    elif out == "absolute_error":
+        per_sample = np.abs(r).mean(axis=1)
+    elif out == "quantile":
+        q = loss_param
+        per_sample = np.where(-r >= 0, q * -r, (q - 1) * -r).mean(axis=1)
+    elif out == "identity":
         per_sample = 0.5 * ((y - p) ** 2).mean(axis=1)
     elif out == "softmax":
         q = np.clip(p, eps, 1 - eps)
@@ -90,20 +106,36 @@ def forward(coefs, intercepts, X, hidden, out, pre=None):
     return acts
 
 
-def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None):
+def output_error(out, y, p, loss_param=None):
+    """dL/dz of one sample's loss summed over its outputs: p - y for the
+    canonical links, the robust losses' derivatives with respect to p."""
+    r = p - y
+    if out == "huber":
+        return np.clip(r, -loss_param, loss_param)
+    if out == "absolute_error":
+        return np.sign(r)
+    if out == "quantile":
+        return np.where(r > 0, 1 - loss_param,
+                        np.where(r < 0, -loss_param, 0.0))
+    return r
+
+
+def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
+                   loss_param=None):
     """Loss and gradients (lists like coefs/intercepts), scikit-learn's way.
 
     loss = L(y, p) + 0.5 * alpha * sum ||W||^2 / sw_sum
     dW_l = (A_l^T delta_l + alpha W_l) / sw_sum, db_l = sum delta_l / sw_sum
-    delta_last = sw * (p - y), delta_{l-1} = delta_l W_l^T * f'(Z_{l-1})
+    delta_last = sw * (p - y) (``output_error``),
+    delta_{l-1} = delta_l W_l^T * f'(Z_{l-1})
     """
     zs = []
     acts = forward(coefs, intercepts, X, hidden, out, zs)
     hidden = per_layer(hidden, len(coefs) - 1)
     sw_sum = len(X) if sw is None else sw.sum()
-    loss = output_loss(out, Y, acts[-1], sw)
+    loss = output_loss(out, Y, acts[-1], sw, loss_param)
     loss += 0.5 * alpha * sum((W**2).sum() for W in coefs) / sw_sum
-    delta = acts[-1] - Y
+    delta = output_error(out, Y, acts[-1], loss_param)
     if sw is not None:
         delta = delta * sw[:, None]
     gW = [None] * len(coefs)

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn import config_context
 from sklearn import neural_network as sk
 from sklearn.callback import ScoringMonitor
 from sklearn.datasets import make_classification, make_regression
@@ -288,32 +287,82 @@ def test_scoring_monitor_and_pickle(imbalanced):
     assert_array_equal(restored.predict(X), model.predict(X))
 
 
-def test_progress_bar_runs(imbalanced, capsys):
+@pytest.mark.parametrize("max_iter, stop_early", [(3, False), (20, True)],
+                         ids=["runs max_iter", "stops early"])
+def test_progress_bar_advances_once_per_epoch(imbalanced, capsys, max_iter,
+                                              stop_early):
     pytest.importorskip("rich")
+    from unittest import mock
+
     from sklearn.callback import ProgressBar
+    from sklearn.callback._progressbar import RichProgressMonitor
+
     X, y = imbalanced
-    with warnings.catch_warnings():
+    progress = []
+    on_task_end = RichProgressMonitor._on_task_end
+
+    def recording_on_task_end(self, task_info):
+        on_task_end(self, task_info)
+        progress.append(self.root_rich_task.progress)
+
+    # tol so large that no epoch improves: stops after 1 + 1 + 1 epochs.
+    params = dict(tol=10.0, n_iter_no_change=1) if stop_early else {}
+    model = MLPClassifier(**_small(max_iter=max_iter, **params))
+    with mock.patch.object(RichProgressMonitor, "_on_task_end",
+                           recording_on_task_end), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPClassifier(max_iter=3).set_callbacks(ProgressBar()).fit(X, y)
+        model.set_callbacks(ProgressBar()).fit(X, y)
+    assert model.n_iter_ == (3 if stop_early else max_iter)
+    # One step of 1 / max_iter per epoch, then the finished fit.
+    assert_allclose(progress, [(i + 1) / max_iter
+                               for i in range(model.n_iter_)] + [1.0])
+    drawn = capsys.readouterr().out
+    assert "MLPClassifier - fit" in drawn
+    assert "100%" in drawn
 
 
 # ---------------------------------------------------- memory-bounded predict
-def test_predict_memory_stays_within_working_memory():
+def _predict_proba_peak(model, X):
+    """``model.predict_proba(X)`` and the peak of the memory allocated
+    meanwhile (tracemalloc: numpy's arrays; the prediction kernel keeps its
+    own variables on the stack)."""
+    tracemalloc.start()
+    try:
+        proba = model.predict_proba(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return proba, peak
+
+
+def test_predict_memory_does_not_grow_with_hidden_activations():
+    from fastbp._kernels import PREDICT_BLOCK, PREDICT_SLOTS
+
     rng = np.random.RandomState(0)
     X = rng.rand(100_000, 10).astype(np.float32)
     y = rng.randint(0, 2, len(X))
-    model = MLPClassifier((256,), max_iter=1).fit(X[:500], y[:500])
-    # One pass over all rows at once would hold 2 x 100000 x 256 float32
-    # activations: 195 MiB.
-    result_bytes = len(X) * 2 * 4 * 3  # proba, its copy and labels, roughly
-    with config_context(working_memory=8):
-        tracemalloc.start()
-        proba = model.predict_proba(X)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert peak < result_bytes + 2 * 8 * 2**20, peak / 2**20
-    with config_context(working_memory=1024):
-        assert_array_equal(model.predict_proba(X), proba)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((256,), max_iter=1, random_state=0).fit(
+            X[:500], y[:500])
+    model.predict_proba(X[:10])  # first-call set-up out of the measurement
+    # Beyond its result, prediction takes two scratch areas of
+    # PREDICT_SLOTS x PREDICT_BLOCK rows of the widest layer.
+    scratch = 2 * PREDICT_SLOTS * PREDICT_BLOCK * 256 * 4
+    small, small_peak = _predict_proba_peak(model, X[:20_000])
+    proba, peak = _predict_proba_peak(model, X)
+    assert peak < scratch + 2**20 + 64 * len(X), peak / 2**20
+    # 80,000 more rows cost their outputs (a few floats each), not their
+    # 256 hidden activations (1 KiB a row): one pass over all rows at once
+    # would hold 2 x 100,000 x 256 float32, 195 MiB.
+    assert (peak - small_peak) / 80_000 < 64
+    # The blocks do not change the result: all rows at once, in slices of
+    # 777 and row by row give the same probabilities.
+    assert_array_equal(proba[:20_000], small)
+    assert_array_equal(proba, np.vstack([
+        model.predict_proba(X[i:i + 777]) for i in range(0, len(X), 777)]))
+    assert_array_equal(proba[:500], np.vstack([
+        model.predict_proba(X[i:i + 1]) for i in range(500)]))
 
 
 @pytest.mark.parametrize("solver, early_stopping", [("adam", True),

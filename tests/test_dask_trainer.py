@@ -5,11 +5,13 @@ The cluster has 2 worker processes with 1 thread each (a second one, with
 blocks so that every test takes a second or two once Numba's cache is
 warm.
 
-What is checked: L-BFGS on blocks equals the in-memory L-BFGS fit up to
-rounding; SGD/Adam give bitwise the same weights on 1 and on 2 workers and
-after a worker dies mid-fit; predictions on dask arrays are lazy and equal
-the in-memory ones; validation scores computed from per-block sums equal
-in-memory scores; bad input fails before any training task runs.
+What is checked: L-BFGS on blocks equals the in-memory L-BFGS fit and
+scikit-learn's up to rounding (also with sample and class weights, the
+Poisson loss and warm_start); SGD/Adam on one block without shuffling equal
+scikit-learn's fit, and give bitwise the same weights on 1 and on 2 workers
+and after a worker dies mid-fit; predictions on dask arrays are lazy and
+equal the in-memory ones; validation scores computed from per-block sums
+equal in-memory scores; bad input fails before any training task runs.
 """
 
 import os
@@ -19,23 +21,33 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import neural_network as sk
 from sklearn.datasets import load_digits, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.class_weight import compute_sample_weight
 
 import fastbp
 
 from .cluster import local_cluster
 
+# Skipped without the optional third-party packages; fastbp.dask itself is
+# imported plainly, so that an import error of its own fails the tests.
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-fastbp_dask = pytest.importorskip("fastbp.dask")
+import fastbp.dask as fastbp_dask  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
 
 BLOCK_ROWS = 120
 N_BLOCKS = 4
+# Dask's L-BFGS sums the same float64 objective in another order than the
+# in-memory fit and scikit-learn. After 15 iterations the weights differed
+# by at most 1.3e-13 of the largest weight (loss: 5e-15) over the cases
+# below; the tolerances leave room for L-BFGS to amplify other roundings.
+LBFGS_RTOL = 1e-9
+LOSS_RTOL = 1e-10
 
 
 def _warm_up():
@@ -75,9 +87,32 @@ def regression():
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
+@pytest.fixture(scope="module")
+def counts():
+    """Poisson counts: X, y, X_test, y_test."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (N_BLOCKS * BLOCK_ROWS + 200, 8))
+    y = rng.poisson(np.exp(0.3 + X @ rng.uniform(-0.5, 0.5, 8))).astype(float)
+    n_train = N_BLOCKS * BLOCK_ROWS
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
 def _blocks(X, y, rows=BLOCK_ROWS):
     return (da.from_array(X, chunks=(rows, X.shape[1])),
             da.from_array(y, chunks=rows))
+
+
+def _weights(w, rows=BLOCK_ROWS):
+    return da.from_array(w, chunks=rows)
+
+
+def _assert_close_weights(got, want, rtol):
+    """Weights and biases of two fitted models equal to ``rtol`` of each
+    array's largest magnitude."""
+    assert len(got.coefs_) == len(want.coefs_)
+    for a, b in zip(got.coefs_ + got.intercepts_,
+                    want.coefs_ + want.intercepts_):
+        assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
 
 
 def _small(**params):
@@ -101,27 +136,144 @@ def _task_names(tasks):
 
 
 # ---------------------------------------------------------------- L-BFGS
-@pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_lbfgs_on_blocks_equals_in_memory_fit(client, kind, digits,
-                                              regression):
-    X, y, _, _ = digits if kind == "classifier" else regression
-    in_memory, on_dask = _estimators(kind)
-    params = _small(solver="lbfgs", max_iter=15, dtype="float64")
+def _lbfgs_data(kind, digits, regression, counts):
+    X, y, _, _ = {"classifier": digits, "regressor": regression,
+                  "poisson": counts}[kind]
+    return X, y
+
+
+def _lbfgs_params(kind, **params):
+    defaults = dict(solver="lbfgs", max_iter=15, dtype="float64")
+    if kind == "poisson":
+        defaults["loss"] = "poisson"
+    return _small(**{**defaults, **params})
+
+
+def _sklearn_params(params):
+    return {k: v for k, v in params.items()
+            if k not in ("dtype", "class_weight", "local_batches")}
+
+
+@pytest.mark.parametrize("rows", [N_BLOCKS * BLOCK_ROWS, BLOCK_ROWS],
+                         ids=["one block", f"{N_BLOCKS} blocks"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor", "poisson"])
+def test_lbfgs_on_blocks_equals_in_memory_fit_and_sklearn(
+        client, kind, rows, digits, regression, counts):
+    X, y = _lbfgs_data(kind, digits, regression, counts)
+    in_memory, on_dask = _estimators("classifier" if kind == "classifier"
+                                     else "regressor")
+    params = _lbfgs_params(kind)
     expected = in_memory(**params).fit(X, y)
+    reference = getattr(sk, in_memory.__name__)(
+        **_sklearn_params(params)).fit(X, y)
     with distributed.get_task_stream(client) as tasks:
-        model = on_dask(**params).fit(*_blocks(X, y))
+        model = on_dask(**params).fit(*_blocks(X, y, rows=rows))
 
     # The same objective summed in another order: the same iterates up to
     # float64 rounding.
-    assert model.n_iter_ == expected.n_iter_ == 15
-    assert_allclose(model.loss_, expected.loss_, rtol=1e-10)
-    for got, want in zip(model.coefs_ + model.intercepts_,
-                         expected.coefs_ + expected.intercepts_):
-        assert_allclose(got, want, rtol=1e-7, atol=1e-10)
-    # Every block's gradient ran as a task, on both workers.
+    assert model.n_iter_ == expected.n_iter_ == reference.n_iter_ == 15
+    assert model.out_activation_ == reference.out_activation_
+    for want in (expected, reference):
+        assert_allclose(model.loss_, want.loss_, rtol=LOSS_RTOL)
+        _assert_close_weights(model, want, LBFGS_RTOL)
+    # Every block's gradient ran as a task; several blocks on both workers.
     workers = {t["worker"] for t in tasks.data
                if "_loss_grad_task" in str(t["key"])}
-    assert len(workers) == 2
+    assert len(workers) == min(2, len(X) // rows)
+
+
+WEIGHTED_CASES = {
+    # kind, blocks' rows, params, class_weight
+    "classifier-lbfgs-balanced": (
+        "classifier", BLOCK_ROWS, dict(solver="lbfgs", max_iter=15),
+        "balanced"),
+    "regressor-lbfgs": ("regressor", BLOCK_ROWS,
+                        dict(solver="lbfgs", max_iter=15), None),
+    # One block, in order, one round per epoch: the stochastic fit is
+    # scikit-learn's.
+    "classifier-adam-one-block-dict": (
+        "classifier", N_BLOCKS * BLOCK_ROWS,
+        dict(solver="adam", max_iter=5, shuffle=False, batch_size=40,
+             local_batches="epoch"), {0: 3.0, 1: 0.5, 7: 2.0}),
+    "poisson-sgd-one-block": (
+        "poisson", N_BLOCKS * BLOCK_ROWS,
+        dict(solver="sgd", max_iter=5, shuffle=False, batch_size=40,
+             local_batches="epoch", loss="poisson"), None),
+}
+
+
+@pytest.mark.parametrize("case", list(WEIGHTED_CASES))
+def test_weighted_fit_on_blocks_matches_sklearn(client, case, digits,
+                                                regression, counts):
+    """sample_weight (and class_weight, which scikit-learn's MLP does not
+    have: its sample weights times compute_sample_weight's, from the whole
+    training set) give scikit-learn's model."""
+    kind, rows, extra, class_weight = WEIGHTED_CASES[case]
+    X, y = _lbfgs_data(kind, digits, regression, counts)
+    sw = np.random.RandomState(1).uniform(0.2, 3.0, len(y))
+    params = _small(dtype="float64", **extra)
+    _, on_dask = _estimators("classifier" if kind == "classifier"
+                             else "regressor")
+    if class_weight is not None:
+        params["class_weight"] = class_weight
+    model = on_dask(**params).fit(*_blocks(X, y, rows=rows),
+                                  sample_weight=_weights(sw, rows=rows))
+    expected_sw = sw if class_weight is None else (
+        sw * compute_sample_weight(class_weight, y))
+    reference = getattr(sk, on_dask._in_memory_class.__name__)(
+        **_sklearn_params(params)).fit(X, y, sample_weight=expected_sw)
+    assert model.n_iter_ == reference.n_iter_
+    assert_allclose(model.loss_, reference.loss_, rtol=LOSS_RTOL)
+    if params["solver"] != "lbfgs":
+        assert_allclose(model.loss_curve_, reference.loss_curve_,
+                        rtol=LOSS_RTOL)
+    _assert_close_weights(model, reference, LBFGS_RTOL)
+
+
+def test_class_weight_on_blocks_is_sample_weight_of_each_class(client,
+                                                               digits):
+    """Several blocks, Adam (no scikit-learn reference): a class_weight dict
+    gives bitwise the fit with compute_sample_weight's weights."""
+    X, y, _, _ = digits
+    class_weight = {0: 3.0, 1: 0.5, 7: 2.0}
+    params = _small(max_iter=3, local_batches=1)
+    weighted = fastbp_dask.MLPClassifier(class_weight=class_weight,
+                                         **params).fit(*_blocks(X, y))
+    expected = fastbp_dask.MLPClassifier(**params).fit(
+        *_blocks(X, y), sample_weight=_weights(
+            compute_sample_weight(class_weight, y)))
+    _assert_same_weights(weighted, expected)
+    assert weighted.loss_curve_ == expected.loss_curve_
+    plain = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert not np.array_equal(plain.coefs_[0], weighted.coefs_[0])
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_warm_start_on_blocks_continues_as_sklearn(client, digits, solver):
+    """A second fit with warm_start=True starts from the first one's
+    weights (and keeps the loss curve going), as scikit-learn's."""
+    X, y, _, _ = digits
+    if solver == "lbfgs":
+        params, rows = _lbfgs_params("classifier", max_iter=6), BLOCK_ROWS
+    else:
+        # One block, in order: the fit is scikit-learn's (see above).
+        params = _small(dtype="float64", max_iter=3, shuffle=False,
+                        batch_size=40, local_batches="epoch")
+        rows = N_BLOCKS * BLOCK_ROWS
+    params["warm_start"] = True
+    model = fastbp_dask.MLPClassifier(**params)
+    reference = sk.MLPClassifier(**_sklearn_params(params))
+    for _ in range(2):
+        model.fit(*_blocks(X, y, rows=rows))
+        reference.fit(X, y)
+        assert model.n_iter_ == reference.n_iter_
+        _assert_close_weights(model, reference, LBFGS_RTOL)
+    if solver == "adam":
+        assert len(model.loss_curve_) == 2 * params["max_iter"]
+        assert_allclose(model.loss_curve_, reference.loss_curve_,
+                        rtol=LOSS_RTOL)
+        # The second fit did not start again from the initial weights.
+        assert model.loss_curve_[3] < model.loss_curve_[0]
 
 
 # ---------------------------------------------------------------- SGD/Adam
@@ -153,12 +305,14 @@ def test_activations_on_blocks_as_in_memory(client, one_worker_client,
     _assert_same_weights(two, one)
 
 
-@pytest.mark.parametrize("solver, dropout", [("adam", 0.0), ("sgd", 0.0),
-                                             ("adam", 0.3)])
+@pytest.mark.parametrize("solver, dropout, outer", [
+    ("adam", 0.0, {}), ("sgd", 0.0, {}), ("adam", 0.3, {}),
+    ("adam", 0.0, dict(outer_learning_rate="sqrt_blocks",
+                       outer_momentum=0.5))])
 def test_stochastic_fit_does_not_depend_on_worker_count(
-        client, one_worker_client, digits, solver, dropout):
+        client, one_worker_client, digits, solver, dropout, outer):
     X, y, _, _ = digits
-    params = _small(solver=solver, local_batches=1, dropout=dropout)
+    params = _small(solver=solver, local_batches=1, dropout=dropout, **outer)
     with distributed.get_task_stream(client) as tasks:
         on_two = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     with one_worker_client.as_current():
@@ -282,6 +436,32 @@ class _StopAfter(_EpochCallback):
         return self.seen == self.n_epochs
 
 
+def _one_hot(labels, n_classes):
+    return np.eye(n_classes)[labels]
+
+
+def test_early_stopping_split_is_stratified_within_a_block():
+    from fastbp.dask._data import _validation_rows
+
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    rows = _validation_rows(100, 7, 0.2, _one_hot(labels, 3))
+    assert len(rows) == 20
+    assert_array_equal(np.bincount(labels[rows]), [12, 6, 2])
+    # Binary targets come as one column.
+    rows = _validation_rows(100, 7, 0.2, (labels > 0)[:, None] * 1.0)
+    assert_array_equal(np.bincount((labels > 0)[rows]), [12, 8])
+
+
+def test_early_stopping_split_falls_back_to_random_rows():
+    from fastbp.dask._data import _validation_rows
+
+    # A class with one row in the block: no stratified split exists.
+    labels = np.repeat([0, 1], [99, 1])
+    with_y = _validation_rows(100, 7, 0.2, _one_hot(labels, 2))
+    assert_array_equal(with_y, _validation_rows(100, 7, 0.2))
+    assert len(with_y) == 20
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_callback_stops_training(client, digits, solver):
     X, y, _, _ = digits
@@ -323,13 +503,56 @@ def test_to_fastbp_gives_the_in_memory_estimator(client, digits):
     model = fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(*_blocks(X, y))
     plain = model.to_fastbp()
     assert type(plain) is fastbp.MLPClassifier
-    assert "local_batches" not in plain.get_params()
+    for name in ("local_batches", "outer_learning_rate", "outer_momentum"):
+        assert name in model.get_params()
+        assert name not in plain.get_params()
     assert_array_equal(plain.predict_proba(X_test),
                        model.predict_proba(X_test))
     # It goes on training in memory from the averaged optimizer state.
     plain.partial_fit(X, y)
     assert plain.t_ == model.t_ + len(X)
     assert plain._optimizer.t > model._optimizer.t
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier(client, digits):
+    X, y, _, _ = digits
+    return fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(*_blocks(X, y))
+
+
+def test_predict_log_proba_is_log_of_predict_proba(client, fitted_classifier,
+                                                   digits):
+    _, _, X_test, _ = digits
+    model = fitted_classifier
+    lazy = model.predict_log_proba(da.from_array(X_test, chunks=70))
+    assert isinstance(lazy, da.Array)
+    proba = model.predict_proba(da.from_array(X_test, chunks=70)).compute()
+    log_proba = lazy.compute()
+    assert log_proba.shape == (len(X_test), len(model.classes_))
+    assert_array_equal(log_proba, np.log(proba))
+    # In-memory input: in-memory output, as fastbp's.
+    in_memory = model.predict_log_proba(X_test)
+    assert isinstance(in_memory, np.ndarray)
+    assert_array_equal(in_memory, np.log(model.predict_proba(X_test)))
+    assert_array_equal(in_memory,
+                       model.to_fastbp().predict_log_proba(X_test))
+    # The forward pass may round a row differently in another block.
+    assert_allclose(log_proba, in_memory, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba",
+                                    "predict_log_proba"])
+@pytest.mark.parametrize("on_dask", [True, False],
+                         ids=["dask input", "numpy input"])
+def test_predict_with_wrong_feature_count_raises(client, fitted_classifier,
+                                                 digits, method, on_dask):
+    _, _, X_test, _ = digits
+    X = X_test[:, :10]
+    if on_dask:
+        X = da.from_array(X, chunks=70)
+    with pytest.raises(ValueError, match="X has 10 features, but "
+                                         "MLPClassifier is expecting 64"):
+        getattr(fitted_classifier, method)(X)
 
 
 # ---------------------------------------------------------------- bad input
@@ -366,6 +589,72 @@ def test_bad_input_raises_before_training(client, digits, case):
     assert not any("_local_steps_task" in str(t["key"]) for t in tasks.data)
 
 
+def _multilabel(X, y):
+    Y = np.column_stack([y % 2, y > 4]).astype(int)
+    return _blocks(X, Y)
+
+
+BAD_FIT = {
+    # case: (estimator params, (X, y) -> (args, fit kwargs), error match)
+    "validation_data with lbfgs": (
+        dict(solver="lbfgs"),
+        lambda X, y: (_blocks(X, y), dict(validation_data=_blocks(X, y))),
+        r"validation_data is only used by the stochastic solvers"),
+    "sample_weight in other blocks": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.ones(len(y)), rows=100))),
+        "X and sample_weight must be cut into the same row blocks"),
+    "sample_weight of other length": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.ones(len(y) - 1)))),
+        "different numbers of rows"),
+    "negative sample_weight": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.r_[np.ones(len(y) - 1), -1.0]))),
+        "sample_weight contains NaN, infinity or negative values"),
+    "NaN in sample_weight": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            sample_weight=_weights(np.r_[np.nan, np.ones(len(y) - 1)]))),
+        "sample_weight contains NaN, infinity or negative values"),
+    "multilabel y": (
+        {}, lambda X, y: (_multilabel(X, y), {}),
+        "multilabel targets are not supported"),
+    "validation_data with other features": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            validation_data=_blocks(X[:, :10], y))),
+        "validation_data has 10 features, the training data 64"),
+    "validation_data with an unseen class": (
+        {}, lambda X, y: (_blocks(X, y), dict(
+            validation_data=_blocks(X[:120], np.full(120, 11)))),
+        r"validation_data has classes \[11\] not in"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT))
+def test_bad_fit_arguments_raise_before_training(client, digits, case):
+    X, y, _, _ = digits
+    params, make, match = BAD_FIT[case]
+    args, kwargs = make(X, y)
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match=match):
+            fastbp_dask.MLPClassifier(**_small(**params)).fit(*args,
+                                                              **kwargs)
+    assert not any(name in str(t["key"]) for t in tasks.data
+                   for name in ("_local_steps_task", "_loss_grad_task"))
+
+
+def test_warm_start_needs_the_same_classes_and_features(client, digits):
+    X, y, _, _ = digits
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=1, warm_start=True))
+    model.fit(*_blocks(X, y))
+    with pytest.raises(ValueError, match="warm_start can only be used where "
+                                         "`y` has the same classes"):
+        model.fit(*_blocks(X, np.where(y == 9, 8, y)))
+    with pytest.raises(ValueError, match="X has 10 features, but "
+                                         "MLPClassifier is expecting 64"):
+        model.fit(*_blocks(X[:, :10], y))
+
+
 def test_nan_in_regression_targets_raises(client, regression):
     X, y, _, _ = regression
     y = y.copy()
@@ -380,6 +669,81 @@ def test_local_batches_is_validated(client, digits, local_batches):
     with pytest.raises(InvalidParameterError, match="local_batches"):
         fastbp_dask.MLPClassifier(local_batches=local_batches).fit(
             *_blocks(X, y))
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(outer_learning_rate=0.0), "outer_learning_rate"),
+    (dict(outer_learning_rate="block"), "outer_learning_rate"),
+    (dict(outer_momentum=1.0), "outer_momentum"),
+    (dict(outer_momentum=-0.1), "outer_momentum")])
+def test_outer_optimizer_is_validated(client, digits, params, name):
+    X, y, _, _ = digits
+    with pytest.raises(InvalidParameterError, match=name):
+        fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+
+
+def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
+    # outer_learning_rate=1 without momentum, one round ('epoch') of one
+    # epoch: the weights are the mean of each block's own in-memory epoch
+    # from the same initial weights.
+    X, y, _, _ = digits
+    params = _small(solver="sgd", momentum=0.0, max_iter=1, shuffle=False,
+                    dtype="float64")
+    model = fastbp_dask.MLPClassifier(
+        **params, outer_learning_rate=1.0, outer_momentum=0.0,
+        local_batches="epoch").fit(*_blocks(X, y))
+    coefs = []
+    for b in range(N_BLOCKS):
+        rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
+        plain = fastbp.MLPClassifier(**params).partial_fit(
+            X[rows], y[rows], classes=np.unique(y))
+        coefs.append(plain.coefs_[0])
+    assert_allclose(model.coefs_[0], np.mean(coefs, axis=0), rtol=1e-10,
+                    atol=1e-12)
+
+
+def test_outer_step_is_nesterov_momentum_on_the_mean_change():
+    from fastbp.dask._blocks import outer_step
+
+    rng = np.random.RandomState(0)
+    params = rng.standard_normal(7).astype(np.float32)
+    mean = rng.standard_normal(7)
+    velocity = rng.standard_normal(7)
+    old_velocity = velocity.copy()
+    new = outer_step(params, mean, velocity, 0.7, 0.9)
+    delta = mean - params.astype(np.float64)
+    want_velocity = 0.9 * old_velocity + delta
+    assert_allclose(velocity, want_velocity, rtol=1e-12)
+    assert new.dtype == np.float32
+    assert_allclose(new, params + 0.7 * (delta + 0.9 * want_velocity),
+                    rtol=1e-6)
+    # Step 1 without momentum: the mean itself.
+    assert_allclose(outer_step(params, mean, np.zeros(7), 1.0, 0.0),
+                    mean.astype(np.float32), rtol=1e-6)
+
+
+def _partial(value, rows):
+    from fastbp.dask._blocks import weighted_sum
+
+    return weighted_sum(np.full((2, 3), value), rows, int(rows), value)
+
+
+def test_tree_reduction_adds_in_a_fixed_order_on_the_workers(client):
+    from fastbp.dask._blocks import add_weighted_sums
+    from fastbp.dask._trainer import _reduce_tree
+
+    values = [0.1 * (b + 1) ** 3 for b in range(7)]
+    futures = [client.submit(_partial, v, b + 1, pure=False)
+               for b, v in enumerate(values)]
+    total = _reduce_tree(client, futures, add_weighted_sums).result()
+    # ((0 + 1) + (2 + 3)) + ((4 + 5) + 6), in float64.
+    leaves = [_partial(v, b + 1) for b, v in enumerate(values)]
+    add = add_weighted_sums
+    want = add(add(add(leaves[0], leaves[1]), add(leaves[2], leaves[3])),
+               add(add(leaves[4], leaves[5]), leaves[6]))
+    assert_array_equal(total[0], want[0])
+    assert total[1:] == want[1:]
+    assert total[2] == 7  # the largest step
 
 
 def test_fit_without_client_says_so(monkeypatch, digits):
@@ -450,3 +814,66 @@ def test_partial_fit_with_numpy_input_stays_in_memory(client, digits):
     reference = fastbp.MLPClassifier(**_small()).partial_fit(
         X, y, classes=np.unique(y))
     _assert_same_weights(model, reference)
+
+
+# ------------------------------------------------- fastbp's training losses
+@pytest.mark.parametrize("kind,params", [
+    ("regressor", dict(loss="huber", huber_delta=0.5)),
+    ("classifier", dict(label_smoothing=0.2))], ids=str)
+def test_lbfgs_on_blocks_with_fastbp_losses_equals_in_memory_fit(
+        client, kind, params, digits, regression):
+    # Huber's delta reaches the workers' kernels; the soft targets are
+    # computed on the workers.
+    X, y, _, _ = digits if kind == "classifier" else regression
+    in_memory, on_dask = _estimators(kind)
+    settings = _small(solver="lbfgs", max_iter=15, dtype="float64", **params)
+    expected = in_memory(**settings).fit(X, y)
+    model = on_dask(**settings).fit(*_blocks(X, y))
+    assert model.n_iter_ == expected.n_iter_
+    assert_allclose(model.loss_, expected.loss_, rtol=1e-10)
+    for got, want in zip(model.coefs_ + model.intercepts_,
+                         expected.coefs_ + expected.intercepts_):
+        assert_allclose(got, want, rtol=1e-7, atol=1e-10)
+    plain = model.to_fastbp()
+    for name, value in params.items():
+        assert plain.get_params()[name] == value
+
+
+@pytest.mark.parametrize("kind,params", [
+    ("regressor", dict(loss="quantile", quantile=0.8)),
+    ("regressor", dict(loss="absolute_error")),
+    ("classifier", dict(label_smoothing=0.2))], ids=str)
+def test_stochastic_fit_on_blocks_with_fastbp_losses(client, kind, params,
+                                                     digits, regression):
+    # The validation loss is the option's loss on the true targets.
+    X, y, X_val, y_val = digits if kind == "classifier" else regression
+    in_memory, on_dask = _estimators(kind)
+    settings = _small(max_iter=3, local_batches=1, **params)
+    model = on_dask(**settings).fit(
+        *_blocks(X, y), validation_data=_blocks(X_val, y_val, rows=100))
+    plain = model.to_fastbp()
+    Y_val = (plain._label_binarizer.transform(y_val) if kind == "classifier"
+             else y_val.reshape(-1, 1))
+    assert_allclose(model.validation_loss_curve_[-1],
+                    plain._validation_loss(X_val.astype(np.float32), Y_val,
+                                           None), rtol=1e-5)
+    # One block in its order, averaged once per epoch: the in-memory fit.
+    settings = _small(max_iter=3, shuffle=False, **params)
+    one_block = on_dask(**settings, local_batches="epoch").fit(
+        *_blocks(X, y, rows=len(y)))
+    expected = in_memory(**settings).fit(X, y)
+    assert_allclose(one_block.loss_curve_, expected.loss_curve_, rtol=1e-6)
+    for got, want in zip(one_block.coefs_, expected.coefs_):
+        assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(loss="absolute_error", solver="lbfgs"), "not differentiable"),
+    (dict(loss="quantile"), "needs the quantile")], ids=str)
+def test_fastbp_loss_errors_raise_before_training(client, regression, params,
+                                                  match):
+    X, y, _, _ = regression
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match=match):
+            fastbp_dask.MLPRegressor(**_small(**params)).fit(*_blocks(X, y))
+    assert not tasks.data

@@ -134,6 +134,32 @@ CASES = [
         writes=("early_stopping_on_loss.png",),
     ),
     Example(
+        "prediction_intervals.py",
+        needs=("matplotlib",),
+        prints=(
+            r"^nominal coverage: 0\.90$",
+            r"^quantile MLPs \(0\.05, 0\.95\)(\s+\d\.\d{3}){3}\s+\d+\.\d{3}$",
+            r"^mean MLP \+- 1\.645 sigma(\s+\d\.\d{3}){3}\s+\d+\.\d{3}$",
+            r"^pinball loss at q=0\.05 on test data: \d+\.\d{4} ",
+            r"^pinball loss at q=0\.95 on test data: \d+\.\d{4} ",
+            r"^figure written to .*prediction_intervals\.png$",
+        ),
+        writes=("prediction_intervals.png",),
+    ),
+    Example(
+        "huber_outliers.py",
+        needs=("matplotlib",),
+        prints=(
+            r"^\d+ training rows, \d+ of them with gross errors in y",
+            r"^squared error\s+\d+\.\d{4}\s+\d+\.\d{4}$",
+            r"^huber, delta=0\.5\s+\d+\.\d{4}\s+\d+\.\d{4}$",
+            r"^squared error, clean y\s+\d+\.\d{4}\s+\d+\.\d{4}$",
+            r"^RMSE ratio squared error / huber: \d+\.\d{2}$",
+            r"^figure written to .*huber_outliers\.png$",
+        ),
+        writes=("huber_outliers.png",),
+    ),
+    Example(
         "dask_scale_out.py",
         needs=("dask", "distributed", "dask_ml"),
         prints=(

@@ -16,7 +16,8 @@ from . import reference
 from .conftest import fast_path_only
 from fastbp._network import kernel_input
 
-from .engine import (TOL, engine_loss_grad, flat, make_layout, make_targets,
+from .engine import (LOSS_PARAMS, OUT_CODES, TOL, engine_loss_grad, flat,
+                     loss_param_of, make_layout, make_targets,
                      random_network)
 
 def from_python(kernel):
@@ -30,7 +31,11 @@ def from_python(kernel):
 
 HIDDEN = ["identity", "logistic", "tanh", "relu"]
 OUTPUTS = [("identity", 1), ("identity", 3), ("logistic", 1), ("logistic", 4),
-           ("softmax", 3), ("exp", 2)]
+           ("softmax", 3), ("exp", 2),
+           # Identity outputs trained on the robust losses: they predict as
+           # the identity.
+           ("huber", 1), ("huber", 3), ("absolute_error", 2),
+           ("quantile", 3)]
 # (n_samples, workspace capacity): one sample; fewer samples than one chunk;
 # several chunks not dividing evenly; more samples than the workspace holds
 # (processed block by block, as L-BFGS does).
@@ -54,7 +59,8 @@ def test_loss_grad_matches_reference(rng, hidden, out, n_outputs, hidden_sizes,
     icast = [b.astype(dtype).astype(float) for b in intercepts]
     Xc = X.astype(dtype).astype(float)
     ref_loss, gW, gb = reference.loss_and_grads(cast, icast, Xc, Y, hidden,
-                                                out, 1e-2)
+                                                out, 1e-2,
+                                                loss_param=LOSS_PARAMS.get(out))
     assert_allclose(loss, ref_loss, rtol=TOL[dtype])
     assert_allclose(grad, flat(layout, gW, gb), rtol=TOL[dtype] * 10,
                     atol=TOL[dtype])
@@ -190,7 +196,7 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
     buf_a = np.empty(scratch, dtype)
     buf_b = np.empty(scratch, dtype)
     _predict_rows(kernel_input(X.astype(dtype), dtype), params,
-                  layout.table(1), OUTPUT_CODES[out],
+                  layout.table(1), OUT_CODES[out],
                   buf_a, buf_b, result)
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
@@ -200,12 +206,13 @@ def test_predict_rows_matches_reference(rng, hidden, out, n_outputs, dtype,
     expected = reference.forward(coefs, intercepts, X, hidden, out)[-1]
     result[:] = np.nan
     _predict_rows(kernel_input(sp.csr_matrix(X.astype(dtype)), dtype),
-                  params, layout.table(1), OUTPUT_CODES[out], buf_a, buf_b,
+                  params, layout.table(1), OUT_CODES[out], buf_a, buf_b,
                   result)
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
 
-def _reference_epoch(coefs, intercepts, X, Y, order, batch_size, alpha, step):
+def _reference_epoch(coefs, intercepts, X, Y, order, batch_size, alpha, step,
+                     out="softmax"):
     """Mini-batches of ``order`` with the reference loss/grad and ``step``."""
     layout = make_layout([X.shape[1]] + [W.shape[1] for W in coefs])
     params = layout.pack(coefs, intercepts, np.float64)
@@ -213,8 +220,9 @@ def _reference_epoch(coefs, intercepts, X, Y, order, batch_size, alpha, step):
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         c, b = layout.views(params)
-        loss, gW, gb = reference.loss_and_grads(c, b, X[batch], Y[batch],
-                                                "relu", "softmax", alpha)
+        loss, gW, gb = reference.loss_and_grads(
+            c, b, X[batch], Y[batch], "relu", out, alpha,
+            loss_param=LOSS_PARAMS.get(out))
         accumulated += loss * len(batch)
         params = step(params, flat(layout, gW, gb))
     return params, accumulated
@@ -640,3 +648,66 @@ def test_object_files_it_cannot_read_take_numbas_path():
         assert _unserialize_library(
             Codegen(), ("lib", "object", (object_code, b""))) == (
             "Numba's path", "lib")
+
+
+@pytest.mark.parametrize("out,n_outputs", [("huber", 2), ("absolute_error", 1),
+                                           ("quantile", 2)])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_robust_loss_adam_epoch_matches_reference(rng, out, n_outputs,
+                                                  sparse):
+    """A whole compiled epoch (chunks, weight gradients, Adam) with the
+    output errors of the Huber, absolute and pinball losses."""
+    units = [5, 8, n_outputs]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(70, 5)
+    Y = make_targets(rng, out, 70, n_outputs)
+    order = rng.permutation(70).astype(np.int64)
+    layout = make_layout(units)
+    m = np.zeros(layout.n_params)
+    v = np.zeros(layout.n_params)
+    t = 0
+
+    def step(params, grad):
+        nonlocal m, v, t
+        t += 1
+        params, m, v = reference.adam_step(params, grad, m, v, t, 0.01, 0.9,
+                                           0.999, 1e-8)
+        return params
+
+    expected, expected_loss = _reference_epoch(coefs, intercepts, X, Y, order,
+                                               16, 1e-3, step, out=out)
+    params = layout.pack(coefs, intercepts, np.float64)
+    ws = Workspace(layout, 16, np.float64, sparse=sparse)
+    optimizer = AdamOptimizer(layout.n_params, np.float64, 0.01, 0.9, 0.999,
+                              1e-8)
+    X_in = sp.csr_matrix(X) if sparse else X
+    loss = _run_epoch(kernel_input(X_in, X.dtype), Y, np.empty(0), order, 16,
+                      params, ws.table, OUT_CODES[out],
+                      1e-3, loss_param_of(out), optimizer.kernel_state(),
+                      ws.buffers())
+    assert_allclose(params, expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(loss, expected_loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("out,n_outputs", [("logistic", 1), ("logistic", 3),
+                                           ("softmax", 4)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_grad_of_soft_targets_matches_reference(rng, out, n_outputs,
+                                                     dtype):
+    """Label smoothing's soft targets: the log-losses take the full
+    cross-entropy -sum_k y_k log p_k and the output error p - y."""
+    units = [5, 7, n_outputs]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(90, 5)
+    n_classes = 2 if out == "logistic" else n_outputs
+    Y = 0.7 * make_targets(rng, out, 90, n_outputs) + 0.3 / n_classes
+    loss, grad, layout, _ = engine_loss_grad(coefs, intercepts, X, Y, "tanh",
+                                             out, 1e-2, dtype=dtype)
+    cast = [c.astype(dtype).astype(float) for c in coefs]
+    icast = [b.astype(dtype).astype(float) for b in intercepts]
+    Y_cast = Y.astype(dtype).astype(float)
+    ref_loss, gW, gb = reference.loss_and_grads(
+        cast, icast, X.astype(dtype).astype(float), Y_cast, "tanh", out, 1e-2)
+    assert_allclose(loss, ref_loss, rtol=TOL[dtype])
+    assert_allclose(grad, flat(layout, gW, gb), rtol=TOL[dtype] * 10,
+                    atol=TOL[dtype])

@@ -350,3 +350,33 @@ def _as_sklearn(model):
                  "n_features_in_"):
         setattr(theirs, name, getattr(model, name))
     return theirs
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("params", [
+    dict(loss="huber", huber_delta=0.5), dict(loss="absolute_error"),
+    dict(loss="quantile", quantile=0.9)], ids=str)
+def test_regressor_trained_on_fastbp_losses(X, params, dtype):
+    # The training loss changes the weights only: a plain identity-output
+    # MLP to export.
+    y = X[:, 0] * 2 - X[:, -1]
+    reg = MLPRegressor(**_small(dtype=dtype, **params)).fit(X, y)
+    onx = fastbp_onnx.to_onnx(reg)
+
+    out = _run(onx, X.astype(dtype))["variable"]
+
+    assert_allclose(out.ravel(), reg.predict(X), **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["binary", "multiclass-str"])
+def test_classifier_trained_with_label_smoothing(X, kind, dtype):
+    y = _targets(kind, X)
+    clf = MLPClassifier(**_small(dtype=dtype, label_smoothing=0.2)).fit(X, y)
+    onx = fastbp_onnx.to_onnx(clf, options={"zipmap": False})
+
+    out = _run(onx, X.astype(dtype))
+
+    assert_array_equal(out["label"], clf.predict(X))
+    assert_allclose(out["probabilities"], clf.predict_proba(X),
+                    **TOLERANCE[dtype])

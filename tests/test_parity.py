@@ -38,18 +38,54 @@ def _fit_both(task, **params):
     return ours, ref, X
 
 
-def assert_same_model(ours, ref, X):
+def assert_same_model(ours, ref, X, rtol=RTOL):
+    """Assert that fastbp's fitted model ``ours`` is scikit-learn's ``ref``.
+
+    Parameters
+    ----------
+    ours, ref : fitted MLPClassifier or MLPRegressor
+        fastbp's (float64) and scikit-learn's model, fitted on the same data
+        with the same parameters.
+    X : array-like
+        Data both models predict for the comparison of their outputs.
+    rtol : float, default=RTOL
+        Relative tolerance on weights, losses and scores; each weight array
+        also gets ``rtol`` times its largest magnitude as absolute
+        tolerance (weights near zero).
+
+    Notes
+    -----
+    Compared: every weight and bias, ``n_iter_``, ``t_``, the output
+    activation, ``loss_``, and where scikit-learn records them (the
+    stochastic solvers) ``loss_curve_``, ``best_loss_``,
+    ``validation_scores_``, ``best_validation_score_`` and the optimizer's
+    current learning rate (and Adam's step count); then the predictions.
+    """
     assert len(ours.coefs_) == len(ref.coefs_)
     for a, b in zip(ours.coefs_ + ours.intercepts_,
                     ref.coefs_ + ref.intercepts_):
         assert a.shape == b.shape
-        assert_allclose(a, b, rtol=RTOL, atol=RTOL * np.abs(b).max())
+        assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
     assert ours.n_iter_ == ref.n_iter_
+    assert ours.t_ == ref.t_
+    assert ours.n_outputs_ == ref.n_outputs_
     assert ours.out_activation_ == ref.out_activation_
-    assert_allclose(ours.loss_, ref.loss_, rtol=RTOL)
-    if hasattr(ref, "loss_curve_"):
-        assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=RTOL)
-        assert ours.t_ == ref.t_
+    assert_allclose(ours.loss_, ref.loss_, rtol=rtol)
+    for name in ("loss_curve_", "best_loss_", "validation_scores_",
+                 "best_validation_score_"):
+        assert hasattr(ours, name) == hasattr(ref, name), name
+        if not hasattr(ref, name):
+            continue
+        got, want = getattr(ours, name), getattr(ref, name)
+        if want is None:
+            assert got is None, name
+        else:
+            assert_allclose(got, want, rtol=rtol, err_msg=name)
+    if hasattr(ref, "_optimizer"):
+        assert_allclose(ours._optimizer.learning_rate,
+                        ref._optimizer.learning_rate, rtol=rtol)
+        if hasattr(ref._optimizer, "t"):
+            assert ours._optimizer.t == ref._optimizer.t
     assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-5, atol=1e-8)
 
 

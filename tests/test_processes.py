@@ -71,6 +71,16 @@ def private_package(tmp_path):
     return root / "fastbp", env
 
 
+def _unimportable(folder, *names):
+    """A folder whose packages ``names`` raise ImportError when imported:
+    first on PYTHONPATH, it hides the installed ones from every process."""
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(
+            f"raise ImportError('{name} is not in this environment')\n")
+    return folder
+
+
 def _run(code, env, cwd):
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd,
                          capture_output=True, text=True, timeout=TIMEOUT)
@@ -229,17 +239,26 @@ print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
 """
 
 
-def test_compile_command_covers_every_fit_and_prediction(private_package):
+def test_compile_command_covers_every_fit_and_prediction(private_package,
+                                                         tmp_path):
     """``python -m fastbp.compile`` (which the package build runs) compiles
     the argument types the estimators use: a new process then compiles
     nothing for dense and sparse X, writable or read-only, every solver,
     sample weights, early stopping, classifiers and regressors, in both
-    dtypes."""
+    dtypes.
+
+    It runs as in pip's isolated build environment, which holds the build
+    requirements (numba, numpy) but neither scipy nor scikit-learn: the
+    compile command must not import them, or the wheel carries no kernels
+    and a user's first fit compiles them."""
     package, env = private_package
     cwd = package.parent.parent
-    out = subprocess.run([sys.executable, "-m", "fastbp.compile"], env=env,
-                         cwd=cwd, capture_output=True, text=True,
-                         timeout=TIMEOUT)
+    build_env = dict(env, PYTHONPATH=os.pathsep.join(
+        [str(_unimportable(tmp_path / "blocked", "scipy", "sklearn")),
+         env["PYTHONPATH"]]))
+    out = subprocess.run([sys.executable, "-m", "fastbp.compile"],
+                         env=build_env, cwd=cwd, capture_output=True,
+                         text=True, timeout=TIMEOUT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "float32 kernels compiled" in out.stdout
     assert list((package / "_kernels" / "__pycache__").glob("*.nbi"))

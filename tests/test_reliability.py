@@ -238,6 +238,107 @@ def test_bad_input_raises_sklearns_error(estimator, case):
     assert type(ours32) is type(ref), (ours32, ref)
 
 
+def _sklearn_error(call):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call()
+    except Exception as exc:  # noqa: BLE001 - compared by the caller
+        return exc
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize("sizes", [[2.5], [3.0], [np.float64(3)], [True],
+                                   [[3]], (3, 2.0)])
+def test_hidden_layer_sizes_that_are_not_integers_raise_type_error(sizes):
+    from sklearn import neural_network as sk
+    X = np.random.RandomState(0).rand(10, 3)
+    y = np.arange(10) % 2
+    ref = _sklearn_error(
+        lambda: sk.MLPClassifier(sizes, max_iter=1).fit(X, y))
+    with pytest.raises(TypeError) as ours:
+        MLPClassifier(sizes, max_iter=1).fit(X, y)
+    assert type(ours.value) is type(ref)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+@pytest.mark.parametrize("kind", ["str", "bytes", "list of str"])
+def test_strings_of_numbers_raise_at_prediction_like_sklearn(method, kind):
+    from sklearn import neural_network as sk
+    rng = np.random.RandomState(0)
+    X = rng.rand(10, 3)
+    y = np.arange(10) % 2
+    X_text = {"str": X.astype(str), "bytes": X.astype("S"),
+              "list of str": X.astype(str).tolist()}[kind]
+    args = (X_text, y) if method == "score" else (X_text,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref_model = sk.MLPClassifier((3,), max_iter=1).fit(X, y)
+        model = MLPClassifier((3,), max_iter=1).fit(X, y)
+    ref = _sklearn_error(lambda: getattr(ref_model, method)(*args))
+    with pytest.raises(ValueError) as ours:
+        getattr(model, method)(*args)
+    assert str(ours.value) == str(ref)
+
+
+def test_regressor_string_targets_raise_type_error():
+    X = np.random.RandomState(0).rand(10, 3)
+    model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1)
+    with pytest.raises(TypeError, match="strings"):
+        model.fit(X, np.arange(10).astype(str))
+
+
+def test_fit_refusing_non_finite_X_leaves_the_model_as_it_was():
+    from sklearn.exceptions import NotFittedError
+    rng = np.random.RandomState(0)
+    X = rng.rand(10, 3)
+    y = np.arange(10) % 2
+    bad = rng.rand(10, 5)
+    bad[0, 0] = np.nan
+    model = MLPClassifier((3,), max_iter=1)
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(bad, y)
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(bad, y)
+    assert model.n_features_in_ == 3
+    assert model.predict(X).shape == (10,)
+
+
+def test_predict_after_fit_refused_data_of_another_width_raises():
+    """validate_data records the new width before the sample weights are
+    refused: the kernel must not read 30 columns of a 1-column X."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(12, 30)
+    y = rng.rand(12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(X[:, :1], y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="input layer has 30"):
+        model.predict(rng.rand(5000, 1))
+
+
+def test_predict_after_partial_fit_refused_targets_of_another_width():
+    """_fit records n_outputs_ before it refuses one target column for a
+    network of three outputs: the result must still have three columns
+    (a narrower one was written past, and the heap corrupted)."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(12, 2)
+    Y = rng.rand(12, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, Y)
+    with pytest.raises(ValueError, match="layer sizes changed"):
+        model.partial_fit(X, Y[:, 0])
+    assert model.predict(rng.rand(5000, 2)).shape == (5000, 3)
+
+
 def test_wrong_n_features_at_predict_and_unfitted(digits):
     from sklearn import neural_network as sk
     from sklearn.exceptions import NotFittedError

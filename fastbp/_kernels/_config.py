@@ -128,6 +128,13 @@ GELU, SILU = 7, 8
 # identity <-> squared error, logistic <-> binary log-loss (per column),
 # softmax <-> multiclass log-loss, exp <-> Poisson deviance.
 OUT_IDENTITY, OUT_LOGISTIC, OUT_SOFTMAX, OUT_EXP = 0, 1, 2, 3
+# Identity outputs trained on another loss than the squared error: Huber,
+# absolute error, pinball (quantile). They predict as OUT_IDENTITY (the
+# output activation does nothing for them); only the loss and the output
+# error differ. A loss's one scalar parameter (Huber's delta, the quantile)
+# travels in the slot the log-losses use for their clipping epsilon
+# (``loss_param``), so these codes add branches, not arguments.
+OUT_HUBER, OUT_ABSOLUTE, OUT_QUANTILE = 4, 5, 6
 # Solvers with a compiled update rule, and the full-batch gradient without
 # a step that L-BFGS takes.
 SGD, ADAM, FULL_BATCH = 0, 1, 2
@@ -145,4 +152,8 @@ HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "softplus": SOFTPLUS, "gelu": GELU, "silu": SILU}
 OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
                 "softmax": OUT_SOFTMAX, "exp": OUT_EXP}
+# Regression losses whose output is the identity: the output code training
+# runs with instead of OUT_IDENTITY.
+LOSS_CODES = {"huber": OUT_HUBER, "absolute_error": OUT_ABSOLUTE,
+              "quantile": OUT_QUANTILE}
 SOLVER_CODES = {"sgd": SGD, "adam": ADAM}

@@ -47,7 +47,8 @@ from numba import types
 
 from ._config import (ACT_OFFSET, ACTIVATION, CHUNK_MIN_SAMPLES, COEF_OFFSET,
                       FAN_IN, FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
-                      MAX_CHUNKS, SPARSE_TASKS, TASK_MACS, jit)
+                      MAX_CHUNKS, OUT_ABSOLUTE, OUT_HUBER, OUT_QUANTILE,
+                      SPARSE_TASKS, TASK_MACS, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
@@ -56,7 +57,7 @@ from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
 from .losses import (_loss_factor, _output_activate_rows_ext,
-                     _output_delta, _sample_loss)
+                     _output_delta, _robust_loss_delta, _sample_loss)
 from .optimizers import _step_range_ext, _store_transposed
 
 
@@ -85,7 +86,7 @@ def _chunk_start(c, n_chunks, m):
 
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
-                            params, wt, layers, out, eps, xbuf, acts,
+                            params, wt, layers, out, loss_param, xbuf, acts,
                             deltas, pre, drop_threshold, drop_key):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
@@ -162,19 +163,25 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                                       start, l, s0, s1)
         A = Z
 
-    # Output activation, loss and output error: delta = sw * (p - y).
+    # Output activation, loss and output error: delta = sw * dloss/dz
+    # (sw * (p - y) for the canonical links).
     aoff = layers[n_layers - 1, ACT_OFFSET]
     P = _view(acts, aoff, cap, n_outputs)
     D = _view(deltas, aoff, cap, n_outputs)
     loss = 0.0
     _output_activate_rows_ext(out, P, s0, s1)
+    robust = out == OUT_HUBER or out == OUT_ABSOLUTE or out == OUT_QUANTILE
     for s in range(s0, s1):
         i = idx[start + s]
         w = one
         if sw.shape[0] > 0:
             w = sw[i]
-        loss += float(w) * _sample_loss(out, P, s, Y, i, eps)
-        _output_delta(P, s, Y, i, w, D)
+        if robust:
+            loss += float(w) * _robust_loss_delta(out, P, s, Y, i, w,
+                                                  loss_param, D)
+        else:
+            loss += float(w) * _sample_loss(out, P, s, Y, i, loss_param)
+            _output_delta(P, s, Y, i, w, D)
 
     # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):

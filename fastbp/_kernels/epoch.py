@@ -45,13 +45,14 @@ from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        out, eps, xbuf, acts, deltas, pre, chunk_loss,
+                        out, loss_param, xbuf, acts, deltas, pre, chunk_loss,
                         drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            out, eps, xbuf, acts, deltas, pre, drop_threshold, drop_key)
+            out, loss_param, xbuf, acts, deltas, pre, drop_threshold,
+            drop_key)
 
 
 @jit_parallel
@@ -73,7 +74,7 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
 
 @jit_entry
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  out, alpha, eps, optimizer, work, dropout, n_groups):
+                  out, alpha, loss_param, optimizer, work, dropout, n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -95,11 +96,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         The layer table for the workspace capacity (``fastbp._network``),
         with each layer's activation code.
     out : int
-        Output activation code.
+        Output activation code (it names the loss, ``_config``).
     alpha : float
         L2 strength, of the params' dtype.
-    eps : float
-        Probabilities are clipped to [eps, 1 - eps] in the log-loss.
+    loss_param : float
+        The loss's one parameter: the log-losses clip probabilities to
+        [loss_param, 1 - loss_param] (the dtype's eps); Huber's delta; the
+        quantile. The other losses do not read it.
     optimizer : OptimizerState
         ``(solver, hyper, state, step)`` (``_state``): SGD, ADAM, or
         FULL_BATCH (no step; the gradient is left in ``work.grad``), its
@@ -158,13 +161,14 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         n_chunks = _n_chunks(m)
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
-                                layers, out, eps, xbuf, acts, deltas, pre,
+                                layers, out, loss_param, xbuf, acts, deltas,
+                                pre,
                                 chunk_loss, drop_threshold, drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    out, eps, xbuf, acts, deltas, pre, drop_threshold,
+                    out, loss_param, xbuf, acts, deltas, pre, drop_threshold,
                     drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
@@ -237,7 +241,7 @@ _MODULES = ("activations", "losses", "dense", "dropout", "backprop",
 
 
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
-           alpha, eps, optimizer, work, dropout=None):
+           alpha, loss_param, optimizer, work, dropout=None):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
@@ -250,23 +254,23 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
-                         layers, out, alpha, eps, optimizer, work,
+                         layers, out, alpha, loss_param, optimizer, work,
                          dropout, get_num_threads())
 
 
-def _run_epoch(X, Y, sw, idx, batch_size, params, layers, out, alpha, eps,
-               optimizer, work, dropout=None):
+def _run_epoch(X, Y, sw, idx, batch_size, params, layers, out, alpha,
+               loss_param, optimizer, work, dropout=None):
     """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
 
     Returns scikit-learn's ``accumulated_loss`` (divide by the number of
     samples for ``loss_``).
     """
     return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
-                  out, alpha, eps, optimizer, work, dropout)
+                  out, alpha, loss_param, optimizer, work, dropout)
 
 
-def _loss_grad(X, Y, sw, idx, start, stop, params, layers, out, alpha, eps,
-               work):
+def _loss_grad(X, Y, sw, idx, start, stop, params, layers, out, alpha,
+               loss_param, work):
     """Loss over samples ``idx[start:stop]``, for L-BFGS; see ``_train``.
 
     Their gradient is left in ``work.grad``. Samples are taken in batches
@@ -276,4 +280,4 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, layers, out, alpha, eps,
     no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER, dtype),
                              np.zeros((2, 0), dtype), np.zeros(1, np.int64))
     return _train(X, Y, sw, idx, start, stop, work.xbuf.shape[0], params,
-                  layers, out, alpha, eps, no_step, work)
+                  layers, out, alpha, loss_param, no_step, work)

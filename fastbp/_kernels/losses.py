@@ -9,12 +9,23 @@ scikit-learn pairs a loss whose gradient with respect to the pre-activation
 
     delta = sample_weight * (p - y)
 
+The robust regression losses (``OUT_HUBER``, ``OUT_ABSOLUTE``,
+``OUT_QUANTILE``) keep the identity output and replace ``p - y`` by their
+own derivative with respect to p, ``delta = sample_weight * dloss/dp``;
+``_robust_loss_delta`` computes their loss and error in one pass.
+
 The per-sample loss terms ``t`` returned here are combined by the caller as
 
     loss = factor * sum_s(sw_s * t_s) / sum_s(sw_s)
 
-with ``factor = 0.5 / n_outputs`` for the squared error and 1 otherwise
-(scikit-learn's ``0.5 * mean`` convention and its log-loss/deviance sums).
+with ``factor = 0.5 / n_outputs`` for the squared error, ``1 / n_outputs``
+for the robust losses and 1 otherwise (scikit-learn's ``0.5 * mean``
+convention and its log-loss/deviance sums). As for scikit-learn's squared
+error, the output error of every identity-output loss is the gradient of
+the loss summed over the outputs, not averaged: with one output the two
+agree, and Huber's error equals the squared error's wherever
+``|p - y| <= delta``, so a Huber fit whose residuals stay within delta
+takes exactly the squared error's steps.
 """
 
 import math
@@ -24,8 +35,9 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic, overload
 
-from ._config import (FASTMATH, LOGISTIC, OUT_EXP, OUT_IDENTITY,
-                      OUT_LOGISTIC, OUT_SOFTMAX, jit, jit_exact)
+from ._config import (FASTMATH, LOGISTIC, OUT_ABSOLUTE, OUT_EXP, OUT_HUBER,
+                      OUT_IDENTITY, OUT_LOGISTIC, OUT_QUANTILE, OUT_SOFTMAX,
+                      jit, jit_exact)
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import rows_flat
@@ -132,7 +144,8 @@ def _softmax_rows_impl(Z, s0, s1):
 @jit
 def _output_activate_rows(kind, Z, s0, s1):
     """Apply output activation ``kind`` in place to rows s0..s1 of ``Z``
-    (softmax: ``_softmax_rows``)."""
+    (softmax: ``_softmax_rows``). The identity and the robust losses'
+    codes leave Z as it is."""
     n = Z.shape[1]
     if kind == OUT_LOGISTIC:  # the hidden layers' logistic, in place
         _activate_rows_ext(LOGISTIC, Z, s0, s1)
@@ -142,7 +155,7 @@ def _output_activate_rows(kind, Z, s0, s1):
         for s in range(s0, s1):
             for j in range(n):
                 Z[s, j] = math.exp(Z[s, j])
-    # OUT_IDENTITY: nothing to do.
+    # OUT_IDENTITY, OUT_HUBER, OUT_ABSOLUTE, OUT_QUANTILE: nothing to do.
 
 
 @jit
@@ -156,7 +169,7 @@ def _xlogy(x, y):
 @jit
 def _sample_loss(kind, P, s, Y, i, eps):
     """Loss term of sample ``s`` (outputs ``P[s]``, targets ``Y[i]``), summed
-    over its outputs (float64).
+    over its outputs (float64), for the canonical-link losses.
 
     squared error: sum_j (y_j - p_j)^2             (times 0.5/n by caller)
     softmax:       -sum_j y_j log(clip(p_j))
@@ -164,6 +177,8 @@ def _sample_loss(kind, P, s, Y, i, eps):
     poisson:       sum_j y_j log(y_j / p_j) - y_j + p_j
 
     ``clip`` limits probabilities to [eps, 1 - eps] as scikit-learn does.
+    Soft targets (label smoothing) take every class's term, not only the
+    true class's.
     """
     n = P.shape[1]
     t = 0.0
@@ -198,7 +213,8 @@ def _output_delta(P, s, Y, i, weight, D):
     P : ndarray of shape (>= s + 1, n)
         Output activations; row s is the sample's.
     Y : ndarray of shape (>= i + 1, n)
-        Targets (0/1 indicators for classifiers); row i is the sample's.
+        Targets (0/1 indicators, or soft targets, for classifiers); row i
+        is the sample's.
     weight : float
         The sample's weight (1 when unweighted), of the arrays' dtype.
     D : ndarray of shape (>= s + 1, n)
@@ -209,10 +225,62 @@ def _output_delta(P, s, Y, i, weight, D):
 
 
 @jit
+def _robust_loss_delta(kind, P, s, Y, i, weight, loss_param, D):
+    """Loss term of sample ``s`` summed over its outputs (float64, times
+    1/n by the caller), and its output error ``D[s] = weight * dloss/dp``,
+    for the identity-output robust losses, r = p - y:
+
+    huber (d = loss_param): 0.5 r^2 if |r| <= d else d (|r| - 0.5 d);
+                            dloss/dp = r clipped to [-d, d]
+    quantile (q = loss_param): (1 - q) r if r > 0 else -q r;
+                            dloss/dp = 1 - q if r > 0, -q if r < 0, else 0
+    absolute: |r| = 2 x the quantile loss of q = 1/2; dloss/dp = sign(r)
+
+    One loop per loss computes both (absolute error through the quantile
+    loss's loop): each loop is compiled code to generate, in every dtype.
+
+    Parameters
+    ----------
+    kind : int
+        OUT_HUBER, OUT_ABSOLUTE or OUT_QUANTILE (``_config``).
+    P, Y, weight, D :
+        As in :func:`_output_delta`; row s of D is overwritten.
+    loss_param : float
+        Huber's delta or the quantile (not read for the absolute error).
+    """
+    n = P.shape[1]
+    t = 0.0
+    if kind == OUT_HUBER:
+        d = P.dtype.type(loss_param)
+        for j in range(n):
+            D[s, j] = minimum(maximum(P[s, j] - Y[i, j], -d), d) * weight
+            a = abs(float(P[s, j]) - float(Y[i, j]))
+            t += (0.5 * a * a if a <= loss_param
+                  else loss_param * (a - 0.5 * loss_param))
+        return t
+    q = loss_param if kind == OUT_QUANTILE else 0.5
+    scale = 1.0 if kind == OUT_QUANTILE else 2.0
+    # Of the arrays' dtype: an int literal would make float32 arithmetic
+    # float64.
+    above = P.dtype.type(scale * (1.0 - q)) * weight  # p > y
+    below = P.dtype.type(-scale * q) * weight  # p < y
+    zero = P.dtype.type(0)
+    for j in range(n):
+        r = float(P[s, j]) - float(Y[i, j])
+        t += (1.0 - q) * r if r > 0 else -q * r
+        D[s, j] = above if r > 0 else (below if r < 0 else zero)
+    return scale * t
+
+
+@jit
 def _loss_factor(kind, n_outputs):
-    """Constant the weighted mean of the sample losses is multiplied by."""
+    """Constant the weighted mean of the sample losses is multiplied by:
+    the mean over outputs (half of it for the squared error) for the
+    identity-output losses, 1 for the log-losses and the deviance."""
     if kind == OUT_IDENTITY:
         return 0.5 / n_outputs
+    if kind == OUT_HUBER or kind == OUT_ABSOLUTE or kind == OUT_QUANTILE:
+        return 1.0 / n_outputs
     return 1.0
 
 

@@ -20,9 +20,12 @@ Both run under the worker's thread settings as a fit inside a worker does
 (``fit_threads``: as many Numba threads as ``OMP_NUM_THREADS`` allows),
 and keep one workspace per task thread between calls.
 
-The others run on the client: the optimizer's state in and out of the
-flat arrays that travel (:func:`pack_weights`, :func:`set_weights`) and
-the block-order averages and sums (:func:`average_weights`,
+The blocks' results are added up on the workers, in small tasks forming a
+fixed binary tree over the block order (:func:`weighted_sum`,
+:func:`add_weighted_sums`, :func:`add_loss_grads`). The rest runs on the
+client: the optimizer's state in and out of the flat arrays that travel
+(:func:`pack_weights`, :func:`set_weights`) and the last steps on the one
+total it receives (:func:`mean_weights`, :func:`outer_step`,
 :func:`finish_loss_grad`).
 """
 
@@ -64,7 +67,8 @@ def _aligned_copy(array):
     return out
 
 
-def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
+def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
+                    loss_param):
     """Loss sum and gradient sum of one block, for the full-batch objective.
 
     Parameters
@@ -80,9 +84,13 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     layer_units : list of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
     hidden : tuple of int
-        Kernel code of each hidden layer's activation.
+        Kernel code of each hidden layer's activation (for the layout's
+        table).
     out : int
-        Kernel code of the output activation.
+        Kernel code of the output activation (it names the loss).
+    loss_param : float
+        The loss's parameter (``_kernels.epoch._train_kernel``'s
+        ``loss_param``).
 
     Returns
     -------
@@ -97,7 +105,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
     Notes
     -----
     Calls ``_loss_grad(X_kernel, Y, sw, arange(n_rows), 0, n_rows, params,
-    workspace.table, out, 0, eps, workspace.buffers())`` with
+    workspace.table, out, 0, loss_param, workspace.buffers())`` with
     ``alpha = 0``: it returns the block's mean loss and leaves its mean
     gradient in ``workspace.grad``; both are multiplied back by the block's
     weight sum.
@@ -113,8 +121,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
             kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table,
-            out, dtype.type(0), float(np.finfo(dtype).eps),
-            workspace.buffers())
+            out, dtype.type(0), loss_param, workspace.buffers())
     weight_sum = float(n_rows) if sw is None else float(
         np.sum(weights, dtype=np.float64))
     return (loss * weight_sum, workspace.grad.astype(np.float64) * weight_sum,
@@ -122,12 +129,13 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out):
 
 
 def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
-                      hidden, out, alpha, solver, hyper, dropout=None):
+                      hidden, out, loss_param, alpha, solver, hyper,
+                      dropout=None):
     """SGD or Adam steps over ``rows`` of one block, from given weights.
 
     Parameters
     ----------
-    X, Y, sw, layer_units, hidden, out :
+    X, Y, sw, layer_units, hidden, out, loss_param :
         As in :func:`block_loss_grad`.
     rows : int64 ndarray of shape (n_steps_rows,)
         Row numbers within the block, in the order they are used; cut into
@@ -160,9 +168,9 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     Notes
     -----
     Calls ``_run_epoch(X_kernel, Y, sw, rows, batch_size, params,
-    workspace.table, out, alpha, eps, OptimizerState(solver, hyper,
-    state, step), workspace.buffers())``, as the in-memory fit does for one
-    epoch.
+    workspace.table, out, alpha, loss_param, OptimizerState(solver,
+    hyper, state, step), workspace.buffers())``, as the in-memory fit does
+    for one epoch.
     """
     dtype = weights.dtype
     n_params = weights.shape[1]
@@ -180,8 +188,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, out, dtype.type(alpha),
-            float(np.finfo(dtype).eps), optimizer, workspace.buffers(),
-            dropout)
+            loss_param, optimizer, workspace.buffers(), dropout)
     result = np.empty_like(weights)
     result[0] = params
     result[1:] = state[:weights.shape[0] - 1]
@@ -231,26 +238,65 @@ def set_weights(params, optimizer, weights, step):
     optimizer.step[0] = step
 
 
-def average_weights(blocks_weights, row_counts):
-    """Mean of the blocks' weights, weighted by their row counts.
-
-    Added up in float64 in the order given (block order), so the result
-    depends on the blocks alone, never on where or when they were computed.
-
-    Parameters
-    ----------
-    blocks_weights : list of ndarray of shape (1 + n_state, n_params)
-    row_counts : list of int
+def weighted_sum(weights, n_rows, step, loss_sum):
+    """One block's round result as a partial sum of the tree reduction.
 
     Returns
     -------
-    weights : ndarray of shape (1 + n_state, n_params), the blocks' dtype
+    partial : tuple
+        ``(n_rows * weights`` in float64, ``n_rows``, ``step``,
+        ``loss_sum)``, which :func:`add_weighted_sums` adds up.
     """
-    total = np.zeros(blocks_weights[0].shape, dtype=np.float64)
-    for weights, n_rows in zip(blocks_weights, row_counts):
-        total += float(n_rows) * weights
-    total /= float(sum(row_counts))
-    return total.astype(blocks_weights[0].dtype)
+    return (float(n_rows) * weights.astype(np.float64), float(n_rows),
+            int(step), float(loss_sum))
+
+
+def add_weighted_sums(left, right):
+    """Two partial sums of :func:`weighted_sum`'s form added up (the step
+    is the larger of the two).
+
+    In float64 and in the order given: the trainer adds the blocks in a
+    fixed binary tree over the block order, so the total depends on the
+    blocks alone, never on where or when they were computed.
+    """
+    return (left[0] + right[0], left[1] + right[1], max(left[2], right[2]),
+            left[3] + right[3])
+
+
+def add_loss_grads(left, right):
+    """Two of :func:`block_loss_grad`'s results (or sums of them) added."""
+    return left[0] + right[0], left[1] + right[1], left[2] + right[2]
+
+
+def mean_weights(total, dtype):
+    """The row-weighted mean of the blocks' weights from their summed
+    :func:`weighted_sum` ``total``: float64 of shape (1 + n_state,
+    n_params), and the same rounded to ``dtype``."""
+    mean = total[0] / total[1]
+    return mean, mean.astype(dtype)
+
+
+def outer_step(params, mean_params, velocity, learning_rate, momentum):
+    """The outer optimizer's step on the averaged change of a round.
+
+    delta = mean_params - params            (the blocks' averaged change)
+    velocity = momentum * velocity + delta
+    params += learning_rate * (delta + momentum * velocity)   (Nesterov)
+
+    With ``learning_rate=1, momentum=0`` it is plain averaging. All in
+    float64; ``velocity`` (float64, shape (n_params,)) is updated in place.
+
+    Returns
+    -------
+    params : ndarray of ``params``' dtype and shape
+        The new parameters.
+    """
+    delta = mean_params - params.astype(np.float64)
+    velocity *= momentum
+    velocity += delta
+    new = params.astype(np.float64) + learning_rate * (delta
+                                                       + momentum * velocity)
+    return new.astype(params.dtype)
 
 
 def finish_loss_grad(loss_sum, grad_sum, weight_sum, params, layer_units,

@@ -234,11 +234,12 @@ class Blocks:
                          np.concatenate(client.gather(self.sample_weight)))
         return X, y, sample_weight
 
-    def split(self, client, seeds, fraction):
+    def split(self, client, seeds, fraction, stratify=False):
         """Each block cut into a training and a validation part.
 
-        Block b's rows are permuted with ``seeds[b]``; the first
-        ``ceil(fraction * n_rows)`` go to validation. Returns the two
+        ``ceil(fraction * n_rows)`` of block b's rows, drawn with
+        ``seeds[b]``, go to validation (``stratify``: in the proportions of
+        the block's classes, see :func:`_validation_rows`). Returns the two
         :class:`Blocks`.
         """
         parts = []
@@ -250,8 +251,9 @@ class Blocks:
                     continue
                 arrays.append([
                     client.submit(_rows_of_block, block, n, seed, fraction,
-                                  part, pure=False)
-                    for block, n, seed in zip(blocks, self.sizes, seeds)])
+                                  part, Y if stratify else None, pure=False)
+                    for block, n, seed, Y in zip(blocks, self.sizes, seeds,
+                                                 self.Y)])
             sizes = [_split_sizes(n, fraction)[part == "validation"]
                      for n in self.sizes]
             parts.append(Blocks(*arrays, sizes))
@@ -263,12 +265,43 @@ def _split_sizes(n_rows, fraction):
     return n_rows - n_val, n_val
 
 
-def _rows_of_block(block, n_rows, seed, fraction, part):
-    """The training or validation rows of a block, in their original
-    order."""
-    order = np.random.RandomState(seed).permutation(n_rows)
+def _validation_rows(n_rows, seed, fraction, Y=None):
+    """The validation rows of a block, sorted: ``ceil(fraction * n_rows)``
+    of them, drawn with ``seed``.
+
+    With ``Y`` (a classifier's encoded targets of the block, one-hot or one
+    column), stratified by class as scikit-learn's
+    ``StratifiedShuffleSplit`` draws them, when the block allows it: every
+    class present in it has 2 rows or more and both parts can hold one row
+    of each. Otherwise (and without ``Y``) a random subset.
+    """
     n_val = _split_sizes(n_rows, fraction)[1]
-    rows = np.sort(order[:n_val] if part == "validation" else order[n_val:])
+    rng = np.random.RandomState(seed)
+    if Y is not None:
+        Y = np.asarray(Y)
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
+        _, labels = np.unique(labels, return_inverse=True)
+        counts = np.bincount(labels)
+        n_classes = len(counts)
+        if (counts.min() >= 2 and n_val >= n_classes
+                and n_rows - n_val >= n_classes):
+            from sklearn.model_selection import StratifiedShuffleSplit
+
+            split = StratifiedShuffleSplit(n_splits=1, test_size=n_val,
+                                           random_state=rng)
+            return np.sort(next(split.split(np.zeros(n_rows), labels))[1])
+    return np.sort(rng.permutation(n_rows)[:n_val])
+
+
+def _rows_of_block(block, n_rows, seed, fraction, part, Y=None):
+    """The training or validation rows of a block (see
+    :func:`_validation_rows`), in their original order."""
+    validation = _validation_rows(n_rows, seed, fraction, Y)
+    if part == "validation":
+        rows = validation
+    else:
+        rows = np.setdiff1d(np.arange(n_rows), validation,
+                            assume_unique=True)
     return np.ascontiguousarray(block[rows])
 
 
@@ -276,7 +309,7 @@ def _identity(value):
     return value
 
 
-def _validation_block(X, Y, sample_weight, model, loss_name):
+def _validation_block(X, Y, sample_weight, model):
     """A block's sums for the validation score and loss of ``model``.
 
     Returns a dict with the block's weight sum ``w``, its loss sum
@@ -286,14 +319,12 @@ def _validation_block(X, Y, sample_weight, model, loss_name):
     of y ``mean``, the weighted sum of squared deviations from it ``m2``
     and the weighted sum of squared residuals ``ss_res``.
     """
-    from sklearn.neural_network._base import LOSS_FUNCTIONS
-
     P = block_predict(model, X)
     w = (np.ones(len(Y)) if sample_weight is None
          else sample_weight.astype(np.float64))
     total = float(w.sum())
     sums = {"w": total, "finite": bool(np.isfinite(P).all())}
-    sums["loss"] = float(LOSS_FUNCTIONS[loss_name](Y, P, sample_weight)) * total
+    sums["loss"] = model._data_loss(Y, P, sample_weight) * total
     if is_classifier(model):
         if Y.shape[1] == 1:
             right = (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
@@ -312,13 +343,13 @@ def _validation_block(X, Y, sample_weight, model, loss_name):
 class ValidationSet(Blocks):
     """Validation blocks; evaluates a model on them, once per epoch."""
 
-    def evaluate(self, client, model, loss_name):
+    def evaluate(self, client, model):
         """``(score, loss)`` of ``model``: accuracy or R^2 (averaged over
         outputs), and the mean loss without L2 term, as the in-memory
         estimators record them."""
         model_future = client.submit(_identity, model, pure=False)
         futures = [client.submit(_validation_block, X, Y, self.weights_of(b),
-                                 model_future, loss_name, pure=False)
+                                 model_future, pure=False)
                    for b, (X, Y) in enumerate(zip(self.X, self.Y))]
         sums = client.gather(futures)
         total = sum(s["w"] for s in sums)

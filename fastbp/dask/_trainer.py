@@ -2,8 +2,9 @@
 
 The training rows stay where Dask put them: one block per chunk of rows,
 persisted on the workers. Each solver step is a round of tasks, one per
-block, run by Dask wherever the block is; only the weights go out (scattered
-to every worker once per round) and only per-block sums come back.
+block, run by Dask wherever the block is; only the weights go out (fetched
+by every worker once per round) and, once the workers have added up the
+blocks' sums, one total per round comes back.
 
 * L-BFGS: a round computes every block's loss sum and gradient sum with the
   compiled kernels; the client adds them in block order, adds the L2 term
@@ -11,12 +12,21 @@ to every worker once per round) and only per-block sums come back.
   full-batch objective of the in-memory fit: the two differ only by the
   order of summation.
 * SGD and Adam: synchronous local SGD with periodic averaging (Zinkevich et
-  al. 2010; Lin et al. 2020). In each epoch every block permutes its rows
-  with a seed drawn from (``random_state``, epoch, block); a round runs
-  ``local_batches`` mini-batches of that order in every block, all from the
-  same weights and optimizer state, and the client averages the blocks'
-  weights and state, weighted by the rows each processed, in block order.
-  An epoch ends when every block has used all its rows.
+  al. 2010; Lin et al. 2020) and an outer optimizer (SlowMo, Wang et al.
+  2020; DiLoCo, Douillard et al. 2023). In each epoch every block permutes
+  its rows with a seed drawn from (``random_state``, epoch, block); a round
+  runs ``local_batches`` mini-batches of that order in every block, all
+  from the same weights and optimizer state; the blocks' weights and state,
+  weighted by the rows each processed, are added up on the workers; the
+  client takes the mean optimizer state and moves the parameters by a
+  Nesterov-momentum step on their averaged change (plain averaging when the
+  outer step is 1 and the momentum 0). An epoch ends when every block has
+  used all its rows.
+
+Every reduction is a fixed binary tree of small tasks over the block order
+(``_reduce_tree``), in float64: the client receives one result per round,
+whatever the number of blocks, and the sum does not depend on which worker
+computed which block.
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
@@ -27,7 +37,8 @@ Every call into the compiled engine goes through ``_blocks``.
 
 import copy
 import inspect
-from numbers import Integral
+import math
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context, is_classifier
@@ -38,9 +49,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from . import _data
-from ._blocks import (average_weights, block_local_steps, block_loss_grad,
-                      finish_loss_grad, optimizer_settings, pack_weights,
-                      set_weights)
+from .._losses import smoothed_labels
+from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
+                      block_loss_grad, finish_loss_grad, mean_weights,
+                      optimizer_settings, outer_step, pack_weights,
+                      set_weights, weighted_sum)
 
 # Mini-batches each block runs between two averagings, chosen by measurement
 # (benchmarks/results/dask_rounds.md, section 2): adam on 200,000 rows in 4
@@ -53,10 +66,26 @@ from ._blocks import (average_weights, block_local_steps, block_loss_grad,
 # whatever their size.
 DEFAULT_LOCAL_BATCHES = 64
 
+# The outer optimizer, applied by the client to each round's averaged
+# change: step 1, Nesterov momentum 0.5. Chosen by measurement
+# (benchmarks/results/dask_blocks.md; adam, 50,000 rows, 4 / 10 / 64
+# blocks, 15 and 45 epochs, classification and regression): momentum 0.5
+# scores above plain averaging in all 12 cases at the same cost per round.
+# Momentum 0.9 (SlowMo's; DiLoCo's with step 0.7) does better still on 4
+# and 10 blocks but oscillates on 64 (a round is then a whole block-epoch
+# of 4 batches), and on digits with local_batches=1 stops improving.
+DEFAULT_OUTER_LEARNING_RATE = 1.0
+DEFAULT_OUTER_MOMENTUM = 0.5
+
 # Seed streams derived from one draw of random_state.
 _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 
-_DASK_PARAMS = ("local_batches",)
+# The Dask estimators' own parameters and their defaults, after the
+# in-memory estimator's in their signature.
+_DASK_DEFAULTS = {"local_batches": DEFAULT_LOCAL_BATCHES,
+                  "outer_learning_rate": DEFAULT_OUTER_LEARNING_RATE,
+                  "outer_momentum": DEFAULT_OUTER_MOMENTUM}
+_DASK_PARAMS = tuple(_DASK_DEFAULTS)
 
 
 def _get_client():
@@ -97,9 +126,9 @@ def _send(client, weights):
 
 
 def _loss_grad_task(X, Y, sample_weight, params, spec):
-    layer_units, hidden, out = spec
+    layer_units, hidden, out, loss_param = spec
     return block_loss_grad(X, Y, sample_weight, params, layer_units, hidden,
-                           out)
+                           out, loss_param)
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
@@ -107,17 +136,45 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
     """One block's share of a round: its rows ``order[start:stop]``, where
     ``order`` is the block's permutation for this epoch; the block's rows
     are rows ``first_row, ...`` of the training data (dropout's key)."""
-    (batch_size, layer_units, hidden, out, alpha, solver, hyper,
-     dropout) = spec
+    (batch_size, layer_units, hidden, out, loss_param, alpha, solver,
+     hyper, dropout) = spec
     order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
     if dropout is not None:
         dropout = dropout._replace(key=dropout.key.copy())
         dropout.key[2] = first_row
-    return block_local_steps(X, Y, sample_weight, order[start:stop],
-                             batch_size, weights, step, layer_units, hidden,
-                             out, alpha, solver, hyper, dropout)
+    weights, step, loss_sum = block_local_steps(
+        X, Y, sample_weight, order[start:stop], batch_size, weights, step,
+        layer_units, hidden, out, loss_param, alpha, solver, hyper,
+        dropout)
+    return weighted_sum(weights, stop - start, step, loss_sum)
+
+
+def _reduce_tree(client, futures, combine):
+    """The futures' results added up on the workers, ``combine(left,
+    right)`` in a fixed binary tree over their order: (0 + 1) + (2 + 3),
+    ... An odd one out at a level moves up unchanged. The tree depends on
+    the number of futures alone, so the total does not depend on which
+    worker computed what; the client receives one result, not one per
+    block. Returns the future of the total."""
+    while len(futures) > 1:
+        pairs = [client.submit(combine, futures[i], futures[i + 1],
+                               pure=False)
+                 for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            pairs.append(futures[-1])
+        futures = pairs
+    return futures[0]
+
+
+def _outer_learning_rate(setting, n_blocks):
+    """The outer step size of a round over ``n_blocks`` blocks."""
+    if setting == "blocks":
+        return float(n_blocks)
+    if setting == "sqrt_blocks":
+        return math.sqrt(n_blocks)
+    return float(setting)
 
 
 def _predict_block(X, model, method):
@@ -130,16 +187,20 @@ class _DaskMLP:
     _dask_constraints = {
         "local_batches": [Interval(Integral, 1, None, closed="left"),
                           StrOptions({"epoch"})],
+        "outer_learning_rate": [Interval(Real, 0, None, closed="neither"),
+                                StrOptions({"blocks", "sqrt_blocks"})],
+        "outer_momentum": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init_subclass__(cls, **kwargs):
         """A Dask estimator takes its in-memory class's parameters, their
-        constraints and its constructor, plus ``local_batches``."""
+        constraints and its constructor, plus the Dask-only parameters
+        (``_DASK_DEFAULTS``)."""
         super().__init_subclass__(**kwargs)
         base = cls._in_memory_class
         cls._parameter_constraints = {**base._parameter_constraints,
                                       **_DaskMLP._dask_constraints}
-        cls.__init__ = _with_local_batches(base.__init__)
+        cls.__init__ = _with_dask_params(base.__init__)
 
     # ------------------------------------------------------------------
     # Fitting
@@ -190,7 +251,9 @@ class _DaskMLP:
         if validation_data is not None:
             validation = self._prepare_validation(client, *validation_data)
 
-        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+        layer_units = ([n_features]
+                       + [_mlp._layer_size(size) for size in hidden_layer_sizes]
+                       + [self.n_outputs_])
         self._begin_training(layer_units, train.n_samples, first_pass, dtype)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
@@ -329,7 +392,19 @@ class _DaskMLP:
 
     def _spec(self):
         hidden, out = self._kernel_codes()
-        return self._layout.layer_units, hidden, out
+        return (self._layout.layer_units, hidden, out,
+                self._loss_param(self._np_dtype))
+
+    def _training_blocks(self, client, train):
+        """``train`` with the targets training fits: with
+        ``label_smoothing``, each block's soft targets, computed where the
+        block is (after any validation split, which keeps true labels)."""
+        if not is_classifier(self) or self.label_smoothing == 0:
+            return train
+        n_classes = len(self.classes_)  # binary: one logistic output of 2
+        Y = [client.submit(smoothed_labels, Y, self.label_smoothing,
+                           n_classes, pure=False) for Y in train.Y]
+        return _data.Blocks(train.X, Y, train.sample_weight, train.sizes)
 
     def _fit_lbfgs_blocks(self, client, train, tasks):
         """L-BFGS over the exact full-batch objective: each evaluation sums
@@ -337,6 +412,7 @@ class _DaskMLP:
         params = self._params
         spec = self._spec()
         alpha = float(self.alpha)
+        train = self._training_blocks(client, train)
 
         def loss_grad(x):
             params[...] = x
@@ -345,13 +421,8 @@ class _DaskMLP:
                                      train.weights_of(b), weights, spec,
                                      pure=False)
                        for b, (X, Y) in enumerate(zip(train.X, train.Y))]
-            sums = client.gather(futures)
-            # Added in block order.
-            loss_sum = sum(s[0] for s in sums)
-            grad_sum = sums[0][1]
-            for s in sums[1:]:
-                grad_sum = grad_sum + s[1]
-            weight_sum = sum(s[2] for s in sums)
+            loss_sum, grad_sum, weight_sum = _reduce_tree(
+                client, futures, add_loss_grads).result()
             return finish_loss_grad(loss_sum, grad_sum, weight_sum, params,
                                     spec[0], alpha)
 
@@ -365,12 +436,14 @@ class _DaskMLP:
         optimizer = self._prepare_optimizer(self._np_dtype, incremental)
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
-            train, validation = train.split(client, seeds,
-                                            self.validation_fraction)
+            train, validation = train.split(
+                client, seeds, self.validation_fraction,
+                stratify=is_classifier(self))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
             self._check_validation_size(validation.n_samples)
+        train = self._training_blocks(client, train)
 
         n_samples = train.n_samples
         batch_size = self._batch_size(n_samples)
@@ -378,16 +451,20 @@ class _DaskMLP:
             rows_per_round = max(train.sizes)
         else:
             rows_per_round = self.local_batches * batch_size
-        layer_units, hidden, out = self._spec()
+        layer_units, hidden, out, loss_param = self._spec()
         params = self._params
         dropout = self._dropout(_block_seed(seed, _DROPOUT))
+        velocity = getattr(self, "_outer_velocity", None)
+        if (not incremental or velocity is None
+                or velocity.shape != params.shape):
+            self._outer_velocity = np.zeros(params.shape, dtype=np.float64)
 
         def run_epoch():
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
-            spec = (batch_size, layer_units, hidden, out, float(self.alpha),
-                    solver, hyper, dropout)
+            spec = (batch_size, layer_units, hidden, out, loss_param,
+                    float(self.alpha), solver, hyper, dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
@@ -407,7 +484,10 @@ class _DaskMLP:
                optimizer):
         """One averaging round: every block with rows left runs its rows
         ``start:stop`` of this epoch's order from the same weights; the
-        client averages. Returns the round's loss sum."""
+        workers add up the blocks' weights and optimizer state, weighted by
+        rows, in a tree over the block order; the client takes the mean
+        state and moves the parameters by the outer optimizer's step on the
+        mean change. Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         weights = _send(client, weights)
         active = [b for b, n in enumerate(train.sizes) if n > start]
@@ -418,12 +498,18 @@ class _DaskMLP:
                           min(stop, train.sizes[b]), self.shuffle, spec,
                           int(first_rows[b]), pure=False)
             for b in active]
-        results = client.gather(futures)
-        rows = [min(stop, train.sizes[b]) - start for b in active]
-        set_weights(params, optimizer,
-                    average_weights([r[0] for r in results], rows),
-                    max(r[1] for r in results))
-        return sum(r[2] for r in results)
+        total = _reduce_tree(client, futures, add_weighted_sums).result()
+        mean, mean_as_params = mean_weights(total, params.dtype)
+        if len(active) > 1:
+            # A round of one block averages nothing: its weights are taken
+            # as they are (so one block is the in-memory fit).
+            learning_rate = _outer_learning_rate(self.outer_learning_rate,
+                                                 len(active))
+            mean_as_params[0] = outer_step(
+                params, mean[0], self._outer_velocity, learning_rate,
+                float(self.outer_momentum))
+        set_weights(params, optimizer, mean_as_params, total[2])
+        return total[3]
 
     # ------------------------------------------------------------------
     # Conversion and prediction
@@ -434,7 +520,7 @@ class _DaskMLP:
         Returns
         -------
         model : fastbp.MLPClassifier or fastbp.MLPRegressor
-            Same parameters (but ``local_batches``) and fitted attributes;
+            Same parameters (but the Dask-only ones) and fitted attributes;
             ``warm_start`` or ``partial_fit`` on it continue from these
             weights (and, after SGD/Adam, from the averaged optimizer
             state).
@@ -537,8 +623,7 @@ class _BlockValidation:
     def evaluate(self, model):
         """``(score, loss)`` of the fitted ``model`` on the blocks."""
         in_memory = model.to_fastbp()
-        score, loss = self._blocks.evaluate(self._client, in_memory,
-                                            model._loss_name())
+        score, loss = self._blocks.evaluate(self._client, in_memory)
         if model.scoring is None:
             return score, loss
         if model.scoring == "loss":
@@ -554,7 +639,7 @@ def _unique_with_counts(y):
     return da.unique(y, return_counts=True)
 
 
-_LOCAL_BATCHES_DOC = """
+_DASK_PARAMS_DOC = """
     local_batches : int or 'epoch', default=%d
         fastbp.dask only; stochastic solvers only. The averaging period:
         mini-batches each block runs from the round's common weights before
@@ -563,7 +648,21 @@ _LOCAL_BATCHES_DOC = """
         One mini-batch per round makes the most rounds, and with SGD
         without momentum, the same steps as one large batch; more batches
         per round trade model agreement for fewer synchronisations.
-""" % DEFAULT_LOCAL_BATCHES
+
+    outer_learning_rate : float, 'blocks' or 'sqrt_blocks', default=%r
+        fastbp.dask only; stochastic solvers only. The outer optimizer's
+        step size on each round's averaged change of the parameters (the
+        blocks' mean minus the round's starting point): 1 with no momentum
+        is plain averaging; 'blocks' scales the averaged change by the
+        number of blocks in the round, i.e. adds up the blocks' changes as
+        if they had run one after the other; 'sqrt_blocks' by its square
+        root.
+    outer_momentum : float in [0, 1), default=%r
+        fastbp.dask only; stochastic solvers only. Nesterov momentum of the
+        outer optimizer (as SlowMo and DiLoCo apply it to the averaged
+        change), kept between rounds and epochs; 0 for none.
+""" % (DEFAULT_LOCAL_BATCHES, DEFAULT_OUTER_LEARNING_RATE,
+       DEFAULT_OUTER_MOMENTUM)
 
 _DASK_NOTES = """
     Notes
@@ -571,14 +670,18 @@ _DASK_NOTES = """
     ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks and
     trains on the current ``distributed.Client``. Every block is one task per
     round, run where Dask holds the block; only the weights (and Adam's or
-    SGD's state) go to the workers and only per-block sums and weights come
-    back. 'lbfgs' steps scipy's L-BFGS-B over the exact full-batch loss and
-    gradient (summed over the blocks in block order), so it finds the same
-    model as the in-memory fit up to rounding; 'sgd' and 'adam' average the
-    blocks' weights every ``local_batches`` mini-batches. Results depend on
+    SGD's state) go to the workers, the blocks' sums are added up on the
+    workers in a fixed binary tree over the block order, and one total comes
+    back to the client. 'lbfgs' steps scipy's L-BFGS-B over the exact
+    full-batch loss and gradient, so it finds the same model as the
+    in-memory fit up to rounding; 'sgd' and 'adam' average the blocks'
+    weights every ``local_batches`` mini-batches and move the model by an
+    outer Nesterov-momentum step on the averaged change
+    (``outer_learning_rate``, ``outer_momentum``). Results depend on
     the data, their chunking and ``random_state``, never on the number of
     workers or threads. ``early_stopping`` sets ``validation_fraction`` of
-    each block aside (a random, unstratified split per block).
+    each block aside (for a classifier, stratified by class within each
+    block where the block allows it).
 
     ``predict``, ``predict_proba`` and ``score`` take in-memory arrays as
     the fastbp estimators do; given dask arrays, ``predict`` and
@@ -593,7 +696,7 @@ _DASK_NOTES = """
 def _class_doc(name, noun, first_params="", more_params=""):
     """Docstring of the Dask estimator of in-memory class ``name``, up to
     its examples: its parameters are the in-memory class's (``first_params``
-    before the shared ones, ``more_params`` after) and ``local_batches``."""
+    before the shared ones, ``more_params`` after) and the Dask ones."""
     return f"""Multi-layer perceptron {noun} trained on a Dask cluster.
 
     :class:`fastbp.{name}`'s parameters and attributes; ``fit``
@@ -602,29 +705,31 @@ def _class_doc(name, noun, first_params="", more_params=""):
     Parameters
     ----------
 """ + (first_params + _mlp._SHARED_PARAMS_DOC.lstrip("\n") + more_params
-       + _LOCAL_BATCHES_DOC + _DASK_NOTES)
+       + _DASK_PARAMS_DOC + _DASK_NOTES)
 
 
-def _with_local_batches(base_init):
+def _with_dask_params(base_init):
     """``base_init`` (an in-memory estimator's ``__init__``) with the
-    keyword-only ``local_batches`` after its parameters.
+    keyword-only Dask parameters (``_DASK_DEFAULTS``) after its own.
 
     scikit-learn reads an estimator's parameters from the signature of its
     ``__init__`` (``get_params``, ``clone``); the new function declares the
-    base's parameters plus ``local_batches``, so the Dask estimators take
+    base's parameters plus the Dask ones, so the Dask estimators take
     every parameter the in-memory ones take, listed once.
     """
     signature = inspect.signature(base_init)
-    local_batches = inspect.Parameter(
-        "local_batches", inspect.Parameter.KEYWORD_ONLY,
-        default=DEFAULT_LOCAL_BATCHES)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                               default=default)
+             for name, default in _DASK_DEFAULTS.items()]
     signature = signature.replace(
-        parameters=[*signature.parameters.values(), local_batches])
+        parameters=[*signature.parameters.values(), *extra])
 
-    def __init__(self, *args, local_batches=DEFAULT_LOCAL_BATCHES,
-                 **kwargs):
+    def __init__(self, *args, **kwargs):
+        dask_params = {name: kwargs.pop(name, default)
+                       for name, default in _DASK_DEFAULTS.items()}
         base_init(self, *args, **kwargs)
-        self.local_batches = local_batches
+        for name, value in dask_params.items():
+            setattr(self, name, value)
 
     __init__.__signature__ = signature
     __init__.__doc__ = base_init.__doc__
@@ -635,6 +740,10 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     __doc__ = _class_doc("MLPClassifier", "classifier", more_params="""
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, as :class:`fastbp.MLPClassifier`'s.
+
+    label_smoothing : float in [0, 1), default=0.0
+        Soft training targets, as :class:`fastbp.MLPClassifier`'s; each
+        block's are computed on its worker, after the early-stopping split.
 """) + """
     Examples
     --------
@@ -715,9 +824,16 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
 
 class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
     __doc__ = _class_doc("MLPRegressor", "regressor", first_params="""\
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'huber', 'absolute_error', \
+'quantile'}, default='squared_error'
         As :class:`fastbp.MLPRegressor`'s.
 
+""", more_params="""
+    huber_delta : float > 0, default=1.0
+        As :class:`fastbp.MLPRegressor`'s.
+
+    quantile : float in (0, 1), default=None
+        As :class:`fastbp.MLPRegressor`'s; required for ``loss='quantile'``.
 """)
 
     _in_memory_class = _mlp.MLPRegressor

@@ -1,0 +1,377 @@
+#!/usr/bin/env python
+"""How much a fastbp.dask model learns per epoch as the blocks multiply.
+
+The experiment of the issue on more blocks: 50,000 x 40 synthetic training
+rows, 4 classes (and a regression set of the same shape), network (64,),
+batch 200, ``random_state=0``, on a ``LocalCluster`` of 2 worker processes
+x 1 thread. For 4, 10 and 64 blocks and 15 and 45 epochs (``tol=0``, so no
+fit stops early), the test score and final training loss of ``fastbp.dask``
+with 'adam' for several outer optimizers, next to the in-memory fit with the
+same parameters. Every dask fit records the training loss against wall time
+(an epoch callback), the curves that chose the default.
+
+1. The table: test score and final loss, in memory and for every outer
+   optimizer, per number of blocks and epochs.
+2. Loss against time: the loss after each epoch and the seconds since the
+   fit began, one row per fit.
+3. Time to a target accuracy on 1 and 2 workers (the default optimizer).
+4. What a round costs against the number of blocks (4 to 256): wall time of
+   one round of tree-reduced block tasks, with a least-squares fit of
+   ``a + b * log2(blocks)`` and of ``a + b * blocks``.
+
+Usage (from the repository root, nothing else running)::
+
+    python benchmarks/dask_blocks.py                 # all; writes results
+    python benchmarks/dask_blocks.py --blocks 10 --epochs 15 --no-write
+    python benchmarks/dask_blocks.py --sections rounds
+"""
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import dask  # noqa: E402
+import dask.array as da  # noqa: E402
+import distributed  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+import fastbp  # noqa: E402
+import fastbp.dask  # noqa: E402
+
+SEED = 0
+N_TRAIN, N_TEST = 50_000, 12_500
+
+# name -> the Dask-only parameters of the outer optimizer.
+METHODS = {
+    "average": dict(outer_learning_rate=1.0, outer_momentum=0.0),
+    "momentum-0.5": dict(outer_learning_rate=1.0, outer_momentum=0.5),
+    "slowmo": dict(outer_learning_rate=1.0, outer_momentum=0.9),
+    "diloco": dict(outer_learning_rate=0.7, outer_momentum=0.9),
+    "slowmo-lb1": dict(outer_learning_rate=1.0, outer_momentum=0.9,
+                       local_batches=1),
+    "sum": dict(outer_learning_rate="blocks", outer_momentum=0.0),
+    "sqrt": dict(outer_learning_rate="sqrt_blocks", outer_momentum=0.5),
+    "sqrt-lb1": dict(outer_learning_rate="sqrt_blocks", outer_momentum=0.5,
+                     local_batches=1),
+}
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def datasets():
+    X, y = make_classification(n_samples=N_TRAIN + N_TEST, n_features=40,
+                               n_informative=20, n_classes=4,
+                               random_state=SEED)
+    Xr, yr = make_regression(n_samples=N_TRAIN + N_TEST, n_features=40,
+                             n_informative=20, noise=10.0,
+                             random_state=SEED)
+    yr = yr / yr.std()
+    X, Xr = X.astype(np.float32), Xr.astype(np.float32)
+    return {
+        "classification": (X[:N_TRAIN], X[N_TRAIN:], y[:N_TRAIN],
+                           y[N_TRAIN:]),
+        "regression": (Xr[:N_TRAIN], Xr[N_TRAIN:], yr[:N_TRAIN],
+                       yr[N_TRAIN:]),
+    }
+
+
+def as_blocks(X, y, n_blocks):
+    rows = math.ceil(len(X) / n_blocks)
+    return (da.from_array(X, chunks=(rows, X.shape[1])).persist(),
+            da.from_array(y, chunks=rows).persist())
+
+
+class _LossClock:
+    """A FitCallback recording (seconds since setup, loss) per epoch, and
+    each epoch's own wall time (``epochs``)."""
+
+    def __init__(self):
+        self.points = []
+        self.epochs = []
+
+    def setup(self, estimator, context):
+        self.start = time.perf_counter()
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        if context.parent is not None:
+            self.epoch_start = time.perf_counter()
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        if context.parent is not None:
+            now = time.perf_counter()
+            self.epochs.append(now - self.epoch_start)
+            self.points.append((now - self.start, float(estimator.loss_)))
+        return False
+
+
+def params(kind, epochs):
+    return dict(hidden_layer_sizes=(64,), batch_size=200, random_state=SEED,
+                max_iter=epochs, tol=0.0, n_iter_no_change=10 * epochs,
+                solver="adam")
+
+
+def estimator(module, kind):
+    return (module.MLPClassifier if kind == "classification"
+            else module.MLPRegressor)
+
+
+def in_memory(data, kind, epochs):
+    X, X_test, y, y_test = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model = estimator(fastbp, kind)(**params(kind, epochs)).fit(X, y)
+        seconds = time.perf_counter() - start
+    return model.score(X_test, y_test), model.loss_, seconds
+
+
+def dask_fit(data, kind, epochs, n_blocks, method, **extra):
+    X, X_test, y, y_test = data
+    Xd, yd = as_blocks(X, y, n_blocks)
+    clock = _LossClock()
+    model = estimator(fastbp.dask, kind)(**params(kind, epochs),
+                                         **METHODS[method], **extra)
+    model.set_callbacks(clock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(Xd, yd)
+        seconds = time.perf_counter() - start
+    return model.score(X_test, y_test), model.loss_, seconds, clock.points
+
+
+def accuracy_table(sets, kinds, blocks, epochs, methods, out, curves):
+    out.append("## 1. Test score and final loss, in memory and on blocks\n")
+    out.append("Test accuracy (classification) or R^2 (regression) on "
+               f"{N_TEST} held-out rows; final training loss in brackets; "
+               "dask fit seconds. `tol=0`: every fit runs all its epochs.\n")
+    out.append("| data | epochs | in memory | blocks | method | dask | "
+               "score - in memory (points) | loss / in-memory loss | "
+               "dask s |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        for n_epochs in epochs:
+            ref_score, ref_loss, ref_s = in_memory(sets[kind], kind,
+                                                   n_epochs)
+            print(f"{kind} {n_epochs} in memory {ref_score:.4f} "
+                  f"({ref_loss:.4f}) {ref_s:.1f}s", flush=True)
+            for n_blocks in blocks:
+                for method in methods:
+                    score, loss, seconds, points = dask_fit(
+                        sets[kind], kind, n_epochs, n_blocks, method)
+                    print(f"  {n_blocks} blocks {method}: {score:.4f} "
+                          f"({loss:.4f}) {seconds:.1f}s", flush=True)
+                    out.append(
+                        f"| {kind} | {n_epochs} | {ref_score:.4f} "
+                        f"({ref_loss:.4f}) | {n_blocks} | {method} | "
+                        f"{score:.4f} ({loss:.4f}) | "
+                        f"{100 * (score - ref_score):+.2f} | "
+                        f"{loss / ref_loss:.3f} | {seconds:.1f} |")
+                    curves.append((kind, n_epochs, n_blocks, method,
+                                   points))
+    out.append("")
+
+
+def curve_table(curves, out):
+    out.append("## 2. Training loss against wall time\n")
+    out.append("Per fit: (seconds since the fit began, training loss) after "
+               "epochs 1, 2, 4, 8, ... and the last.\n")
+    out.append("| data | epochs | blocks | method | (s, loss) |")
+    out.append("|---|---|---|---|---|")
+    for kind, n_epochs, n_blocks, method, points in curves:
+        keep = [i for i in range(len(points))
+                if (i + 1) & i == 0 or i == len(points) - 1]
+        text = " ".join(f"({points[i][0]:.1f}, {points[i][1]:.4f})"
+                        for i in keep)
+        out.append(f"| {kind} | {n_epochs} | {n_blocks} | {method} | "
+                   f"{text} |")
+    out.append("")
+
+
+def _one_round_task(x):
+    return x
+
+
+def round_costs(client, blocks, out, repeats=5):
+    """Wall time of one round of the stochastic trainer against blocks."""
+    out.append("## 4. What a round costs against the number of blocks\n")
+    out.append("One-epoch fits of `fastbp.dask.MLPClassifier` (adam, "
+               "network (64,), 40 features, 4 classes) on blocks of 200 "
+               "rows, batch 200: each epoch is one round of one mini-batch "
+               "per block, the weights out, one task per block, the tree "
+               "of `blocks - 1` add tasks on the workers and one result "
+               "back to the client. Figure: the epoch's wall time (from "
+               "the epoch callback's begin to its end), median of "
+               f"{repeats} fits after a warm-up fit. On 2 workers all "
+               "`2 x blocks - 1` tasks of a round run on the same 2 "
+               "processes, so the round's cost grows linearly with the "
+               "blocks here: the linear model fits, the log model does "
+               "not. What the tree removes is the client's share (one "
+               "result received per round instead of one per block); a "
+               "log(blocks) round needs workers in proportion to the "
+               "blocks, which this machine does not have.\n")
+    out.append("| blocks | tasks per round | ms per round |")
+    out.append("|---|---|---|")
+    rng = np.random.RandomState(SEED)
+    figures = []
+    for n_blocks in blocks:
+        X = rng.standard_normal((200 * n_blocks, 40)).astype(np.float32)
+        y = rng.randint(0, 4, 200 * n_blocks)
+        Xd = da.from_array(X, chunks=(200, 40)).persist()
+        yd = da.from_array(y, chunks=200).persist()
+        model = fastbp.dask.MLPClassifier(
+            hidden_layer_sizes=(64,), batch_size=200, max_iter=1,
+            random_state=SEED, local_batches=1)
+        times = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Xd, yd)   # warm-up
+            for _ in range(repeats):
+                clock = _LossClock()
+                model.set_callbacks(clock)
+                model.fit(Xd, yd)
+                times.append(clock.epochs[0])
+        ms = 1e3 * float(np.median(times))
+        figures.append((n_blocks, ms))
+        out.append(f"| {n_blocks} | {2 * n_blocks - 1} | {ms:.1f} |")
+        print(f"round, {n_blocks} blocks: {ms:.1f} ms", flush=True)
+    b = np.array([f[0] for f in figures], dtype=float)
+    t = np.array([f[1] for f in figures])
+    for name, x in (("log2(blocks)", np.log2(b)), ("blocks", b)):
+        A = np.column_stack([np.ones_like(x), x])
+        coef = np.linalg.lstsq(A, t, rcond=None)[0]
+        rms = float(np.sqrt(np.mean((A @ coef - t) ** 2)))
+        out.append(f"\nLeast squares, ms per round = {coef[0]:.1f} + "
+                   f"{coef[1]:.3f} x {name} (rms residual {rms:.1f} ms).")
+    out.append("")
+
+
+def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
+    out.append("## 3. Time to a target accuracy, 1 and 2 workers\n")
+    out.append(f"Classification, {n_blocks} blocks, default outer "
+               "optimizer "
+               f"({fastbp.dask._trainer.DEFAULT_OUTER_LEARNING_RATE}, "
+               f"{fastbp.dask._trainer.DEFAULT_OUTER_MOMENTUM}), up to {epochs} epochs; seconds until the first "
+               f"epoch whose test accuracy reaches {target}.\n")
+    out.append("| workers | s to target | epochs | weights equal to 2 "
+               "workers' |")
+    out.append("|---|---|---|---|")
+    X, X_test, y, y_test = sets["classification"]
+    results = {}
+    for n_workers in (2, 1):
+        with distributed.LocalCluster(n_workers=n_workers,
+                                      threads_per_worker=1,
+                                      processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            Xd, yd = as_blocks(X, y, n_blocks)
+            hit = []
+
+            class _Target(_LossClock):
+                def on_fit_task_end(self, estimator, context, **kwargs):
+                    if context.parent is None:
+                        return False
+                    acc = estimator.score(X_test, y_test)
+                    if acc >= target and not hit:
+                        hit.append((time.perf_counter() - self.start,
+                                    len(self.points) + 1))
+                    self.points.append(acc)
+                    return bool(hit)
+
+            model = fastbp.dask.MLPClassifier(**params("classification",
+                                                       epochs))
+            model.set_callbacks(_Target())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(Xd, yd)
+            results[n_workers] = (hit[0] if hit else (float("nan"), None),
+                                  model.coefs_[0].copy())
+    same = np.array_equal(results[1][1], results[2][1])
+    for n_workers in (1, 2):
+        (seconds, n_epochs), _ = results[n_workers]
+        out.append(f"| {n_workers} | {seconds:.2f} | {n_epochs} | "
+                   f"{same} |")
+    out.append("")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--blocks", type=int, nargs="+", default=[4, 10, 64])
+    parser.add_argument("--epochs", type=int, nargs="+", default=[15, 45])
+    parser.add_argument("--kinds", nargs="+",
+                        default=["classification", "regression"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--round-blocks", type=int, nargs="+",
+                        default=[4, 8, 16, 32, 64, 128, 256])
+    parser.add_argument("--sections", nargs="+",
+                        default=["table", "target", "rounds"])
+    parser.add_argument("--target", type=float, default=0.90)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--output", default=os.path.join(
+        HERE, "results", "dask_blocks.md"))
+    args = parser.parse_args()
+
+    dask.config.set({"distributed.worker.daemon": False})
+    sets = datasets()
+    command = "python benchmarks/dask_blocks.py " + " ".join(sys.argv[1:])
+    out = [
+        "# fastbp.dask: learning per epoch against the number of blocks\n",
+        f"Command: `{command.strip()}`; {datetime.date.today()}; "
+        f"{cpu_model()}, {os.cpu_count()} cores; Python "
+        f"{platform.python_version()}, dask {dask.__version__}, "
+        f"distributed {distributed.__version__}. Cluster: LocalCluster("
+        "n_workers=2, threads_per_worker=1, processes=True). Data: "
+        f"make_classification / make_regression, {N_TRAIN} training rows x "
+        "40 features (4 classes), float32, adam, network (64,), batch 200, "
+        "random_state=0. In-memory fits run in the client process.\n",
+        "Methods (outer optimizer on each round's averaged change; "
+        "`local_batches` 64 unless given): "
+        + "; ".join(f"`{k}`: {v}" for k, v in METHODS.items()
+                    if k in args.methods) + ".\n",
+    ]
+    curves = []
+    if "table" in args.sections or "rounds" in args.sections:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                      processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            if "table" in args.sections:
+                accuracy_table(sets, args.kinds, args.blocks, args.epochs,
+                               args.methods, out, curves)
+                curve_table(curves, out)
+            if "rounds" in args.sections:
+                round_costs(client, args.round_blocks, out)
+    if "target" in args.sections:
+        time_to_target(sets, 10, 15, args.target, out)
+    text = "\n".join(out) + "\n"
+    print(text)
+    if not args.no_write:
+        with open(args.output, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
