@@ -57,6 +57,7 @@ from benchmarks.common import (  # noqa: E402
     ALL_SHAPES,
     SHAPES,
     classes_of,
+    cpu_model,
     make_data,
     make_estimator,
 )
@@ -497,7 +498,7 @@ def write_report(results, args, path_md, command, started):
         "",
         "Conditions:",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{_cpu_model()}, Python {platform.python_version()}",
+        f"{cpu_model()}, Python {platform.python_version()}",
     ]
     for peer in peers:
         res = results[peer]
@@ -540,17 +541,6 @@ def write_report(results, args, path_md, command, started):
     with open(path_md, "w") as f:
         f.write("\n".join(lines))
     return table
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def write_chart(results, args, path_png):

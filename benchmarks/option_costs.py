@@ -28,6 +28,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from benchmarks.common import cpu_model  # noqa: E402
+
 OPTIONS = {
     "none": {},
     "dropout=0.2": {"dropout": 0.2},
@@ -52,17 +54,6 @@ for _ in range({repeats}):
     times.append(time.perf_counter() - t0)
 print(json.dumps(times))
 """
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None):

@@ -141,3 +141,16 @@ def classes_of(shape):
     if spec.task == "classification":
         return np.arange(spec.n_outputs)
     return None
+
+
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), for every result file."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown CPU"
