@@ -336,8 +336,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self._layout.check_memory(self._capacity(n_samples),
                                   np.dtype(dtype).itemsize, sparse)
         self._set_params_vector(init_params(
-            self._layout, self._hidden_activations(self.n_layers_ - 2),
-            self._random_state, dtype, self.init))
+            self._layout, self.activation, self._random_state, dtype,
+            self.init))
         self._best_params = self._params.copy()
 
         if self.solver in _STOCHASTIC_SOLVERS:

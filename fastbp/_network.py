@@ -169,21 +169,31 @@ INIT_SCHEMES = {
 def init_params(layout, activation, random_state, dtype, init="auto"):
     """Initial parameters, drawn from ``random_state``.
 
-    ``activation`` is one name per hidden layer. ``init="auto"`` draws
+    ``activation`` is the estimator's parameter: one name for every hidden
+    layer, or a list of one name per hidden layer. ``init="auto"`` draws
     exactly as scikit-learn does: for each layer, in order, ``coef =
     uniform(-b, b, (fan_in, fan_out))`` then ``intercept = uniform(-b, b,
     fan_out)``, with ``b = sqrt(factor / (fan_in + fan_out))``, ``factor``
     2 for a layer whose activation is logistic and 6 otherwise. The output
-    layer takes 2 when every hidden layer is logistic, as scikit-learn's
-    output layer does under ``activation="logistic"``. A scheme of
+    layer takes the factor of ``activation="logistic"`` as scikit-learn's
+    does (whose factor follows the estimator's ``activation`` for every
+    layer, even with no hidden layer at all); a list counts as logistic
+    when it is not empty and every name in it is "logistic". A scheme of
     ``INIT_SCHEMES`` draws each layer's coefficients (one draw per layer,
     in order) and sets its intercepts to zero. Draws are float64 then cast,
     as in scikit-learn.
     """
     coefs, intercepts = [], []
-    all_logistic = all(a == "logistic" for a in activation)
-    layer_activations = list(activation) + [
-        "logistic" if all_logistic else "identity"]
+    n_hidden = len(layout.layer_units) - 2
+    if isinstance(activation, str):
+        hidden = [activation] * n_hidden
+        output_logistic = activation == "logistic"
+    else:
+        hidden = list(activation)
+        output_logistic = len(hidden) > 0 and all(
+            a == "logistic" for a in hidden)
+    layer_activations = hidden + [
+        "logistic" if output_logistic else "identity"]
     for fan_in, fan_out, layer_activation in zip(
             layout.layer_units[:-1], layout.layer_units[1:],
             layer_activations):

@@ -102,6 +102,23 @@ def test_logistic_initialisation_factor_applies_per_layer():
         assert 0.9 * limit < bound <= limit
 
 
+@pytest.mark.parametrize("activation",
+                         ["identity", "logistic", "tanh", "relu"])
+def test_no_hidden_layer_draws_scikit_learns_initial_weights(activation):
+    # With no hidden layer, scikit-learn's factor still follows the
+    # estimator's activation (2 for "logistic", 6 for the others).
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+    y = np.zeros((50, 1))
+    ours = MLPRegressor((), activation=activation, dtype="float64")
+    ours._random_state = np.random.RandomState(0)
+    ours._initialize([30, 1], 50, np.float64)
+    theirs = SkMLPRegressor((), activation=activation)
+    theirs._random_state = np.random.RandomState(0)
+    theirs._initialize(y, [30, 1], np.float64)
+    assert_array_equal(ours.coefs_[0], theirs.coefs_[0])
+    assert_array_equal(ours.intercepts_[0], theirs.intercepts_[0])
+
+
 @pytest.mark.parametrize("activation, message", [
     (["relu"], "one such name per hidden layer \\(2\\)"),
     (["relu", "swish"], "one such name per hidden layer"),
