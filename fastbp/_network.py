@@ -12,8 +12,8 @@ import numpy as np
 
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
 from ._kernels._config import (ACT_OFFSET, ACTIVATION, COEF_OFFSET, FAN_IN,
-                               FAN_OUT, GELU, IDENTITY, INTERCEPT_OFFSET,
-                               N_LAYER_COLUMNS)
+                               FAN_OUT, IDENTITY, INTERCEPT_OFFSET,
+                               N_LAYER_COLUMNS, SOFTPLUS)
 from ._kernels._state import Work
 
 # Workspaces start on a 64-byte boundary (one cache line, one 512-bit
@@ -54,9 +54,9 @@ class Layout:
         the offset of the layer's block in the activation workspace
         (in units of one sample: multiply by the workspace capacity), and
         its activation code (IDENTITY for the output layer).
-    needs_pre : bool
-        Whether some layer's activation needs its pre-activations kept for
-        the backward pass (gelu, silu).
+    keeps_derivative : bool
+        Whether the forward pass keeps f'(z) of some layer for the
+        backward pass (softplus, gelu, silu).
     n_params : int
         Length of the flat parameter vector.
     """
@@ -69,7 +69,7 @@ class Layout:
             raise ValueError(f"Expected {len(fans) - 1} hidden activation "
                              f"codes, got {len(hidden_codes)}.")
         self.hidden_codes = hidden_codes
-        self.needs_pre = any(c >= GELU for c in hidden_codes)
+        self.keeps_derivative = any(c >= SOFTPLUS for c in hidden_codes)
         table = np.zeros((len(fans), N_LAYER_COLUMNS), dtype=np.int64)
         table[:, ACTIVATION] = hidden_codes + [IDENTITY]
         offset = 0
@@ -95,7 +95,7 @@ class Layout:
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
-        per_sample = ((3 if self.needs_pre else 2) * sum(units[1:])
+        per_sample = ((3 if self.keeps_derivative else 2) * sum(units[1:])
                       + (0 if sparse else units[0]))
         return (5 * self.n_params + capacity * per_sample) * itemsize
 
@@ -245,9 +245,8 @@ class Workspace:
         800 MiB in float32)
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
-    pre : the pre-activations z, laid out as ``acts``, if some layer's
-        activation needs them for its derivative (``Layout.needs_pre``);
-        (0,) otherwise
+    deriv : f'(z), laid out as ``acts``, of the layers whose derivative
+        the forward pass keeps (``Layout.keeps_derivative``); (0,) if none
     grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
     grad_tmp : (n_params,), a batch's gradient when a set is processed in
         several batches (L-BFGS); (0,) but for ``full_batch`` workspaces
@@ -269,7 +268,8 @@ class Workspace:
                                   dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
-        self.pre = aligned_empty(n_act if layout.needs_pre else 0, dtype)
+        self.deriv = aligned_empty(n_act if layout.keeps_derivative else 0,
+                                   dtype)
         self.grad = aligned_zeros(layout.n_params, dtype)
         self.grad_tmp = aligned_zeros(layout.n_params if full_batch else 0,
                                       dtype)
@@ -281,7 +281,7 @@ class Workspace:
 
     def buffers(self):
         """Workspace arrays as the kernels' named ``Work`` tuple."""
-        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.pre,
+        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.deriv,
                     self.grad, self.grad_tmp, self.chunk_loss, self.block_sq)
 
 

@@ -121,16 +121,20 @@ def test_new_activations_predict_rows_match_reference(rng, hidden, dtype,
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
 
-@pytest.mark.parametrize("hidden", ["relu", "gelu", ["gelu", "relu"]],
-                         ids=_hidden_id)
-def test_workspace_keeps_z_only_for_activations_that_need_it(hidden):
+@pytest.mark.parametrize("hidden, needed", [
+    ("relu", False), ("elu", False), (["tanh", "leaky_relu"], False),
+    ("gelu", True), (["gelu", "relu"], True), (["relu", "silu"], True),
+    ("softplus", True)], ids=lambda h: _hidden_id(h) if not isinstance(
+        h, bool) else str(h))
+def test_workspace_keeps_derivatives_only_for_activations_that_need_it(
+        hidden, needed):
     # relu networks read and write no more memory than before: the buffer
-    # of pre-activations is empty unless some layer's derivative needs z.
+    # of kept derivatives is empty unless some layer is softplus, gelu or
+    # silu.
     layout = make_layout([5, 7, 6, 3], hidden)
     ws = Workspace(layout, 16, np.float64)
-    needed = hidden != "relu"
-    assert layout.needs_pre == needed
-    assert ws.pre.shape == ((ws.acts.shape[0],) if needed else (0,))
+    assert layout.keeps_derivative == needed
+    assert ws.deriv.shape == ((ws.acts.shape[0],) if needed else (0,))
 
 
 @pytest.mark.parametrize("n_samples,capacity", SIZES)

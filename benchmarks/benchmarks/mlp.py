@@ -156,8 +156,8 @@ class FastbpOptions:
 
 class FastbpActivations(FastbpOptions):
     """One Adam epoch (float32) with a hidden activation, beside relu's:
-    ``time_fit`` for "relu" is the baseline. gelu evaluates erf and exp per
-    unit and keeps the pre-activations for its derivative; ``["gelu",
+    ``time_fit`` for "relu" is the baseline. gelu evaluates erfc and exp per
+    unit and keeps its derivative from the forward pass; ``["gelu",
     "relu"]`` is a network with one of each, for the per-layer path."""
 
     OPTIONS = {

@@ -59,6 +59,14 @@ jit_entry_parallel = _entry_jit(parallel=True, **_OPTIONS)
 # among them (the sum of squared weights) keeps "reassoc", which it needs to
 # vectorise, and no "contract".
 jit_exact = _internal_jit(**dict(_OPTIONS, fastmath=False))
+# Elementwise formulas with polynomials (``elementary``, the activations
+# beyond scikit-learn's four) are inlined into their callers by Numba
+# itself: LLVM's inliner judges them too large and leaves a call in the
+# loop, which is then not vectorised (gelu's forward loop ran ~60 ns per
+# value). Inlined code takes the caller's flags, so the loops that call
+# them are ``jit_exact``: reassociation would undo the range reductions.
+jit_inline = _internal_jit(inline="always",
+                           **dict(_OPTIONS, fastmath=False))
 jit_sum = _internal_jit(**dict(_OPTIONS, fastmath={"reassoc", "nsz"}))
 
 
@@ -120,8 +128,9 @@ REDUCE_BLOCK = 16384
  ACTIVATION) = range(6)
 N_LAYER_COLUMNS = 6
 
-# Hidden activations. Codes from GELU on need the pre-activation z for
-# their derivative (see activations); the workspace keeps z only for them.
+# Hidden activations. For the codes from SOFTPLUS on, the forward pass keeps
+# f'(z) for the backward pass (see activations); the workspace has room for
+# it only in networks with such a layer.
 IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS = range(7)
 GELU, SILU = 7, 8
 # Output activations; each implies its loss as in scikit-learn:

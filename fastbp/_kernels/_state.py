@@ -24,9 +24,9 @@ class Work(NamedTuple):
     acts, deltas : ndarray of shape (capacity * sum(fan_outs),)
         Every layer's activations and errors, (capacity, fan_out) blocks at
         the layer table's activation offsets.
-    pre : ndarray of shape (capacity * sum(fan_outs),) or (0,)
-        The pre-activations z, laid out as ``acts``, of the layers whose
-        activation's derivative needs them (gelu, silu); empty in networks
+    deriv : ndarray of shape (capacity * sum(fan_outs),) or (0,)
+        f'(z), laid out as ``acts``, of the layers whose derivative the
+        forward pass keeps (softplus, gelu, silu); empty in networks
         without such a layer.
     grad : ndarray of shape (n_params,)
         The batch's gradient (full batch: the whole set's).
@@ -43,7 +43,7 @@ class Work(NamedTuple):
     xbuf: np.ndarray
     acts: np.ndarray
     deltas: np.ndarray
-    pre: np.ndarray
+    deriv: np.ndarray
     grad: np.ndarray
     grad_tmp: np.ndarray
     chunk_loss: np.ndarray

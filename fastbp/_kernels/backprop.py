@@ -15,11 +15,12 @@ Memory layout shared with ``fastbp._network``:
   is the layer's own code (one per layer: activations may differ by layer).
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; so does
-  ``pre`` for the pre-activations z of the layers whose derivative needs
-  them (``activations.needs_pre``: gelu, silu), and it is empty in networks
-  without such a layer, which therefore run exactly as before; ``xbuf`` is a
-  (capacity, n_features) buffer the batch's rows of dense X are gathered
-  into ((capacity, 0) for sparse X, which the first layer reads as CSR).
+  ``deriv`` for f'(z) of the layers whose derivative the forward pass
+  keeps (``activations.keeps_derivative``: softplus, gelu, silu), and it
+  is empty in networks without such a layer, which therefore run exactly
+  as before; ``xbuf`` is a (capacity, n_features) buffer the batch's rows
+  of dense X are gathered into ((capacity, 0) for sparse X, which the
+  first layer reads as CSR).
 
 Parallel mini-batch gradient accumulation, in two parallel steps per batch:
 
@@ -52,7 +53,7 @@ from ._config import (ACT_OFFSET, ACTIVATION, CHUNK_MIN_SAMPLES, COEF_OFFSET,
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
-from .activations import _activate_rows_ext, needs_pre
+from .activations import _activate_keep_rows_ext, keeps_derivative
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
@@ -87,7 +88,7 @@ def _chunk_start(c, n_chunks, m):
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             params, wt, layers, out, loss_param, xbuf, acts,
-                            deltas, pre, drop_threshold, drop_key):
+                            deltas, deriv, drop_threshold, drop_key):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
@@ -140,10 +141,10 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
         Z = _view(acts, layers[l, ACT_OFFSET], cap, fan_out)
         kind = layers[l, ACTIVATION]
-        # Activations that need z for their derivative: the product without
-        # f, z kept in ``pre``, then f.
-        keep_z = needs_pre(kind)
-        product_kind = IDENTITY if keep_z else kind
+        # Activations whose derivative is kept: the product without f, then
+        # f(z) in place and f'(z) in ``deriv``.
+        keep = keeps_derivative(kind)
+        product_kind = IDENTITY if keep else kind
         if l == 0 and sparse:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             _sparse_forward(data, indices, indptr, idx, start, W, b, Z,
@@ -152,12 +153,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, product_kind, s0, s1)
-        if keep_z:
-            P = _view(pre, layers[l, ACT_OFFSET], cap, fan_out)
-            for s in range(s0, s1):
-                for j in range(fan_out):
-                    P[s, j] = Z[s, j]
-            _activate_rows_ext(kind, Z, s0, s1)
+        if keep:
+            P = _view(deriv, layers[l, ACT_OFFSET], cap, fan_out)
+            _activate_keep_rows_ext(kind, Z, P, s0, s1)
         if drop_threshold[l] > 0:
             _dropout_forward_rows_ext(Z, drop_threshold[l], drop_key, idx,
                                       start, l, s0, s1)
@@ -195,8 +193,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             D_prev = _view(deltas, layers[l - 1, ACT_OFFSET], cap, fan_in)
             kind = layers[l - 1, ACTIVATION]
             P = A
-            if needs_pre(kind):
-                P = _view(pre, layers[l - 1, ACT_OFFSET], cap, fan_in)
+            if keeps_derivative(kind):
+                P = _view(deriv, layers[l - 1, ACT_OFFSET], cap, fan_in)
             if drop_threshold[l - 1] > 0:
                 # dL/dA first, then the dropout mask and f'.
                 _dense_backward_input_ext(D, WT, W, A, P, D_prev, IDENTITY,

@@ -509,9 +509,10 @@ def _dense_backward_input(D, WT, W, A_prev, P_prev, D_prev, kind, s0, s1):
     A_prev : ndarray of shape (>= s1, fan_in)
         Activations feeding this layer (outputs of the previous layer).
     P_prev : ndarray of shape (>= s1, fan_in)
-        Their pre-activations z_prev, read only for the activations whose
-        derivative needs them (``activations.needs_pre``); else any array
-        of this shape (callers pass ``A_prev``).
+        f'(z_prev) as the forward pass kept it, read only for the
+        activations whose derivative it keeps
+        (``activations.keeps_derivative``); else any array of this shape
+        (callers pass ``A_prev``).
     D_prev : ndarray of shape (>= s1, fan_in)
         Overwritten with dL/dZ of the previous layer.
     kind : int

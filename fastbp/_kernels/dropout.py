@@ -17,8 +17,8 @@ it.
 unchanged. The backward pass of a dropped-out layer takes
 ``dL/da_drop = Delta W^T`` (``dense._dense_backward_input`` without a
 derivative) and multiplies it by ``d a_drop / dz = mask * scale * f'(z)``,
-with ``f'(z)`` computed from ``f(z) = a_drop / scale`` (and, for gelu and
-silu, from the kept pre-activation z, which dropout does not touch).
+with ``f'(z)`` computed from ``f(z) = a_drop / scale`` (for gelu and silu,
+f'(z) as the forward pass kept it, which dropout does not touch).
 """
 
 import numpy as np
@@ -86,8 +86,8 @@ def _dropout_forward_rows(Z, threshold, key, idx, start, layer, s0, s1):
 def _dropout_backward_rows(kind, A, P, D, threshold, key, idx, start, layer,
                            s0, s1):
     """D = D * keep * scale * f'(z) for rows s0 <= s < s1, given the
-    dropped-out activations ``A = keep * scale * f(z)``, the pre-activations
-    ``P = z`` (read only where the derivative needs them, see
+    dropped-out activations ``A = keep * scale * f(z)``, ``P = f'(z)`` as
+    the forward pass kept it (read only for gelu and silu, see
     ``activations``) and D = dL/dA on entry (dL/dz on exit)."""
     scale = _scale(threshold, D)
     one = D.dtype.type(1)

@@ -45,13 +45,13 @@ from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        out, loss_param, xbuf, acts, deltas, pre, chunk_loss,
+                        out, loss_param, xbuf, acts, deltas, deriv, chunk_loss,
                         drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            out, loss_param, xbuf, acts, deltas, pre, drop_threshold,
+            out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
             drop_key)
 
 
@@ -130,7 +130,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         ``db = sum_s delta_s / sw_sum``.
     """
     wt, xbuf, acts, deltas = work.wt, work.xbuf, work.acts, work.deltas
-    pre = work.pre
+    deriv = work.deriv
     grad, grad_tmp = work.grad, work.grad_tmp
     chunk_loss, block_sq = work.chunk_loss, work.block_sq
     solver, hyper = optimizer.solver, optimizer.hyper
@@ -162,13 +162,13 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
                                 layers, out, loss_param, xbuf, acts, deltas,
-                                pre,
+                                deriv,
                                 chunk_loss, drop_threshold, drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    out, loss_param, xbuf, acts, deltas, pre, drop_threshold,
+                    out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
                     drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
