@@ -32,7 +32,6 @@ SHAPES = {  # n_features, hidden layers, classes, batch
     "wide": (784, (512, 256), 10, 256),
     "reg": (50, (64, 64), 2, 64),
 }
-RELU, SOFTMAX_OR_LOGISTIC = 3, 2
 
 
 def main(shape):
@@ -60,11 +59,11 @@ def main(shape):
     args = (Xk, Y, sw, idx)
     for _ in range(3):
         t0 = time.perf_counter()
-        _train(*args, 0, n, b, params, workspace.table, RELU, out,
+        _train(*args, 0, n, b, params, workspace.table, out,
                np.float32(1e-4), 1e-7,
                adam.kernel_state()._replace(solver=FULL_BATCH), work)
         t1 = time.perf_counter()
-        _run_epoch(*args, b, params, workspace.table, RELU, out,
+        _run_epoch(*args, b, params, workspace.table, out,
                    np.float32(1e-4), 1e-7, adam.kernel_state(), work)
         t2 = time.perf_counter()
         print(f"  batch gradients {t1 - t0:.3f} s, whole epoch "

@@ -239,7 +239,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "activation": [StrOptions(set(HIDDEN_CODES)), list, tuple],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -362,10 +362,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             return params  # the fast path of every predict
         arrays = self.coefs_ + self.intercepts_
         layout = Layout([c.shape[0] for c in self.coefs_]
-                        + [self.coefs_[-1].shape[1]])
+                        + [self.coefs_[-1].shape[1]],
+                        self._kernel_codes()[0])
         dtype = self.coefs_[0].dtype
         if (params is None or params.dtype != dtype
                 or layout.layer_units != self._layout.layer_units
+                or layout.hidden_codes != self._layout.hidden_codes
                 or not all(np.may_share_memory(a, params) for a in arrays)):
             self._layout = layout
             self._set_params_vector(
@@ -401,7 +403,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             # binary and multilabel
             self.out_activation_ = "logistic"
 
-        self._layout = Layout(layer_units)
+        self._layout = Layout(layer_units, self._kernel_codes()[0])
         self._layout.check_memory(self._capacity(n_samples),
                                   np.dtype(dtype).itemsize, sparse)
         self._set_params_vector(init_params(
@@ -450,6 +452,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 f"learning_rate={self.learning_rate!r}.")
         hidden_layer_sizes = self._hidden_layer_list()
         self._dropout_rates(len(hidden_layer_sizes))
+        self._hidden_activations(len(hidden_layer_sizes))
         self._check_loss()
         return (hidden_layer_sizes,
                 self._validation_data_parts(validation_data))
@@ -469,6 +472,20 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "dropout is applied by the stochastic solvers ('sgd', "
                 f"'adam'), got solver={self.solver!r}.")
         return [float(r) for r in rates]
+
+    def _hidden_activations(self, n_hidden):
+        """``activation`` as one name per hidden layer (checked)."""
+        names = self.activation
+        if isinstance(names, str):
+            return [names] * n_hidden
+        names = list(names)
+        if len(names) != n_hidden or not all(
+                isinstance(a, str) and a in HIDDEN_CODES for a in names):
+            raise ValueError(
+                f"activation must be one of {sorted(HIDDEN_CODES)} or a list "
+                f"of one such name per hidden layer ({n_hidden}), got "
+                f"{self.activation!r}.")
+        return names
 
     def _draw_seed(self):
         """The dropout masks' seed, drawn from the fit's random state only
@@ -774,14 +791,16 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _kernel_codes(self):
-        """``(hidden, out)`` kernel codes. The output code names the output
-        activation and the loss: an identity output trained on Huber,
-        absolute or pinball loss gets that loss's code, which predicts as
-        the identity does."""
+        """The hidden layers' activation codes (a tuple, one per layer) and
+        the output code. The output code names the output activation and
+        the loss: an identity output trained on Huber, absolute or pinball
+        loss gets that loss's code, which predicts as the identity does."""
+        hidden = tuple(HIDDEN_CODES[a]
+                       for a in self._hidden_activations(self.n_layers_ - 2))
         out = OUTPUT_CODES[self.out_activation_]
         if self.out_activation_ == "identity":
             out = LOSS_CODES.get(self.loss, out)
-        return HIDDEN_CODES[self.activation], out
+        return hidden, out
 
     def _loss_param(self, dtype):
         """The loss's scalar parameter the kernels take (``loss_param``):
@@ -929,11 +948,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
                               dtype, sparse=issparse(X), full_batch=True)
         sw = weights_or_empty(sample_weight, dtype)
-        hidden, out = self._kernel_codes()
+        _, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
             training_data(X, dtype), self._training_targets(Y), sw, params,
-            workspace, hidden, out, dtype.type(self.alpha),
-            self._loss_param(dtype))
+            workspace, out, dtype.type(self.alpha), self._loss_param(dtype))
         self._run_lbfgs(loss_grad, params, tasks)
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental, validation,
@@ -965,7 +983,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                               sparse=issparse(X_train))
         X_kernel = training_data(X_train, dtype, rows)
         sw = weights_or_empty(sw_train, dtype)
-        hidden, out = self._kernel_codes()
+        _, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
         loss_param = self._loss_param(dtype)
         params = self._params
@@ -981,7 +999,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 dropout.key[1] = self.t_  # this epoch's masks
             accumulated_loss = _run_epoch(
                 X_kernel, Y_train, sw, order, batch_size, params,
-                workspace.table, hidden, out, alpha, loss_param,
+                workspace.table, out, alpha, loss_param,
                 optimizer.kernel_state(), workspace.buffers(), dropout)
             if rollback is not None and not np.isfinite(accumulated_loss):
                 rollback.if_not_finite(self)
@@ -1181,12 +1199,13 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         # The network's width, which n_outputs_ is not after a partial_fit
         # refused targets of another width.
         result = np.empty((n_samples, layout.layer_units[-1]), dtype=dtype)
-        hidden, out = self._kernel_codes()
+        # The hidden layers' codes are in the layout's table.
+        _, out = self._kernel_codes()
         # One block runs serially in the kernel: no thread count to set (a
         # few microseconds of a one-row prediction).
         # Nor a lock against concurrent parallel regions (compiled_section).
-        args = (X_kernel, params, layout.table_for_one, hidden, out, buf_a,
-                buf_b, result, check_finite)
+        args = (X_kernel, params, layout.table_for_one, out, buf_a, buf_b,
+                result, check_finite)
         if n_samples > PREDICT_BLOCK:
             with compiled_section(), fit_threads():
                 finite = _predict_rows(*args)
@@ -1252,9 +1271,14 @@ _SHARED_PARAMS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', \
+'elu', 'gelu', 'silu', 'softplus'} or list of str, default='relu'
         Activation function of the hidden layers: f(x) = x,
-        1 / (1 + exp(-x)), tanh(x) or max(0, x).
+        1 / (1 + exp(-x)), tanh(x), max(0, x), and (fastbp only) leaky
+        relu (x if x > 0 else 0.01 x), elu (x if x > 0 else exp(x) - 1),
+        gelu (x Phi(x), the exact form with erf), silu (x / (1 + exp(-x)))
+        or softplus (log(1 + exp(x))). A list gives one name per hidden
+        layer (fastbp only).
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The weight optimizer: scipy's L-BFGS-B on the full-batch loss,

@@ -11,8 +11,9 @@ import os
 import numpy as np
 
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
-from ._kernels._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT,
-                               INTERCEPT_OFFSET, N_LAYER_COLUMNS, X_KINDS)
+from ._kernels._config import (ACT_OFFSET, ACTIVATION, COEF_OFFSET, FAN_IN,
+                               FAN_OUT, IDENTITY, INTERCEPT_OFFSET,
+                               N_LAYER_COLUMNS, SOFTPLUS, X_KINDS)
 from ._kernels._state import TrainingData, Work
 
 # Workspaces start on a 64-byte boundary (one cache line, one 512-bit
@@ -43,21 +44,34 @@ class Layout:
     ----------
     layer_units : sequence of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
+    hidden_codes : sequence of int
+        The activation code (``HIDDEN_CODES``) of each hidden layer.
 
     Attributes
     ----------
-    table : int64 ndarray of shape (n_layers - 1, 5)
+    table : int64 ndarray of shape (n_layers - 1, 6)
         Per layer: fan_in, fan_out, coefficient offset, intercept offset,
-        and the offset of the layer's block in the activation workspace
-        (in units of one sample: multiply by the workspace capacity).
+        the offset of the layer's block in the activation workspace
+        (in units of one sample: multiply by the workspace capacity), and
+        its activation code (IDENTITY for the output layer).
+    keeps_derivative : bool
+        Whether the forward pass keeps f'(z) of some layer for the
+        backward pass (softplus, gelu, silu).
     n_params : int
         Length of the flat parameter vector.
     """
 
-    def __init__(self, layer_units):
+    def __init__(self, layer_units, hidden_codes):
         self.layer_units = [int(u) for u in layer_units]
         fans = list(zip(self.layer_units[:-1], self.layer_units[1:]))
+        hidden_codes = [int(c) for c in hidden_codes]
+        if len(hidden_codes) != len(fans) - 1:
+            raise ValueError(f"Expected {len(fans) - 1} hidden activation "
+                             f"codes, got {len(hidden_codes)}.")
+        self.hidden_codes = hidden_codes
+        self.keeps_derivative = any(c >= SOFTPLUS for c in hidden_codes)
         table = np.zeros((len(fans), N_LAYER_COLUMNS), dtype=np.int64)
+        table[:, ACTIVATION] = hidden_codes + [IDENTITY]
         offset = 0
         for i, (fan_in, fan_out) in enumerate(fans):
             table[i, [FAN_IN, FAN_OUT, COEF_OFFSET]] = fan_in, fan_out, offset
@@ -81,7 +95,8 @@ class Layout:
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
-        per_sample = 2 * sum(units[1:]) + (0 if sparse else units[0])
+        per_sample = ((3 if self.keeps_derivative else 2) * sum(units[1:])
+                      + (0 if sparse else units[0]))
         return (5 * self.n_params + capacity * per_sample) * itemsize
 
     def check_memory(self, capacity, itemsize, sparse=False):
@@ -112,7 +127,9 @@ class Layout:
     def views(self, params):
         """Lists ``coefs, intercepts`` of views into the flat ``params``."""
         coefs, intercepts = [], []
-        for fan_in, fan_out, coef_off, icpt_off, _ in self._unit_table:
+        for row in self._unit_table:
+            fan_in, fan_out = row[FAN_IN], row[FAN_OUT]
+            coef_off, icpt_off = row[COEF_OFFSET], row[INTERCEPT_OFFSET]
             coefs.append(
                 params[coef_off:coef_off + fan_in * fan_out].reshape(
                     fan_in, fan_out))
@@ -152,19 +169,37 @@ INIT_SCHEMES = {
 def init_params(layout, activation, random_state, dtype, init="auto"):
     """Initial parameters, drawn from ``random_state``.
 
-    ``init="auto"`` draws exactly as scikit-learn does: for each layer, in
-    order, ``coef = uniform(-b, b, (fan_in, fan_out))`` then ``intercept =
-    uniform(-b, b, fan_out)``, with ``b = sqrt(factor / (fan_in +
-    fan_out))``, ``factor`` 2 for logistic and 6 otherwise. A scheme of
+    ``activation`` is the estimator's parameter: one name for every hidden
+    layer, or a list of one name per hidden layer. ``init="auto"`` draws
+    exactly as scikit-learn does: for each layer, in order, ``coef =
+    uniform(-b, b, (fan_in, fan_out))`` then ``intercept = uniform(-b, b,
+    fan_out)``, with ``b = sqrt(factor / (fan_in + fan_out))``, ``factor``
+    2 for a layer whose activation is logistic and 6 otherwise. The output
+    layer takes the factor of ``activation="logistic"`` as scikit-learn's
+    does (whose factor follows the estimator's ``activation`` for every
+    layer, even with no hidden layer at all); a list counts as logistic
+    when it is not empty and every name in it is "logistic". A scheme of
     ``INIT_SCHEMES`` draws each layer's coefficients (one draw per layer,
     in order) and sets its intercepts to zero. Draws are float64 then cast,
     as in scikit-learn.
     """
     coefs, intercepts = [], []
-    for fan_in, fan_out in zip(layout.layer_units[:-1], layout.layer_units[1:]):
+    n_hidden = len(layout.layer_units) - 2
+    if isinstance(activation, str):
+        hidden = [activation] * n_hidden
+        output_logistic = activation == "logistic"
+    else:
+        hidden = list(activation)
+        output_logistic = len(hidden) > 0 and all(
+            a == "logistic" for a in hidden)
+    layer_activations = hidden + [
+        "logistic" if output_logistic else "identity"]
+    for fan_in, fan_out, layer_activation in zip(
+            layout.layer_units[:-1], layout.layer_units[1:],
+            layer_activations):
         shape = (fan_in, fan_out)
         if init == "auto":
-            factor = 2.0 if activation == "logistic" else 6.0
+            factor = 2.0 if layer_activation == "logistic" else 6.0
             bound = np.sqrt(factor / (fan_in + fan_out))
             coefs.append(random_state.uniform(-bound, bound, shape))
             intercepts.append(random_state.uniform(-bound, bound, fan_out))
@@ -210,6 +245,8 @@ class Workspace:
         800 MiB in float32)
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
+    deriv : f'(z), laid out as ``acts``, of the layers whose derivative
+        the forward pass keeps (``Layout.keeps_derivative``); (0,) if none
     grad : (n_params,), the batch's gradient (L-BFGS: the full gradient)
     grad_tmp : (n_params,), a batch's gradient when a set is processed in
         several batches (L-BFGS); (0,) but for ``full_batch`` workspaces
@@ -231,6 +268,8 @@ class Workspace:
                                   dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
+        self.deriv = aligned_empty(n_act if layout.keeps_derivative else 0,
+                                   dtype)
         self.grad = aligned_zeros(layout.n_params, dtype)
         self.grad_tmp = aligned_zeros(layout.n_params if full_batch else 0,
                                       dtype)
@@ -242,8 +281,8 @@ class Workspace:
 
     def buffers(self):
         """Workspace arrays as the kernels' named ``Work`` tuple."""
-        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.grad,
-                    self.grad_tmp, self.chunk_loss, self.block_sq)
+        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.deriv,
+                    self.grad, self.grad_tmp, self.chunk_loss, self.block_sq)
 
 
 def kernel_input(X, dtype):

@@ -249,8 +249,7 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,
     return n_iter, result.fun
 
 
-def full_batch_loss_grad(X, Y, sw, params, workspace, hidden, out, alpha,
-                         loss_param):
+def full_batch_loss_grad(X, Y, sw, params, workspace, out, alpha, loss_param):
     """Closure ``x -> (loss, grad)`` over all of X, for L-BFGS.
 
     ``params`` is overwritten with ``x`` at each call; the compiled
@@ -263,8 +262,7 @@ def full_batch_loss_grad(X, Y, sw, params, workspace, hidden, out, alpha,
     def loss_grad(x):
         params[...] = x
         loss = _loss_grad(X, Y, sw, idx, 0, n_samples, params,
-                          workspace.table, hidden, out, alpha, loss_param,
-                          work)
+                          workspace.table, out, alpha, loss_param, work)
         return loss, workspace.grad.astype(np.float64)
 
     return loss_grad

@@ -117,7 +117,7 @@ def _compile_dtype(dtype):
 
     dtype = np.dtype(dtype)
     n_samples, layer_units = 8, [3, 4, 2]
-    layout = Layout(layer_units)
+    layout = Layout(layer_units, [HIDDEN_CODES["relu"]])
     rng = np.random.RandomState(0)
     X = rng.rand(n_samples, layer_units[0]).astype(dtype)
     Y = np.ascontiguousarray(
@@ -127,7 +127,7 @@ def _compile_dtype(dtype):
     params = layout.pack(
         [0.1 * rng.randn(a, b) for a, b in zip(layer_units, layer_units[1:])],
         [np.zeros(b) for b in layer_units[1:]], dtype)
-    hidden, out = HIDDEN_CODES["relu"], OUTPUT_CODES["softmax"]
+    out = OUTPUT_CODES["softmax"]
     alpha, eps = dtype.type(1e-4), float(np.finfo(dtype).eps)
 
     # Training: as _mlp.BaseMultilayerPerceptron._fit_stochastic calls it.
@@ -139,18 +139,17 @@ def _compile_dtype(dtype):
     # One compiled epoch reads X of every type and order the estimators
     # pass in place (``_kernels/gather.py``), and CSR X.
     _run_epoch(training_data(X, dtype), Y, sw, idx, 4, params,
-               workspace.table, hidden, out, alpha, eps, adam,
-               workspace.buffers())
+               workspace.table, out, alpha, eps, adam, workspace.buffers())
     # L-BFGS: as _solvers.full_batch_loss_grad calls it.
     _loss_grad(training_data(X, dtype), Y, sw, idx, 0, n_samples, params,
-               workspace.table, hidden, out, alpha, eps, workspace.buffers())
+               workspace.table, out, alpha, eps, workspace.buffers())
     # Prediction: as _mlp.BaseMultilayerPerceptron._forward_pass_fast does.
     scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_samples) * 4
     buf_a = aligned_empty(scratch, dtype)
     buf_b = aligned_empty(scratch, dtype)
     result = np.empty((n_samples, 2), dtype=dtype)
     _predict_rows(dense_kernel_input(X[0:n_samples]), params,
-                  layout.table_for_one, hidden, out, buf_a, buf_b,
+                  layout.table_for_one, out, buf_a, buf_b,
                   result[0:n_samples])
 
 

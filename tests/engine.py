@@ -39,10 +39,22 @@ def random_network(rng, layer_units, scale=0.5):
     return coefs, intercepts
 
 
+def hidden_codes(hidden, n_hidden):
+    """Kernel codes of ``hidden``: one name, or one per hidden layer."""
+    names = [hidden] * n_hidden if isinstance(hidden, str) else hidden
+    return [HIDDEN_CODES[name] for name in names]
+
+
+def make_layout(units, hidden="relu"):
+    """The Layout of a network of ``units`` with activations ``hidden``."""
+    return Layout(units, hidden_codes(hidden, len(units) - 2))
+
+
 def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
                      dtype=np.float64, capacity=None):
     """Loss and flat gradient from the compiled ``_loss_grad``."""
-    layout = Layout([coefs[0].shape[0]] + [W.shape[1] for W in coefs])
+    layout = make_layout([coefs[0].shape[0]] + [W.shape[1] for W in coefs],
+                         hidden)
     params = layout.pack(coefs, intercepts, dtype)
     workspace = Workspace(layout, capacity or len(X), dtype, full_batch=True)
     X = training_data(np.ascontiguousarray(X, dtype=dtype), dtype)
@@ -50,9 +62,8 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
     idx = np.arange(len(Y), dtype=np.int64)
     loss = _loss_grad(X, Y, sw, idx, 0, len(Y), params, workspace.table,
-                      HIDDEN_CODES[hidden], OUT_CODES[out],
-                      np.dtype(dtype).type(alpha), loss_param_of(out, dtype),
-                      workspace.buffers())
+                      OUT_CODES[out], np.dtype(dtype).type(alpha),
+                      loss_param_of(out, dtype), workspace.buffers())
     return loss, workspace.grad.copy(), layout, params
 
 

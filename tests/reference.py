@@ -3,21 +3,44 @@ against: a plain-numpy forward/backward pass and the optimizer formulas,
 written from scikit-learn's definitions."""
 
 import numpy as np
+from scipy.special import erf, expit
+
+
+def _gelu(z):
+    return z * 0.5 * (1 + erf(z / np.sqrt(2)))
+
 
 HIDDEN = {
     "identity": lambda z: z,
     "logistic": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "gelu": _gelu,
+    "silu": lambda z: z * expit(z),
+    "softplus": lambda z: np.logaddexp(0, z),
 }
 
-# derivative as a function of the activation's output a = f(z)
+# derivative as a function of the pre-activation z, written from the
+# definitions above (not as the kernels compute it, from a = f(z))
 HIDDEN_DERIVATIVE = {
-    "identity": lambda a: np.ones_like(a),
-    "logistic": lambda a: a * (1 - a),
-    "tanh": lambda a: 1 - a**2,
-    "relu": lambda a: (a > 0).astype(a.dtype),
+    "identity": lambda z: np.ones_like(z),
+    "logistic": lambda z: expit(z) * (1 - expit(z)),
+    "tanh": lambda z: 1 - np.tanh(z)**2,
+    "relu": lambda z: (z > 0).astype(z.dtype),
+    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
+    "elu": lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0))),
+    "gelu": lambda z: (0.5 * (1 + erf(z / np.sqrt(2)))
+                       + z * np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)),
+    "silu": lambda z: expit(z) * (1 + z * (1 - expit(z))),
+    "softplus": expit,
 }
+
+
+def per_layer(hidden, n_hidden):
+    """``hidden`` (one name, or a list of one per hidden layer) as a list."""
+    return [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
 
 
 def softmax(z):
@@ -69,13 +92,17 @@ def output_loss(out, y, p, sw, loss_param=None):
     return (w * per_sample).sum() / w.sum()
 
 
-def forward(coefs, intercepts, X, hidden, out):
-    """Activations of every layer, input first."""
+def forward(coefs, intercepts, X, hidden, out, pre=None):
+    """Activations of every layer, input first (``hidden``: one name or
+    one per hidden layer). ``pre``, a list, gets every layer's z."""
+    hidden = per_layer(hidden, len(coefs) - 1)
     acts = [X]
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
         z = acts[-1] @ W + b
+        if pre is not None:
+            pre.append(z)
         last = i == len(coefs) - 1
-        acts.append(OUTPUT[out](z) if last else HIDDEN[hidden](z))
+        acts.append(OUTPUT[out](z) if last else HIDDEN[hidden[i]](z))
     return acts
 
 
@@ -100,9 +127,11 @@ def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     loss = L(y, p) + 0.5 * alpha * sum ||W||^2 / sw_sum
     dW_l = (A_l^T delta_l + alpha W_l) / sw_sum, db_l = sum delta_l / sw_sum
     delta_last = sw * (p - y) (``output_error``),
-    delta_{l-1} = delta_l W_l^T * f'(A_l)
+    delta_{l-1} = delta_l W_l^T * f'(Z_{l-1})
     """
-    acts = forward(coefs, intercepts, X, hidden, out)
+    zs = []
+    acts = forward(coefs, intercepts, X, hidden, out, zs)
+    hidden = per_layer(hidden, len(coefs) - 1)
     sw_sum = len(X) if sw is None else sw.sum()
     loss = output_loss(out, Y, acts[-1], sw, loss_param)
     loss += 0.5 * alpha * sum((W**2).sum() for W in coefs) / sw_sum
@@ -115,7 +144,8 @@ def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
         gW[i] = (acts[i].T @ delta + alpha * coefs[i]) / sw_sum
         gb[i] = delta.sum(axis=0) / sw_sum
         if i > 0:
-            delta = (delta @ coefs[i].T) * HIDDEN_DERIVATIVE[hidden](acts[i])
+            delta = ((delta @ coefs[i].T)
+                     * HIDDEN_DERIVATIVE[hidden[i - 1]](zs[i - 1]))
     return loss, gW, gb
 
 
@@ -168,6 +198,7 @@ def dropout_keep(seed, t, rows, layer, n_units, rate):
 def dropout_loss(coefs, intercepts, X, Y, hidden, out, alpha, rates, keep):
     """Loss of one full batch with hidden layer l's units multiplied by
     ``keep[l] / (1 - p_l)`` (p_l the rate the threshold stands for)."""
+    hidden = per_layer(hidden, len(coefs) - 1)
     A = X
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
         z = A @ W + b
@@ -175,6 +206,6 @@ def dropout_loss(coefs, intercepts, X, Y, hidden, out, alpha, rates, keep):
             A = OUTPUT[out](z)
         else:
             p = round(rates[i] * 2 ** 24) / 2 ** 24
-            A = HIDDEN[hidden](z) * keep[i] / (1 - p)
+            A = HIDDEN[hidden[i]](z) * keep[i] / (1 - p)
     sq = sum((W ** 2).sum() for W in coefs)
     return output_loss(out, Y, A, None) + 0.5 * alpha * sq / len(X)

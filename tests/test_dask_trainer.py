@@ -283,6 +283,28 @@ def one_worker_client(client):
         yield one
 
 
+@pytest.mark.parametrize("activation", ["gelu", ["silu", "elu"]])
+def test_activations_on_blocks_as_in_memory(client, one_worker_client,
+                                            digits, activation):
+    # The layer table carries the per-layer codes to the workers: L-BFGS on
+    # blocks follows the in-memory fit, Adam gives one model whatever the
+    # worker count.
+    X, y, _, _ = digits
+    params = _small(hidden_layer_sizes=(16, 12), activation=activation,
+                    dtype="float64")
+    lbfgs = dict(params, solver="lbfgs", max_iter=10)
+    expected = fastbp.MLPClassifier(**lbfgs).fit(X, y)
+    model = fastbp_dask.MLPClassifier(**lbfgs).fit(*_blocks(X, y))
+    for got, want in zip(model.coefs_ + model.intercepts_,
+                         expected.coefs_ + expected.intercepts_):
+        assert_allclose(got, want, rtol=1e-7, atol=1e-10)
+    adam = dict(params, solver="adam", local_batches=1, max_iter=3)
+    two = fastbp_dask.MLPClassifier(**adam).fit(*_blocks(X, y))
+    with one_worker_client.as_current():
+        one = fastbp_dask.MLPClassifier(**adam).fit(*_blocks(X, y))
+    _assert_same_weights(two, one)
+
+
 @pytest.mark.parametrize("solver, dropout, outer", [
     ("adam", 0.0, {}), ("sgd", 0.0, {}), ("adam", 0.3, {}),
     ("adam", 0.0, dict(outer_learning_rate="sqrt_blocks",

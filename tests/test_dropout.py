@@ -11,15 +11,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits
 
 from fastbp import MLPClassifier, MLPRegressor
-from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES
+from fastbp._kernels import OUTPUT_CODES
 from fastbp._kernels._config import FULL_BATCH, N_HYPER
 from fastbp._kernels._state import Dropout, OptimizerState
 from fastbp._kernels.dropout import DROPOUT_BITS
 from fastbp._kernels.epoch import _train
-from fastbp._network import Layout, Workspace, training_data
+from fastbp._network import Workspace, training_data
 
 from . import reference
-from .engine import make_targets, random_network
+from .engine import make_layout, make_targets, random_network
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -31,7 +31,7 @@ def _dropout_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, rates):
     """The compiled full-batch loss and gradient with the units ``rates``
     say dropped out (key SEED, T, rows OFFSET...)."""
     units = [X.shape[1]] + [W.shape[1] for W in coefs]
-    layout = Layout(units)
+    layout = make_layout(units, hidden)
     params = layout.pack(coefs, intercepts, np.float64)
     workspace = Workspace(layout, len(X), np.float64, full_batch=True)
     threshold = np.zeros(len(coefs), dtype=np.int64)
@@ -42,7 +42,7 @@ def _dropout_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, rates):
     idx = np.arange(len(X), dtype=np.int64)
     loss = _train(training_data(X, np.dtype(np.float64)), Y, np.empty(0), idx,
                   0, len(X), len(X), params, workspace.table,
-                  HIDDEN_CODES[hidden], OUTPUT_CODES[out], alpha,
+                  OUTPUT_CODES[out], alpha,
                   float(np.finfo(float).eps), no_step, workspace.buffers(),
                   dropout)
     return loss, workspace.grad.copy(), layout, params
@@ -55,7 +55,9 @@ def _keep(rates, units, n_rows):
 
 
 CASES = [("relu", [0.5]), ("tanh", [0.3, 0.0]), ("logistic", [0.2, 0.4]),
-         ("identity", [0.0, 0.6])]
+         ("identity", [0.0, 0.6]), ("gelu", [0.4]), ("silu", [0.3, 0.2]),
+         ("softplus", [0.5]), ("elu", [0.2, 0.0]), ("leaky_relu", [0.3]),
+         (["gelu", "relu"], [0.3, 0.5]), (["tanh", "silu"], [0.0, 0.4])]
 
 
 @pytest.mark.parametrize("hidden, rates", CASES)

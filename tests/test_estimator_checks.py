@@ -38,7 +38,11 @@ def _check_name(check):
      MLPClassifier(max_iter=100, label_smoothing=0.1),
      MLPRegressor(max_iter=100, loss="huber", huber_delta=0.5),
      MLPRegressor(max_iter=100, loss="absolute_error"),
-     MLPRegressor(max_iter=100, loss="quantile", quantile=0.3)])
+     MLPRegressor(max_iter=100, loss="quantile", quantile=0.3),
+     # An activation scikit-learn does not have, and a per-layer list
+     # (with scikit-learn's default single hidden layer of 100 units).
+     MLPClassifier(max_iter=100, activation="gelu"),
+     MLPRegressor(max_iter=100, activation=["silu"])])
 def test_sklearn_compatible_estimator(estimator, check, request):
     reason = expected_failed_checks(estimator).get(_check_name(check))
     if reason is not None:

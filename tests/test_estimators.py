@@ -314,7 +314,8 @@ def test_max_iter_warns_convergence():
 
 # ------------------------------------------------------------------ errors
 @pytest.mark.parametrize("params", [
-    dict(activation="softplus"), dict(solver="newton"), dict(alpha=-1.0),
+    dict(activation="mish"), dict(activation=3), dict(solver="newton"),
+    dict(alpha=-1.0),
     dict(batch_size=0), dict(learning_rate="exponential"), dict(max_iter=0),
     dict(dtype="float16"), dict(momentum=1.5), dict(hidden_layer_sizes=-3),
 ])

@@ -75,6 +75,17 @@ CASES = [
         ),
     ),
     Example(
+        "activations.py",
+        needs=("matplotlib",),
+        prints=(
+            rf"^relu\s+\d+\.\d+\s+({ACCURACY})\s+{SECONDS}$",
+            rf"^gelu\s+\d+\.\d+\s+({ACCURACY})\s+{SECONDS}$",
+            rf"^gelu \+ relu\s+\d+\.\d+\s+({ACCURACY})\s+{SECONDS}$",
+            r"^figure written to .*activations\.png$",
+        ),
+        writes=("activations.png",),
+    ),
+    Example(
         "loss_curves.py",
         needs=("matplotlib",),
         prints=(

@@ -1,5 +1,6 @@
 """Central finite differences against the engine's analytic gradient (float64),
-for every hidden activation x output loss x depth."""
+for every hidden activation x output loss x depth, and for networks whose
+hidden layers have different activations."""
 
 import numpy as np
 import pytest
@@ -14,6 +15,13 @@ OUTPUTS = [("identity", 2), ("logistic", 1), ("logistic", 3), ("softmax", 4),
            # residual within the differences' step of it.
            ("huber", 1), ("huber", 3), ("absolute_error", 1),
            ("absolute_error", 2), ("quantile", 1), ("quantile", 3)]
+
+HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "gelu",
+          "silu", "softplus"]
+# One name per hidden layer: those that keep z beside those that do not, in
+# either order, and every new one beside scikit-learn's.
+MIXED = [["gelu", "relu"], ["relu", "silu"], ["elu", "softplus", "leaky_relu"],
+         ["tanh", "gelu", "silu"], ["logistic", "silu", "identity", "gelu"]]
 
 
 def _check_gradient(rng, hidden, out, n_outputs, depth, Y):
@@ -50,12 +58,19 @@ def _check_gradient(rng, hidden, out, n_outputs, depth, Y):
     np.testing.assert_allclose(grad[checked], numeric, rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.parametrize("hidden", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,n_outputs", OUTPUTS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_gradient_matches_finite_differences(rng, hidden, out, n_outputs, depth):
     Y = make_targets(rng, out, 40, n_outputs)
     _check_gradient(rng, hidden, out, n_outputs, depth, Y)
+
+
+@pytest.mark.parametrize("hidden", MIXED, ids="-".join)
+@pytest.mark.parametrize("out,n_outputs", OUTPUTS)
+def test_gradient_of_mixed_activations(rng, hidden, out, n_outputs):
+    Y = make_targets(rng, out, 40, n_outputs)
+    _check_gradient(rng, hidden, out, n_outputs, len(hidden), Y)
 
 
 @pytest.mark.parametrize("hidden", ["logistic", "relu"])

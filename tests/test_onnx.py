@@ -100,6 +100,10 @@ def test_register_is_idempotent_and_leaves_sklearn_alone():
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", ["binary", "multiclass-str"])
 def test_classifier(X, kind, activation, dtype):
+    _check_classifier(X, kind, activation, dtype, TOLERANCE[dtype])
+
+
+def _check_classifier(X, kind, activation, dtype, tolerance):
     y = _targets(kind, X)
     clf = MLPClassifier(**_small(activation=activation, dtype=dtype)).fit(X, y)
     # The graph computes in the model's dtype; ZipMap takes float only.
@@ -109,8 +113,7 @@ def test_classifier(X, kind, activation, dtype):
 
     assert_array_equal(out["label"], clf.predict(X))
     assert out["probabilities"].dtype == dtype
-    assert_allclose(out["probabilities"], clf.predict_proba(X),
-                    **TOLERANCE[dtype])
+    assert_allclose(out["probabilities"], clf.predict_proba(X), **tolerance)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -141,6 +144,10 @@ def test_multilabel_double_graph_is_not_run_by_onnxruntime(X):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("n_outputs", [1, 2])
 def test_regressor(X, n_outputs, activation, dtype):
+    _check_regressor(X, n_outputs, activation, dtype, TOLERANCE[dtype])
+
+
+def _check_regressor(X, n_outputs, activation, dtype, tolerance):
     y = X[:, :n_outputs] * 2 - X[:, -1:]
     if n_outputs == 1:
         y = y.ravel()
@@ -152,7 +159,7 @@ def test_regressor(X, n_outputs, activation, dtype):
     assert out.shape == (N_SAMPLES, n_outputs)
     assert out.dtype == dtype
     assert_allclose(out, reg.predict(X).reshape(N_SAMPLES, n_outputs),
-                    **TOLERANCE[dtype])
+                    **tolerance)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -263,6 +270,86 @@ def test_target_opset(X, target_opset):
     domains = {op.domain: op.version for op in onx.opset_import}
     assert domains[""] <= target_opset
     assert_array_equal(out["label"], clf.predict(X))
+
+
+# fastbp's activations skl2onnx does not know, and per-layer lists: the
+# hidden layers are written by fastbp.onnx.
+NEW_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu", "softplus",
+                   ["gelu", "tanh"], ["relu", "silu"]]
+
+
+def _activation_id(activation):
+    return activation if isinstance(activation, str) else "-".join(activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", NEW_ACTIVATIONS, ids=_activation_id)
+@pytest.mark.parametrize("kind", ["binary", "multiclass-str"])
+def test_classifier_with_fastbp_activations(X, kind, activation, dtype):
+    _check_classifier(X, kind, activation, dtype, _tolerance(activation, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", NEW_ACTIVATIONS, ids=_activation_id)
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_regressor_with_fastbp_activations(X, n_outputs, activation, dtype):
+    _check_regressor(X, n_outputs, activation, dtype,
+                     _tolerance(activation, dtype))
+
+
+def _tolerance(activation, dtype):
+    """A double graph computes gelu's erf in float (onnxruntime has no
+    double Erf)."""
+    uses_gelu = "gelu" in ([activation] if isinstance(activation, str)
+                           else activation)
+    return TOLERANCE["float32" if uses_gelu else dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("target_opset, operator", [(19, "Erf"),
+                                                    (20, "Gelu")])
+def test_gelu_from_erf_before_opset_20(X, dtype, target_opset, operator):
+    reg = MLPRegressor(**_small(activation="gelu", dtype=dtype)).fit(
+        X, X[:, 0])
+    onx = fastbp_onnx.to_onnx(reg, target_opset=target_opset)
+    # onnxruntime expands Gelu into Erf, which it has for float only.
+    expected = operator if dtype == "float32" else "Erf"
+    assert expected in {node.op_type for node in onx.graph.node}
+    # Large pre-activations: gelu's tails.
+    X_far = 30 * X
+    out = _run(onx, X_far.astype(dtype))["variable"]
+    assert_allclose(out.ravel(), reg.predict(X_far),
+                    **_tolerance("gelu", dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softplus_graph_does_not_overflow(X, dtype):
+    reg = MLPRegressor(**_small(activation="softplus", dtype=dtype)).fit(
+        X, X[:, 0])
+    X_far = 1e3 * X
+    out = _run(fastbp_onnx.to_onnx(reg), X_far.astype(dtype))["variable"]
+    assert np.isfinite(out).all()
+    assert_allclose(out.ravel(), reg.predict(X_far), **TOLERANCE[dtype])
+
+
+def test_sklearn_activations_convert_as_before(X):
+    # One of scikit-learn's four: skl2onnx's converter writes every layer.
+    clf = MLPClassifier(**_small(activation="tanh")).fit(X, _targets("binary", X))
+    onx = fastbp_onnx.to_onnx(clf, options={"zipmap": False})
+    reference = skl2onnx.to_onnx(
+        _as_sklearn(clf), X[:1].astype(np.float32),
+        options={"zipmap": False})
+    assert ([n.op_type for n in onx.graph.node]
+            == [n.op_type for n in reference.graph.node])
+
+
+def _as_sklearn(model):
+    theirs = sk.MLPClassifier(**_small(activation=model.activation))
+    for name in ("coefs_", "intercepts_", "n_layers_", "n_outputs_",
+                 "out_activation_", "classes_", "_label_binarizer",
+                 "n_features_in_"):
+        setattr(theirs, name, getattr(model, name))
+    return theirs
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -228,7 +228,7 @@ def _epoch_arguments(n_samples=50, batch_size=16):
         Y=rng.rand(n_samples, 3), sw=np.empty(0),
         idx=np.arange(n_samples, dtype=np.int64), batch_size=batch_size,
         params=rng.rand(layout.n_params), layers=workspace.table,
-        hidden=0, out=0, alpha=0.0, loss_param=0.0,
+        out=0, alpha=0.0, loss_param=0.0,
         optimizer=OptimizerState(SGD, np.zeros(N_HYPER),
                                  np.zeros((2, layout.n_params)),
                                  np.zeros(1, np.int64)),

@@ -188,6 +188,28 @@ class FastbpFloat64X:
         est.partial_fit(self.X_train, self.y_train, classes=classes_of(shape))
 
 
+class FastbpActivations(FastbpOptions):
+    """One Adam epoch (float32) with a hidden activation, beside relu's:
+    ``time_fit`` for "relu" is the baseline. gelu evaluates erfc and exp per
+    unit and keeps its derivative from the forward pass; ``["gelu",
+    "relu"]`` is a network with one of each, for the per-layer path."""
+
+    OPTIONS = {
+        "relu": {"activation": "relu"},
+        "tanh": {"activation": "tanh"},
+        "gelu": {"activation": "gelu"},
+        "silu": {"activation": "silu"},
+        "gelu_relu": {"activation": ["gelu", "relu"]},
+    }
+
+    params = (["mnist", "wide"], list(OPTIONS))
+
+    def setup(self, shape, option):
+        if option == "gelu_relu" and shape != "wide":
+            raise NotImplementedError("needs two hidden layers (asv skips)")
+        super().setup(shape, option)
+
+
 class SklearnMLP(_MLPBenchmark):
     """scikit-learn's MLPClassifier / MLPRegressor on ``dtype`` input
     (scikit-learn keeps float32 input in float32)."""

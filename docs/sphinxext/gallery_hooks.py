@@ -35,7 +35,7 @@ def _get_sg_image_scraper():
 
 
 ORDER = ["quickstart_digits.py", "regression_diabetes.py", "loss_curves.py",
-         "beyond_sklearn.py", "early_stopping_on_loss.py",
+         "beyond_sklearn.py", "early_stopping_on_loss.py", "activations.py",
          "prediction_intervals.py", "huber_outliers.py",
          "grid_search_pipeline.py", "onnx_export.py",
          "dask_scale_out.py", "dask_one_model.py", "mnist1d_benchmark.py"]

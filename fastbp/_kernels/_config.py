@@ -59,6 +59,14 @@ jit_entry_parallel = _entry_jit(parallel=True, **_OPTIONS)
 # among them (the sum of squared weights) keeps "reassoc", which it needs to
 # vectorise, and no "contract".
 jit_exact = _internal_jit(**dict(_OPTIONS, fastmath=False))
+# Elementwise formulas with polynomials (``elementary``, the activations
+# beyond scikit-learn's four) are inlined into their callers by Numba
+# itself: LLVM's inliner judges them too large and leaves a call in the
+# loop, which is then not vectorised (gelu's forward loop ran ~60 ns per
+# value). Inlined code takes the caller's flags, so the loops that call
+# them are ``jit_exact``: reassociation would undo the range reductions.
+jit_inline = _internal_jit(inline="always",
+                           **dict(_OPTIONS, fastmath=False))
 jit_sum = _internal_jit(**dict(_OPTIONS, fastmath={"reassoc", "nsz"}))
 
 
@@ -112,13 +120,19 @@ REDUCE_BLOCK = 16384
 # Columns of the layer table (``fastbp._network.Layout.table``), an int64
 # array with one row per layer: the layer's fan-in and fan-out, the offsets
 # of its coefficients and intercepts in the flat parameter vector, and the
-# offset of its block in the activation workspace (in units of one sample).
-# Module-level ints are compile-time constants to Numba.
-FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET = range(5)
-N_LAYER_COLUMNS = 5
+# offset of its block in the activation workspace (in units of one sample),
+# and the code of its activation (IDENTITY for the output layer, whose
+# activation the loss applies). Module-level ints are compile-time constants
+# to Numba.
+(FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET,
+ ACTIVATION) = range(6)
+N_LAYER_COLUMNS = 6
 
-# Hidden activations.
-IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
+# Hidden activations. For the codes from SOFTPLUS on, the forward pass keeps
+# f'(z) for the backward pass (see activations); the workspace has room for
+# it only in networks with such a layer.
+IDENTITY, LOGISTIC, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS = range(7)
+GELU, SILU = 7, 8
 # Output activations; each implies its loss as in scikit-learn:
 # identity <-> squared error, logistic <-> binary log-loss (per column),
 # softmax <-> multiclass log-loss, exp <-> Poisson deviance.
@@ -150,7 +164,8 @@ N_HYPER = 8
 TASK_FUSED, TASK_NORM, TASK_STEP = 0, 1, 2
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
-                "relu": RELU}
+                "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
+                "softplus": SOFTPLUS, "gelu": GELU, "silu": SILU}
 OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
                 "softmax": OUT_SOFTMAX, "exp": OUT_EXP}
 # Regression losses whose output is the identity: the output code training

@@ -53,6 +53,10 @@ class Work(NamedTuple):
     acts, deltas : ndarray of shape (capacity * sum(fan_outs),)
         Every layer's activations and errors, (capacity, fan_out) blocks at
         the layer table's activation offsets.
+    deriv : ndarray of shape (capacity * sum(fan_outs),) or (0,)
+        f'(z), laid out as ``acts``, of the layers whose derivative the
+        forward pass keeps (softplus, gelu, silu); empty in networks
+        without such a layer.
     grad : ndarray of shape (n_params,)
         The batch's gradient (full batch: the whole set's).
     grad_tmp : ndarray of shape (n_params,) or (0,)
@@ -68,6 +72,7 @@ class Work(NamedTuple):
     xbuf: np.ndarray
     acts: np.ndarray
     deltas: np.ndarray
+    deriv: np.ndarray
     grad: np.ndarray
     grad_tmp: np.ndarray
     chunk_loss: np.ndarray

@@ -8,14 +8,19 @@ Memory layout shared with ``fastbp._network``:
   of every layer transposed, (fan_out, fan_in), at the same offsets; of
   the first layer's only the rows from ``dense._tail_start`` on, which its
   forward product reads (the input needs no error).
-* ``layers`` is an int64 array of shape (n_layers - 1, 5) whose row ``l``
+* ``layers`` is an int64 array of shape (n_layers - 1, 6) whose row ``l``
   holds the layer's ``FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET,
-  ACT_OFFSET`` (the column names of ``_config``); the offsets point into
-  ``params`` and into the activation workspace.
+  ACT_OFFSET, ACTIVATION`` (the column names of ``_config``); the offsets
+  point into ``params`` and into the activation workspace, the activation
+  is the layer's own code (one per layer: activations may differ by layer).
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
-  a C-contiguous (capacity, fan_out) block at ``act_offset``; ``xbuf`` is a
-  (capacity, n_features) buffer the batch's rows of dense X are gathered
-  into ((capacity, 0) for sparse X, which the first layer reads as CSR).
+  a C-contiguous (capacity, fan_out) block at ``act_offset``; so does
+  ``deriv`` for f'(z) of the layers whose derivative the forward pass
+  keeps (``activations.keeps_derivative``: softplus, gelu, silu), and it
+  is empty in networks without such a layer, which therefore run exactly
+  as before; ``xbuf`` is a (capacity, n_features) buffer the batch's rows
+  of dense X are gathered into ((capacity, 0) for sparse X, which the
+  first layer reads as CSR).
 
 Parallel mini-batch gradient accumulation, in two parallel steps per batch:
 
@@ -41,14 +46,15 @@ L-BFGS) are processed block by block, in order.
 import numpy as np
 from numba import types
 
-from ._config import (ACT_OFFSET, CHUNK_MIN_SAMPLES, COEF_OFFSET, FAN_IN,
-                      FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
+from ._config import (ACT_OFFSET, ACTIVATION, CHUNK_MIN_SAMPLES, COEF_OFFSET,
+                      FAN_IN, FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
                       MAX_CHUNKS, OUT_ABSOLUTE, OUT_HUBER, OUT_QUANTILE,
                       SPARSE_TASKS, TASK_MACS, TASK_NORM, TASK_STEP, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
 from ._state import TrainingData
+from .activations import _activate_keep_rows_ext, keeps_derivative
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
@@ -83,8 +89,8 @@ def _chunk_start(c, n_chunks, m):
 
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
-                            params, wt, layers, hidden, out, loss_param, xbuf, acts,
-                            deltas, drop_threshold, drop_key):
+                            params, wt, layers, out, loss_param, xbuf, acts,
+                            deltas, deriv, drop_threshold, drop_key):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
@@ -129,15 +135,22 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         fan_out = layers[l, FAN_OUT]
         b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
         Z = _view(acts, layers[l, ACT_OFFSET], cap, fan_out)
-        kind = hidden if l < n_layers - 1 else IDENTITY
+        kind = layers[l, ACTIVATION]
+        # Activations whose derivative is kept: the product without f, then
+        # f(z) in place and f'(z) in ``deriv``.
+        keep = keeps_derivative(kind)
+        product_kind = IDENTITY if keep else kind
         if l == 0 and sparse:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
-            _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind,
-                            s0, s1)
+            _sparse_forward(data, indices, indptr, idx, start, W, b, Z,
+                            product_kind, s0, s1)
         else:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
-            _dense_forward_ext(A, W, WT, b, Z, kind, s0, s1)
+            _dense_forward_ext(A, W, WT, b, Z, product_kind, s0, s1)
+        if keep:
+            P = _view(deriv, layers[l, ACT_OFFSET], cap, fan_out)
+            _activate_keep_rows_ext(kind, Z, P, s0, s1)
         if drop_threshold[l] > 0:
             _dropout_forward_rows_ext(Z, drop_threshold[l], drop_key, idx,
                                       start, l, s0, s1)
@@ -173,15 +186,19 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             A = _view(acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
             D_prev = _view(deltas, layers[l - 1, ACT_OFFSET], cap, fan_in)
+            kind = layers[l - 1, ACTIVATION]
+            P = A
+            if keeps_derivative(kind):
+                P = _view(deriv, layers[l - 1, ACT_OFFSET], cap, fan_in)
             if drop_threshold[l - 1] > 0:
                 # dL/dA first, then the dropout mask and f'.
-                _dense_backward_input_ext(D, WT, W, A, D_prev, IDENTITY, s0,
-                                          s1)
-                _dropout_backward_rows_ext(hidden, A, D_prev,
+                _dense_backward_input_ext(D, WT, W, A, P, D_prev, IDENTITY,
+                                          s0, s1)
+                _dropout_backward_rows_ext(kind, A, P, D_prev,
                                            drop_threshold[l - 1], drop_key,
                                            idx, start, l - 1, s0, s1)
             else:
-                _dense_backward_input_ext(D, WT, W, A, D_prev, hidden, s0,
+                _dense_backward_input_ext(D, WT, W, A, P, D_prev, kind, s0,
                                           s1)
     return loss if finite else np.nan
 
@@ -398,7 +415,7 @@ _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
     (_training_data_type(f), readonly(f, 2), readonly(f, 1),
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
-     types.int64, types.int64, types.float64, array(f, 2), array(f, 1),
+     types.int64, types.float64, array(f, 2), array(f, 1), array(f, 1),
      array(f, 1), array(types.int64, 1), array(types.int64, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
     (_training_data_type(f), readonly(types.int64, 1), types.int64,

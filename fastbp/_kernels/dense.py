@@ -490,13 +490,13 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
         activation is applied by the loss.
     """
     _gemm_ab_ext(A, W, Z, s0, s1, b, kind, WT)  # relu applied there too
-    if kind != RELU:  # logistic and tanh; nothing for the identity
+    if kind != RELU:  # the others; nothing for the identity
         _activate_rows_ext(kind, Z, s0, s1)
 
 
 @jit
-def _dense_backward_input(D, WT, W, A_prev, D_prev, kind, s0, s1):
-    """D_prev[s] = (D[s] @ W.T) * f'(A_prev[s]) for s0 <= s < s1.
+def _dense_backward_input(D, WT, W, A_prev, P_prev, D_prev, kind, s0, s1):
+    """D_prev[s] = (D[s] @ W.T) * f'(z_prev[s]) for s0 <= s < s1.
 
     Parameters
     ----------
@@ -508,6 +508,11 @@ def _dense_backward_input(D, WT, W, A_prev, D_prev, kind, s0, s1):
         The layer's weights (``_gemm_ab``'s B^T).
     A_prev : ndarray of shape (>= s1, fan_in)
         Activations feeding this layer (outputs of the previous layer).
+    P_prev : ndarray of shape (>= s1, fan_in)
+        f'(z_prev) as the forward pass kept it, read only for the
+        activations whose derivative it keeps
+        (``activations.keeps_derivative``); else any array of this shape
+        (callers pass ``A_prev``).
     D_prev : ndarray of shape (>= s1, fan_in)
         Overwritten with dL/dZ of the previous layer.
     kind : int
@@ -515,7 +520,7 @@ def _dense_backward_input(D, WT, W, A_prev, D_prev, kind, s0, s1):
     """
     no_bias = D_prev[0][:0]
     _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY, W)
-    _apply_derivative_rows_ext(kind, A_prev, D_prev, s0, s1)
+    _apply_derivative_rows_ext(kind, A_prev, P_prev, D_prev, s0, s1)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
@@ -523,7 +528,7 @@ _dense_forward_ext = extern(_dense_forward, lambda f: [
      types.int64, types.int64, types.int64)])
 _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
     (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),
-     types.int64, types.int64, types.int64)])
+     array(f, 2), types.int64, types.int64, types.int64)])
 
 
 @jit

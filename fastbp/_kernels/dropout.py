@@ -17,13 +17,15 @@ it.
 unchanged. The backward pass of a dropped-out layer takes
 ``dL/da_drop = Delta W^T`` (``dense._dense_backward_input`` without a
 derivative) and multiplies it by ``d a_drop / dz = mask * scale * f'(z)``,
-with ``f'(z)`` computed from ``f(z) = a_drop / scale``.
+with ``f'(z)`` computed from ``f(z) = a_drop / scale`` (for gelu and silu,
+f'(z) as the forward pass kept it, which dropout does not touch).
 """
 
 import numpy as np
 from numba import types
 
-from ._config import LOGISTIC, RELU, TANH, jit
+from ._config import IDENTITY, LOGISTIC, RELU, TANH, jit
+from .activations import _derivative
 from ._extern import array, extern, readonly
 
 # 24 random bits per unit decide its fate: rates are multiples of 2^-24.
@@ -81,11 +83,12 @@ def _dropout_forward_rows(Z, threshold, key, idx, start, layer, s0, s1):
 
 
 @jit
-def _dropout_backward_rows(kind, A, D, threshold, key, idx, start, layer,
+def _dropout_backward_rows(kind, A, P, D, threshold, key, idx, start, layer,
                            s0, s1):
     """D = D * keep * scale * f'(z) for rows s0 <= s < s1, given the
-    dropped-out activations ``A = keep * scale * f(z)`` and D = dL/dA on
-    entry (dL/dz on exit)."""
+    dropped-out activations ``A = keep * scale * f(z)``, ``P = f'(z)`` as
+    the forward pass kept it (read only for gelu and silu, see
+    ``activations``) and D = dL/dA on entry (dL/dz on exit)."""
     scale = _scale(threshold, D)
     one = D.dtype.type(1)
     zero = D.dtype.type(0)
@@ -103,8 +106,10 @@ def _dropout_backward_rows(kind, A, D, threshold, key, idx, start, layer,
                 derivative = one - a * a
             elif kind == RELU:
                 derivative = one if a > zero else zero
-            else:  # IDENTITY
+            elif kind == IDENTITY:
                 derivative = one
+            else:
+                derivative = _derivative(kind, a, P[s, j])
             D[s, j] = D[s, j] * scale * derivative
 
 
@@ -115,6 +120,6 @@ _dropout_forward_rows_ext = extern(_dropout_forward_rows, lambda f: [
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64)])
 _dropout_backward_rows_ext = extern(_dropout_backward_rows, lambda f: [
-    (types.int64, readonly(f, 2), array(f, 2), types.int64,
+    (types.int64, readonly(f, 2), readonly(f, 2), array(f, 2), types.int64,
      array(types.int64, 1), readonly(types.int64, 1), types.int64,
      types.int64, types.int64, types.int64)])

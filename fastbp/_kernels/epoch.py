@@ -54,13 +54,14 @@ from .optimizers import (_add_block, _adam_step_size, _clipped_denom,
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        hidden, out, loss_param, xbuf, acts, deltas, chunk_loss,
+                        out, loss_param, xbuf, acts, deltas, deriv, chunk_loss,
                         drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            hidden, out, loss_param, xbuf, acts, deltas, drop_threshold, drop_key)
+            out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
+            drop_key)
 
 
 @jit_parallel
@@ -82,8 +83,7 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
 
 @jit_entry
 def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
-                  hidden, out, alpha, loss_param, optimizer, work, dropout,
-                  n_groups):
+                  out, alpha, loss_param, optimizer, work, dropout, n_groups):
     """Train on (or take the gradient over) samples ``idx[start:stop]``.
 
     Parameters
@@ -103,11 +103,11 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         Samples per batch, at most the workspace capacity.
     params : ndarray of shape (n_params,)
         Updated in place by SGD and Adam.
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-        The layer table for the workspace capacity (``fastbp._network``).
-    hidden, out : int
-        Hidden and output activation codes (the output code names the
-        loss, ``_config``).
+    layers : int64 ndarray of shape (n_layers - 1, 6)
+        The layer table for the workspace capacity (``fastbp._network``),
+        with each layer's activation code.
+    out : int
+        Output activation code (it names the loss, ``_config``).
     alpha : float
         L2 strength, of the params' dtype.
     loss_param : float
@@ -143,6 +143,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         ``db = sum_s delta_s / sw_sum``.
     """
     wt, xbuf, acts, deltas = work.wt, work.xbuf, work.acts, work.deltas
+    deriv = work.deriv
     grad, grad_tmp = work.grad, work.grad_tmp
     chunk_loss, block_sq = work.chunk_loss, work.block_sq
     solver, hyper = optimizer.solver, optimizer.hyper
@@ -174,13 +175,14 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         n_chunks = _n_chunks(m)
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
-                                layers, hidden, out, loss_param, xbuf, acts, deltas,
+                                layers, out, loss_param, xbuf, acts, deltas,
+                                deriv,
                                 chunk_loss, drop_threshold, drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    hidden, out, loss_param, xbuf, acts, deltas, drop_threshold,
+                    out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
                     drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
@@ -263,8 +265,8 @@ _MODULES = ("activations", "losses", "dense", "dropout", "gather",
             "backprop", "optimizers")
 
 
-def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
-           out, alpha, loss_param, optimizer, work, dropout=None):
+def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
+           alpha, loss_param, optimizer, work, dropout=None):
     """``_train_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of the data, so
     that writable and read-only inputs share one compiled kernel. Arguments
@@ -281,11 +283,11 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, hidden,
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
-                         layers, hidden, out, alpha, loss_param, optimizer, work,
+                         layers, out, alpha, loss_param, optimizer, work,
                          dropout, get_num_threads())
 
 
-def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
+def _run_epoch(X, Y, sw, idx, batch_size, params, layers, out, alpha,
                loss_param, optimizer, work, dropout=None):
     """One epoch of SGD or Adam over all of ``idx``; see ``_train``.
 
@@ -293,11 +295,11 @@ def _run_epoch(X, Y, sw, idx, batch_size, params, layers, hidden, out, alpha,
     samples for ``loss_``).
     """
     return _train(X, Y, sw, idx, 0, idx.shape[0], batch_size, params, layers,
-                  hidden, out, alpha, loss_param, optimizer, work, dropout)
+                  out, alpha, loss_param, optimizer, work, dropout)
 
 
-def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
-               alpha, loss_param, work):
+def _loss_grad(X, Y, sw, idx, start, stop, params, layers, out, alpha,
+               loss_param, work):
     """Loss over samples ``idx[start:stop]``, for L-BFGS; see ``_train``.
 
     Their gradient is left in ``work.grad``. Samples are taken in batches
@@ -307,4 +309,4 @@ def _loss_grad(X, Y, sw, idx, start, stop, params, layers, hidden, out,
     no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER, dtype),
                              np.zeros((2, 0), dtype), np.zeros(1, np.int64))
     return _train(X, Y, sw, idx, start, stop, work.xbuf.shape[0], params,
-                  layers, hidden, out, alpha, loss_param, no_step, work)
+                  layers, out, alpha, loss_param, no_step, work)

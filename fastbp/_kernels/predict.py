@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import prange, types
 
-from ._config import (COEF_OFFSET, FAN_IN, FAN_OUT, IDENTITY,
+from ._config import (ACTIVATION, COEF_OFFSET, FAN_IN, FAN_OUT, IDENTITY,
                       INTERCEPT_OFFSET, PREDICT_BLOCK,
                       PREDICT_PARALLEL_MIN_WORK, PREDICT_SLOTS, jit,
                       jit_entry_parallel)
@@ -33,7 +33,7 @@ from .losses import _output_activate_rows_ext
 
 
 @jit
-def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
+def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
                   scratch_b, result):
     """result[s - s0] = output activations of row s of X, s0 <= s < s1 (at
     most PREDICT_BLOCK rows).
@@ -55,7 +55,7 @@ def _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
         fan_out = layers[l, FAN_OUT]
         W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
         b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
-        kind = hidden
+        kind = layers[l, ACTIVATION]
         if l == n_layers - 1:
             Z = result
             kind = IDENTITY
@@ -98,7 +98,7 @@ def _n_rows(X):
 
 
 @jit
-def _predict_slot(X, params, layers, hidden, out, buf_a, buf_b, result,
+def _predict_slot(X, params, layers, out, buf_a, buf_b, result,
                   slot, finite):
     """The blocks of slot ``slot``, one after the other, in its scratch;
     ``finite[slot]`` is set to 0 if a dense block's sum is not finite
@@ -114,19 +114,19 @@ def _predict_slot(X, params, layers, hidden, out, buf_a, buf_b, result,
         s1 = minimum(s0 + PREDICT_BLOCK, n_samples)
         if finite.shape[0] > 0 and not _sum_is_finite(X[0][s0:s1]):
             finite[slot] = 0
-        _forward_rows(X, s0, s1, params, layers, hidden, out, scratch_a,
+        _forward_rows(X, s0, s1, params, layers, out, scratch_a,
                       scratch_b, result[s0:s1])
 
 
 # Called from both loops of the kernel below: compiled once (see _extern).
 _predict_slot_ext = extern(_predict_slot, lambda f: [
-    (_kernel_input_type(f), array(f, 1), array(types.int64, 2), types.int64,
+    (_kernel_input_type(f), array(f, 1), array(types.int64, 2),
      types.int64, array(f, 1), array(f, 1), array(f, 2), types.int64,
      array(types.int64, 1))])
 
 
 @jit_entry_parallel
-def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
+def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
                     check_finite):
     """Forward pass of every row of X.
 
@@ -137,8 +137,9 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
         or an empty dense array with X's CSR arrays (int64 indices), as
         ``fastbp._network.kernel_input`` gives them.
     params : ndarray of shape (n_params,)
-    layers : int64 ndarray of shape (n_layers - 1, 5)
-    hidden, out : int
+    layers : int64 ndarray of shape (n_layers - 1, 6)
+        The layer table, with each layer's activation code.
+    out : int
     buf_a, buf_b : ndarray of shape (PREDICT_SLOTS * PREDICT_BLOCK *
             max_hidden_width,)
         Scratch for hidden activations, one area per slot.
@@ -165,7 +166,7 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
     if (n_samples > PREDICT_BLOCK
             and n_samples * layers[0, INTERCEPT_OFFSET] >= PREDICT_PARALLEL_MIN_WORK):
         for slot in prange(PREDICT_SLOTS):
-            _predict_slot_ext(X, params, layers, hidden, out, buf_a, buf_b,
+            _predict_slot_ext(X, params, layers, out, buf_a, buf_b,
                               result, np.int64(slot), finite)
     else:
         n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
@@ -173,7 +174,7 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
             # A few rows leave most slots without blocks: skip the call.
             if (slot + 1) * n_blocks // PREDICT_SLOTS > \
                     slot * n_blocks // PREDICT_SLOTS:
-                _predict_slot_ext(X, params, layers, hidden, out, buf_a,
+                _predict_slot_ext(X, params, layers, out, buf_a,
                                   buf_b, result, slot, finite)
     for slot in range(finite.shape[0]):
         if finite[slot] == 0:
@@ -185,7 +186,7 @@ def _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b, result,
 _MODULES = ("activations", "losses", "dense", "predict")
 
 
-def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result,
+def _predict_rows(X, params, layers, out, buf_a, buf_b, result,
                   check_finite=False):
     """``_predict_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of X's arrays (one
@@ -198,5 +199,5 @@ def _predict_rows(X, params, layers, hidden, out, buf_a, buf_b, result,
     check_predict_arguments(X, params, layers, buf_a, buf_b, result)
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
-    return _predict_kernel(X, params, layers, hidden, out, buf_a, buf_b,
+    return _predict_kernel(X, params, layers, out, buf_a, buf_b,
                            result, check_finite)

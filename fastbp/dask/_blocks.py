@@ -44,19 +44,19 @@ from .._network import (Layout, Workspace, aligned_empty, training_data,
 _LOCAL = threading.local()
 
 
-def _workspace(layer_units, capacity, dtype, full_batch=False):
+def _workspace(layer_units, hidden, capacity, dtype, full_batch=False):
     """This thread's workspace for batches of ``capacity`` samples
     (``full_batch``: for ``_loss_grad``, see ``Workspace``).
 
     Kept between the tasks a thread runs (one per round and block); a
     worker thread runs one task at a time, so no two tasks share one.
     """
-    key = (tuple(layer_units), int(capacity), np.dtype(dtype).str,
-           full_batch)
+    key = (tuple(layer_units), tuple(hidden), int(capacity),
+           np.dtype(dtype).str, full_batch)
     cached = getattr(_LOCAL, "workspace", None)
     if cached is None or cached[0] != key:
-        cached = (key, Workspace(Layout(layer_units), capacity, dtype,
-                                 full_batch=full_batch))
+        cached = (key, Workspace(Layout(layer_units, hidden), capacity,
+                                 dtype, full_batch=full_batch))
         _LOCAL.workspace = cached
     return cached[1]
 
@@ -85,9 +85,11 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
         The flat parameter vector (not modified).
     layer_units : list of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
-    hidden, out : int
-        Kernel codes of the hidden and output activations (the output
-        code names the loss).
+    hidden : tuple of int
+        Kernel code of each hidden layer's activation (for the layout's
+        table).
+    out : int
+        Kernel code of the output activation (it names the loss).
     loss_param : float
         The loss's parameter (``_kernels.epoch._train_kernel``'s
         ``loss_param``).
@@ -105,22 +107,22 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     Notes
     -----
     Calls ``_loss_grad(X_kernel, Y, sw, arange(n_rows), 0, n_rows, params,
-    workspace.table, hidden, out, 0, loss_param, workspace.buffers())`` with
+    workspace.table, out, 0, loss_param, workspace.buffers())`` with
     ``alpha = 0``: it returns the block's mean loss and leaves its mean
     gradient in ``workspace.grad``; both are multiplied back by the block's
     weight sum.
     """
     dtype = params.dtype
     n_rows = Y.shape[0]
-    workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype,
-                           full_batch=True)
+    workspace = _workspace(layer_units, hidden, min(_LBFGS_BLOCK, n_rows),
+                           dtype, full_batch=True)
     idx = np.arange(n_rows, dtype=np.int64)
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
         loss = _loss_grad(
             training_data(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
-            _aligned_copy(params), workspace.table, hidden,
+            _aligned_copy(params), workspace.table,
             out, dtype.type(0), loss_param, workspace.buffers())
     weight_sum = float(n_rows) if sw is None else float(
         np.sum(weights, dtype=np.float64))
@@ -168,7 +170,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     Notes
     -----
     Calls ``_run_epoch(X_kernel, Y, sw, rows, batch_size, params,
-    workspace.table, hidden, out, alpha, loss_param, OptimizerState(solver,
+    workspace.table, out, alpha, loss_param, OptimizerState(solver,
     hyper, state, step), workspace.buffers())``, as the in-memory fit does
     for one epoch.
     """
@@ -181,13 +183,13 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     steps = np.array([step], dtype=np.int64)
     optimizer = OptimizerState(int(solver), np.asarray(hyper, dtype=dtype),
                                state, steps)
-    workspace = _workspace(layer_units, batch_size, dtype)
+    workspace = _workspace(layer_units, hidden, batch_size, dtype)
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
             training_data(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
-            params, workspace.table, hidden, out, dtype.type(alpha),
+            params, workspace.table, out, dtype.type(alpha),
             loss_param, optimizer, workspace.buffers(), dropout)
     result = np.empty_like(weights)
     result[0] = params
