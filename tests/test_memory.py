@@ -186,7 +186,7 @@ def test_dask_block_steps_allocate_no_copy_of_the_block():
 
     def steps(n=N_ROWS):
         block_local_steps(X[:n], Y[:n], None, rows[:n], 200, weights, 0,
-                          layer_units, HIDDEN_CODES["relu"],
+                          layer_units, [HIDDEN_CODES["relu"]],
                           OUTPUT_CODES["logistic"], 1e-7, 1e-4,
                           SOLVER_CODES["adam"], optimizer.hyper)
 

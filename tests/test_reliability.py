@@ -17,6 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fastbp import MLPClassifier, MLPRegressor
 
+from .engine import make_layout
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -218,10 +220,10 @@ def test_simd_loads_and_stores_are_bounds_checked_under_numba_boundscheck(
 def _epoch_arguments(n_samples=50, batch_size=16):
     from fastbp._kernels._state import OptimizerState
     from fastbp._kernels._config import N_HYPER, SGD
-    from fastbp._network import Layout, Workspace, training_data
+    from fastbp._network import Workspace, training_data
 
     rng = np.random.RandomState(0)
-    layout = Layout([5, 7, 3])
+    layout = make_layout([5, 7, 3])
     workspace = Workspace(layout, batch_size, np.dtype(np.float64))
     return dict(
         X=training_data(rng.rand(n_samples, 5), np.float64),
@@ -248,7 +250,7 @@ def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     from scipy.sparse import csr_matrix
 
     from fastbp._kernels import _run_epoch
-    from fastbp._network import Layout, Workspace, training_data
+    from fastbp._network import Workspace, training_data
 
     args = _epoch_arguments()
     n_params = args["params"].shape[0]
@@ -269,15 +271,15 @@ def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     elif change == "params too short":
         args["params"] = args["params"][:-1]
     elif change == "a table for another capacity":
-        args["layers"] = Layout([5, 7, 3]).table(32)
+        args["layers"] = make_layout([5, 7, 3]).table(32)
     elif change == "a workspace too small":
-        args["work"] = Workspace(Layout([5, 4, 3]), 16,
+        args["work"] = Workspace(make_layout([5, 4, 3]), 16,
                                  np.dtype(np.float64)).buffers()
     elif change == "a CSR column index past X":
         X = training_data(csr_matrix(np.eye(50, 5)), np.float64)
         X.indices[3] = 5
         args["X"] = X
-        args["work"] = Workspace(Layout([5, 7, 3]), 16, np.dtype(np.float64),
+        args["work"] = Workspace(make_layout([5, 7, 3]), 16, np.dtype(np.float64),
                                  sparse=True).buffers()
     elif change == "a row map past X":
         args["X"] = args["X"]._replace(rows=np.arange(1, 51, dtype=np.int64))
@@ -297,9 +299,9 @@ def test_epoch_kernel_runs_on_arguments_that_fit():
 @pytest.mark.parametrize("change", ["X", "result", "params", "buffer"])
 def test_prediction_kernel_refuses_arguments_that_do_not_fit(change):
     from fastbp._kernels import PREDICT_SLOTS, _predict_rows
-    from fastbp._network import Layout, dense_kernel_input
+    from fastbp._network import dense_kernel_input
 
-    layout = Layout([5, 7, 3])
+    layout = make_layout([5, 7, 3])
     X = np.ones((10, 6 if change == "X" else 5))
     params = np.ones(layout.n_params - (change == "params"))
     scratch = PREDICT_SLOTS * 10 * 7 - (change == "buffer")
