@@ -17,8 +17,6 @@ Usage (from the repository root)::
 """
 
 import argparse
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks.common import ALL_SHAPES, Shape, make_data  # noqa: E402
+from benchmarks.common import ALL_SHAPES, Shape, cpu_model, make_data  # noqa: E402
 
 SHAPES = {
     "mnist": ALL_SHAPES["mnist"],
@@ -78,17 +76,6 @@ def time_shape(shape, rounds):
     return {name: float(np.median(s)) for name, s in samples.items()}, samples
 
 
-def _cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return platform.processor()
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
@@ -116,7 +103,7 @@ def main(argv=None):
                 lines.append(f"| {name} | {seconds:.4f} | "
                              f"{seconds / base:.3f}x |")
             print("\n".join(lines[-len(medians) - 3:]), flush=True)
-    header = (f"CPU: {_cpu_model()}, {numba.get_num_threads()} Numba "
+    header = (f"CPU: {cpu_model()}, {numba.get_num_threads()} Numba "
               f"threads, float32, Adam, relu; median of {args.rounds} "
               "rounds, each option timed once per round.")
     text = header + "\n" + "\n".join(lines) + "\n"

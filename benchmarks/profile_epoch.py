@@ -23,7 +23,7 @@ import numpy as np
 from fastbp import MLPClassifier
 from fastbp._kernels import _run_epoch, _train
 from fastbp._kernels._config import FULL_BATCH
-from fastbp._network import Workspace, kernel_input
+from fastbp._network import Workspace, training_data
 from fastbp._solvers import AdamOptimizer
 
 SHAPES = {  # n_features, hidden layers, classes, batch
@@ -48,7 +48,7 @@ def main(shape):
                              dtype=np.float32)
     workspace = Workspace(model._layout, b, np.float32, full_batch=True)
     params, work = model._params, workspace.buffers()
-    Xk, sw = kernel_input(X, np.float32), np.empty(0, np.float32)
+    Xk, sw = training_data(X, np.float32), np.empty(0, np.float32)
     idx = np.arange(n, dtype=np.int64)
     adam = AdamOptimizer(model._layout.n_params, np.float32, 1e-3, 0.9,
                          0.999, 1e-8)

@@ -4,13 +4,11 @@ hand-written backpropagation compiled with Numba.
 The estimators are imported on first access (``from fastbp import
 MLPClassifier``), so that ``import fastbp._kernels`` needs numba and numpy
 only: that is what compiles the kernels while the package is built
-(``fastbp.compile``). Importing fastbp changes neither ``os.environ`` nor
-how Numba compiles other code (``_kernels/_target.py``).
+(``fastbp.compile``). Importing fastbp changes neither ``os.environ``, nor
+how Numba compiles other code (``_kernels/_target.py``), nor Numba's
+threading layer (TBB is loaded before the first compiled call, if no
+parallel code ran before it: ``_kernels/_layer.py``).
 """
-
-from ._tbb import load_wheel_tbb
-
-load_wheel_tbb()  # before Numba's first parallel call chooses its layer
 
 __version__ = "0.1.0"
 

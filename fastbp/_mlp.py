@@ -19,36 +19,35 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
-                          _fit_context, is_classifier)
+                          is_classifier)
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (_check_partial_fit_first_call,
-                                      type_of_target, unique_labels)
-from sklearn.utils.validation import (_check_sample_weight, check_array,
-                                      check_consistent_length,
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (check_array, check_consistent_length,
                                       check_is_fitted, validate_data)
 
 from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES,
                        PREDICT_BLOCK, PREDICT_SLOTS, _predict_rows,
                        _run_epoch)
-from ._kernels._layer import compiled_section
+from ._kernels._layer import compiled_section, prepare_threading
 from ._kernels._state import Dropout
 from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
 from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
                       smoothed_labels)
-from ._network import (INIT_SCHEMES, Layout, Workspace, aligned_empty,
-                       dense_kernel_input, init_params, kernel_input,
-                       weights_or_empty)
+from ._network import (GATHERED_DTYPES, INIT_SCHEMES, Layout, Workspace,
+                       aligned_empty, dense_kernel_input, init_params,
+                       kernel_input, training_data, weights_or_empty)
+from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
+                              check_partial_fit_first_call,
+                              check_sample_weight, fit_context)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -80,45 +79,114 @@ def _layer_size(size):
 
 
 def _numeric_targets(y, dtype):
-    """The validated targets as the kernels' C-ordered array of ``dtype``.
-
-    A regressor's targets may still be strings here: validation converts
-    only arrays of objects to numbers. scikit-learn's MLPRegressor takes
-    them into training, where its loss fails with numpy's TypeError; they
-    are refused with a TypeError too, not parsed.
-    """
+    """The validated targets as the kernels' C-ordered array of ``dtype``,
+    or an array of strings as it is (see :func:`_refuse_strings`)."""
     if y.dtype.kind in "SU":
-        raise TypeError(
-            f"The target y is an array of strings (dtype {y.dtype}); "
-            "MLPRegressor needs numbers: convert y explicitly.")
+        return y
     return np.ascontiguousarray(y, dtype=dtype)
 
 
-def _check_finite(estimator, X):
+def _refuse_strings(Y):
+    """Raise a TypeError if the targets ``Y`` are strings.
+
+    A regressor's targets may still be strings after validation, which
+    converts only arrays of objects to numbers. scikit-learn's MLPRegressor
+    takes them into training, where its loss fails with numpy's TypeError:
+    after the early-stopping split, whose errors (a validation set too
+    small, ``validation_fraction=0``) come first. They are refused with a
+    TypeError at that point too, not parsed.
+    """
+    if Y.dtype.kind in "SU":
+        raise TypeError(
+            f"The target y is an array of strings (dtype {Y.dtype}); "
+            "MLPRegressor needs numbers: convert y explicitly.")
+
+
+def _check_finite(estimator, X, dtype=None):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
-    values) holds NaN or an infinity; see ``_validate_training_data``."""
+    values) holds NaN or an infinity once converted to ``dtype`` (None:
+    X's dtype); see ``_validate_training_data``.
+
+    Integers convert to finite floats. Floats of another type (float64 X
+    for float32 training) are converted and tested in blocks of rows, so
+    that values beyond ``dtype``'s range are found as in a converted X,
+    and the error names ``dtype`` as it would.
+    """
     values = X.data if issparse(X) else X
-    if not np.isfinite(values.sum(axis=0)).all():
-        check_array(X, accept_sparse=["csr", "csc"], dtype=None,
-                    estimator=estimator, input_name="X")
+    if values.dtype.kind in "biu":
+        return
+    dtype = values.dtype if dtype is None else np.dtype(dtype)
+    if values.dtype == dtype:
+        if not np.isfinite(values.sum(axis=0)).all():
+            check_array(X, accept_sparse=["csr", "csc"], dtype=None,
+                        estimator=estimator, input_name="X")
+        return
+    rows = _block_rows(values)
+    buffer = np.empty((rows,) + values.shape[1:], dtype=dtype)
+    for r0 in range(0, values.shape[0], rows):
+        block = buffer[:min(rows, values.shape[0] - r0)]
+        block[...] = values[r0:r0 + rows]  # numpy's cast, as astype's
+        if not np.isfinite(block.sum(axis=0)).all():
+            check_array(block, ensure_2d=False, dtype=None,
+                        estimator=estimator, input_name="X")
+
+
+# Work on X in its own type and order (conversions, validation's forward
+# pass) runs over blocks of rows of at most this many entries, so that it
+# allocates a bounded scratch whatever X's size: 1 MiB in float32.
+_BLOCK_ENTRIES = 1 << 18
+
+
+def _block_rows(X, multiple=1):
+    """Rows of X per block of at most ``_BLOCK_ENTRIES`` entries (at least
+    one row), a multiple of ``multiple`` where that is more than one."""
+    n_columns = max(int(np.prod(X.shape[1:])), 1)
+    rows = max(_BLOCK_ENTRIES // n_columns, 1)
+    return max(rows // multiple, 1) * multiple
 
 
 class _MemoryValidation:
     """Validation rows in memory, scored once per epoch (``_run_epochs``).
 
-    ``X``, ``y`` and ``sample_weight`` as :meth:`score` takes them, and
-    ``Y``, the targets encoded as the network's outputs, for the loss.
+    ``X`` as validation left it (its own type and order, or sparse), and
+    ``rows``, the validation rows' numbers in X (None: all of X); ``y``
+    and ``sample_weight`` as :meth:`score` takes them for those rows, and
+    ``Y``, their targets encoded as the network's outputs, for the loss.
+
+    The rows' outputs are computed in blocks, each block's rows taken from
+    X and converted on their own (``_forward_blocks``), and the loss and
+    the default score both come from them; no copy of the rows is made.
+    A ``scoring`` other than the default and "loss" calls a scikit-learn
+    scorer, which predicts for an array: the rows are then copied once,
+    converted to the model's dtype.
     """
 
-    def __init__(self, X, y, sample_weight, Y):
-        self.X, self.y, self.sample_weight, self.Y = X, y, sample_weight, Y
+    def __init__(self, X, rows, y, sample_weight, Y):
+        self.X, self.rows = X, rows
+        self.y, self.sample_weight, self.Y = y, sample_weight, Y
+        self._X_rows = None
 
     def evaluate(self, model):
         """``(score, loss)`` of ``model`` on these rows: the score its
         ``scoring`` names and its mean loss without the L2 penalty."""
-        loss = model._validation_loss(self.X, self.Y, self.sample_weight)
-        return (model._validation_score(self.X, self.y, self.sample_weight,
+        if model.scoring is None or model.scoring == "loss":
+            output = model._forward_blocks(self.X, self.rows)
+            loss = model._data_loss(self.Y, output, self.sample_weight)
+            if model.scoring == "loss":
+                return -loss, loss
+            return model._score_output(output, self.y,
+                                       self.sample_weight), loss
+        X = self._converted_rows(model._fitted_dtype)
+        loss = model._validation_loss(X, self.Y, self.sample_weight)
+        return (model._validation_score(X, self.y, self.sample_weight,
                                         loss), loss)
+
+    def _converted_rows(self, dtype):
+        if self._X_rows is None:
+            X = self.X if self.rows is None else self.X[self.rows]
+            self._X_rows = (X.astype(dtype, copy=False) if issparse(X)
+                            else np.ascontiguousarray(X, dtype=dtype))
+        return self._X_rows
 
 
 class _Rollback:
@@ -146,9 +214,10 @@ class _Rollback:
         self._random_state = model._random_state.get_state()
 
     def if_not_finite(self, model):
-        """Restore ``model`` and raise if X holds NaN or an infinity."""
+        """Restore ``model`` and raise if X holds NaN or an infinity (once
+        converted to the model's dtype)."""
         try:
-            _check_finite(model, self._X)
+            _check_finite(model, self._X, model._np_dtype)
         except ValueError:
             optimizer = model._optimizer
             model._params[...] = self._params
@@ -206,6 +275,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         "warmup_iter": [Interval(Integral, 0, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     @abstractmethod
@@ -215,7 +285,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                  warm_start, momentum, nesterovs_momentum, early_stopping,
                  validation_fraction, beta_1, beta_2, epsilon,
                  n_iter_no_change, max_fun, dtype, scoring, init,
-                 warmup_iter, weight_decay, dropout):
+                 warmup_iter, weight_decay, dropout, max_grad_norm):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -246,6 +316,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self.warmup_iter = warmup_iter
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.max_grad_norm = max_grad_norm
 
     # ------------------------------------------------------------------
     # Parameters in memory
@@ -367,6 +438,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 "weight_decay is applied by the stochastic solvers ('sgd', "
                 f"'adam'), got solver={self.solver!r}; use alpha (an L2 "
                 "penalty in the loss) with 'lbfgs'.")
+        if self.solver not in _STOCHASTIC_SOLVERS and (
+                self.max_grad_norm is not None):
+            raise ValueError(
+                "max_grad_norm clips the batch gradients of the stochastic "
+                f"solvers ('sgd', 'adam'), got solver={self.solver!r}.")
         if isinstance(self.scoring, str) and self.scoring != "loss":
             check_scoring(self, scoring=self.scoring)  # unknown names
         if self.warmup_iter > 0 and self.learning_rate != "cosine":
@@ -747,10 +823,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             return SGDOptimizer(n_params, dtype, self.learning_rate_init,
                                 self.learning_rate, self.momentum,
                                 self.nesterovs_momentum, self.power_t,
-                                cosine, self.weight_decay)
+                                cosine, self.weight_decay,
+                                self.max_grad_norm)
         return AdamOptimizer(n_params, dtype, self.learning_rate_init,
                              self.beta_1, self.beta_2, self.epsilon, cosine,
-                             self.weight_decay)
+                             self.weight_decay, self.max_grad_norm)
 
     # ------------------------------------------------------------------
     # Fitting in memory
@@ -773,9 +850,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                                     defer_finite=defer_finite)
         defer_finite = (defer_finite and not issparse(X)
                         and not get_config()["assume_finite"])
-        dtype = X.dtype
+        dtype = self._np_dtype
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            sample_weight = check_sample_weight(sample_weight, X, dtype=dtype)
         sample_weight = self._weight_classes(y, sample_weight, incremental)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
@@ -804,49 +881,76 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         return sample_weight
 
     def _memory_validation(self, X_val, y_val, sw_val, dtype):
-        """``fit``'s validation data, checked like training data."""
-        X_val = self._check_X(X_val)
+        """``fit``'s validation data, checked like training data and left
+        in its own type and order (see ``_MemoryValidation``)."""
+        X_val = self._check_validation_X(X_val, dtype)
         if issparse(X_val):
             X_val = X_val.tocsr()
         y_val, Y_val = self._encode_validation_targets(y_val, X_val)
         if sw_val is not None:
-            sw_val = _check_sample_weight(sw_val, X_val, dtype=dtype)
-        return _MemoryValidation(X_val, y_val, sw_val,
+            sw_val = check_sample_weight(sw_val, X_val, dtype=dtype)
+        return _MemoryValidation(X_val, None, y_val, sw_val,
                                  np.ascontiguousarray(Y_val, dtype=dtype))
 
+    def _check_validation_X(self, X, dtype):
+        """``_check_X`` for validation rows, without the conversion to
+        ``dtype`` for the types training reads in place."""
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          dtype=[dtype, *GATHERED_DTYPES],
+                          ensure_all_finite=False)
+        if X.dtype == object:
+            check_array(X, dtype=None, estimator=self, input_name="X")
+            raise TypeError(
+                "X holds values that are not numbers (an array of dtype "
+                "object after validation); convert them to numbers first.")
+        if issparse(X):
+            X = X.astype(dtype, copy=False)
+        if not get_config()["assume_finite"]:
+            _check_finite(self, X, dtype)
+        return X
+
     def _split_validation(self, X, Y, sample_weight):
-        """scikit-learn's early-stopping split (the same draws): training
-        ``X, Y, sample_weight`` and the held-out :class:`_MemoryValidation`
-        (stratified but for multilabel and regression targets)."""
+        """scikit-learn's early-stopping split (the same draws), as row
+        numbers: training ``rows``, ``Y``, ``sample_weight`` and the
+        held-out :class:`_MemoryValidation` (stratified but for multilabel
+        and regression targets).
+
+        Dense X is not copied: training reads its rows through ``rows``
+        and validation through its own. Sparse X's training rows are
+        copied (``rows`` is then None).
+        """
         should_stratify = is_classifier(self) and self.n_outputs_ == 1
         stratify = Y if should_stratify else None
-        if sample_weight is None:
-            X_train, X_val, Y_train, Y_val = train_test_split(
-                X, Y, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify)
-            sw_train = sw_val = None
-        else:
-            X_train, X_val, Y_train, Y_val, sw_train, sw_val = (
-                train_test_split(
-                    X, Y, sample_weight, random_state=self._random_state,
-                    test_size=self.validation_fraction, stratify=stratify))
-        self._check_validation_size(X_val.shape[0])
+        # train_test_split's draws depend on the number of rows and on
+        # ``stratify`` only: the split of X's row numbers is the split of X.
+        train, val = train_test_split(
+            np.arange(X.shape[0], dtype=np.int64),
+            random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        self._check_validation_size(val.shape[0])
+        Y_train, Y_val = Y[train], Y[val]
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train, sw_val = sample_weight[train], sample_weight[val]
         if is_classifier(self):
             y_val = self._label_binarizer.inverse_transform(Y_val)
         else:
             y_val = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
-        return (X_train, np.ascontiguousarray(Y_train), sw_train,
-                _MemoryValidation(X_val, y_val, sw_val, Y_val))
+        validation = _MemoryValidation(X, val, y_val, sw_val, Y_val)
+        if issparse(X):
+            return X[train], None, Y_train, sw_train, validation
+        return X, train, Y_train, sw_train, validation
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
-        dtype = X.dtype
+        _refuse_strings(Y)
+        dtype = self._np_dtype
         params = self._params
         workspace = Workspace(self._layout, min(_LBFGS_BLOCK, X.shape[0]),
                               dtype, sparse=issparse(X), full_batch=True)
         sw = weights_or_empty(sample_weight, dtype)
         _, out = self._kernel_codes()
         loss_grad = full_batch_loss_grad(
-            kernel_input(X, dtype), self._training_targets(Y), sw, params,
+            training_data(X, dtype), self._training_targets(Y), sw, params,
             workspace, out, dtype.type(self.alpha), self._loss_param(dtype))
         self._run_lbfgs(loss_grad, params, tasks)
 
@@ -859,23 +963,25 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         and infinity) the epoch tests X as it gathers the batches' rows, and
         a non-finite loss leads to :class:`_Rollback`.
         """
-        dtype = X.dtype
+        dtype = self._np_dtype
         optimizer = self._prepare_optimizer(dtype, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        rows = None
         if validation is None and self.early_stopping:
-            X_train, Y_train, sw_train, validation = self._split_validation(
-                X, Y, sample_weight)
+            X_train, rows, Y_train, sw_train, validation = (
+                self._split_validation(X, Y, sample_weight))
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
+        _refuse_strings(Y_train)
         # After the split: validation keeps the true targets.
         Y_train = self._training_targets(Y_train)
 
-        n_samples = X_train.shape[0]
+        n_samples = Y_train.shape[0]
         batch_size = self._batch_size(n_samples)
         workspace = Workspace(self._layout, batch_size, dtype,
                               sparse=issparse(X_train))
-        X_kernel = kernel_input(X_train, dtype)
+        X_kernel = training_data(X_train, dtype, rows)
         sw = weights_or_empty(sw_train, dtype)
         _, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
@@ -902,7 +1008,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         self._run_epochs(run_epoch, n_samples, validation, tasks,
                          incremental)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -1002,8 +1108,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
     def _validate_training_data(self, X, y, reset, defer_finite=False,
                                 **kwargs):
-        """``validate_data(self, X, y, ...)`` for fit and partial_fit, with
-        a cheaper test that X is finite.
+        """``validate_data(self, X, y, ...)`` for fit and partial_fit,
+        leaving dense X in its own type and memory order, with a cheaper
+        test that X is finite.
+
+        Dense X of a type the epoch gathers (``_network.GATHERED_DTYPES``:
+        float32, float64, uint8, bool, int64) is not converted: the
+        epoch converts each batch's rows to the model's dtype as it gathers
+        them. X of any other type, and sparse X, are converted to the
+        model's dtype here, as scikit-learn converts them.
 
         scikit-learn tests ``np.isfinite(np.sum(X))``, a pairwise sum: 10 ms
         of every ``partial_fit`` on a 60000 x 784 float32 X, one epoch
@@ -1011,22 +1124,26 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         is (NaN and infinities propagate; only an overflow of finite
         values gives a false alarm) and stream through memory in 6 ms.
         When they are not finite, scikit-learn's own check runs, with its
-        error. With ``defer_finite``, dense X is not tested here: the epoch
-        tests it (see ``_Rollback``).
+        error. X of another float type is tested as it converts, in blocks
+        (``_check_finite``). With ``defer_finite``, dense X is not tested
+        here: the epoch tests it (see ``_Rollback``).
 
         scikit-learn refuses X before it records ``n_features_in_``: when
         X is not finite, ``n_features_in_`` is left as it was (absent
         before a first fit, so the model is still not fitted).
         """
         n_features_before = vars(self).get("n_features_in_")
+        dtype = self._np_dtype
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             multi_output=True, dtype=self._np_dtype,
-                             order="C", reset=reset, ensure_all_finite=False,
-                             **kwargs)
+                             multi_output=True,
+                             dtype=[dtype, *GATHERED_DTYPES], order=None,
+                             reset=reset, ensure_all_finite=False, **kwargs)
+        if issparse(X):
+            X = X.astype(dtype, copy=False)
         if not get_config()["assume_finite"] and (
                 issparse(X) or not defer_finite):
             try:
-                _check_finite(self, X)
+                _check_finite(self, X, dtype)
             except ValueError:
                 if n_features_before is None:
                     del self.n_features_in_
@@ -1093,6 +1210,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             with compiled_section(), fit_threads():
                 finite = _predict_rows(*args)
         else:
+            prepare_threading()
             finite = _predict_rows(*args)
         if not finite:
             # NaN or infinity (or a sum of large values overflowed):
@@ -1100,17 +1218,47 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             self._validate_X(X)
         return result
 
+    def _forward_blocks(self, X, rows=None):
+        """Output activations of rows ``rows`` of X (all of X if None), as
+        ``_forward_pass_fast`` gives them for those rows converted to the
+        model's dtype, computed in blocks of rows, each taken from X and
+        converted on its own: the scratch is a block, whatever the rows.
+
+        Blocks are whole multiples of prediction's own blocks
+        (``PREDICT_BLOCK``), so every row passes through the same products
+        as in one call over all the rows, to the same values.
+        """
+        n_rows = X.shape[0] if rows is None else rows.shape[0]
+        dtype = self._fitted_dtype
+        output = np.empty((n_rows, self._layout.layer_units[-1]), dtype=dtype)
+        step = _block_rows(X, PREDICT_BLOCK)
+        for r0 in range(0, n_rows, step):
+            part = (X[r0:r0 + step] if rows is None
+                    else X[rows[r0:r0 + step]])
+            part = (part.astype(dtype, copy=False) if issparse(part)
+                    else np.ascontiguousarray(part, dtype=dtype))
+            output[r0:r0 + step] = self._forward_pass_fast(part,
+                                                           check_input=False)
+            del part  # before the next block's rows are taken
+        return output
+
     def _score_with_function(self, X, y, sample_weight, score_function):
         """Private score method without input validation."""
-        y_pred = self._predict(X, check_input=False)
-        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
-            return np.nan
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        return _score_predictions(self._predict(X, check_input=False), y,
+                                  sample_weight, score_function)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _score_predictions(y_pred, y, sample_weight, score_function):
+    """``score_function``'s score of the predictions ``y_pred`` (NaN if
+    they are floats that are not all finite)."""
+    if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+        return np.nan
+    return score_function(y, y_pred, sample_weight=sample_weight)
 
 
 def _same_objects(arrays, expected):
@@ -1251,6 +1399,15 @@ _SHARED_PARAMS_DOC = """
         hash of (``random_state``, epoch, training row, unit), so results
         do not depend on the number of threads or Dask workers.
         ``loss_curve_`` is the training loss with the units dropped.
+
+    max_grad_norm : float > 0, default=None
+        fastbp only; stochastic solvers. Clips each batch's gradient, as
+        ``torch.nn.utils.clip_grad_norm_``: the gradient of all coefficients
+        and intercepts together, the ``alpha`` term included (it is part of
+        the loss), is scaled by ``c = max_grad_norm / (norm + 1e-6)`` when
+        ``c < 1``, norm being its L2 norm; the update (and Adam's moments)
+        then take the clipped gradient. None: no clipping. ``loss_curve_``
+        is unchanged by it (the loss is taken before the step).
 """
 
 _SHARED_ATTRS_DOC = """
@@ -1360,7 +1517,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  class_weight=None, dtype="float32", scoring=None,
                  init="auto", warmup_iter=0, weight_decay=0.0, dropout=0.0,
-                 label_smoothing=0.0):
+                 max_grad_norm=None, label_smoothing=0.0):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         super().__init__(
@@ -1377,7 +1534,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay, dropout=dropout)
+            weight_decay=weight_decay, dropout=dropout,
+            max_grad_norm=max_grad_norm)
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
@@ -1521,10 +1679,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._predictions(
+            self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, output):
+        """Predicted classes from the output activations."""
         if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._decode(y_pred)
+            output = output.ravel()
+        return self._decode(output)
 
     def _decode(self, y_pred):
         """``self._label_binarizer.inverse_transform(y_pred)``, computed as
@@ -1552,8 +1714,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
+    def _score_output(self, output, y, sample_weight=None):
+        """``_score`` of the rows whose output activations are ``output``."""
+        return _score_predictions(self._predictions(output), y,
+                                  sample_weight, accuracy_score)
+
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
 
@@ -1577,7 +1744,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             Trained MLP model.
         """
-        if _check_partial_fit_first_call(self, classes):
+        if check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -1697,8 +1864,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dtype="float32", scoring=None, init="auto",
-                 warmup_iter=0, weight_decay=0.0, dropout=0.0, huber_delta=1.0,
-                 quantile=None):
+                 warmup_iter=0, weight_decay=0.0, dropout=0.0,
+                 max_grad_norm=None, huber_delta=1.0, quantile=None):
         self.huber_delta = huber_delta
         self.quantile = quantile
         super().__init__(
@@ -1715,7 +1882,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             scoring=scoring, init=init, warmup_iter=warmup_iter,
-            weight_decay=weight_decay, dropout=dropout)
+            weight_decay=weight_decay, dropout=dropout,
+            max_grad_norm=max_grad_norm)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.
@@ -1734,13 +1902,22 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        return self._predictions(
+            self._forward_pass_fast(X, check_input=check_input))
+
+    def _predictions(self, output):
+        """Predicted values from the output activations."""
+        if output.shape[1] == 1:
+            return output.ravel()
+        return output
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _score_output(self, output, y, sample_weight=None):
+        """``_score`` of the rows whose output activations are ``output``."""
+        return _score_predictions(self._predictions(output), y,
+                                  sample_weight, r2_score)
 
     def _check_loss(self):
         if self.loss == "quantile" and self.quantile is None:
@@ -1790,7 +1967,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return X, y
 
     @available_if(lambda est: est._check_solver)
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.
 

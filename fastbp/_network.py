@@ -13,8 +13,8 @@ import numpy as np
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
 from ._kernels._config import (ACT_OFFSET, ACTIVATION, COEF_OFFSET, FAN_IN,
                                FAN_OUT, IDENTITY, INTERCEPT_OFFSET,
-                               N_LAYER_COLUMNS, SOFTPLUS)
-from ._kernels._state import Work
+                               N_LAYER_COLUMNS, SOFTPLUS, X_KINDS)
+from ._kernels._state import TrainingData, Work
 
 # Workspaces start on a 64-byte boundary (one cache line, one 512-bit
 # vector).
@@ -302,6 +302,63 @@ def kernel_input(X, dtype):
                 np.ascontiguousarray(X.indices, dtype=np.int64),
                 np.ascontiguousarray(X.indptr, dtype=np.int64))
     return dense_kernel_input(X)
+
+
+# The element types training reads where they lie (``_kernels/gather.py``).
+GATHERED_DTYPES = tuple(np.dtype(name) for name in X_KINDS)
+
+
+def readable_in_place(X):
+    """Whether training reads dense X as it is: an ndarray of a gathered
+    element type, aligned, in C or Fortran order."""
+    return (isinstance(X, np.ndarray) and X.ndim == 2
+            and X.dtype in GATHERED_DTYPES and X.flags.aligned
+            and (X.flags.c_contiguous or X.flags.f_contiguous))
+
+
+def training_data(X, dtype, rows=None):
+    """X as the training kernels read it, a ``TrainingData``.
+
+    Dense X of a gathered element type in C or Fortran order is read where
+    it lies, through a read-only view of its bytes: each batch's rows are
+    converted to ``dtype`` as the epoch gathers them. Other dense X is
+    converted to a C-ordered copy of ``dtype`` first. Sparse X is passed as
+    its CSR arrays (values of ``dtype``, int64 indices), never densified.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    dtype : numpy dtype
+        The training dtype.
+    rows : int64 ndarray or None
+        Training sample r is row ``rows[r]`` of dense X (None: row r).
+        Entries must lie in [0, n_samples).
+    """
+    dtype = np.dtype(dtype)
+    no_rows = _EMPTY_CSR[dtype][1]
+    rows = no_rows if rows is None else np.ascontiguousarray(rows,
+                                                             dtype=np.int64)
+    # No scipy import: ``python -m fastbp.compile`` runs without scipy.
+    if not isinstance(X, np.ndarray) and hasattr(X, "tocsr"):
+        if rows.shape[0]:
+            raise ValueError("a row map is for dense X only")
+        X = X.tocsr()
+        return TrainingData(np.empty((0, 0), dtype=np.uint8), 0, 0, no_rows,
+                            np.ascontiguousarray(X.data, dtype=dtype),
+                            np.ascontiguousarray(X.indices, dtype=np.int64),
+                            np.ascontiguousarray(X.indptr, dtype=np.int64))
+    if not readable_in_place(X):
+        X = np.ascontiguousarray(X, dtype=dtype)
+    if rows.shape[0] and (rows.min() < 0 or rows.max() >= X.shape[0]):
+        raise ValueError("row map outside X")
+    transposed = not X.flags.c_contiguous
+    source = X.T if transposed else X
+    if source.shape[1] == 0:  # no bytes to view
+        raw = np.empty((source.shape[0], 0), dtype=np.uint8)
+    else:
+        raw = source.view(np.uint8)
+    return TrainingData(raw, X_KINDS[X.dtype.name], int(transposed), rows,
+                        *_EMPTY_CSR[dtype])
 
 
 def dense_kernel_input(X):

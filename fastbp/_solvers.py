@@ -8,15 +8,15 @@ is scipy's, fed with the loss and gradient the compiled engine computes.
 
 import numpy as np
 import scipy.optimize
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-from sklearn.utils.optimize import _check_optimize_result
 from threadpoolctl import threadpool_limits
 
 from ._kernels import SOLVER_CODES, _loss_grad
 from ._kernels._config import (BETA_1, BETA_2, EPSILON, LEARNING_RATE,
-                               MOMENTUM, N_HYPER, NESTEROV, WEIGHT_DECAY)
+                               MAX_GRAD_NORM, MOMENTUM, N_HYPER, NESTEROV,
+                               WEIGHT_DECAY)
 from ._kernels._state import OptimizerState
 from ._network import aligned_zeros
+from ._sklearn_compat import check_optimize_result, lbfgs_options
 
 
 def cosine_rate(learning_rate_init, epoch, warmup_iter, max_iter):
@@ -42,8 +42,9 @@ class _StochasticOptimizer:
     """Flat-array state of a stochastic optimizer.
 
     Parameters ``cosine`` (``(warmup_iter, max_iter)`` under
-    ``learning_rate="cosine"``, else None) and ``weight_decay`` (decoupled,
-    scaled by the epoch's learning rate) apply to both optimizers.
+    ``learning_rate="cosine"``, else None), ``weight_decay`` (decoupled,
+    scaled by the epoch's learning rate) and ``max_grad_norm`` (None, or the
+    bound on each batch gradient's L2 norm) apply to both optimizers.
 
     Attributes
     ----------
@@ -59,13 +60,14 @@ class _StochasticOptimizer:
     """
 
     def __init__(self, solver, n_params, dtype, learning_rate_init,
-                 cosine=None, weight_decay=0.0):
+                 cosine=None, weight_decay=0.0, max_grad_norm=None):
         self.code = SOLVER_CODES[solver]
         self.dtype = np.dtype(dtype)
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.cosine = cosine
         self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
         self.epochs = 0  # epochs run with this optimizer (its schedule)
         self.epoch_rate = self._scheduled_rate()
         self.state = aligned_zeros((2, n_params), dtype)
@@ -90,12 +92,17 @@ class _StochasticOptimizer:
         return OptimizerState(self.code, self.hyper, self.state, self.step)
 
     def _hyper(self, slots):
-        """The kernel's hyper-parameter vector: ``{slot: value}`` and the
-        weight decay, the other slots zero."""
+        """The kernel's hyper-parameter vector: ``{slot: value}``, the
+        weight decay and the gradient norm bound, the other slots zero."""
         hyper = np.zeros(N_HYPER, dtype=self.dtype)
         for slot, value in slots.items():
             hyper[slot] = value
         hyper[WEIGHT_DECAY] = self.weight_decay
+        if self.max_grad_norm is not None:
+            # 0 is "no clipping": a bound that rounds to 0 in the dtype
+            # becomes its smallest normal number instead.
+            hyper[MAX_GRAD_NORM] = max(float(self.max_grad_norm),
+                                       float(np.finfo(self.dtype).tiny))
         return hyper
 
     def iteration_ends(self, time_step):
@@ -113,9 +120,10 @@ class SGDOptimizer(_StochasticOptimizer):
 
     def __init__(self, n_params, dtype, learning_rate_init=0.1,
                  lr_schedule="constant", momentum=0.9, nesterov=True,
-                 power_t=0.5, cosine=None, weight_decay=0.0):
+                 power_t=0.5, cosine=None, weight_decay=0.0,
+                 max_grad_norm=None):
         super().__init__("sgd", n_params, dtype, learning_rate_init, cosine,
-                         weight_decay)
+                         weight_decay, max_grad_norm)
         if cosine is not None:
             self.learning_rate = self.epoch_rate
         self.lr_schedule = lr_schedule
@@ -156,9 +164,10 @@ class AdamOptimizer(_StochasticOptimizer):
     """Adam (Kingma & Ba), with scikit-learn's bias-corrected step size."""
 
     def __init__(self, n_params, dtype, learning_rate_init=0.001, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, cosine=None, weight_decay=0.0):
+                 beta_2=0.999, epsilon=1e-8, cosine=None, weight_decay=0.0,
+                 max_grad_norm=None):
         super().__init__("adam", n_params, dtype, learning_rate_init, cosine,
-                         weight_decay)
+                         weight_decay, max_grad_norm)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -229,13 +238,13 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,
                 "maxfun": max_fun,
                 "maxiter": max_iter,
                 "gtol": tol,
-                **_get_additional_lbfgs_options_dict("iprint", iprint),
+                **lbfgs_options("iprint", iprint),
             },
         )
     if stopped:
         n_iter = result.nit
     else:
-        n_iter = _check_optimize_result("lbfgs", result, max_iter)
+        n_iter = check_optimize_result("lbfgs", result, max_iter)
     params[...] = result.x
     return n_iter, result.fun
 

@@ -13,13 +13,19 @@ after a fit in the same process took 6 times longer.
 
 :func:`load_wheel_tbb` finds the wheel's library through the distribution's
 file list (``importlib.metadata``, wherever pip put it: a virtualenv,
-``--user``, the system site-packages) and loads it with ``RTLD_GLOBAL``.
+``--user``, the system site-packages) and loads it with ``RTLD_LOCAL``.
 When Numba later asks the loader for ``libtbb.so.12``, the loader returns
-the library already in the process, so Numba picks ``tbb``, and picks the
-wheel's TBB even where another TBB is installed system-wide.
+the library already in the process (it matches loaded libraries by their
+soname, whatever their scope), so Numba picks ``tbb``, and picks the
+wheel's TBB even where another TBB is installed system-wide. ``RTLD_LOCAL``
+keeps TBB's symbols out of the process's global namespace: libraries loaded
+later do not bind to them by name.
 
 It must run before Numba's first parallel call (when Numba chooses its
-layer); ``fastbp/__init__`` calls it first thing. The user's
+layer), and not at ``import fastbp``, which would choose ``tbb`` for every
+other library's parallel code too: ``_kernels/_layer.prepare_threading``
+calls it before fastbp's first compiled call, if no parallel code has run
+in the process yet. The user's
 ``NUMBA_THREADING_LAYER`` and ``NUMBA_THREADING_LAYER_PRIORITY`` are never
 changed: loading a library chooses nothing, and where the user asked for
 another layer no warning is given. On platforms without a ``tbb`` wheel
@@ -118,7 +124,7 @@ def load_wheel_tbb(environ=None):
         try:
             if sys.platform.startswith("win"):
                 os.add_dll_directory(os.path.dirname(path))
-            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
         except OSError as exc:
             problem = f"{path} could not be loaded ({exc})"
     if problem is None:

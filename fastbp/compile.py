@@ -12,7 +12,8 @@ when building images, or after changing ``FASTBP_AVX512`` (see the README).
 
 What is compiled: for each dtype, the three compiled entry points with the
 argument types the estimators pass them: one training epoch
-(``_run_epoch``; dense and sparse X share one specialisation), the
+(``_run_epoch``; dense X of every element type and memory order it reads
+in place, and sparse X, share one specialisation), the
 full-batch loss and gradient of L-BFGS (``_loss_grad``) and prediction
 (``_predict_rows``); and, once, the functions of Numba's runtime, which
 fastbp keeps beside the kernels (``nrt-<key>.nbo``; see
@@ -112,7 +113,7 @@ def _compile_dtype(dtype):
     from ._kernels._config import N_HYPER
     from ._kernels._state import OptimizerState
     from ._network import (Layout, Workspace, aligned_empty, aligned_zeros,
-                           dense_kernel_input)
+                           dense_kernel_input, training_data)
 
     dtype = np.dtype(dtype)
     n_samples, layer_units = 8, [3, 4, 2]
@@ -135,10 +136,12 @@ def _compile_dtype(dtype):
     adam = OptimizerState(SOLVER_CODES["adam"], np.zeros(N_HYPER, dtype),
                           aligned_zeros((2, layout.n_params), dtype),
                           np.zeros(1, dtype=np.int64))
-    _run_epoch(dense_kernel_input(X), Y, sw, idx, 4, params, workspace.table,
-               out, alpha, eps, adam, workspace.buffers())
+    # One compiled epoch reads X of every type and order the estimators
+    # pass in place (``_kernels/gather.py``), and CSR X.
+    _run_epoch(training_data(X, dtype), Y, sw, idx, 4, params,
+               workspace.table, out, alpha, eps, adam, workspace.buffers())
     # L-BFGS: as _solvers.full_batch_loss_grad calls it.
-    _loss_grad(dense_kernel_input(X), Y, sw, idx, 0, n_samples, params,
+    _loss_grad(training_data(X, dtype), Y, sw, idx, 0, n_samples, params,
                workspace.table, out, alpha, eps, workspace.buffers())
     # Prediction: as _mlp.BaseMultilayerPerceptron._forward_pass_fast does.
     scratch = PREDICT_SLOTS * min(PREDICT_BLOCK, n_samples) * 4

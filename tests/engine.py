@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastbp._kernels import HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES, _loss_grad
-from fastbp._network import Layout, Workspace, kernel_input
+from fastbp._network import Layout, Workspace, training_data
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -57,7 +57,7 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
                          hidden)
     params = layout.pack(coefs, intercepts, dtype)
     workspace = Workspace(layout, capacity or len(X), dtype, full_batch=True)
-    X = kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype)
+    X = training_data(np.ascontiguousarray(X, dtype=dtype), dtype)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
     idx = np.arange(len(Y), dtype=np.int64)

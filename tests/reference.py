@@ -149,6 +149,15 @@ def loss_and_grads(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     return loss, gW, gb
 
 
+def clip_grad_norm(grads, max_norm):
+    """``torch.nn.utils.clip_grad_norm_`` on a list of gradient arrays: all
+    scaled by c = max_norm / (norm + 1e-6) when c < 1, norm being the L2
+    norm of them all together. Returns (clipped list, norm)."""
+    norm = np.sqrt(sum((g**2).sum() for g in grads))
+    c = max_norm / (norm + 1e-6)
+    return [g * c if c < 1 else g for g in grads], norm
+
+
 def sgd_step(params, grad, velocity, lr, momentum, nesterov):
     """scikit-learn's SGDOptimizer update; returns new (params, velocity)."""
     velocity = momentum * velocity - lr * grad

@@ -29,6 +29,13 @@ models = [
                   dropout=[0.3, 0.1], random_state=0, dtype="{dtype}"),
     MLPRegressor(hidden_layer_sizes=(60,), activation="tanh", solver="sgd",
                  dropout=0.2, max_iter=3, random_state=0, dtype="{dtype}"),
+    # max_grad_norm: the batch gradient's norm summed over tasks in task
+    # order, both passes over the tasks in parallel; a bound that clips.
+    MLPClassifier(hidden_layer_sizes=(200, 100), batch_size=300, max_iter=3,
+                  max_grad_norm=0.05, random_state=0, dtype="{dtype}"),
+    MLPRegressor(hidden_layer_sizes=(200,), solver="sgd", batch_size=300,
+                 max_grad_norm=0.5, max_iter=3, random_state=0,
+                 dtype="{dtype}"),
 ]
 digest = hashlib.sha256()
 for model in models:

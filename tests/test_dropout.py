@@ -16,7 +16,7 @@ from fastbp._kernels._config import FULL_BATCH, N_HYPER
 from fastbp._kernels._state import Dropout, OptimizerState
 from fastbp._kernels.dropout import DROPOUT_BITS
 from fastbp._kernels.epoch import _train
-from fastbp._network import Workspace, kernel_input
+from fastbp._network import Workspace, training_data
 
 from . import reference
 from .engine import make_layout, make_targets, random_network
@@ -40,7 +40,7 @@ def _dropout_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, rates):
     no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER), np.zeros((2, 0)),
                              np.zeros(1, np.int64))
     idx = np.arange(len(X), dtype=np.int64)
-    loss = _train(kernel_input(X, np.dtype(np.float64)), Y, np.empty(0), idx,
+    loss = _train(training_data(X, np.dtype(np.float64)), Y, np.empty(0), idx,
                   0, len(X), len(X), params, workspace.table,
                   OUTPUT_CODES[out], alpha,
                   float(np.finfo(float).eps), no_step, workspace.buffers(),

@@ -80,7 +80,7 @@ def test_constructor_matches_sklearn_signature():
         ref_params = inspect.signature(ref).parameters
         # scikit-learn's parameters first, in order; fastbp's own at the end.
         own = ["dtype", "scoring", "init", "warmup_iter", "weight_decay",
-               "dropout"]
+               "dropout", "max_grad_norm"]
         extra = (["class_weight"] + own + ["label_smoothing"]
                  if ours is MLPClassifier
                  else own + ["huber_delta", "quantile"])

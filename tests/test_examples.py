@@ -127,6 +127,8 @@ CASES = [
             rf"^accuracy\s+\d+\s+\d+\.\d{{4}}\s+({ACCURACY})$",
             rf"^loss\s+\d+\s+\d+\.\d{{4}}\s+({ACCURACY})$",
             rf"^adam\s+final train ({ACCURACY})  test ({ACCURACY})$",
+            rf"^adam \+ dropout=0\.5\s+final train ({ACCURACY})  "
+            rf"test ({ACCURACY})$",
             rf"^adam \+ weight_decay \+ cosine\s+final train ({ACCURACY})  "
             rf"test ({ACCURACY})$",
             r"^figure written to .*early_stopping_on_loss\.png$",

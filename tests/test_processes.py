@@ -233,6 +233,14 @@ for dtype in ("float32", "float64"):
     for a in (Xs.data, Xs.indices, Xs.indptr):
         a.setflags(write=False)
     MLPClassifier((6,), max_iter=2, dtype=dtype).fit(Xs, y).predict(Xs)
+    # X read in place, of each element type and order the epoch gathers.
+    pixels = (X * 255).astype(np.uint8)
+    for Xi in (np.asfortranarray(X), pixels, np.asfortranarray(pixels),
+               pixels > 127, pixels.astype(np.int64), X.astype(np.float32)):
+        for solver in ("adam", "lbfgs"):
+            MLPClassifier((6,), solver=solver, max_iter=2,
+                          early_stopping=solver == "adam",
+                          dtype=dtype).fit(Xi, y)
 print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
                                     sum(kernel.stats.cache_hits.values())]
                   for kernel in (_train_kernel, _predict_kernel)}))

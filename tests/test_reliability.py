@@ -1,5 +1,6 @@
 """Concurrency, odd-but-valid input, fuzzing and bounds-checked kernels."""
 
+import json
 import os
 import subprocess
 import sys
@@ -146,6 +147,168 @@ def test_kernels_pass_with_numba_boundscheck(tmp_path):
     assert " passed" in out.stdout
 
 
+SIMD_OUT_OF_BOUNDS = """
+import json
+import numpy as np
+from numba import njit
+from fastbp._kernels import simd
+
+
+@njit
+def first_lane_of_row(a, i, j, count):
+    return simd.lane(simd.load(a, i, j, count), 0)
+
+
+@njit
+def first_lane_of_vector(a, j, count):
+    return simd.lane(simd.load1(a, j, count), 0)
+
+
+@njit
+def store_ones(a, i, j, count):
+    simd.store(a, i, j, count, simd.splat(a[0, 0]))
+
+
+@njit
+def broadcast(a, i, j):
+    return simd.lane(simd.splat_at(a, i, j), 0)
+
+
+a = np.ones((3, 4))
+calls = {
+    "row inside": lambda: first_lane_of_row(a, 2, 1, 3),
+    "row past its end": lambda: first_lane_of_row(a, 2, 2, 3),
+    "row below the array": lambda: first_lane_of_row(a, 3, 0, 1),
+    "no lanes at the end": lambda: first_lane_of_row(a, 2, 4, 0),
+    "vector past its end": lambda: first_lane_of_vector(a[0], 1, 4),
+    "store past the row": lambda: store_ones(a, 0, 1, 4),
+    "store inside": lambda: store_ones(a, 0, 0, 4),
+    "broadcast outside": lambda: broadcast(a, 0, 4),
+}
+outcomes = {}
+for name, call in calls.items():
+    try:
+        call()
+        outcomes[name] = "ok"
+    except IndexError:
+        outcomes[name] = "IndexError"
+print(json.dumps(outcomes))
+"""
+
+
+def test_simd_loads_and_stores_are_bounds_checked_under_numba_boundscheck(
+        tmp_path):
+    """The explicit vector loads and stores (``simd.py``) check the first
+    and the last entry they touch when Numba checks bounds."""
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", PYTHONPATH=ROOT,
+               NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", SIMD_OUT_OF_BOUNDS], env=env,
+                         cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    outcomes = json.loads(out.stdout.strip().splitlines()[-1])
+    assert outcomes == {
+        "row inside": "ok", "row past its end": "IndexError",
+        "row below the array": "IndexError", "no lanes at the end": "ok",
+        "vector past its end": "IndexError",
+        "store past the row": "IndexError", "store inside": "ok",
+        "broadcast outside": "IndexError"}
+
+
+def _epoch_arguments(n_samples=50, batch_size=16):
+    from fastbp._kernels._state import OptimizerState
+    from fastbp._kernels._config import N_HYPER, SGD
+    from fastbp._network import Layout, Workspace, training_data
+
+    rng = np.random.RandomState(0)
+    layout = Layout([5, 7, 3])
+    workspace = Workspace(layout, batch_size, np.dtype(np.float64))
+    return dict(
+        X=training_data(rng.rand(n_samples, 5), np.float64),
+        Y=rng.rand(n_samples, 3), sw=np.empty(0),
+        idx=np.arange(n_samples, dtype=np.int64), batch_size=batch_size,
+        params=rng.rand(layout.n_params), layers=workspace.table,
+        out=0, alpha=0.0, loss_param=0.0,
+        optimizer=OptimizerState(SGD, np.zeros(N_HYPER),
+                                 np.zeros((2, layout.n_params)),
+                                 np.zeros(1, np.int64)),
+        work=workspace.buffers())
+
+
+@pytest.mark.parametrize("change", [
+    "X with another feature count", "Y of another width", "Y too short",
+    "sample weights too short", "an index past X", "a negative index",
+    "batch larger than the workspace", "params too short",
+    "a table for another capacity", "a workspace too small",
+    "a CSR column index past X", "a row map past X",
+    "an optimizer state too small"])
+def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
+    """Shapes are checked in Python before the compiled epoch, which reads
+    through vector loads that Numba's bounds checking does not cover."""
+    from scipy.sparse import csr_matrix
+
+    from fastbp._kernels import _run_epoch
+    from fastbp._network import Layout, Workspace, training_data
+
+    args = _epoch_arguments()
+    n_params = args["params"].shape[0]
+    if change == "X with another feature count":
+        args["X"] = training_data(np.ones((50, 6)), np.float64)
+    elif change == "Y of another width":
+        args["Y"] = np.ones((50, 2))
+    elif change == "Y too short":
+        args["Y"] = np.ones((49, 3))
+    elif change == "sample weights too short":
+        args["sw"] = np.ones(49)
+    elif change == "an index past X":
+        args["idx"][7] = 50
+    elif change == "a negative index":
+        args["idx"][7] = -1
+    elif change == "batch larger than the workspace":
+        args["batch_size"] = 17
+    elif change == "params too short":
+        args["params"] = args["params"][:-1]
+    elif change == "a table for another capacity":
+        args["layers"] = Layout([5, 7, 3]).table(32)
+    elif change == "a workspace too small":
+        args["work"] = Workspace(Layout([5, 4, 3]), 16,
+                                 np.dtype(np.float64)).buffers()
+    elif change == "a CSR column index past X":
+        X = training_data(csr_matrix(np.eye(50, 5)), np.float64)
+        X.indices[3] = 5
+        args["X"] = X
+        args["work"] = Workspace(Layout([5, 7, 3]), 16, np.dtype(np.float64),
+                                 sparse=True).buffers()
+    elif change == "a row map past X":
+        args["X"] = args["X"]._replace(rows=np.arange(1, 51, dtype=np.int64))
+    elif change == "an optimizer state too small":
+        args["optimizer"] = args["optimizer"]._replace(
+            state=np.zeros((2, n_params - 1)))
+    with pytest.raises(ValueError, match="compiled kernel arguments"):
+        _run_epoch(**args)
+
+
+def test_epoch_kernel_runs_on_arguments_that_fit():
+    from fastbp._kernels import _run_epoch
+
+    assert np.isfinite(_run_epoch(**_epoch_arguments()))
+
+
+@pytest.mark.parametrize("change", ["X", "result", "params", "buffer"])
+def test_prediction_kernel_refuses_arguments_that_do_not_fit(change):
+    from fastbp._kernels import PREDICT_SLOTS, _predict_rows
+    from fastbp._network import Layout, dense_kernel_input
+
+    layout = Layout([5, 7, 3])
+    X = np.ones((10, 6 if change == "X" else 5))
+    params = np.ones(layout.n_params - (change == "params"))
+    scratch = PREDICT_SLOTS * 10 * 7 - (change == "buffer")
+    result = np.empty((10, 2 if change == "result" else 3))
+    with pytest.raises(ValueError, match="compiled kernel arguments"):
+        _predict_rows(dense_kernel_input(X), params, layout.table_for_one,
+                      0, 0, np.empty(scratch), np.empty(scratch), result)
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_network_too_large_for_memory_raises_memory_error(solver):
     X = np.zeros((10, 3))
@@ -286,6 +449,36 @@ def test_regressor_string_targets_raise_type_error():
     model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1)
     with pytest.raises(TypeError, match="strings"):
         model.fit(X, np.arange(10).astype(str))
+
+
+@pytest.mark.parametrize("n_samples, fraction, method", [
+    (1, 0.1, "fit"),            # train set empty
+    (10, 0.1, "fit"),           # validation set too small
+    (10, 0.0, "fit"),           # test_size=0.0
+    (10, 0.1, "partial_fit"),   # partial_fit with early stopping
+    (10, 0.5, "fit"),           # the split works: the loss fails
+])
+def test_regressor_string_targets_with_early_stopping_fail_as_sklearn(
+        n_samples, fraction, method):
+    """scikit-learn splits off the validation set before its loss meets
+    the strings: the split's errors come first."""
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+    X = np.random.RandomState(0).rand(n_samples, 3)
+    y = np.arange(n_samples).astype(str)
+    params = dict(hidden_layer_sizes=(3,), max_iter=1, early_stopping=True,
+                  validation_fraction=fraction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as theirs:
+            getattr(SkMLPRegressor(**params), method)(X, y)
+        with pytest.raises(Exception) as ours:
+            getattr(MLPRegressor(**params), method)(X, y)
+    if isinstance(theirs.value, TypeError):  # numpy's, from the loss
+        assert type(ours.value) is TypeError
+        assert "strings" in str(ours.value)
+    else:
+        assert type(ours.value) is type(theirs.value)
+        assert str(ours.value) == str(theirs.value)
 
 
 def test_fit_refusing_non_finite_X_leaves_the_model_as_it_was():

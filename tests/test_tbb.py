@@ -83,6 +83,86 @@ def test_the_users_threading_layer_choice_is_kept(variable, value, layer):
     assert "TBBNotLoadedWarning" not in stderr
 
 
+# A user's parallel function, fastbp imported or fitted before or after it
+# (argv[1]: "user", "import,user", "fit,user" or "user,fit").
+ORDERS = """
+import json, sys, warnings
+import numpy as np
+import numba
+
+warnings.simplefilter("ignore")
+report = {}
+
+
+def user():
+    @numba.njit(parallel=True)
+    def total(a):
+        s = 0.0
+        for i in numba.prange(a.shape[0]):
+            s += a[i]
+        return s
+    total(np.ones(100))
+    report["user's layer"] = numba.threading_layer()
+
+
+def fit():
+    from fastbp import MLPClassifier
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 6)
+    y = (X[:, 0] > 0.5).astype(int)
+    model = MLPClassifier((8,), max_iter=2, batch_size=64, random_state=0,
+                          dtype="float64").fit(X, y)
+    report["coefs"] = [c.tolist() for c in model.coefs_]
+
+
+for step in sys.argv[1].split(","):
+    if step == "import":
+        import fastbp  # noqa: F401
+        from fastbp import MLPClassifier, MLPRegressor  # noqa: F401
+        with open("/proc/self/maps") as maps:
+            report["tbb mapped after import"] = "/libtbb.so" in maps.read()
+    else:
+        {"user": user, "fit": fit}[step]()
+report["layer"] = numba.threading_layer()
+print(json.dumps(report))
+"""
+
+
+def _run_in_order(order):
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("NUMBA_THREADING_LAYER")}
+    out = subprocess.run([sys.executable, "-c", ORDERS, order], env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """The user's parallel function in a process without fastbp."""
+    return _run_in_order("user")
+
+
+@needs_tbb_wheel
+def test_import_leaves_numbas_threading_layer_alone(alone):
+    """Importing fastbp loads no TBB: a user's parallel function runs on
+    the layer Numba picks without fastbp."""
+    after_import = _run_in_order("import,user")
+    assert after_import["tbb mapped after import"] is False
+    assert after_import["user's layer"] == alone["user's layer"]
+
+
+@needs_tbb_wheel
+def test_fit_results_do_not_depend_on_who_chose_the_layer(alone):
+    """Fitted first, fastbp loads TBB; after a user's parallel code, it
+    keeps the layer Numba chose for that code. The fits are the same."""
+    fit_first = _run_in_order("fit,user")
+    user_first = _run_in_order("user,fit")
+    assert fit_first["layer"] == "tbb"
+    assert user_first["layer"] == alone["user's layer"]
+    assert fit_first["coefs"] == user_first["coefs"]  # bitwise
+
+
 @pytest.fixture
 def nothing_loaded(monkeypatch):
     """_tbb as if it had not run in this process, on a wheel platform."""

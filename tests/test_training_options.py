@@ -1,6 +1,6 @@
 """Training options beyond scikit-learn's MLP: ``init``, ``scoring``,
-``learning_rate="cosine"`` with ``warmup_iter``, and ``weight_decay``
-(``dropout`` has test_dropout.py).
+``learning_rate="cosine"`` with ``warmup_iter``, ``weight_decay`` and
+``max_grad_norm`` (``dropout`` has test_dropout.py).
 
 Each is checked against its definition (a plain-numpy draw or formula), in
 memory and on ``fastbp.dask`` (both fits reach them through the one epoch
@@ -22,6 +22,8 @@ import fastbp
 from fastbp import MLPClassifier, MLPRegressor
 from fastbp._network import INIT_SCHEMES
 from fastbp._solvers import cosine_rate
+
+from . import reference
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -255,6 +257,147 @@ def test_weight_decay_shrinks_weights(digits):
     assert norm(decayed) < 0.8 * norm(plain)
 
 
+# -- max_grad_norm ------------------------------------------------------
+def _clip_fit(X, y, hidden, **params):
+    """A float64 model after one full-batch step from the he_normal draw
+    (zero intercepts), unshuffled."""
+    return MLPClassifier(hidden_layer_sizes=hidden, batch_size=X.shape[0],
+                         max_iter=1, shuffle=False, random_state=3,
+                         init="he_normal", dtype="float64", **params).fit(X, y)
+
+
+def _clipped_step(X, y, hidden, solver, lr, alpha, max_grad_norm,
+                  l2_in_norm=True):
+    """That step in numpy: scikit-learn's gradient (L2 term included),
+    clipped as torch.nn.utils.clip_grad_norm_, then SGD (Nesterov, momentum
+    0.9, from zero velocity) or Adam (t = 1). ``l2_in_norm=False`` clips the
+    data term alone and adds the L2 term after (the alternative not taken).
+
+    Returns (coefs, intercepts, norm before clipping).
+    """
+    units = [X.shape[1], *hidden, 10]
+    coefs = _initial_coefs("he_normal", units, 3)
+    intercepts = [np.zeros(n) for n in units[1:]]
+    Y = np.eye(10)[y]
+    _, gW, gb = reference.loss_and_grads(coefs, intercepts, X, Y, "relu",
+                                         "softmax", alpha)
+    if not l2_in_norm:
+        gW = [g - alpha * W / len(X) for g, W in zip(gW, coefs)]
+    grads, norm = reference.clip_grad_norm(gW + gb, max_grad_norm)
+    if not l2_in_norm:
+        grads = [g + alpha * W / len(X) for g, W in zip(grads, coefs)] + \
+            grads[len(coefs):]
+    params = coefs + intercepts
+    if solver == "sgd":
+        new = [reference.sgd_step(p, g, 0.0, lr, 0.9, True)[0]
+               for p, g in zip(params, grads)]
+    else:
+        new = [reference.adam_step(p, g, 0.0, 0.0, 1, lr, 0.9, 0.999, 1e-8)[0]
+               for p, g in zip(params, grads)]
+    return new[:len(coefs)], new[len(coefs):], norm
+
+
+# (7,): every task runs in turn; (200,): 360 x 14,800 multiply-adds, both
+# steps of the batch in parallel (thresholds in fastbp/_kernels/_config.py).
+@pytest.mark.parametrize("hidden", [(7,), (200,)])
+@pytest.mark.parametrize("solver, lr", [("sgd", 0.1), ("adam", 0.01)])
+def test_max_grad_norm_matches_numpy(digits, hidden, solver, lr):
+    X, y = digits
+    alpha = 1e-2
+    _, _, norm = _clipped_step(X, y, hidden, solver, lr, alpha, np.inf)
+    bound = 0.3 * norm  # clips: c is about 0.3
+    coefs, intercepts, _ = _clipped_step(X, y, hidden, solver, lr, alpha,
+                                         bound)
+    model = _clip_fit(X, y, hidden, solver=solver, learning_rate_init=lr,
+                      alpha=alpha, max_grad_norm=bound)
+    for got, ref in zip(model.coefs_ + model.intercepts_, coefs + intercepts):
+        assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
+    plain = _clip_fit(X, y, hidden, solver=solver, learning_rate_init=lr,
+                      alpha=alpha)
+    assert not np.allclose(plain.coefs_[0], model.coefs_[0], rtol=1e-6)
+    # The loss is the batch's, taken before the step.
+    assert model.loss_ == pytest.approx(plain.loss_, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver, lr", [("sgd", 0.1), ("adam", 0.01)])
+def test_max_grad_norm_includes_the_l2_term(digits, solver, lr):
+    # The norm is that of the gradient the step takes, alpha W / n
+    # included (alpha is part of scikit-learn's loss), as clipping the
+    # gradient of a PyTorch loss with its L2 penalty does.
+    X, y = digits
+    alpha, bound = 20.0, 0.05
+    kwargs = dict(solver=solver, lr=lr, alpha=alpha, max_grad_norm=bound)
+    included = _clipped_step(X, y, (7,), **kwargs)
+    excluded = _clipped_step(X, y, (7,), l2_in_norm=False, **kwargs)
+    assert not np.allclose(included[0][0], excluded[0][0], rtol=1e-4)
+    model = _clip_fit(X, y, (7,), solver=solver, learning_rate_init=lr,
+                      alpha=alpha, max_grad_norm=bound)
+    assert_allclose(model.coefs_[0], included[0][0], rtol=1e-10, atol=1e-13)
+
+
+def test_reference_clipping_is_torchs():
+    torch = pytest.importorskip("torch")
+    rng = np.random.RandomState(0)
+    grads = [rng.randn(5, 3), rng.randn(3)]
+    for max_norm in (0.5, 100.0):
+        tensors = [torch.zeros(g.shape, dtype=torch.float64,
+                               requires_grad=True) for g in grads]
+        for t, g in zip(tensors, grads):
+            t.grad = torch.from_numpy(g.copy())
+        norm = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+        ours, our_norm = reference.clip_grad_norm(grads, max_norm)
+        assert our_norm == pytest.approx(float(norm), rel=1e-14)
+        for t, g in zip(tensors, ours):
+            assert_allclose(t.grad.numpy(), g, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_max_grad_norm_never_reached_is_no_clipping(digits, solver, dtype):
+    # The two-pass step with a bound no batch reaches: the same weights,
+    # bit for bit, as the one-pass step without clipping.
+    X, y = digits
+    kwargs = dict(hidden_layer_sizes=(200,), solver=solver, batch_size=100,
+                  max_iter=3, random_state=0, dtype=dtype)
+    plain = MLPClassifier(**kwargs).fit(X, y)
+    huge = MLPClassifier(max_grad_norm=1e30, **kwargs).fit(X, y)
+    for a, b in zip(plain.coefs_ + plain.intercepts_,
+                    huge.coefs_ + huge.intercepts_):
+        assert_array_equal(a, b)
+    assert plain.loss_curve_ == huge.loss_curve_
+
+
+def test_clipped_sgd_steps_have_the_bound_as_length(digits):
+    # Plain SGD, one batch per partial_fit: each step is -lr * g, g clipped
+    # to norm max_grad_norm (* ||g|| / (||g|| + 1e-6)) when it was longer.
+    X, y = digits
+    lr, bound = 0.5, 0.01
+    model = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd",
+                         momentum=0.0, learning_rate_init=lr,
+                         batch_size=len(X), max_grad_norm=bound,
+                         random_state=0, dtype="float64")
+    flat = lambda m: np.concatenate(  # noqa: E731
+        [a.ravel() for a in m.coefs_ + m.intercepts_])
+    model.partial_fit(X, y.astype(float))
+    for _ in range(3):
+        before = flat(model)
+        model.partial_fit(X, y.astype(float))
+        assert np.linalg.norm(flat(model) - before) == pytest.approx(
+            lr * bound, rel=1e-6)
+
+
+def test_max_grad_norm_with_sparse_X_equals_dense(digits):
+    import scipy.sparse as sp
+    X, y = digits
+    kwargs = dict(hidden_layer_sizes=(16,), max_grad_norm=0.5, max_iter=3,
+                  random_state=0, dtype="float64")
+    dense = MLPClassifier(**kwargs).fit(X, y)
+    sparse = MLPClassifier(**kwargs).fit(sp.csr_matrix(X), y)
+    for a, b in zip(dense.coefs_ + dense.intercepts_,
+                    sparse.coefs_ + sparse.intercepts_):
+        assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
 # -- bad values ---------------------------------------------------------
 @pytest.mark.parametrize("params, match", [
     ({"scoring": 3}, "scoring"),
@@ -266,6 +409,10 @@ def test_weight_decay_shrinks_weights(digits):
     ({"weight_decay": -0.1}, "weight_decay"),
     ({"weight_decay": 0.1, "solver": "lbfgs"}, "weight_decay is applied"),
     ({"learning_rate": "exponential"}, "learning_rate"),
+    ({"max_grad_norm": 0.0}, "max_grad_norm"),
+    ({"max_grad_norm": -1.0}, "max_grad_norm"),
+    ({"max_grad_norm": "1"}, "max_grad_norm"),
+    ({"max_grad_norm": 1.0, "solver": "lbfgs"}, "max_grad_norm clips"),
 ])
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 def test_bad_values_are_refused(digits, Estimator, params, match):
@@ -295,7 +442,7 @@ def _expected_failures(estimator):
      MLPClassifier(max_iter=100, dropout=0.2, dtype="float64"),
      MLPRegressor(max_iter=100, init="glorot_normal", solver="sgd",
                   learning_rate="cosine", weight_decay=1e-3,
-                  scoring="loss", dtype="float64")],
+                  max_grad_norm=1.0, scoring="loss", dtype="float64")],
     expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_with_options(estimator, check):
     check(estimator)
@@ -342,6 +489,36 @@ def test_dask_init_and_weight_decay(client, digits):
     for a, b, w0 in zip(decayed.coefs_, plain.coefs_, W0):
         assert_allclose(a - b, -0.05 * 0.3 * w0, rtol=1e-9, atol=1e-14)
     assert decayed.to_fastbp().get_params()["weight_decay"] == 0.3
+
+
+@pytest.mark.parametrize("solver, lr", [("sgd", 0.1), ("adam", 0.01)])
+def test_dask_max_grad_norm(client, digits, solver, lr):
+    # Each block's local steps clip as the in-memory steps do: one block,
+    # one step, the numpy reference's weights.
+    import fastbp.dask
+    X, y = digits
+    Xd, yd, _, _ = _dask_digits(digits, rows=300)
+    _, _, norm = _clipped_step(X[:300], y[:300], (7,), solver, lr, 1e-2,
+                               np.inf)
+    bound = 0.3 * norm
+    model = fastbp.dask.MLPClassifier(
+        hidden_layer_sizes=(7,), batch_size=300, max_iter=1, shuffle=False,
+        random_state=3, init="he_normal", dtype="float64", solver=solver,
+        learning_rate_init=lr, alpha=1e-2, max_grad_norm=bound)
+    model.fit(Xd, yd)
+    coefs, intercepts, _ = _clipped_step(X[:300], y[:300], (7,), solver, lr,
+                                         1e-2, bound)
+    for got, ref in zip(model.coefs_ + model.intercepts_, coefs + intercepts):
+        assert_allclose(got, ref, rtol=1e-10, atol=1e-13)
+    assert model.to_fastbp().get_params()["max_grad_norm"] == bound
+
+
+def test_dask_max_grad_norm_refused_with_lbfgs(client, digits):
+    import fastbp.dask
+    Xd, yd, _, _ = _dask_digits(digits)
+    with pytest.raises(ValueError, match="max_grad_norm clips"):
+        fastbp.dask.MLPClassifier(solver="lbfgs", max_grad_norm=1.0,
+                                  max_iter=1).fit(Xd, yd)
 
 
 @pytest.mark.parametrize("scoring", ["loss", "neg_log_loss"])
@@ -395,7 +572,7 @@ def test_onnx_round_trip_after_options(digits):
     model = MLPClassifier(hidden_layer_sizes=(12,), init="he_normal",
                           learning_rate="cosine", warmup_iter=2,
                           weight_decay=1e-3, scoring="loss", dropout=0.2,
-                          early_stopping=True, max_iter=20,
+                          max_grad_norm=1.0, early_stopping=True, max_iter=20,
                           random_state=0).fit(X, y)
     onx = to_onnx(model, options={"zipmap": False})
     session = ort.InferenceSession(onx.SerializeToString(),
@@ -410,5 +587,5 @@ def test_onnx_round_trip_after_options(digits):
 def test_defaults_are_scikit_learns_names():
     assert fastbp.MLPClassifier().get_params()["init"] == "auto"
     for name, value in [("scoring", None), ("warmup_iter", 0),
-                        ("weight_decay", 0.0)]:
+                        ("weight_decay", 0.0), ("max_grad_norm", None)]:
         assert fastbp.MLPRegressor().get_params()[name] == value

@@ -144,13 +144,35 @@ def classes_of(shape):
 
 
 def cpu_model():
-    """The CPU's model name (``/proc/cpuinfo``), for every result file."""
+    """The CPU's model name (``/proc/cpuinfo``) with its family and model
+    numbers, LLVM's name for its microarchitecture and its L2 cache per
+    core, for every result file: a cloud "AMD EPYC" or "Intel Xeon" names
+    several generations, whose speeds differ by a factor of two."""
+    import platform
+    name = platform.processor() or "unknown CPU"
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if not key.strip():  # the first CPU's fields end here
+                    break
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    import platform
-    return platform.processor() or "unknown CPU"
+    name = fields.get("model name", name)
+    details = []
+    if "cpu family" in fields:  # e.g. AMD's 25 is Zen 3/4, 26 is Zen 5
+        details.append(f"family {fields['cpu family']} "
+                       f"model {fields.get('model', '?')}")
+    try:
+        import llvmlite.binding as llvm
+        details.append(llvm.get_host_cpu_name())
+    except Exception:  # llvmlite missing or too old: the name alone
+        pass
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            details.append(f"L2 {f.read().strip()} per core")
+    except OSError:
+        pass
+    return f"{name} ({', '.join(details)})" if details else name

@@ -151,10 +151,17 @@ SGD, ADAM, FULL_BATCH = 0, 1, 2
 # one meaning each: LEARNING_RATE is the rate of this epoch (SGD's current
 # rate; Adam's initial one, or its scheduled one under
 # learning_rate="cosine"); NESTEROV is 1 for Nesterov's momentum, 0 for
-# classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients.
-(LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON,
- WEIGHT_DECAY) = range(7)
-N_HYPER = 7
+# classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients;
+# MAX_GRAD_NORM the bound on the batch gradient's L2 norm (0: no clipping).
+(LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON, WEIGHT_DECAY,
+ MAX_GRAD_NORM) = range(8)
+N_HYPER = 8
+# What a weight-gradient task does (``backprop._weight_gradient_task``):
+# TASK_FUSED sums its rows of the gradient and steps those parameters at
+# once. Under max_grad_norm a batch takes two passes over the tasks:
+# TASK_NORM sums the gradient and its squared norm over the task's
+# parameters, TASK_STEP then steps them once the batch's norm is known.
+TASK_FUSED, TASK_NORM, TASK_STEP = 0, 1, 2
 
 HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                 "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
@@ -166,3 +173,14 @@ OUTPUT_CODES = {"identity": OUT_IDENTITY, "logistic": OUT_LOGISTIC,
 LOSS_CODES = {"huber": OUT_HUBER, "absolute_error": OUT_ABSOLUTE,
               "quantile": OUT_QUANTILE}
 SOLVER_CODES = {"sgd": SGD, "adam": ADAM}
+
+# The element types of dense X that training reads where it lies, each
+# batch's rows converted to the training dtype as they are gathered
+# (``gather``): the floats, pixels (uint8; bool is read as uint8, its 0 and
+# 1) and numpy's default integer. Each costs two loops of the gather (C and
+# Fortran order) compiled per training dtype, about 0.3-0.4 s of CPU each
+# (float32, 2026-12-04), so the list is short; X of another type is
+# converted to the training dtype before training, as scikit-learn does.
+X_FLOAT32, X_FLOAT64, X_UINT8, X_INT64 = range(4)
+X_KINDS = {"float32": X_FLOAT32, "float64": X_FLOAT64, "uint8": X_UINT8,
+           "bool": X_UINT8, "int64": X_INT64}

@@ -11,6 +11,35 @@ from typing import NamedTuple
 import numpy as np
 
 
+class TrainingData(NamedTuple):
+    """X as the training kernels read it (``fastbp._network.training_data``
+    makes one): dense X where it lies, or CSR X's arrays.
+
+    dense : read-only uint8 ndarray of shape (n_rows, n_bytes)
+        Dense X's bytes, C-contiguous: its rows (C order) or its columns
+        (Fortran order, ``transposed``); (0, 0) for sparse X.
+    kind : int
+        Dense X's element type (``_config.X_KINDS``).
+    transposed : int
+        1 if ``dense`` holds X's columns.
+    rows : int64 ndarray of shape (n_training_rows,) or (0,)
+        Training sample r is row ``rows[r]`` of dense X (empty: row r): the
+        training rows of an early-stopping split, read where they lie.
+    data : ndarray of shape (nnz,), the training dtype
+        CSR X's stored values; empty for dense X.
+    indices, indptr : int64 ndarrays
+        CSR X's column indices and row pointers; empty for dense X.
+    """
+
+    dense: np.ndarray
+    kind: int
+    transposed: int
+    rows: np.ndarray
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
+
 class Work(NamedTuple):
     """Scratch buffers of the training kernels (``fastbp._network.Workspace``
     allocates them once per fit). Every one is overwritten.

@@ -131,7 +131,48 @@ def stack_int64(typingctx, count):
     return array_type(count), codegen
 
 
+@intrinsic
+def bytes_as(typingctx, raw, dtype):
+    """The C-contiguous uint8 matrix ``raw`` read as a matrix of ``dtype``
+    (a numpy scalar type such as ``np.float64``), of shape (rows, cols //
+    itemsize): ``raw.view(dtype)`` (unchecked: the row length a multiple
+    of the itemsize, the data aligned for it). numpy's ``view`` in a
+    kernel would make loading it import ``numba.np.arrayobj``."""
+    if not (_c_array(raw, 2) and raw.dtype == types.uint8
+            and isinstance(dtype, types.NumberClass)):
+        return None
+    element = dtype.instance_type
+    view_type = raw.copy(dtype=element)
+
+    def codegen(context, builder, signature, args):
+        from numba.np.arrayobj import make_array, populate_array
+
+        intp = context.get_value_type(types.intp)
+        source = make_array(signature.args[0])(context, builder, args[0])
+        rows, row_bytes = cgutils.unpack_tuple(builder, source.shape, 2)
+        row_stride = cgutils.unpack_tuple(builder, source.strides, 2)[0]
+        data_type = context.get_data_type(element)
+        itemsize = context.get_constant(types.intp,
+                                        context.get_abi_sizeof(data_type))
+        view = make_array(view_type)(context, builder)
+        populate_array(
+            view, data=builder.bitcast(source.data, data_type.as_pointer()),
+            shape=cgutils.pack_array(
+                builder, [rows, builder.udiv(row_bytes, itemsize)], ty=intp),
+            strides=cgutils.pack_array(builder, [row_stride, itemsize],
+                                       ty=intp),
+            itemsize=itemsize, meminfo=source.meminfo, parent=source.parent)
+        return impl_ret_borrowed(context, builder, view_type,
+                                 view._getvalue())
+
+    return view_type(raw, dtype), codegen
+
+
 if not FAST_PATH:
+    @jit
+    def bytes_as(raw, dtype):  # noqa: F811
+        return raw.view(dtype)
+
     @jit
     def matrix_view(flat, offset, rows, cols):  # noqa: F811
         return flat[offset:offset + rows * cols].reshape((rows, cols))

@@ -49,17 +49,19 @@ from numba import types
 from ._config import (ACT_OFFSET, ACTIVATION, CHUNK_MIN_SAMPLES, COEF_OFFSET,
                       FAN_IN, FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
                       MAX_CHUNKS, OUT_ABSOLUTE, OUT_HUBER, OUT_QUANTILE,
-                      SPARSE_TASKS, TASK_MACS, jit)
+                      SPARSE_TASKS, TASK_MACS, TASK_NORM, TASK_STEP, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
 from ._views import view as _view
+from ._state import TrainingData
 from .activations import _activate_keep_rows_ext, keeps_derivative
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
                     _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
+from .gather import _gather_rows_ext
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _robust_loss_delta, _sample_loss)
-from .optimizers import _step_range_ext, _store_transposed
+from .optimizers import _grad_sq_block, _step_range_ext, _store_transposed
 
 
 @jit
@@ -92,10 +94,11 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
-    Sample ``s`` of the batch is row ``idx[start + s]`` of X and Y. ``X`` is
-    a tuple ``(dense, data, indices, indptr)``: a dense (n_samples,
-    n_features) array, or CSR arrays (non-empty ``indptr``) whose first layer
-    is computed from the stored entries only. Fills rows s0..s1 of every
+    Sample ``s`` of the batch is row ``idx[start + s]`` of Y (and of X, or
+    through X's row map). ``X`` is a ``TrainingData`` (``_state``): dense X
+    in its own type and order, gathered row by row, or CSR arrays
+    (non-empty ``indptr``) whose first layer is computed from the stored
+    entries only. Fills rows s0..s1 of every
     layer's activations and errors (and of ``xbuf``). Hidden layer ``l``
     with ``drop_threshold[l] > 0`` is dropped out (``dropout``, with the key
     ``drop_key``); its activations are stored dropped out.
@@ -112,26 +115,18 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     cap = xbuf.shape[0]
     n_outputs = layers[n_layers - 1, FAN_OUT]
     one = params.dtype.type(1)
-    dense, data, indices, indptr = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     sparse = indptr.shape[0] > 0
 
-    # Gather the chunk's rows of a dense X (2-D indexing, no row views:
-    # see activations), testing each entry: |x| < inf is false for NaN and
-    # the infinities only. A non-finite row makes the chunk's loss NaN
-    # (partial_fit tests X that way, see _mlp's _fit_stochastic; the copy
-    # is memory-bound, the test costs nothing measurable). A compare, not
-    # arithmetic: the sum of x - x this replaced was rewritten to 0 under
-    # fastmath's "reassoc", so an infinity that relu hid from the loss went
-    # through.
+    # Gather the chunk's rows of a dense X, converted to the params' dtype
+    # and tested for NaN and infinity (``gather``). A non-finite row makes
+    # the chunk's loss NaN (partial_fit tests X that way, see _mlp's
+    # _fit_stochastic; the copy is memory-bound, the test costs nothing
+    # measurable).
     finite = True
-    inf = params.dtype.type(np.inf)
     if not sparse:
-        for s in range(s0, s1):
-            i = idx[start + s]
-            for k in range(dense.shape[1]):
-                x = dense[i, k]
-                xbuf[s, k] = x
-                finite &= abs(x) < inf
+        finite = _gather_rows_ext(X.dense, X.kind, X.transposed, X.rows,
+                                  idx, start, s0, s1, xbuf)
 
     # Forward.
     A = xbuf
@@ -313,8 +308,8 @@ def _transpose_weights(params, wt, layers):
 
 @jit
 def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
-                          deltas, task, n_row_tasks, params, alpha, denom,
-                          solver, hyper, state, lr_t, wt, task_sq):
+                          deltas, task, n_row_tasks, phase, params, alpha,
+                          denom, solver, hyper, state, lr_t, wt, task_sq):
     """One task of step 2: a block of rows of some layer's dW, or a db, then
     (but for ``solver=FULL_BATCH``) step 3 on those parameters.
 
@@ -327,43 +322,56 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
     0.0736 -> 0.0716 s, medians of five alternating processes; one thread:
     0.131 s either way). Nothing in step 2 reads the weights.
     ``task_sq[task]`` gets the range's sum of squared coefficients.
+
+    ``phase`` (``_config``) splits the task in two for ``max_grad_norm``:
+    TASK_NORM sums the gradient and puts the squared norm of the gradient
+    the step would take in ``task_sq[task]``
+    (``optimizers._grad_sq_block``); TASK_STEP takes the step on the
+    gradient already summed, with ``denom`` the clipped divisor. TASK_FUSED
+    does both at once, as described above.
     """
-    _, data, indices, indptr = X
+    data, indices, indptr = X.data, X.indices, X.indptr
     sparse = indptr.shape[0] > 0
+    n_coefs = layers[0, INTERCEPT_OFFSET]
     if task < n_row_tasks:
         l, r0, r1 = _find_block(layers, task, sparse, m)
         fan_in = layers[l, FAN_IN]
         fan_out = layers[l, FAN_OUT]
-        gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
-        if l == 0 and sparse:
-            D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
-            _sparse_weight_gradient(data, indices, indptr, idx, start, m, D,
-                                    gW, r0, r1)
-        else:
-            A = xbuf if l == 0 else _view(acts, layers[l - 1, ACT_OFFSET], cap,
-                                          fan_in)
-            D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
-            _gemm_atb_ext(A, D, gW, r0, r1, m)
         p0 = layers[l, COEF_OFFSET] + r0 * fan_out
         p1 = layers[l, COEF_OFFSET] + r1 * fan_out
+        if phase != TASK_STEP:
+            gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
+            if l == 0 and sparse:
+                D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
+                _sparse_weight_gradient(data, indices, indptr, idx, start, m,
+                                        D, gW, r0, r1)
+            else:
+                A = xbuf if l == 0 else _view(
+                    acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
+                D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
+                _gemm_atb_ext(A, D, gW, r0, r1, m)
     else:
         l = task - n_row_tasks
         fan_out = layers[l, FAN_OUT]
-        D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
         p0 = layers[l, INTERCEPT_OFFSET]
         p1 = p0 + fan_out
-        db = grad[p0:p1]
-        # Each entry sums over the samples in order (vectorised across the
-        # entries, not along the sum).
-        for j in range(fan_out):
-            db[j] = 0
-        for s in range(m):
+        if phase != TASK_STEP:
+            D = _view(deltas, layers[l, ACT_OFFSET], cap, fan_out)
+            db = grad[p0:p1]
+            # Each entry sums over the samples in order (vectorised across
+            # the entries, not along the sum).
             for j in range(fan_out):
-                db[j] += D[s, j]
-    if solver != FULL_BATCH:
-        task_sq[task] = _step_range_ext(params, grad, alpha, denom,
-                                        layers[0, INTERCEPT_OFFSET], solver, hyper, state,
-                                        lr_t, wt, layers, p0, p1)
+                db[j] = 0
+            for s in range(m):
+                for j in range(fan_out):
+                    db[j] += D[s, j]
+    if phase == TASK_NORM:
+        task_sq[task] = _grad_sq_block(params, grad, alpha, denom, n_coefs,
+                                       p0, p1)
+    elif solver != FULL_BATCH:
+        task_sq[task] = _step_range_ext(params, grad, alpha, denom, n_coefs,
+                                        solver, hyper, state, lr_t, wt,
+                                        layers, p0, p1)
 
 
 @jit
@@ -386,23 +394,32 @@ def _total_loss(data_loss, sq_total, alpha, sw_sum, out, layers):
 
 
 def _kernel_input_type(f):
-    """Numba type of the kernels' X tuple (dense, data, indices, indptr),
-    read-only as the entry points pass it."""
+    """Numba type of prediction's X tuple (dense, data, indices, indptr),
+    read-only as the entry point passes it."""
     return types.Tuple([readonly(f, 2), readonly(f, 1),
                         readonly(types.int64, 1), readonly(types.int64, 1)])
+
+
+def _training_data_type(f):
+    """Numba type of the training kernels' X, a ``TrainingData`` of
+    read-only arrays as the entry points pass it."""
+    return types.NamedTuple(
+        [readonly(types.uint8, 2), types.int64, types.int64,
+         readonly(types.int64, 1), readonly(f, 1), readonly(types.int64, 1),
+         readonly(types.int64, 1)], TrainingData)
 
 
 # Handles compiled callers use (see _extern); the training data X, Y, sw
 # and the sample order idx arrive read-only.
 _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
-    (_kernel_input_type(f), readonly(f, 2), readonly(f, 1),
+    (_training_data_type(f), readonly(f, 2), readonly(f, 1),
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
      types.int64, types.float64, array(f, 2), array(f, 1), array(f, 1),
      array(f, 1), array(types.int64, 1), array(types.int64, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
-    (_kernel_input_type(f), readonly(types.int64, 1), types.int64,
+    (_training_data_type(f), readonly(types.int64, 1), types.int64,
      array(f, 1), array(types.int64, 2), types.int64, types.int64,
      readonly(f, 2), readonly(f, 1), readonly(f, 1), types.int64,
-     types.int64, array(f, 1), f, f, types.int64, array(f, 1), array(f, 2),
-     f, array(f, 1), array(types.float64, 1))])
+     types.int64, types.int64, array(f, 1), f, f, types.int64, array(f, 1),
+     array(f, 2), f, array(f, 1), array(types.float64, 1))])

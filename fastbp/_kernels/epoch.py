@@ -14,6 +14,12 @@ given sample order. For each batch ``idx[b0:b0 + m]``:
    in batch order and normalised once, which is L-BFGS's loss and gradient
    over all samples.
 
+With ``max_grad_norm`` (``hyper[MAX_GRAD_NORM] > 0``) the step needs the
+norm of the whole batch gradient, so steps 2 and 3 become two passes over
+the same tasks: the gradient rows and each task's squared norm, added in
+task order (``optimizers._clipped_denom``), then the steps with the clipped
+divisor. Without it the code path is the one pass above.
+
 The stochastic and full-batch passes share one compiled entry point, and
 its two parallel loops are functions of their own with nothing in them but
 the loop (``_chunks_in_parallel``, ``_tasks_in_parallel``), each iteration
@@ -31,16 +37,19 @@ import numpy as np
 from numba import get_num_threads, prange
 
 from ._config import (ADAM, BETA_1, BETA_2, CHUNK_PARALLEL_MIN_WORK,
-                      FULL_BATCH, INTERCEPT_OFFSET, LEARNING_RATE, N_HYPER,
-                      PARALLEL_MIN_WORK, REDUCE_BLOCK, jit_entry,
-                      jit_parallel)
+                      FULL_BATCH, INTERCEPT_OFFSET, LEARNING_RATE,
+                      MAX_GRAD_NORM, N_HYPER, PARALLEL_MIN_WORK,
+                      REDUCE_BLOCK, TASK_FUSED, TASK_NORM, TASK_STEP,
+                      jit_entry, jit_parallel)
+from ._checks import check_train_arguments
 from ._state import OptimizerState, no_dropout
 from ._extern import read_only, register
 from ._minmax import maximum, minimum
 from .backprop import (_forward_backward_chunk_ext, _n_chunks, _task_range,
                        _n_row_tasks, _total_loss, _transpose_weights,
                        _weight_gradient_task_ext, _weight_sum)
-from .optimizers import _add_block, _adam_step_size, _normalise_block_ext
+from .optimizers import (_add_block, _adam_step_size, _clipped_denom,
+                         _normalise_block_ext)
 
 
 @jit_parallel
@@ -57,7 +66,7 @@ def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
 
 @jit_parallel
 def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
-                       deltas, n_row_tasks, n_tasks, n_groups, sparse,
+                       deltas, n_row_tasks, n_tasks, n_groups, sparse, phase,
                        params, alpha, denom, solver, hyper, state, lr_t, wt,
                        block_sq):
     """Steps 2 and 3 of a batch, one run of tasks of about equal work per
@@ -68,8 +77,8 @@ def _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf, acts,
         for task in range(t0, t1):
             _weight_gradient_task_ext(
                 X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
-                task, n_row_tasks, params, alpha, denom, solver, hyper,
-                state, lr_t, wt, block_sq)
+                task, n_row_tasks, phase, params, alpha, denom, solver,
+                hyper, state, lr_t, wt, block_sq)
 
 
 @jit_entry
@@ -79,10 +88,12 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
     Parameters
     ----------
-    X : tuple (dense, data, indices, indptr)
-        A C-contiguous (n_samples, n_features) array with empty CSR arrays,
-        or an empty dense array with X's CSR arrays (int64 indices).
-    Y : ndarray of shape (n_samples, n_outputs), X's dtype
+    X : TrainingData
+        Dense X in its own element type and memory order (its batches'
+        rows converted as they are gathered), or X's CSR arrays (int64
+        indices), as ``fastbp._network.training_data`` gives them
+        (``_state``).
+    Y : ndarray of shape (n_samples, n_outputs), the params' dtype
     sw : ndarray of shape (n_samples,) or (0,)
         Sample weights; empty for unweighted.
     idx : int64 ndarray of shape (>= stop,)
@@ -106,7 +117,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     optimizer : OptimizerState
         ``(solver, hyper, state, step)`` (``_state``): SGD, ADAM, or
         FULL_BATCH (no step; the gradient is left in ``work.grad``), its
-        hyper-parameters, and its state and step count, updated in place.
+        hyper-parameters (``hyper[MAX_GRAD_NORM] > 0`` clips each batch's
+        gradient to that L2 norm), and its state and step count, updated
+        in place.
     work : Work
         The scratch buffers (``_state``), as
         ``fastbp._network.Workspace.buffers()`` gives them. All are
@@ -141,8 +154,9 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
     n_coefs = layers[0, INTERCEPT_OFFSET]
     n_layers = layers.shape[0]
     n_blocks = (n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    sparse = X[3].shape[0] > 0
+    sparse = X.indptr.shape[0] > 0
     full_batch = solver == FULL_BATCH
+    clip = not full_batch and hyper[MAX_GRAD_NORM] > 0
     if full_batch and stop - start > batch_size and grad_tmp.shape[0] < n_params:
         raise ValueError("a full-batch pass over several batches needs a "
                          "full_batch workspace")
@@ -185,22 +199,33 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
                                    hyper[BETA_2], maximum(step[0], 1), params)
 
         # Steps 2 and 3: rows of the weight gradients, then the bias
-        # gradients, each task stepping the parameters it summed.
+        # gradients, each task stepping the parameters it summed. Under
+        # max_grad_norm, two passes over the tasks: the gradient and its
+        # squared norm per task, then the step with the clipped divisor.
         n_row_tasks = _n_row_tasks(layers, sparse, m)
         n_tasks = n_row_tasks + n_layers
         if n_tasks > block_sq.shape[0]:
             raise ValueError("workspace too small for the batch's tasks")
-        if work_size >= PARALLEL_MIN_WORK:
-            _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf,
-                               acts, deltas, n_row_tasks, n_tasks, n_groups,
-                               sparse, params, alpha, denom, solver, hyper,
-                               state, lr_t, wt, block_sq)
-        else:
-            for task in range(n_tasks):
-                _weight_gradient_task_ext(
-                    X, idx, b0, target, layers, cap, m, xbuf, acts, deltas,
-                    task, n_row_tasks, params, alpha, denom, solver, hyper,
-                    state, lr_t, wt, block_sq)
+        phase = TASK_NORM if clip else TASK_FUSED
+        step_denom = denom
+        for _ in range(2 if clip else 1):
+            if work_size >= PARALLEL_MIN_WORK:
+                _tasks_in_parallel(X, idx, b0, target, layers, cap, m, xbuf,
+                                   acts, deltas, n_row_tasks, n_tasks,
+                                   n_groups, sparse, phase, params, alpha,
+                                   step_denom, solver, hyper, state, lr_t,
+                                   wt, block_sq)
+            else:
+                for task in range(n_tasks):
+                    _weight_gradient_task_ext(
+                        X, idx, b0, target, layers, cap, m, xbuf, acts,
+                        deltas, task, n_row_tasks, phase, params, alpha,
+                        step_denom, solver, hyper, state, lr_t, wt, block_sq)
+            if phase == TASK_NORM:
+                step_denom = _clipped_denom(block_sq, n_tasks,
+                                            hyper[MAX_GRAD_NORM], sw_sum,
+                                            params)
+                phase = TASK_STEP
 
         if full_batch:
             total += data_loss
@@ -236,8 +261,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
 
 
 # The kernel modules whose handles _train_kernel calls, directly or not.
-_MODULES = ("activations", "losses", "dense", "dropout", "backprop",
-            "optimizers")
+_MODULES = ("activations", "losses", "dense", "dropout", "gather",
+            "backprop", "optimizers")
 
 
 def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
@@ -248,8 +273,12 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
     and result as there (``dropout`` None: none)."""
     if dropout is None:
         dropout = no_dropout(layers.shape[0])
+    check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
+                          layers, optimizer, work)
     register(params.dtype, _MODULES)
-    X = tuple(read_only(a) for a in X)
+    X = X._replace(dense=read_only(X.dense), rows=read_only(X.rows),
+                   data=read_only(X.data), indices=read_only(X.indices),
+                   indptr=read_only(X.indptr))
     Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.

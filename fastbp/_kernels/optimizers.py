@@ -9,6 +9,14 @@ next backward pass reads. Each weight-gradient task calls it on the
 parameters it has just summed (``backprop._weight_gradient_task``), while
 they are in its core's cache.
 
+``max_grad_norm`` clips the gradient the step takes, g = (G + alpha W) /
+denom, L2 term included (it is part of scikit-learn's loss), to a global L2
+norm over all coefficients and intercepts. The norm needs every task's
+gradient first: ``_grad_sq_block`` sums g^2 over a task's range,
+``_clipped_denom`` adds the ranges in task order and returns the divisor
+that scales g as ``torch.nn.utils.clip_grad_norm_`` does, and the step runs
+unchanged with it.
+
 A task's range depends on the network's shape and the batch size only, and
 every update is elementwise arithmetic compiled without fastmath (the same
 result vectorised or not), so the weights never depend on the thread
@@ -63,6 +71,51 @@ def _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1):
     for i in range(G.shape[0]):
         G[i] = G[i] / denom
     return _sum_squares(P)
+
+
+@jit_sum
+def _grad_sq_block(params, grad, alpha, denom, n_coefs, p0, p1):
+    """sum of g[p]^2 in float64 over p0 <= p < p1, for the gradient
+    g = (grad + alpha * W) / denom that the step takes (``_normalise_block``:
+    the L2 term for coefficients, p < n_coefs, only). ``grad`` is read, not
+    written.
+    """
+    c1 = maximum(minimum(p1, n_coefs), p0)
+    P = params[p0:c1]
+    G = grad[p0:c1]
+    sq = 0.0
+    for i in range(P.shape[0]):
+        g = float((G[i] + alpha * P[i]) / denom)
+        sq += g * g
+    G = grad[c1:p1]
+    for i in range(G.shape[0]):
+        g = float(G[i] / denom)
+        sq += g * g
+    return sq
+
+
+@jit
+def _clipped_denom(task_sq, n_tasks, max_norm, sw_sum, dtype_of):
+    """The divisor of a batch's step under ``max_grad_norm``.
+
+    The step takes g = (G + alpha W) / sw_sum; ``task_sq[:n_tasks]`` holds
+    its squared norm over each task's parameters (``_grad_sq_block``),
+    added in task order. As ``torch.nn.utils.clip_grad_norm_``, g is scaled
+    by c = max_norm / (||g|| + 1e-6) when c < 1; dividing by sw_sum / c
+    does that (up to rounding) with the step's own normalisation.
+
+    Returns
+    -------
+    denom : float of the dtype of ``dtype_of``
+        sw_sum / c if c < 1, else sw_sum (also when ||g|| is NaN).
+    """
+    sq = 0.0
+    for t in range(n_tasks):
+        sq += task_sq[t]
+    c = float(max_norm) / (math.sqrt(sq) + 1e-6)
+    if c < 1.0:
+        return dtype_of.dtype.type(sw_sum / c)
+    return dtype_of.dtype.type(sw_sum)
 
 
 @jit_exact

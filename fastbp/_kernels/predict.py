@@ -23,6 +23,7 @@ from ._config import (ACTIVATION, COEF_OFFSET, FAN_IN, FAN_OUT, IDENTITY,
                       INTERCEPT_OFFSET, PREDICT_BLOCK,
                       PREDICT_PARALLEL_MIN_WORK, PREDICT_SLOTS, jit,
                       jit_entry_parallel)
+from ._checks import check_predict_arguments
 from ._extern import array, extern, read_only, register
 from ._minmax import minimum
 from ._views import stack_int64, view as _view
@@ -195,6 +196,7 @@ def _predict_rows(X, params, layers, out, buf_a, buf_b, result,
     At most PREDICT_BLOCK rows run serially, never in a parallel region
     (callers skip thread settings for them).
     """
+    check_predict_arguments(X, params, layers, buf_a, buf_b, result)
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     return _predict_kernel(X, params, layers, out, buf_a, buf_b,

@@ -14,6 +14,11 @@ Loads and stores take a lane count: the lanes at and beyond it are neither
 read nor written (LLVM's masked load and store), so a row whose length is
 not a multiple of the vector width needs neither padding nor a scalar tail,
 and nothing is ever read past the end of an array.
+
+With Numba's bounds checking on (``NUMBA_BOUNDSCHECK=1``), a load or store
+checks the first and the last entry it touches, and ``splat_at`` its entry,
+as ``a[i, j]`` is checked: an IndexError instead of an access outside the
+array. Without it they compile to the vector instruction alone.
 """
 
 import llvmlite.ir as ir
@@ -66,8 +71,26 @@ def _suffix(vector_type):
     return f"v{vector_type.count}{element}"
 
 
-def _pointer(context, builder, aryty, ary, indices):
+def _pointer(context, builder, aryty, ary, indices, count=None):
+    """Address of ``ary[indices]``; under bounds checking, the entries from
+    there to ``count`` along the last axis (one without ``count``) are
+    checked to lie inside the array."""
     array = context.make_array(aryty)(context, builder, ary)
+    if context.enable_boundscheck:
+        if count is None:
+            cgutils.get_item_pointer(context, builder, aryty, array, indices,
+                                     boundscheck=True)
+        else:
+            if count.type.width < indices[-1].type.width:
+                count = builder.sext(count, indices[-1].type)
+            nonempty = builder.icmp_signed(">", count,
+                                           ir.Constant(count.type, 0))
+            with builder.if_then(nonempty):
+                last = builder.sub(builder.add(indices[-1], count),
+                                   ir.Constant(count.type, 1))
+                for checked in (indices, [*indices[:-1], last]):
+                    cgutils.get_item_pointer(context, builder, aryty, array,
+                                             checked, boundscheck=True)
     return cgutils.get_item_pointer(context, builder, aryty, array, indices,
                                     wraparound=False)
 
@@ -104,7 +127,7 @@ def load(typingctx, a, i, j, count):
 
     def codegen(context, builder, signature, args):
         ary, i, j, count = args
-        pointer = _pointer(context, builder, a, ary, [i, j])
+        pointer = _pointer(context, builder, a, ary, [i, j], count)
         return _masked_load(context, builder, a, pointer, count, vt)
     return vt(a, i, j, count), codegen
 
@@ -119,7 +142,7 @@ def load1(typingctx, a, j, count):
 
     def codegen(context, builder, signature, args):
         ary, j, count = args
-        pointer = _pointer(context, builder, a, ary, [j])
+        pointer = _pointer(context, builder, a, ary, [j], count)
         return _masked_load(context, builder, a, pointer, count, vt)
     return vt(a, j, count), codegen
 
@@ -133,7 +156,7 @@ def store(typingctx, a, i, j, count, v):
 
     def codegen(context, builder, signature, args):
         ary, i, j, count, value = args
-        pointer = _pointer(context, builder, a, ary, [i, j])
+        pointer = _pointer(context, builder, a, ary, [i, j], count)
         mask = _mask(builder, v.lanes, count)
         fnty = ir.FunctionType(ir.VoidType(), [value.type, pointer.type,
                                                ir.IntType(32), mask.type])

@@ -38,7 +38,7 @@ from .._kernels._state import OptimizerState
 from .._kernels._layer import compiled_section
 from .._kernels._threads import fit_threads
 from .._mlp import _LBFGS_BLOCK
-from .._network import (Layout, Workspace, aligned_empty, kernel_input,
+from .._network import (Layout, Workspace, aligned_empty, training_data,
                         weights_or_empty)
 
 _LOCAL = threading.local()
@@ -74,7 +74,9 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_features)
-        The block's rows, of ``params``' dtype.
+        The block's rows, of ``params``' dtype or of a type training reads
+        in place (``fastbp._network.training_data``: rows are converted as
+        they are gathered, the block is not copied).
     Y : ndarray of shape (n_rows, n_outputs)
         Encoded targets, of ``params``' dtype.
     sw : ndarray of shape (n_rows,) or None
@@ -118,7 +120,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
         loss = _loss_grad(
-            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            training_data(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table,
             out, dtype.type(0), loss_param, workspace.buffers())
@@ -184,7 +186,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     workspace = _workspace(layer_units, hidden, batch_size, dtype)
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
-            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            training_data(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, out, dtype.type(alpha),
@@ -197,7 +199,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
 
 def block_predict(model, X):
     """Output activations of a fitted fastbp ``model`` for the rows X
-    (already of the model's dtype), through its compiled forward pass."""
+    (converted to the model's dtype first), through its compiled forward
+    pass."""
     return model._forward_pass_fast(
         np.ascontiguousarray(X, dtype=model._fitted_dtype), check_input=False)
 

@@ -1,8 +1,12 @@
 """Training data as row blocks held by the workers.
 
 The arrays a user passes are checked (shapes, chunks, finite values,
-labels) in one pass over the data, cast to the model's dtype, encoded
-(one-hot class indicators, class weights) and persisted on the cluster.
+labels) in one pass over the data, encoded (one-hot class indicators,
+class weights) and persisted on the cluster. X keeps its element type when
+training reads it in place (``fastbp._network.GATHERED_DTYPES``: each
+batch's rows are converted as they are gathered, so a block is never
+copied to convert it); other types, the targets and the weights are cast
+to the model's dtype.
 What the client keeps of them is one future per row block: the trainer
 sends each round's tasks to the blocks, never the blocks to the client.
 
@@ -17,6 +21,7 @@ from distributed import futures_of
 from sklearn.base import is_classifier
 from sklearn.utils.multiclass import type_of_target
 
+from .._network import GATHERED_DTYPES
 from ._blocks import block_predict
 
 
@@ -63,8 +68,9 @@ def check_same_rows(name, array, X):
 
 def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
     """X, y (a single target column as 1-D) and sample_weight (or None) as
-    dask arrays cut into the same row blocks, X and sample_weight cast to
-    ``dtype`` (lazily); their names in errors end with ``suffix``."""
+    dask arrays cut into the same row blocks, sample_weight and X (unless
+    training reads X's type in place) cast to ``dtype`` (lazily); their
+    names in errors end with ``suffix``."""
     X = as_dask_array("X" + suffix, X, ndim=(2,))
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X{suffix} must be numeric, got dtype {X.dtype}.")
@@ -77,7 +83,9 @@ def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
     check_same_rows("sample_weight" + suffix, sample_weight, X)
     if sample_weight is not None:
         sample_weight = sample_weight.astype(dtype)
-    return X.astype(dtype), y, sample_weight
+    if X.dtype not in GATHERED_DTYPES:
+        X = X.astype(dtype)
+    return X, y, sample_weight
 
 
 def persisted_and_arrays(client, *arrays):
@@ -103,10 +111,10 @@ def persisted_blocks(client, arrays):
     return blocks
 
 
-def check_finite(X, y, sample_weight, check_y):
+def check_finite(X, y, sample_weight, check_y, dtype):
     """Dask expressions that are True when the data have no NaN or inf
-    (and sample weights none negative)."""
-    checks = {"X": da.isfinite(X).all()}
+    (X once converted to ``dtype``; sample weights none negative)."""
+    checks = {"X": da.isfinite(X.astype(dtype)).all()}
     if check_y:
         checks["y"] = da.isfinite(y).all()
     if sample_weight is not None:
@@ -196,7 +204,8 @@ class Blocks:
     Parameters
     ----------
     X, Y : list of Future
-        Each block's rows and encoded targets, of the model's dtype.
+        Each block's rows (see :func:`as_row_aligned`) and encoded
+        targets, of the model's dtype.
     sample_weight : list of Future or None
     sizes : list of int
         Each block's number of rows; blocks without rows are left out.
@@ -234,8 +243,9 @@ class Blocks:
                          np.concatenate(client.gather(self.sample_weight)))
         return X, y, sample_weight
 
-    def split(self, client, seeds, fraction, stratify=False):
-        """Each block cut into a training and a validation part.
+    def split(self, client, seeds, fraction, dtype, stratify=False):
+        """Each block cut into a training and a validation part, copied
+        and converted to ``dtype``.
 
         ``ceil(fraction * n_rows)`` of block b's rows, drawn with
         ``seeds[b]``, go to validation (``stratify``: in the proportions of
@@ -251,7 +261,8 @@ class Blocks:
                     continue
                 arrays.append([
                     client.submit(_rows_of_block, block, n, seed, fraction,
-                                  part, Y if stratify else None, pure=False)
+                                  part, dtype, Y if stratify else None,
+                                  pure=False)
                     for block, n, seed, Y in zip(blocks, self.sizes, seeds,
                                                  self.Y)])
             sizes = [_split_sizes(n, fraction)[part == "validation"]
@@ -293,16 +304,16 @@ def _validation_rows(n_rows, seed, fraction, Y=None):
     return np.sort(rng.permutation(n_rows)[:n_val])
 
 
-def _rows_of_block(block, n_rows, seed, fraction, part, Y=None):
+def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None):
     """The training or validation rows of a block (see
-    :func:`_validation_rows`), in their original order."""
+    :func:`_validation_rows`), in their original order, of ``dtype``."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
         rows = validation
     else:
         rows = np.setdiff1d(np.arange(n_rows), validation,
                             assume_unique=True)
-    return np.ascontiguousarray(block[rows])
+    return np.ascontiguousarray(block[rows], dtype=dtype)
 
 
 def _identity(value):

@@ -41,15 +41,15 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context, is_classifier
+from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from . import _data
 from .._losses import smoothed_labels
+from .._sklearn_compat import Interval, StrOptions, fit_context
 from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
                       block_loss_grad, finish_loss_grad, mean_weights,
                       optimizer_settings, outer_step, pack_weights,
@@ -205,7 +205,7 @@ class _DaskMLP:
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Fit the model on dask arrays, on the current Dask client.
 
@@ -307,7 +307,7 @@ class _DaskMLP:
 
         classifier = is_classifier(self)
         checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier)
+                                    check_y=not classifier, dtype=dtype)
         if classifier:
             if y.ndim != 1:
                 raise ValueError(
@@ -366,7 +366,7 @@ class _DaskMLP:
                 f"data {self.n_features_in_}.")
         classifier = is_classifier(self)
         checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier)
+                                    check_y=not classifier, dtype=dtype)
         if classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
@@ -437,7 +437,7 @@ class _DaskMLP:
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
             train, validation = train.split(
-                client, seeds, self.validation_fraction,
+                client, seeds, self.validation_fraction, self._np_dtype,
                 stratify=is_classifier(self))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
@@ -761,7 +761,7 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     _weighted_score = staticmethod(_data.weighted_accuracy)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over the given data; on dask arrays, over their blocks
         on the cluster (as one ``fit`` epoch, the optimizer state carried
@@ -841,7 +841,7 @@ class MLPRegressor(_DaskMLP, _mlp.MLPRegressor):
     _weighted_score = staticmethod(_data.weighted_r2)
 
     @available_if(lambda est: est._check_solver())
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X``, ``y`` (and ``sample_weight``): dask arrays
         of the shapes :meth:`fit` takes, trained over their blocks on the

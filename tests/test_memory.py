@@ -1,0 +1,194 @@
+"""Training reads X where it lies: no copy for its type, order, the
+early-stopping split or L-BFGS, and the same weights as on X converted
+beforehand."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_array_equal
+
+from fastbp import MLPClassifier, MLPRegressor
+from fastbp._network import training_data
+from fastbp.dask._blocks import block_local_steps
+from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES, SOLVER_CODES
+from fastbp._solvers import AdamOptimizer
+
+# Big enough that a converted copy of X stands out from the fit's own
+# buffers, small enough for a fast test: 80,000 x 100 (64 MB in float64).
+N_ROWS, N_FEATURES = 80_000, 100
+
+
+def _inputs():
+    rng = np.random.RandomState(0)
+    pixels = rng.randint(0, 256, size=(301, 12)).astype(np.uint8)
+    X = pixels / 255.0 - 0.5
+    return pixels, X, rng.randint(0, 3, 301)
+
+
+def _as(kind, pixels, X):
+    return {
+        "float64": X,
+        "float64-F": np.asfortranarray(X),
+        "float32-F": np.asfortranarray(X.astype(np.float32)),
+        "uint8": pixels,
+        "uint8-F": np.asfortranarray(pixels),
+        "bool": pixels > 127,
+        "int64": pixels.astype(np.int64) - 128,
+        "int16": pixels.astype(np.int16) - 128,
+        "strided": np.hstack([X, X])[:, ::2],
+    }[kind]
+
+
+KINDS = ["float64", "float64-F", "float32-F", "uint8", "uint8-F", "bool",
+         "int64", "int16", "strided"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("options", [
+    dict(solver="adam"), dict(solver="sgd", early_stopping=True),
+    dict(solver="adam", early_stopping=True), dict(solver="lbfgs")],
+    ids=["adam", "sgd-es", "adam-es", "lbfgs"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_in_place_equals_fit_on_converted_X(kind, options, dtype):
+    """Any type and order of X gives bitwise the weights (and curves) of
+    the same fit on X converted to a C-ordered array of the model's dtype
+    first."""
+    pixels, X, y = _inputs()
+    X_in = _as(kind, pixels, X)
+    X_converted = np.ascontiguousarray(X_in, dtype=dtype)
+    sw = np.linspace(0.5, 1.5, len(y))
+    fits = []
+    for data in (X_in, X_converted):
+        model = MLPClassifier(hidden_layer_sizes=(8,), dtype=dtype,
+                              random_state=0, max_iter=5, batch_size=32,
+                              n_iter_no_change=2, **options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(model.fit(data, y, sample_weight=sw))
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
+                    fits[1].coefs_ + fits[1].intercepts_):
+        assert_array_equal(a, b)
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    assert getattr(fits[0], "validation_scores_", None) == getattr(
+        fits[1], "validation_scores_", None)
+
+
+@pytest.mark.parametrize("kind", ["float64", "float64-F", "uint8"])
+def test_training_reads_dense_x_where_it_lies(kind):
+    pixels, X, _ = _inputs()
+    X_in = _as(kind, pixels, X)
+    data = training_data(X_in, np.float32)
+    assert np.shares_memory(data.dense, X_in)
+    assert data.transposed == int(kind.endswith("-F"))
+
+
+def test_strided_x_is_converted_first():
+    pixels, X, _ = _inputs()
+    X_in = _as("strided", pixels, X)
+    data = training_data(X_in, np.float32)
+    assert not np.shares_memory(data.dense, X_in)
+
+
+def test_early_stopping_with_sparse_x_equals_dense():
+    """Sparse X's split copies its training rows, dense X's reads them in
+    place: the same rows, the same fit."""
+    pixels, X, y = _inputs()
+    X[X < 0] = 0
+    fits = [MLPRegressor(hidden_layer_sizes=(8,), dtype="float64",
+                         random_state=0, max_iter=4, early_stopping=True,
+                         n_iter_no_change=1).fit(data, y)
+            for data in (X, sp.csr_matrix(X))]
+    np.testing.assert_allclose(fits[0].coefs_[0], fits[1].coefs_[0],
+                               rtol=1e-10)
+    np.testing.assert_allclose(fits[0].validation_scores_,
+                               fits[1].validation_scores_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_float64_beyond_float32_fails_as_if_converted(method):
+    """float64 X with a value beyond float32's range is refused by a
+    float32 model as it was when X was converted first (partial_fit on a
+    fitted model: after its epoch, with the model put back)."""
+    pixels, X, y = _inputs()
+    model = MLPClassifier(hidden_layer_sizes=(8,), random_state=0,
+                          max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    coef = model.coefs_[0].copy()
+    bad = np.asfortranarray(X)
+    bad[7, 3] = 1e39
+    with pytest.raises(ValueError, match="infinity or a value too large "
+                       r"for dtype\('float32'\)"):
+        getattr(model, method)(bad, y)
+    if method == "partial_fit":
+        assert_array_equal(model.coefs_[0], coef)
+
+
+def _peak_of(function):
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _big_input(kind):
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 2, N_ROWS)
+    if kind == "uint8":
+        return rng.randint(0, 256, (N_ROWS, N_FEATURES)).astype(np.uint8), y
+    X = rng.standard_normal((N_ROWS, N_FEATURES))
+    return (np.asfortranarray(X) if kind == "float64-F" else X), y
+
+
+@pytest.mark.parametrize("kind,dtype,options", [
+    ("float64", "float32", {}),
+    ("float64-F", "float32", {}),
+    ("uint8", "float32", {}),
+    ("float64", "float32", {"early_stopping": True}),
+    ("float64", "float64", {"early_stopping": True}),
+    ("uint8", "float32", {"early_stopping": True}),
+    ("float64", "float32", {"solver": "lbfgs"}),
+])
+def test_fit_allocates_no_copy_of_x(kind, dtype, options):
+    """A fit's traced allocations stay below a quarter of what a copy of
+    X in the model's dtype would take (which the fit made before X was
+    read in place): the model, its optimizer and a few batches' buffers."""
+    X, y = _big_input(kind)
+    copy_bytes = N_ROWS * N_FEATURES * np.dtype(dtype).itemsize
+
+    def fit(rows=N_ROWS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(hidden_layer_sizes=(16,), dtype=dtype, max_iter=1,
+                          random_state=0, **options).fit(X[:rows], y[:rows])
+
+    fit(rows=1000)  # imports, kernels loaded
+    assert _peak_of(fit) < copy_bytes / 4
+
+
+def test_dask_block_steps_allocate_no_copy_of_the_block():
+    """A block's local steps read its rows where they lie."""
+    X, y = _big_input("float64")
+    Y = np.ascontiguousarray(y[:, None], dtype=np.float32)
+    layer_units = [N_FEATURES, 16, 1]
+    model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1,
+                          random_state=0).fit(X[:500], y[:500])
+    params = model._params
+    optimizer = AdamOptimizer(len(params), np.float32)
+    weights = np.vstack([params[None], optimizer.state])
+    rows = np.arange(N_ROWS, dtype=np.int64)
+
+    def steps(n=N_ROWS):
+        block_local_steps(X[:n], Y[:n], None, rows[:n], 200, weights, 0,
+                          layer_units, HIDDEN_CODES["relu"],
+                          OUTPUT_CODES["logistic"], 1e-7, 1e-4,
+                          SOLVER_CODES["adam"], optimizer.hyper)
+
+    steps(1000)
+    assert _peak_of(steps) < N_ROWS * N_FEATURES * 4 / 4
