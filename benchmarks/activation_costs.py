@@ -9,6 +9,12 @@ ratio to relu's. ``--baseline PATH`` adds relu run from another checkout
 of fastbp (its directory, put first on ``sys.path``), to compare relu
 before and after a change.
 
+``--threads N`` sets ``NUMBA_NUM_THREADS`` in the children; ``--timer cpu``
+times each epoch by the process's CPU time (``time.process_time``) instead
+of the wall clock. On a shared machine whose other load comes and goes,
+one thread timed by CPU time counts the epoch's own work only, not the
+time it waited for a CPU, and moves much less between runs.
+
 Usage (from the repository root)::
 
     python benchmarks/activation_costs.py --shapes mnist --rounds 3
@@ -28,7 +34,25 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from option_costs import CHILD, cpu_model  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {here!r})
+from benchmarks.common import classes_of, make_data, make_estimator
+import fastbp
+X, _, y, _ = make_data({shape!r}, "float32")
+est = make_estimator(fastbp, {shape!r}, dtype="float32")
+est.set_params(**{params!r})
+est.partial_fit(X[:512], y[:512], classes=classes_of({shape!r}))
+clock = time.{clock}
+times = []
+for _ in range({repeats}):
+    t0 = clock()
+    est.partial_fit(X, y)
+    times.append(clock() - t0)
+print(json.dumps(times))
+"""
 
 ACTIVATIONS = ["relu", "identity", "logistic", "tanh", "leaky_relu", "elu",
                "gelu", "silu", "softplus"]
@@ -41,6 +65,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--timer", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--name", default="activation_costs",
+                        help="file name (without .md) of the table")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
 
@@ -50,10 +78,14 @@ def main(argv=None):
         for shape in args.shapes:
             for config in configs:
                 activation = "relu" if config == BASELINE else config
-                code = CHILD.format(here=HERE, shape=shape,
-                                    params={"activation": activation},
-                                    repeats=args.repeats)
+                code = CHILD.format(
+                    here=HERE, shape=shape, params={"activation": activation},
+                    repeats=args.repeats,
+                    clock="perf_counter" if args.timer == "wall"
+                    else "process_time")
                 env = dict(os.environ)
+                if args.threads:
+                    env["NUMBA_NUM_THREADS"] = str(args.threads)
                 if config == BASELINE:
                     env["PYTHONPATH"] = os.pathsep.join(
                         [args.baseline, env.get("PYTHONPATH", "")])
@@ -67,12 +99,18 @@ def main(argv=None):
     command = (f"python benchmarks/activation_costs.py --shapes "
                f"{' '.join(args.shapes)} --repeats {args.repeats} "
                f"--rounds {args.rounds}"
+               + (f" --threads {args.threads}" if args.threads else "")
+               + (f" --timer {args.timer}" if args.timer != "wall" else "")
                + (" --baseline <checkout>" if args.baseline else ""))
+    clock = ("wall-clock seconds" if args.timer == "wall"
+             else "CPU seconds (process time)")
+    threads = (f"{args.threads} Numba thread(s)" if args.threads
+               else "Numba's default threads")
     lines = [
         "# Hidden activations: seconds per epoch",
         "",
         f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; "
-        f"Python {platform.python_version()}.",
+        f"Python {platform.python_version()}; {threads}; {clock}.",
         f"Command: `{command}`; median of {args.repeats * args.rounds} "
         f"epochs per cell, configurations in turns, each in a fresh "
         f"process.",
@@ -87,7 +125,7 @@ def main(argv=None):
             lines.append(f"| {shape} | {config} | {median:.4f} | "
                          f"{median / base:.2f}x |")
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "activation_costs.md")
+    path = os.path.join(args.out, args.name + ".md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

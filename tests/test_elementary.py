@@ -175,7 +175,8 @@ def _activate_keep(kind, Z, P):
 
 NEW = ["leaky_relu", "elu", "softplus", "gelu", "silu"]
 # f(z) is a few roundings of exact functions: the largest errors allowed,
-# in ulps of the result (measured: float32 at most 3, float64 at most 12).
+# in ulps of the result (measured: float32 at most 2.9, silu's; float64 at
+# most 11, gelu's).
 ACTIVATION_ULPS = {np.float32: 3, np.float64: 16}
 
 
