@@ -293,9 +293,17 @@ def test_kernels_call_each_other_through_registered_handles(
     assert linked == []
     # Nothing compiled but fastbp's kernels (Numba compiles builtins such
     # as min() and int() as functions of their own; _minmax), and no
-    # kernel again for a literal argument.
-    assert compiled and all(module.startswith("fastbp._kernels.")
-                            for module, _ in compiled), compiled
+    # kernel again for a literal argument. The exceptions: isinstance() and
+    # a scalar's .view() in elementary.py, which Numba compiles as small
+    # functions of its own into the kernel that uses them, once per dtype,
+    # and caches with it (a fit on a warm cache compiles nothing).
+    own = {"numba.cpython.builtins": "class(", "numba.cpython.numbers":
+           "class("}
+    assert compiled and all(
+        module.startswith("fastbp._kernels.")
+        or module in own and own[module] in sig
+        for module, sig in compiled), compiled
+    assert len([m for m, _ in compiled if m in own]) <= 8, compiled
     assert not [sig for _, sig in compiled if "Literal" in sig]
 
 
