@@ -102,6 +102,17 @@ def _refuse_strings(Y):
             "MLPRegressor needs numbers: convert y explicitly.")
 
 
+def _refuse_objects(estimator, X):
+    """Raise if validated X is still an array of objects (values that are
+    not numbers, such as None): scikit-learn's error for NaN among them
+    first (``check_array``), else a TypeError."""
+    if X.dtype == object:
+        check_array(X, dtype=None, estimator=estimator, input_name="X")
+        raise TypeError(
+            "X holds values that are not numbers (an array of dtype "
+            "object after validation); convert them to numbers first.")
+
+
 def _check_finite(estimator, X, dtype=None):
     """Raise scikit-learn's error if X (dense, or a sparse matrix's stored
     values) holds NaN or an infinity once converted to ``dtype`` (None:
@@ -898,11 +909,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
                           dtype=[dtype, *GATHERED_DTYPES],
                           ensure_all_finite=False)
-        if X.dtype == object:
-            check_array(X, dtype=None, estimator=self, input_name="X")
-            raise TypeError(
-                "X holds values that are not numbers (an array of dtype "
-                "object after validation); convert them to numbers first.")
+        _refuse_objects(self, X)
         if issparse(X):
             X = X.astype(dtype, copy=False)
         if not get_config()["assume_finite"]:
@@ -1093,12 +1100,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         """
         X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
                           ensure_all_finite=False)
-        if X.dtype == object:
-            # validate_data's test for NaN comes first.
-            check_array(X, dtype=None, estimator=self, input_name="X")
-            raise TypeError(
-                "X holds values that are not numbers (an array of dtype "
-                "object after validation); convert them to numbers first.")
+        _refuse_objects(self, X)
         dtype = self._fitted_dtype
         X = (X.astype(dtype, copy=False) if issparse(X)
              else np.ascontiguousarray(X, dtype=dtype))
