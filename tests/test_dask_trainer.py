@@ -855,3 +855,117 @@ def test_fastbp_loss_errors_raise_before_training(client, regression, params,
         with pytest.raises(ValueError, match=match):
             fastbp_dask.MLPRegressor(**_small(**params)).fit(*_blocks(X, y))
     assert not tasks.data
+
+
+# ---------------------------------------------------------------- sparse X
+def _sparse_blocks(X, y, rows=BLOCK_ROWS, fmt="csr"):
+    """X's row blocks as scipy.sparse matrices of format ``fmt``."""
+    import scipy.sparse as sp
+
+    Xd, yd = _blocks(X, y, rows=rows)
+    return Xd.map_blocks(getattr(sp, f"{fmt}_matrix")), yd
+
+
+@pytest.fixture(scope="module")
+def sparse_digits(digits):
+    # Half the pixels set to 0, so that the blocks are sparse.
+    X, y, X_test, y_test = digits
+    mask = np.random.RandomState(0).rand(*X.shape) < 0.5
+    return X * mask, y, X_test, y_test
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver, extra", [
+    ("lbfgs", {}), ("adam", dict(local_batches=2)),
+    ("sgd", dict(local_batches=1, early_stopping=True))])
+def test_sparse_blocks_give_the_dense_model(client, sparse_digits, fmt,
+                                            solver, extra):
+    """Sparse blocks go through the kernels' sparse path, as in-memory
+    sparse X does: the dense blocks' model, up to rounding."""
+    X, y, _, _ = sparse_digits
+    params = _small(solver=solver, dtype="float64", **extra)
+    dense = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    with distributed.get_task_stream(client) as tasks:
+        sparse = fastbp_dask.MLPClassifier(**params).fit(
+            *_sparse_blocks(X, y, fmt=fmt))
+    for got, want in zip(sparse.coefs_ + sparse.intercepts_,
+                         dense.coefs_ + dense.intercepts_):
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert_allclose(sparse.loss_, dense.loss_, rtol=1e-10)
+    if extra.get("early_stopping"):
+        assert_allclose(sparse.validation_scores_, dense.validation_scores_,
+                        rtol=1e-10)
+    # The blocks reached the workers as sparse matrices: the rows were
+    # never densified on the client.
+    assert {t["worker"] for t in tasks.data} == set(
+        client.scheduler_info()["workers"])
+
+
+def test_sparse_one_block_is_the_in_memory_sparse_fit(client, sparse_digits):
+    import scipy.sparse as sp
+
+    X, y, _, _ = sparse_digits
+    params = _small(dtype="float64", shuffle=False, batch_size=40)
+    expected = fastbp.MLPClassifier(**params).fit(sp.csr_matrix(X), y)
+    model = fastbp_dask.MLPClassifier(**params, local_batches="epoch").fit(
+        *_sparse_blocks(X, y, rows=len(y)))
+    assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-12)
+    for got, want in zip(model.coefs_, expected.coefs_):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_sparse_fit_does_not_depend_on_worker_count(
+        client, one_worker_client, sparse_digits):
+    X, y, _, _ = sparse_digits
+    params = _small(local_batches=1)
+    on_two = fastbp_dask.MLPClassifier(**params).fit(*_sparse_blocks(X, y))
+    with one_worker_client.as_current():
+        on_one = fastbp_dask.MLPClassifier(**params).fit(
+            *_sparse_blocks(X, y))
+    _assert_same_weights(on_two, on_one)
+    assert on_two.loss_curve_ == on_one.loss_curve_
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_predict_and_score_on_sparse_blocks(client, sparse_digits, method):
+    import scipy.sparse as sp
+
+    X, y, X_test, y_test = sparse_digits
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(
+        *_sparse_blocks(X, y))
+    Xs_test, ys_test = _sparse_blocks(X_test, y_test, rows=70)
+    lazy = getattr(model, method)(Xs_test)
+    assert isinstance(lazy, da.Array)
+    expected = getattr(model.to_fastbp(), method)(sp.csr_matrix(X_test))
+    assert_allclose(lazy.compute(), expected, rtol=1e-6)
+    assert_allclose(model.score(Xs_test, ys_test),
+                    model.to_fastbp().score(X_test, y_test), rtol=1e-6)
+    # An in-memory sparse matrix is predicted in memory.
+    assert_array_equal(getattr(model, method)(sp.csr_matrix(X_test)),
+                       expected)
+
+
+def test_non_finite_sparse_blocks_raise_before_training(client,
+                                                        sparse_digits):
+    import scipy.sparse as sp
+
+    X, y, _, _ = sparse_digits
+    Xs = sp.csr_matrix(X)
+    Xs.data[5] = np.inf
+    Xd = da.from_array(Xs, chunks=(BLOCK_ROWS, X.shape[1]))
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            fastbp_dask.MLPClassifier(**_small()).fit(
+                Xd, _blocks(X, y)[1])
+    assert not any("_local_steps_task" in str(t["key"]) for t in tasks.data)
+
+
+def test_other_kinds_of_block_raise_a_type_error(client, digits):
+    sparse = pytest.importorskip("sparse")  # pydata/sparse
+
+    X, y, _, _ = digits
+    Xd, yd = _blocks(X, y)
+    with pytest.raises(TypeError, match="numpy arrays or scipy.sparse "
+                                        "matrices, got blocks of type COO"):
+        fastbp_dask.MLPClassifier(**_small()).fit(
+            Xd.map_blocks(sparse.COO.from_numpy), yd)

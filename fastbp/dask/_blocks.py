@@ -32,6 +32,7 @@ total it receives (:func:`mean_weights`, :func:`outer_step`,
 import threading
 
 import numpy as np
+from scipy.sparse import issparse
 
 from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
 from .._kernels._state import OptimizerState
@@ -44,21 +45,32 @@ from .._network import (Layout, Workspace, aligned_empty, kernel_input,
 _LOCAL = threading.local()
 
 
-def _workspace(layer_units, capacity, dtype, full_batch=False):
+def _workspace(layer_units, capacity, dtype, full_batch=False,
+               sparse=False):
     """This thread's workspace for batches of ``capacity`` samples
-    (``full_batch``: for ``_loss_grad``, see ``Workspace``).
+    (``full_batch``: for ``_loss_grad``; ``sparse``: no batch copy of X;
+    see ``Workspace``).
 
     Kept between the tasks a thread runs (one per round and block); a
     worker thread runs one task at a time, so no two tasks share one.
     """
     key = (tuple(layer_units), int(capacity), np.dtype(dtype).str,
-           full_batch)
+           full_batch, sparse)
     cached = getattr(_LOCAL, "workspace", None)
     if cached is None or cached[0] != key:
         cached = (key, Workspace(Layout(layer_units), capacity, dtype,
-                                 full_batch=full_batch))
+                                 sparse=sparse, full_batch=full_batch))
         _LOCAL.workspace = cached
     return cached[1]
+
+
+def _block_input(X, dtype):
+    """A block's rows as the kernels take them: dense rows C-contiguous of
+    ``dtype``, a scipy.sparse block as its CSR arrays (as the in-memory fit
+    passes sparse X)."""
+    if issparse(X):
+        return kernel_input(X, dtype)
+    return kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype)
 
 
 def _aligned_copy(array):
@@ -73,8 +85,8 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
 
     Parameters
     ----------
-    X : ndarray of shape (n_rows, n_features)
-        The block's rows, of ``params``' dtype.
+    X : ndarray or scipy.sparse matrix of shape (n_rows, n_features)
+        The block's rows, of ``params``' dtype (sparse: read as CSR).
     Y : ndarray of shape (n_rows, n_outputs)
         Encoded targets, of ``params``' dtype.
     sw : ndarray of shape (n_rows,) or None
@@ -111,12 +123,12 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     dtype = params.dtype
     n_rows = Y.shape[0]
     workspace = _workspace(layer_units, min(_LBFGS_BLOCK, n_rows), dtype,
-                           full_batch=True)
+                           full_batch=True, sparse=issparse(X))
     idx = np.arange(n_rows, dtype=np.int64)
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
         loss = _loss_grad(
-            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            _block_input(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table, hidden,
             out, dtype.type(0), loss_param, workspace.buffers())
@@ -179,10 +191,11 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     steps = np.array([step], dtype=np.int64)
     optimizer = OptimizerState(int(solver), np.asarray(hyper, dtype=dtype),
                                state, steps)
-    workspace = _workspace(layer_units, batch_size, dtype)
+    workspace = _workspace(layer_units, batch_size, dtype,
+                           sparse=issparse(X))
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
-            kernel_input(np.ascontiguousarray(X, dtype=dtype), dtype),
+            _block_input(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, hidden, out, dtype.type(alpha),
@@ -195,9 +208,11 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
 
 def block_predict(model, X):
     """Output activations of a fitted fastbp ``model`` for the rows X
-    (already of the model's dtype), through its compiled forward pass."""
-    return model._forward_pass_fast(
-        np.ascontiguousarray(X, dtype=model._fitted_dtype), check_input=False)
+    (already of the model's dtype; dense or scipy.sparse), through its
+    compiled forward pass."""
+    if not issparse(X):
+        X = np.ascontiguousarray(X, dtype=model._fitted_dtype)
+    return model._forward_pass_fast(X, check_input=False)
 
 
 def optimizer_settings(optimizer):

@@ -12,6 +12,7 @@ Functions named ``_*_block`` run on the workers.
 import dask
 import dask.array as da
 import numpy as np
+import scipy.sparse as sp
 from dask.core import flatten
 from distributed import futures_of
 from sklearn.base import is_classifier
@@ -22,11 +23,14 @@ from ._blocks import block_predict
 
 def as_dask_array(name, data, ndim=None):
     """``data`` as a dask array; dask DataFrames and Series through
-    ``to_dask_array(lengths=True)``, in-memory arrays as one block."""
+    ``to_dask_array(lengths=True)``, in-memory arrays (scipy.sparse
+    matrices as CSR) through ``da.from_array``."""
     if data is None:
         return None
     if hasattr(data, "to_dask_array"):
         data = data.to_dask_array(lengths=True)
+    elif sp.issparse(data):
+        data = da.from_array(data.tocsr())
     elif not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data))
     if ndim is not None and data.ndim not in ndim:
@@ -43,6 +47,29 @@ def as_dask_array(name, data, ndim=None):
         # A block must hold whole rows.
         data = data.rechunk({1: -1})
     return data
+
+
+def is_sparse(X):
+    """Whether the blocks of dask array X are scipy.sparse matrices."""
+    return sp.issparse(X._meta)
+
+
+def _csr_block(X, dtype):
+    return sp.csr_matrix(X, dtype=dtype)
+
+
+def as_blocks_of(name, X, dtype):
+    """X's blocks cast to ``dtype`` (lazily): dense numpy blocks, or
+    scipy.sparse blocks as CSR matrices, which the kernels read as they
+    read in-memory sparse X. Other kinds of block raise a TypeError."""
+    if is_sparse(X):
+        return X.map_blocks(_csr_block, np.dtype(dtype), dtype=dtype,
+                            meta=sp.csr_matrix((0, 0), dtype=dtype))
+    if not isinstance(X._meta, np.ndarray):
+        raise TypeError(
+            f"{name} must be a dask array of numpy arrays or scipy.sparse "
+            f"matrices, got blocks of type {type(X._meta).__name__}.")
+    return X.astype(dtype)
 
 
 def check_same_rows(name, array, X):
@@ -77,7 +104,7 @@ def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
     check_same_rows("sample_weight" + suffix, sample_weight, X)
     if sample_weight is not None:
         sample_weight = sample_weight.astype(dtype)
-    return X.astype(dtype), y, sample_weight
+    return as_blocks_of("X" + suffix, X, dtype), y, sample_weight
 
 
 def persisted_and_arrays(client, *arrays):
@@ -103,10 +130,25 @@ def persisted_blocks(client, arrays):
     return blocks
 
 
+def _finite_block(X):
+    """Whether a block's values (a sparse block's stored ones) are all
+    finite."""
+    return bool(np.isfinite(X.data if sp.issparse(X) else X).all())
+
+
+def _all_finite(X):
+    """A dask expression, True when X has no NaN or inf."""
+    if not is_sparse(X):
+        return da.isfinite(X).all()
+    blocks = X.to_delayed().ravel()
+    return dask.delayed(all)([dask.delayed(_finite_block)(block)
+                              for block in blocks])
+
+
 def check_finite(X, y, sample_weight, check_y):
     """Dask expressions that are True when the data have no NaN or inf
     (and sample weights none negative)."""
-    checks = {"X": da.isfinite(X).all()}
+    checks = {"X": _all_finite(X)}
     if check_y:
         checks["y"] = da.isfinite(y).all()
     if sample_weight is not None:
@@ -224,7 +266,9 @@ class Blocks:
         """All rows on the client, in block order: ``X``, the targets as
         ``model.score`` takes them (labels or values) and the sample
         weights (None if unweighted)."""
-        X = np.concatenate(client.gather(self.X))
+        X = client.gather(self.X)
+        X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else \
+            np.concatenate(X)
         Y = np.concatenate(client.gather(self.Y))
         if hasattr(model, "classes_"):
             y = model._label_binarizer.inverse_transform(Y)
@@ -295,13 +339,16 @@ def _validation_rows(n_rows, seed, fraction, Y=None):
 
 def _rows_of_block(block, n_rows, seed, fraction, part, Y=None):
     """The training or validation rows of a block (see
-    :func:`_validation_rows`), in their original order."""
+    :func:`_validation_rows`), in their original order (a sparse block's
+    as a CSR matrix)."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
         rows = validation
     else:
         rows = np.setdiff1d(np.arange(n_rows), validation,
                             assume_unique=True)
+    if sp.issparse(block):
+        return sp.csr_matrix(block)[rows]
     return np.ascontiguousarray(block[rows])
 
 

@@ -212,9 +212,11 @@ class _DaskMLP:
         Parameters
         ----------
         X : dask array of shape (n_samples, n_features)
-            Training data, cut into blocks of rows (a dask DataFrame is
-            converted with ``to_dask_array(lengths=True)``; an in-memory
-            array becomes one block). Each block is one task per round.
+            Training data, cut into blocks of rows: numpy arrays or
+            scipy.sparse matrices (read as CSR, never densified). A dask
+            DataFrame is converted with ``to_dask_array(lengths=True)``; an
+            in-memory array or sparse matrix goes through
+            ``da.from_array``. Each block is one task per round.
         y : dask array of shape (n_samples,) or (n_samples, n_outputs)
             Targets, cut into the same row blocks as X.
         sample_weight : dask array of shape (n_samples,), default=None
@@ -245,8 +247,8 @@ class _DaskMLP:
             raise ValueError("partial_fit does not support early_stopping=True")
 
         dtype = self._np_dtype
-        train, n_features = self._prepare(client, X, y, sample_weight,
-                                          first_pass, incremental, classes)
+        train, n_features, sparse = self._prepare(
+            client, X, y, sample_weight, first_pass, incremental, classes)
         validation = None
         if validation_data is not None:
             validation = self._prepare_validation(client, *validation_data)
@@ -254,7 +256,8 @@ class _DaskMLP:
         layer_units = ([n_features]
                        + [_mlp._layer_size(size) for size in hidden_layer_sizes]
                        + [self.n_outputs_])
-        self._begin_training(layer_units, train.n_samples, first_pass, dtype)
+        self._begin_training(layer_units, train.n_samples, first_pass, dtype,
+                             sparse)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
         tasks = self._fit_tasks(X, y, sample_weight, incremental)
@@ -289,7 +292,7 @@ class _DaskMLP:
         Sets ``n_features_in_``, ``n_outputs_`` and, for a classifier,
         ``classes_`` (from ``classes`` on partial_fit's first call, from y
         otherwise). Returns the training :class:`_data.Blocks` and the
-        number of features.
+        number of features and whether X is sparse.
         """
         classes_arg = classes
         dtype = self._np_dtype
@@ -352,7 +355,7 @@ class _DaskMLP:
         X_blocks, Y_blocks, sw_blocks = _data.persisted_blocks(
             client, [X, Y, sample_weight])
         return (_data.Blocks(X_blocks, Y_blocks, sw_blocks, X.chunks[0]),
-                X.shape[1])
+                X.shape[1], _data.is_sparse(X))
 
     def _prepare_validation(self, client, X, y, sample_weight):
         """``validation_data``'s parts checked as training data and
@@ -667,7 +670,9 @@ _DASK_PARAMS_DOC = """
 _DASK_NOTES = """
     Notes
     -----
-    ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks and
+    ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks,
+    whose blocks are numpy arrays or scipy.sparse matrices (each sparse
+    block is read as CSR by the kernels of in-memory sparse fits), and
     trains on the current ``distributed.Client``. Every block is one task per
     round, run where Dask holds the block; only the weights (and Adam's or
     SGD's state) go to the workers, the blocks' sums are added up on the
