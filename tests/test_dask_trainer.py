@@ -594,9 +594,16 @@ BAD_FIT = {
         {}, lambda X, y: (_blocks(X, y), dict(
             sample_weight=_weights(np.r_[np.nan, np.ones(len(y) - 1)]))),
         "sample_weight contains NaN, infinity or negative values"),
-    "multilabel y": (
-        {}, lambda X, y: (_multilabel(X, y), {}),
-        "multilabel targets are not supported"),
+    "multiclass-multioutput y": (
+        {}, lambda X, y: (_blocks(X, np.column_stack([y, y % 3])), {}),
+        "Multioutput target data is not supported with label binarization"),
+    "multilabel y with a class_weight dict": (
+        dict(class_weight={1: 2.0}), lambda X, y: (_multilabel(X, y), {}),
+        "For multi-output, class_weight should be a list of dicts"),
+    "multilabel y with 1-d validation targets": (
+        {}, lambda X, y: (_multilabel(X, y), dict(
+            validation_data=_blocks(X, y))),
+        "validation_data's targets must be of the training targets' kind"),
     "validation_data with other features": (
         {}, lambda X, y: (_blocks(X, y), dict(
             validation_data=_blocks(X[:, :10], y))),
@@ -969,3 +976,100 @@ def test_other_kinds_of_block_raise_a_type_error(client, digits):
                                         "matrices, got blocks of type COO"):
         fastbp_dask.MLPClassifier(**_small()).fit(
             Xd.map_blocks(sparse.COO.from_numpy), yd)
+
+
+# ---------------------------------------------------------------- multilabel
+def _indicators(y):
+    """Three labels of each digit: odd, above 4, below 3."""
+    return np.column_stack([y % 2, y > 4, y < 3]).astype(np.int64)
+
+
+@pytest.mark.parametrize("solver, rows, params", [
+    ("lbfgs", BLOCK_ROWS, {}),
+    ("lbfgs", BLOCK_ROWS, dict(label_smoothing=0.1)),
+    # One block in its order, one round per epoch: the in-memory fit.
+    ("adam", N_BLOCKS * BLOCK_ROWS, dict(shuffle=False, batch_size=40,
+                                         local_batches="epoch"))])
+def test_multilabel_on_blocks_equals_in_memory_fit(client, digits, solver,
+                                                   rows, params):
+    X, y, X_test, y_test = digits
+    Y = _indicators(y)
+    settings = _small(solver=solver, dtype="float64", **params)
+    in_memory = {k: v for k, v in settings.items() if k != "local_batches"}
+    expected = fastbp.MLPClassifier(**in_memory).fit(X, Y)
+    model = fastbp_dask.MLPClassifier(**settings).fit(*_blocks(X, Y,
+                                                                rows=rows))
+    assert model._label_binarizer.y_type_ == "multilabel-indicator"
+    assert_array_equal(model.classes_, expected.classes_)
+    assert model.out_activation_ == expected.out_activation_ == "logistic"
+    assert model.n_iter_ == expected.n_iter_
+    assert_allclose(model.loss_, expected.loss_, rtol=LOSS_RTOL)
+    _assert_close_weights(model, expected, LBFGS_RTOL)
+    assert_array_equal(model.predict(X_test), expected.predict(X_test))
+
+
+def test_multilabel_balanced_class_weight_is_compute_sample_weight(
+        client, digits):
+    """As the in-memory classifier's: compute_sample_weight's weights of
+    the indicator columns, from the whole training set."""
+    X, y, _, _ = digits
+    Y = _indicators(y)
+    Y[:, 2] = 0  # a column of one class: its weights are 1
+    params = _small(max_iter=3, local_batches=1)
+    weighted = fastbp_dask.MLPClassifier(class_weight="balanced",
+                                         **params).fit(*_blocks(X, Y))
+    expected = fastbp_dask.MLPClassifier(**params).fit(
+        *_blocks(X, Y), sample_weight=_weights(
+            compute_sample_weight("balanced", Y)))
+    _assert_same_weights(weighted, expected)
+    assert weighted.loss_curve_ == expected.loss_curve_
+
+
+def test_multilabel_fit_does_not_depend_on_worker_count(
+        client, one_worker_client, digits):
+    X, y, _, _ = digits
+    params = _small(local_batches=1, early_stopping=True)
+    on_two = fastbp_dask.MLPClassifier(**params).fit(
+        *_blocks(X, _indicators(y)))
+    with one_worker_client.as_current():
+        on_one = fastbp_dask.MLPClassifier(**params).fit(
+            *_blocks(X, _indicators(y)))
+    _assert_same_weights(on_two, on_one)
+    assert on_two.validation_scores_ == on_one.validation_scores_
+
+
+def test_multilabel_prediction_scores_and_validation(client, digits):
+    X, y, X_test, y_test = digits
+    Y, Y_test = _indicators(y), _indicators(y_test)
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=4)).fit(
+        *_blocks(X, Y), validation_data=_blocks(X_test, Y_test, rows=100))
+    plain = model.to_fastbp()
+    # Validation accuracy from block sums is subset accuracy, as in memory.
+    assert_allclose(model.validation_scores_[-1], plain.score(X_test, Y_test),
+                    rtol=1e-6)
+    Xd_test, Yd_test = _blocks(X_test, Y_test, rows=70)
+    lazy = model.predict(Xd_test)
+    assert lazy.dtype == plain.predict(X_test).dtype
+    assert_array_equal(lazy.compute(), plain.predict(X_test))
+    assert_allclose(model.predict_proba(Xd_test).compute(),
+                    plain.predict_proba(X_test), rtol=1e-6)
+    assert_allclose(model.score(Xd_test, Yd_test),
+                    plain.score(X_test, Y_test), rtol=1e-12)
+
+
+def test_multilabel_partial_fit_on_blocks(client, digits):
+    X, y, _, _ = digits
+    Y = _indicators(y)
+    params = _small(local_batches=1, max_iter=1)
+    fitted = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, Y))
+    partial = fastbp_dask.MLPClassifier(**params)
+    # classes are required on the first call, and taken from y, as in
+    # memory.
+    partial.partial_fit(*_blocks(X, Y), classes=[0, 1])
+    _assert_same_weights(fitted, partial)
+    assert_array_equal(partial.classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match="partial_fit needs targets of the "
+                                         "kind the model was fitted on"):
+        partial.partial_fit(*_blocks(X, Y[:, :2]))
+    with pytest.raises(ValueError, match="fitted on multilabel targets"):
+        partial.partial_fit(*_blocks(X, y))

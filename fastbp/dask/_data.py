@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from dask.core import flatten
 from distributed import futures_of
 from sklearn.base import is_classifier
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
 from ._blocks import block_predict
@@ -168,6 +169,11 @@ def raise_if_not_finite(results, dtype):
                 f"for {np.dtype(dtype)!r}.")
 
 
+def unique_labels(y):
+    """The distinct values of y, computed on the cluster."""
+    return da.unique(y)
+
+
 def check_classes(classes):
     """Raise on targets a classifier cannot take."""
     target_type = type_of_target(classes)
@@ -175,6 +181,72 @@ def check_classes(classes):
         raise ValueError(
             f"Unknown label type: {target_type}. fastbp.dask classifiers take "
             "1-dimensional class labels (binary or multiclass).")
+
+
+def multilabel_binarizer(labels, n_columns):
+    """The LabelBinarizer the in-memory fit makes of 2-D targets with
+    ``n_columns`` columns whose distinct values are ``labels``.
+
+    ``type_of_target`` of a 2-D array depends only on its distinct values,
+    their dtype and its number of columns, so the binarizer is fitted on one
+    row per value; it raises LabelBinarizer's error for targets other than
+    multilabel indicators (multiclass-multioutput, continuous).
+    """
+    labels = np.asarray(labels)
+    return LabelBinarizer().fit(np.repeat(labels.reshape(-1, 1), n_columns,
+                                          axis=1))
+
+
+def _binarize_block(y, binarizer, dtype):
+    """A block's multilabel targets as the binarizer encodes them."""
+    return np.asarray(binarizer.transform(y)).astype(dtype)
+
+
+def encode_multilabel(y, binarizer, dtype):
+    return y.map_blocks(_binarize_block, binarizer, np.dtype(dtype),
+                        dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
+
+
+def multilabel_weight_table(class_weight, Y):
+    """Weight of value 0 and 1 in each column of the encoded multilabel
+    targets Y (a dask array), ``table[k, v]``: None without class weights;
+    for 'balanced', ``n_samples / (n_values * count)`` over the values
+    present in the column, as ``compute_sample_weight`` gives them (which
+    takes no single dict for several outputs)."""
+    if class_weight is None:
+        return None
+    if class_weight != "balanced":
+        raise ValueError(
+            "For multi-output, class_weight should be a list of dicts, or "
+            "the string 'balanced'.")
+    n_samples = Y.shape[0]
+    ones = Y.sum(axis=0, dtype=np.float64).compute()
+    counts = np.column_stack([n_samples - ones, ones])
+    present = (counts > 0).sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return np.where(counts > 0, float(n_samples) / (present * counts),
+                        1.0)
+
+
+def _multilabel_weight_block(Y, table):
+    """The product over columns of each value's weight (float64), in
+    ``compute_sample_weight``'s order."""
+    Y = Y.astype(np.int64)
+    return np.prod([table[k][Y[:, k]] for k in range(Y.shape[1])], axis=0,
+                   dtype=np.float64)
+
+
+def weight_multilabel(Y, sample_weight, table, dtype):
+    """Sample weights times the class weights of multilabel targets Y (the
+    encoded indicators), cast to ``dtype``."""
+    if table is None:
+        return sample_weight
+    weights = Y.map_blocks(_multilabel_weight_block, table,
+                           dtype=np.float64, drop_axis=1,
+                           meta=np.empty((0,), dtype=np.float64))
+    if sample_weight is not None:
+        weights = weights * sample_weight
+    return weights.astype(dtype)
 
 
 def class_weight_vector(class_weight, classes, counts):
@@ -373,8 +445,9 @@ def _validation_block(X, Y, sample_weight, model):
     sums = {"w": total, "finite": bool(np.isfinite(P).all())}
     sums["loss"] = model._data_loss(Y, P, sample_weight) * total
     if is_classifier(model):
-        if Y.shape[1] == 1:
-            right = (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
+        if model.out_activation_ == "logistic":
+            # Binary or multilabel: every output right (subset accuracy).
+            right = ((P > 0.5) == (Y > 0.5)).all(axis=1)
         else:
             right = P.argmax(axis=1) == Y.argmax(axis=1)
         sums["correct"] = float(w @ right)
@@ -439,8 +512,12 @@ def targets_and_weights(y, sample_weight, y_pred):
 
 
 def weighted_accuracy(y, y_pred, w):
-    """sum(w * (y == y_pred)) / sum(w), computed on the cluster."""
-    right, total = dask.compute((w * (y == y_pred)).sum(), w.sum())
+    """sum(w * (y == y_pred)) / sum(w), computed on the cluster (for
+    multilabel targets, a row is right when all its labels are)."""
+    right = y == y_pred
+    if right.ndim == 2:
+        right = right.all(axis=1)
+    right, total = dask.compute((w * right).sum(), w.sum())
     return float(right / total)
 
 

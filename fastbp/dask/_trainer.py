@@ -218,7 +218,8 @@ class _DaskMLP:
             in-memory array or sparse matrix goes through
             ``da.from_array``. Each block is one task per round.
         y : dask array of shape (n_samples,) or (n_samples, n_outputs)
-            Targets, cut into the same row blocks as X.
+            Targets, cut into the same row blocks as X (a classifier's
+            2-D y is a multilabel indicator).
         sample_weight : dask array of shape (n_samples,), default=None
             Sample weights, cut into the same row blocks as X.
         validation_data : tuple (X_val, y_val) or (X_val, y_val, \
@@ -309,21 +310,25 @@ class _DaskMLP:
             client, X, y, sample_weight)
 
         classifier = is_classifier(self)
+        multilabel = classifier and y.ndim == 2
         checks = _data.check_finite(X, y, sample_weight,
                                     check_y=not classifier)
-        if classifier:
-            if y.ndim != 1:
-                raise ValueError(
-                    "fastbp.dask classifiers take 1-dimensional class labels;"
-                    " multilabel targets are not supported.")
+        if multilabel:
+            checks["labels"] = _data.unique_labels(y)
+        elif classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
-        if classifier:
+        if multilabel:
+            labels = results.pop("labels")
+        elif classifier:
             classes, counts = results.pop("classes")
         _data.raise_if_not_finite(results, dtype)
 
         self.n_features_in_ = X.shape[1]
-        if classifier:
+        if multilabel:
+            Y, sample_weight = self._multilabel_targets(
+                y, sample_weight, labels, reset, incremental, dtype)
+        elif classifier:
             seen = classes
             if incremental and reset:
                 seen = np.unique(np.asarray(classes_arg))
@@ -331,6 +336,10 @@ class _DaskMLP:
             if reset:
                 self._label_binarizer = LabelBinarizer().fit(seen)
                 self.classes_ = self._label_binarizer.classes_
+            elif self._label_binarizer.y_type_ == "multilabel-indicator":
+                raise ValueError(
+                    "The model was fitted on multilabel targets; y has "
+                    "1-dimensional class labels.")
             if incremental:
                 unseen = np.setdiff1d(classes, self.classes_)
                 if len(unseen):
@@ -357,6 +366,29 @@ class _DaskMLP:
         return (_data.Blocks(X_blocks, Y_blocks, sw_blocks, X.chunks[0]),
                 X.shape[1], _data.is_sparse(X))
 
+    def _multilabel_targets(self, y, sample_weight, labels, reset,
+                            incremental, dtype):
+        """Encoded multilabel targets (2-D y whose distinct values are
+        ``labels``) and the sample weights times their class weights, as
+        the in-memory classifier makes them; on a first fit (``reset``) sets
+        the label binarizer and ``classes_`` (the column numbers).
+        ``partial_fit`` takes the classes from y, as in memory."""
+        binarizer = _data.multilabel_binarizer(labels, y.shape[1])
+        if reset:
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        elif (self._label_binarizer.y_type_ != binarizer.y_type_
+              or not np.array_equal(binarizer.classes_, self.classes_)):
+            call = "partial_fit" if incremental else "warm_start"
+            raise ValueError(
+                f"{call} needs targets of the kind the model was fitted on: "
+                f"it has classes {self.classes_} "
+                f"({self._label_binarizer.y_type_}), y is a "
+                f"{binarizer.y_type_} target with {y.shape[1]} columns.")
+        Y = _data.encode_multilabel(y, self._label_binarizer, dtype)
+        table = _data.multilabel_weight_table(self.class_weight, Y)
+        return Y, _data.weight_multilabel(Y, sample_weight, table, dtype)
+
     def _prepare_validation(self, client, X, y, sample_weight):
         """``validation_data``'s parts checked as training data and
         persisted as blocks: a :class:`_data.ValidationSet`."""
@@ -368,12 +400,31 @@ class _DaskMLP:
                 f"validation_data has {X.shape[1]} features, the training "
                 f"data {self.n_features_in_}.")
         classifier = is_classifier(self)
+        multilabel = (classifier and self._label_binarizer.y_type_
+                      == "multilabel-indicator")
+        if classifier and (y.ndim == 2) != multilabel:
+            raise ValueError(
+                "validation_data's targets must be of the training targets' "
+                f"kind ({self._label_binarizer.y_type_}), got an array of "
+                f"shape {y.shape}.")
         checks = _data.check_finite(X, y, sample_weight,
                                     check_y=not classifier)
-        if classifier:
+        if multilabel:
+            checks["labels"] = _data.unique_labels(y)
+        elif classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
-        if classifier:
+        if multilabel:
+            binarizer = _data.multilabel_binarizer(results.pop("labels"),
+                                                   y.shape[1])
+            if (binarizer.y_type_ != "multilabel-indicator"
+                    or y.shape[1] != len(self.classes_)):
+                raise ValueError(
+                    f"validation_data's targets must be a multilabel "
+                    f"indicator of {len(self.classes_)} columns, got a "
+                    f"{binarizer.y_type_} target of {y.shape[1]}.")
+            Y = _data.encode_multilabel(y, self._label_binarizer, dtype)
+        elif classifier:
             classes = results.pop("classes")[0]
             unseen = np.setdiff1d(classes, self.classes_)
             if len(unseen):
@@ -404,7 +455,9 @@ class _DaskMLP:
         block is (after any validation split, which keeps true labels)."""
         if not is_classifier(self) or self.label_smoothing == 0:
             return train
-        n_classes = len(self.classes_)  # binary: one logistic output of 2
+        # Logistic outputs (binary, multilabel) are each a two-class problem.
+        n_classes = (2 if self.out_activation_ == "logistic"
+                     else len(self.classes_))
         Y = [client.submit(smoothed_labels, Y, self.label_smoothing,
                            n_classes, pure=False) for Y in train.Y]
         return _data.Blocks(train.X, Y, train.sample_weight, train.sizes)
@@ -439,9 +492,11 @@ class _DaskMLP:
         optimizer = self._prepare_optimizer(self._np_dtype, incremental)
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
+            # Stratified by class, as in memory, but for multilabel targets.
             train, validation = train.split(
                 client, seeds, self.validation_fraction,
-                stratify=is_classifier(self))
+                stratify=(is_classifier(self) and self._label_binarizer.y_type_
+                          != "multilabel-indicator"))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
@@ -694,7 +749,8 @@ _DASK_NOTES = """
     computes the score on the cluster. ``to_fastbp()`` returns the fitted
     model as an in-memory fastbp estimator. Class weights are computed from
     the whole training set. ``partial_fit`` on dask arrays runs one epoch
-    over their blocks. Multilabel targets are not supported.
+    over their blocks. A classifier takes 1-dimensional class labels or a
+    2-dimensional multilabel indicator, as the in-memory one.
 """
 
 
@@ -793,7 +849,10 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     def _dask_output_shape(self, method):
         """Columns (None: one-dimensional) and dtype of ``method``'s
         output."""
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
         if method == "predict":
+            if multilabel:  # indicators, as the in-memory predict gives
+                return len(self.classes_), np.dtype(np.intp)
             return None, self.classes_.dtype
         return len(self.classes_), self._fitted_dtype
 
