@@ -297,9 +297,11 @@ def test_stochastic_fit_does_not_depend_on_worker_count(
         on_one = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     _assert_same_weights(on_two, on_one)
     assert on_two.loss_curve_ == on_one.loss_curve_
-    # One task per block and round, on both workers of the first cluster.
+    # One task per block and round, on both workers of the first cluster:
+    # the batch of 200 split into 4 blocks of 120 rows is 50 rows per
+    # block, 3 batches (rounds) per epoch.
     rounds = [t for t in tasks.data if "_local_steps_task" in str(t["key"])]
-    assert len(rounds) == params["max_iter"] * N_BLOCKS  # 1 batch per block
+    assert len(rounds) == params["max_iter"] * N_BLOCKS * 3
     assert {t["worker"] for t in rounds} == set(
         client.scheduler_info()["workers"])
 
@@ -676,7 +678,8 @@ def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
                     dtype="float64")
     model = fastbp_dask.MLPClassifier(
         **params, outer_learning_rate=1.0, outer_momentum=0.0,
-        local_batches="epoch").fit(*_blocks(X, y))
+        local_batches="epoch", local_batch_size="batch_size").fit(
+            *_blocks(X, y))
     coefs = []
     for b in range(N_BLOCKS):
         rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
@@ -685,6 +688,41 @@ def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
         coefs.append(plain.coefs_[0])
     assert_allclose(model.coefs_[0], np.mean(coefs, axis=0), rtol=1e-10,
                     atol=1e-12)
+
+
+def test_split_batches_are_shares_of_batch_size():
+    from fastbp.dask._trainer import _block_batches
+
+    # In proportion to the blocks' rows, at least 1; the L2 strength
+    # scaled alike, so that alpha * W / rows is alpha * W / batch_size.
+    got = _block_batches("split", 200, 1e-4, [25_000, 12_500, 12_400, 100])
+    assert [rows for rows, _ in got] == [100, 50, 50, 1]
+    assert_allclose([alpha / rows for rows, alpha in got], 1e-4 / 200,
+                    rtol=1e-15)
+    # One block: the batch and alpha themselves.
+    assert _block_batches("split", 200, 1e-4, [700]) == [(200, 1e-4)]
+    assert _block_batches("batch_size", 200, 1e-4, [700, 7]) == [
+        (200, 1e-4), (200, 1e-4)]
+
+
+def test_split_sgd_round_is_one_step_over_the_blocks_batches(client,
+                                                             digits):
+    """SGD without momentum, plain averaging, one mini-batch per round:
+    each round is the in-memory step over the 4 blocks' batches of 10 rows
+    together (a batch of 40), L2 term included, as synchronous
+    data-parallel SGD takes it."""
+    X, y, _, _ = digits
+    params = _small(solver="sgd", momentum=0.0, max_iter=2, shuffle=False,
+                    batch_size=40, dtype="float64", alpha=0.01)
+    model = fastbp_dask.MLPClassifier(
+        **params, local_batches=1, local_batch_size="split",
+        outer_learning_rate=1.0, outer_momentum=0.0).fit(*_blocks(X, y))
+    # The in-memory batches: rows 10k..10k+9 of every block, in turn.
+    rows = np.arange(len(y)).reshape(N_BLOCKS, BLOCK_ROWS // 10, 10)
+    order = rows.transpose(1, 0, 2).ravel()
+    expected = fastbp.MLPClassifier(**params).fit(X[order], y[order])
+    assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-10)
+    _assert_close_weights(model, expected, 1e-10)
 
 
 def test_outer_step_is_nesterov_momentum_on_the_mean_change():

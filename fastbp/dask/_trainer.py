@@ -13,7 +13,13 @@ blocks' sums, one total per round comes back.
   order of summation.
 * SGD and Adam: synchronous local SGD with periodic averaging (Zinkevich et
   al. 2010; Lin et al. 2020) and an outer optimizer (SlowMo, Wang et al.
-  2020; DiLoCo, Douillard et al. 2023). In each epoch every block permutes
+  2020; DiLoCo, Douillard et al. 2023). The mini-batch is split among the
+  blocks in proportion to their rows (``local_batch_size='split'``), so
+  every block takes about as many steps per epoch as the in-memory fit and
+  the blocks' batches of one step make one mini-batch, as in synchronous
+  data-parallel training; with whole batches per block, an epoch of B
+  blocks makes about 1/B of the in-memory fit's sequential steps and learns
+  that much less. In each epoch every block permutes
   its rows with a seed drawn from (``random_state``, epoch, block); a round
   runs ``local_batches`` mini-batches of that order in every block, all
   from the same weights and optimizer state; the blocks' weights and state,
@@ -66,14 +72,18 @@ from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
 # whatever their size.
 DEFAULT_LOCAL_BATCHES = 64
 
-# The outer optimizer, applied by the client to each round's averaged
-# change: step 1, Nesterov momentum 0.5. Chosen by measurement
+# How each block's mini-batches are sized, and the outer optimizer applied
+# by the client to each round's averaged change: the batch split among the
+# blocks, step 1, Nesterov momentum 0.5. Chosen by measurement
 # (benchmarks/results/dask_blocks.md; adam, 50,000 rows, 4 / 10 / 64
-# blocks, 15 and 45 epochs, classification and regression): momentum 0.5
-# scores above plain averaging in all 12 cases at the same cost per round.
-# Momentum 0.9 (SlowMo's; DiLoCo's with step 0.7) does better still on 4
-# and 10 blocks but oscillates on 64 (a round is then a whole block-epoch
-# of 4 batches), and on digits with local_batches=1 stops improving.
+# blocks, 15 and 45 epochs, classification and regression): whole batches
+# per block make 1/blocks of the in-memory fit's sequential steps per epoch
+# and learn that much less; split batches keep the steps. Momentum 0.9
+# learns faster still at learning_rate_init=0.001 -- it multiplies a steady
+# change by up to 10 -- but on digits with learning_rate_init=0.01 it
+# diverged with local_batches=1 and fell behind with 8, where 0.5 tracked
+# the in-memory fit (section 6 of that file).
+DEFAULT_LOCAL_BATCH_SIZE = "split"
 DEFAULT_OUTER_LEARNING_RATE = 1.0
 DEFAULT_OUTER_MOMENTUM = 0.5
 
@@ -83,6 +93,7 @@ _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 # The Dask estimators' own parameters and their defaults, after the
 # in-memory estimator's in their signature.
 _DASK_DEFAULTS = {"local_batches": DEFAULT_LOCAL_BATCHES,
+                  "local_batch_size": DEFAULT_LOCAL_BATCH_SIZE,
                   "outer_learning_rate": DEFAULT_OUTER_LEARNING_RATE,
                   "outer_momentum": DEFAULT_OUTER_MOMENTUM}
 _DASK_PARAMS = tuple(_DASK_DEFAULTS)
@@ -132,12 +143,14 @@ def _loss_grad_task(X, Y, sample_weight, params, spec):
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
-                      shuffle, spec, first_row):
-    """One block's share of a round: its rows ``order[start:stop]``, where
-    ``order`` is the block's permutation for this epoch; the block's rows
-    are rows ``first_row, ...`` of the training data (dropout's key)."""
-    (batch_size, layer_units, hidden, out, loss_param, alpha, solver,
-     hyper, dropout) = spec
+                      batch, shuffle, spec, first_row):
+    """One block's share of a round: its rows ``order[start:stop]`` in
+    mini-batches, where ``order`` is the block's permutation for this
+    epoch; ``batch`` is the block's ``(batch_size, alpha)``; the block's
+    rows are rows ``first_row, ...`` of the training data (dropout's
+    key)."""
+    layer_units, hidden, out, loss_param, solver, hyper, dropout = spec
+    batch_size, alpha = batch
     order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
@@ -177,6 +190,27 @@ def _outer_learning_rate(setting, n_blocks):
     return float(setting)
 
 
+def _block_batches(setting, batch_size, alpha, sizes):
+    """Each block's mini-batch rows and L2 strength, ``[(rows, alpha),
+    ...]`` (``local_batch_size``): 'split' cuts ``batch_size`` among the
+    blocks in proportion to their rows (at least 1 each), 'batch_size'
+    gives every block ``batch_size``.
+
+    A batch's L2 gradient is ``alpha * W / rows``: a block's batch of
+    ``rows`` takes ``alpha * rows / batch_size``, so that every step is
+    regularised as a step over ``batch_size`` rows in memory.
+    """
+    if setting == "batch_size":
+        return [(batch_size, alpha)] * len(sizes)
+    n_samples = sum(sizes)
+    batches = []
+    for n in sizes:
+        rows = max(1, round(batch_size * n / n_samples))
+        batches.append((rows, alpha if rows == batch_size
+                        else alpha * rows / batch_size))
+    return batches
+
+
 def _predict_block(X, model, method):
     return getattr(model, method)(X)
 
@@ -187,6 +221,7 @@ class _DaskMLP:
     _dask_constraints = {
         "local_batches": [Interval(Integral, 1, None, closed="left"),
                           StrOptions({"epoch"})],
+        "local_batch_size": [StrOptions({"split", "batch_size"})],
         "outer_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                 StrOptions({"blocks", "sqrt_blocks"})],
         "outer_momentum": [Interval(Real, 0, 1, closed="left")],
@@ -504,11 +539,16 @@ class _DaskMLP:
         train = self._training_blocks(client, train)
 
         n_samples = train.n_samples
-        batch_size = self._batch_size(n_samples)
+        batches = _block_batches(self.local_batch_size,
+                                 self._batch_size(n_samples),
+                                 float(self.alpha), train.sizes)
+        # Each block's rows per round, and the rounds of an epoch: until
+        # every block has used all its rows.
         if self.local_batches == "epoch":
-            rows_per_round = max(train.sizes)
+            round_rows = list(train.sizes)
         else:
-            rows_per_round = self.local_batches * batch_size
+            round_rows = [self.local_batches * rows for rows, _ in batches]
+        n_rounds = max(-(-n // r) for n, r in zip(train.sizes, round_rows))
         layer_units, hidden, out, loss_param = self._spec()
         params = self._params
         dropout = self._dropout(_block_seed(seed, _DROPOUT))
@@ -521,15 +561,15 @@ class _DaskMLP:
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
-            spec = (batch_size, layer_units, hidden, out, loss_param,
-                    float(self.alpha), solver, hyper, dropout)
+            spec = (layer_units, hidden, out, loss_param, solver, hyper,
+                    dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
-            for start in range(0, max(train.sizes), rows_per_round):
+            for r in range(n_rounds):
                 accumulated_loss += self._round(
-                    client, train, spec, seeds, start,
-                    start + rows_per_round, params, optimizer)
+                    client, train, spec, seeds, r, round_rows, batches,
+                    params, optimizer)
             return accumulated_loss
 
         self._run_epochs(
@@ -538,22 +578,27 @@ class _DaskMLP:
                                                              validation),
             tasks, incremental)
 
-    def _round(self, client, train, spec, seeds, start, stop, params,
-               optimizer):
-        """One averaging round: every block with rows left runs its rows
-        ``start:stop`` of this epoch's order from the same weights; the
-        workers add up the blocks' weights and optimizer state, weighted by
-        rows, in a tree over the block order; the client takes the mean
-        state and moves the parameters by the outer optimizer's step on the
-        mean change. Returns the round's loss sum."""
+    def _round(self, client, train, spec, seeds, r, round_rows, batches,
+               params, optimizer):
+        """Averaging round ``r``: every block b with rows left runs its rows
+        ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
+        order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
+        the same weights;
+        the workers add up the blocks' weights and optimizer state,
+        weighted by rows, in a tree over the block order; the client takes
+        the mean state and moves the parameters by the outer optimizer's
+        step on the mean change. Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         weights = _send(client, weights)
-        active = [b for b, n in enumerate(train.sizes) if n > start]
+        active = [b for b, n in enumerate(train.sizes)
+                  if n > r * round_rows[b]]
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         futures = [
             client.submit(_local_steps_task, train.X[b], train.Y[b],
-                          train.weights_of(b), weights, step, seeds[b], start,
-                          min(stop, train.sizes[b]), self.shuffle, spec,
+                          train.weights_of(b), weights, step, seeds[b],
+                          r * round_rows[b],
+                          min((r + 1) * round_rows[b], train.sizes[b]),
+                          batches[b], self.shuffle, spec,
                           int(first_rows[b]), pure=False)
             for b in active]
         total = _reduce_tree(client, futures, add_weighted_sums).result()
@@ -707,6 +752,21 @@ _DASK_PARAMS_DOC = """
         without momentum, the same steps as one large batch; more batches
         per round trade model agreement for fewer synchronisations.
 
+    local_batch_size : {'split', 'batch_size'}, default=%r
+        fastbp.dask only; stochastic solvers only. Rows of each block's
+        mini-batches. 'split': ``batch_size`` is cut among the blocks in
+        proportion to their rows (``round(batch_size * block_rows /
+        n_samples)``, at least 1), so that the blocks' mini-batches of one
+        step together hold about ``batch_size`` rows and every block takes
+        about as many steps per epoch as the in-memory fit (a block's L2
+        term is scaled by its share of ``batch_size``, so that each step is
+        regularised as one of ``batch_size`` rows). With SGD without
+        momentum and ``local_batches=1``, a round is then one step over the
+        blocks' batches together, as synchronous data-parallel training
+        takes it. 'batch_size': every block's mini-batches hold
+        ``batch_size`` rows, so a block of ``n`` rows takes ``n /
+        batch_size`` steps per epoch (fewer, the more blocks).
+
     outer_learning_rate : float, 'blocks' or 'sqrt_blocks', default=%r
         fastbp.dask only; stochastic solvers only. The outer optimizer's
         step size on each round's averaged change of the parameters (the
@@ -719,8 +779,8 @@ _DASK_PARAMS_DOC = """
         fastbp.dask only; stochastic solvers only. Nesterov momentum of the
         outer optimizer (as SlowMo and DiLoCo apply it to the averaged
         change), kept between rounds and epochs; 0 for none.
-""" % (DEFAULT_LOCAL_BATCHES, DEFAULT_OUTER_LEARNING_RATE,
-       DEFAULT_OUTER_MOMENTUM)
+""" % (DEFAULT_LOCAL_BATCHES, DEFAULT_LOCAL_BATCH_SIZE,
+       DEFAULT_OUTER_LEARNING_RATE, DEFAULT_OUTER_MOMENTUM)
 
 _DASK_NOTES = """
     Notes
@@ -831,11 +891,15 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
         Parameters
         ----------
         X : dask array or array-like of shape (n_samples, n_features)
-        y : dask array or array-like of shape (n_samples,)
+        y : dask array or array-like of shape (n_samples,) or \
+                (n_samples, n_classes)
+            Class labels, or a multilabel indicator.
         sample_weight : dask array or array-like of shape (n_samples,), \
                 default=None
         classes : array of shape (n_classes,), default=None
-            Classes across all calls; required on the first call.
+            Classes across all calls; required on the first call (for
+            multilabel targets, as in memory, the classes are y's
+            columns).
 
         Returns
         -------
