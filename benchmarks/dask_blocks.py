@@ -18,6 +18,8 @@ same parameters. Every dask fit records the training loss against wall time
 4. What a round costs against the number of blocks (4 to 256): wall time of
    one round of tree-reduced block tasks, with a least-squares fit of
    ``a + b * log2(blocks)`` and of ``a + b * blocks``.
+6. Outer momentum against the learning rate and the averaging period, on
+   digits: which momentum stays stable.
 
 Usage (from the repository root, nothing else running)::
 
@@ -52,19 +54,33 @@ import fastbp.dask  # noqa: E402
 SEED = 0
 N_TRAIN, N_TEST = 50_000, 12_500
 
-# name -> the Dask-only parameters of the outer optimizer.
+# name -> the Dask-only parameters of the method, every one given (so that
+# a method does not change with the defaults). `local_batches` 64 unless
+# given.
+_WHOLE = dict(local_batch_size="batch_size")
+_SPLIT = dict(local_batch_size="split")
 METHODS = {
-    "average": dict(outer_learning_rate=1.0, outer_momentum=0.0),
-    "momentum-0.5": dict(outer_learning_rate=1.0, outer_momentum=0.5),
-    "slowmo": dict(outer_learning_rate=1.0, outer_momentum=0.9),
-    "diloco": dict(outer_learning_rate=0.7, outer_momentum=0.9),
-    "slowmo-lb1": dict(outer_learning_rate=1.0, outer_momentum=0.9,
+    "average": dict(_WHOLE, outer_learning_rate=1.0, outer_momentum=0.0),
+    "momentum-0.5": dict(_WHOLE, outer_learning_rate=1.0,
+                         outer_momentum=0.5),
+    "slowmo": dict(_WHOLE, outer_learning_rate=1.0, outer_momentum=0.9),
+    "diloco": dict(_WHOLE, outer_learning_rate=0.7, outer_momentum=0.9),
+    "slowmo-lb1": dict(_WHOLE, outer_learning_rate=1.0, outer_momentum=0.9,
                        local_batches=1),
-    "sum": dict(outer_learning_rate="blocks", outer_momentum=0.0),
-    "sqrt": dict(outer_learning_rate="sqrt_blocks", outer_momentum=0.5),
-    "sqrt-lb1": dict(outer_learning_rate="sqrt_blocks", outer_momentum=0.5,
-                     local_batches=1),
+    "sum": dict(_WHOLE, outer_learning_rate="blocks", outer_momentum=0.0),
+    "sqrt": dict(_WHOLE, outer_learning_rate="sqrt_blocks",
+                 outer_momentum=0.5),
+    "sqrt-lb1": dict(_WHOLE, outer_learning_rate="sqrt_blocks",
+                     outer_momentum=0.5, local_batches=1),
+    "split-average": dict(_SPLIT, outer_learning_rate=1.0,
+                          outer_momentum=0.0),
+    "split-0.5": dict(_SPLIT, outer_learning_rate=1.0, outer_momentum=0.5),
+    "split-0.9": dict(_SPLIT, outer_learning_rate=1.0, outer_momentum=0.9),
+    "split-diloco": dict(_SPLIT, outer_learning_rate=0.7,
+                         outer_momentum=0.9),
 }
+for _settings in METHODS.values():
+    _settings.setdefault("local_batches", 64)
 
 
 def cpu_model():
@@ -138,6 +154,18 @@ def estimator(module, kind):
             else module.MLPRegressor)
 
 
+def final_loss(model, X, y):
+    """Mean loss (no L2 term) of the fitted model on all training rows: the
+    final model's, where ``loss_`` averages the batches' losses over the
+    last epoch (on a dask fit, at the blocks' own weights)."""
+    plain = model.to_fastbp() if hasattr(model, "to_fastbp") else model
+    if hasattr(plain, "classes_"):
+        Y = plain._label_binarizer.transform(y)
+    else:
+        Y = y.reshape(-1, 1)
+    return plain._validation_loss(X, Y.astype(X.dtype), None)
+
+
 def in_memory(data, kind, epochs):
     X, X_test, y, y_test = data
     with warnings.catch_warnings():
@@ -145,7 +173,8 @@ def in_memory(data, kind, epochs):
         start = time.perf_counter()
         model = estimator(fastbp, kind)(**params(kind, epochs)).fit(X, y)
         seconds = time.perf_counter() - start
-    return model.score(X_test, y_test), model.loss_, seconds
+    return (model.score(X_test, y_test), model.loss_, seconds,
+            final_loss(model, X, y))
 
 
 def dask_fit(data, kind, epochs, n_blocks, method, **extra):
@@ -160,36 +189,44 @@ def dask_fit(data, kind, epochs, n_blocks, method, **extra):
         start = time.perf_counter()
         model.fit(Xd, yd)
         seconds = time.perf_counter() - start
-    return model.score(X_test, y_test), model.loss_, seconds, clock.points
+    return (model.score(X_test, y_test), model.loss_, seconds, clock.points,
+            final_loss(model, X, y))
 
 
 def accuracy_table(sets, kinds, blocks, epochs, methods, out, curves):
     out.append("## 1. Test score and final loss, in memory and on blocks\n")
     out.append("Test accuracy (classification) or R^2 (regression) on "
-               f"{N_TEST} held-out rows; final training loss in brackets; "
-               "dask fit seconds. `tol=0`: every fit runs all its epochs.\n")
+               f"{N_TEST} held-out rows; in brackets the final training "
+               "loss `loss_` (the mean of the last epoch's batch losses, "
+               "for a dask fit at the blocks' own weights, L2 term "
+               "included); 'final model loss': the fitted model's mean "
+               "loss on all training rows, without L2 term; dask fit "
+               "seconds. `tol=0`: every fit runs all its epochs.\n")
     out.append("| data | epochs | in memory | blocks | method | dask | "
-               "score - in memory (points) | loss / in-memory loss | "
-               "dask s |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+               "score - in memory (points) | loss_ / in-memory | "
+               "final model loss / in-memory | dask s |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         for n_epochs in epochs:
-            ref_score, ref_loss, ref_s = in_memory(sets[kind], kind,
-                                                   n_epochs)
+            ref_score, ref_loss, ref_s, ref_final = in_memory(
+                sets[kind], kind, n_epochs)
             print(f"{kind} {n_epochs} in memory {ref_score:.4f} "
-                  f"({ref_loss:.4f}) {ref_s:.1f}s", flush=True)
+                  f"({ref_loss:.4f}, {ref_final:.4f}) {ref_s:.1f}s",
+                  flush=True)
             for n_blocks in blocks:
                 for method in methods:
-                    score, loss, seconds, points = dask_fit(
+                    score, loss, seconds, points, final = dask_fit(
                         sets[kind], kind, n_epochs, n_blocks, method)
                     print(f"  {n_blocks} blocks {method}: {score:.4f} "
-                          f"({loss:.4f}) {seconds:.1f}s", flush=True)
+                          f"({loss:.4f}, {final:.4f}) {seconds:.1f}s",
+                          flush=True)
                     out.append(
                         f"| {kind} | {n_epochs} | {ref_score:.4f} "
                         f"({ref_loss:.4f}) | {n_blocks} | {method} | "
                         f"{score:.4f} ({loss:.4f}) | "
                         f"{100 * (score - ref_score):+.2f} | "
-                        f"{loss / ref_loss:.3f} | {seconds:.1f} |")
+                        f"{loss / ref_loss:.3f} | {final / ref_final:.3f} | "
+                        f"{seconds:.1f} |")
                     curves.append((kind, n_epochs, n_blocks, method,
                                    points))
     out.append("")
@@ -220,7 +257,8 @@ def round_costs(client, blocks, out, repeats=5):
     out.append("## 4. What a round costs against the number of blocks\n")
     out.append("One-epoch fits of `fastbp.dask.MLPClassifier` (adam, "
                "network (64,), 40 features, 4 classes) on blocks of 200 "
-               "rows, batch 200: each epoch is one round of one mini-batch "
+               "rows, batch 200 per block (`local_batch_size='batch_size'`,"
+               " `local_batches=1`): each epoch is one round of one mini-batch "
                "per block, the weights out, one task per block, the tree "
                "of `blocks - 1` add tasks on the workers and one result "
                "back to the client. Figure: the epoch's wall time (from "
@@ -244,7 +282,8 @@ def round_costs(client, blocks, out, repeats=5):
         yd = da.from_array(y, chunks=200).persist()
         model = fastbp.dask.MLPClassifier(
             hidden_layer_sizes=(64,), batch_size=200, max_iter=1,
-            random_state=SEED, local_batches=1)
+            random_state=SEED, local_batches=1,
+            local_batch_size="batch_size")
         times = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -271,11 +310,14 @@ def round_costs(client, blocks, out, repeats=5):
 
 def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("## 3. Time to a target accuracy, 1 and 2 workers\n")
-    out.append(f"Classification, {n_blocks} blocks, default outer "
-               "optimizer "
-               f"({fastbp.dask._trainer.DEFAULT_OUTER_LEARNING_RATE}, "
-               f"{fastbp.dask._trainer.DEFAULT_OUTER_MOMENTUM}), up to {epochs} epochs; seconds until the first "
-               f"epoch whose test accuracy reaches {target}.\n")
+    trainer = fastbp.dask._trainer
+    out.append(f"Classification, {n_blocks} blocks, the defaults "
+               f"(local_batch_size={trainer.DEFAULT_LOCAL_BATCH_SIZE!r}, "
+               f"local_batches={trainer.DEFAULT_LOCAL_BATCHES}, outer "
+               f"optimizer ({trainer.DEFAULT_OUTER_LEARNING_RATE}, "
+               f"{trainer.DEFAULT_OUTER_MOMENTUM})), up to {epochs} epochs; "
+               "seconds until the first epoch whose test accuracy reaches "
+               f"{target}.\n")
     out.append("| workers | s to target | epochs | weights equal to 2 "
                "workers' |")
     out.append("|---|---|---|---|")
@@ -317,6 +359,54 @@ def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("")
 
 
+def learning_rates(out, epochs=30):
+    """Outer momentum against the learning rate and the averaging period:
+    digits (1,200 training rows in 4 blocks of 300, batch 40 split into
+    4 x 10 rows), adam, network (32,)."""
+    from sklearn.datasets import load_digits
+
+    out.append("## 6. Outer momentum against learning rate and averaging "
+               "period (digits)\n")
+    out.append("Digits: the first 1,200 rows (4 blocks of 300) for "
+               "training, the other 597 for the test; adam, network (32,), "
+               f"batch 40 (`local_batch_size='split'`: 10 rows per block), "
+               f"{epochs} epochs, `tol=0`, random_state=0. Training loss "
+               "(`loss_curve_`) after epochs 1, 6, 11, ... and test "
+               "accuracy.\n")
+    out.append("| learning_rate_init | fit | local_batches | outer_momentum "
+               "| loss curve | test accuracy |")
+    out.append("|---|---|---|---|---|---|")
+    X, y = load_digits(return_X_y=True)
+    X_test, y_test = X[1200:] / 16, y[1200:]
+    X, y = X[:1200] / 16, y[:1200]
+    common = dict(hidden_layer_sizes=(32,), random_state=SEED,
+                  max_iter=epochs, batch_size=40, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for lr in (0.001, 0.01):
+            rows = []
+            model = fastbp.MLPClassifier(learning_rate_init=lr,
+                                         **common).fit(X, y)
+            rows.append(("in memory", "", "", model))
+            for lb in (64, 8, 1):
+                for momentum in (0.5, 0.9):
+                    model = fastbp.dask.MLPClassifier(
+                        learning_rate_init=lr, local_batches=lb,
+                        local_batch_size="split", outer_learning_rate=1.0,
+                        outer_momentum=momentum, **common).fit(
+                            da.from_array(X, chunks=(300, 64)),
+                            da.from_array(y, chunks=300))
+                    rows.append(("dask", lb, momentum, model))
+            for name, lb, momentum, model in rows:
+                curve = " ".join(f"{v:.3f}" for v in model.loss_curve_[::5])
+                acc = model.score(X_test, y_test)
+                out.append(f"| {lr} | {name} | {lb} | {momentum} | {curve} "
+                           f"| {acc:.4f} |")
+                print(f"lr {lr} {name} {lb} {momentum}: {curve} {acc:.4f}",
+                      flush=True)
+    out.append("")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, nargs="+", default=[4, 10, 64])
@@ -327,7 +417,7 @@ def main():
     parser.add_argument("--round-blocks", type=int, nargs="+",
                         default=[4, 8, 16, 32, 64, 128, 256])
     parser.add_argument("--sections", nargs="+",
-                        default=["table", "target", "rounds"])
+                        default=["table", "target", "rounds", "lr"])
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=os.path.join(
@@ -353,7 +443,7 @@ def main():
                     if k in args.methods) + ".\n",
     ]
     curves = []
-    if "table" in args.sections or "rounds" in args.sections:
+    if {"table", "rounds", "lr"} & set(args.sections):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                       processes=True,
                                       dashboard_address=None) as cluster, \
@@ -364,6 +454,8 @@ def main():
                 curve_table(curves, out)
             if "rounds" in args.sections:
                 round_costs(client, args.round_blocks, out)
+            if "lr" in args.sections:
+                learning_rates(out)
     if "target" in args.sections:
         time_to_target(sets, 10, 15, args.target, out)
     text = "\n".join(out) + "\n"

@@ -319,9 +319,11 @@ def test_stochastic_fit_does_not_depend_on_worker_count(
         on_one = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     _assert_same_weights(on_two, on_one)
     assert on_two.loss_curve_ == on_one.loss_curve_
-    # One task per block and round, on both workers of the first cluster.
+    # One task per block and round, on both workers of the first cluster:
+    # the batch of 200 split into 4 blocks of 120 rows is 50 rows per
+    # block, 3 batches (rounds) per epoch.
     rounds = [t for t in tasks.data if "_local_steps_task" in str(t["key"])]
-    assert len(rounds) == params["max_iter"] * N_BLOCKS  # 1 batch per block
+    assert len(rounds) == params["max_iter"] * N_BLOCKS * 3
     assert {t["worker"] for t in rounds} == set(
         client.scheduler_info()["workers"])
 
@@ -616,9 +618,16 @@ BAD_FIT = {
         {}, lambda X, y: (_blocks(X, y), dict(
             sample_weight=_weights(np.r_[np.nan, np.ones(len(y) - 1)]))),
         "sample_weight contains NaN, infinity or negative values"),
-    "multilabel y": (
-        {}, lambda X, y: (_multilabel(X, y), {}),
-        "multilabel targets are not supported"),
+    "multiclass-multioutput y": (
+        {}, lambda X, y: (_blocks(X, np.column_stack([y, y % 3])), {}),
+        "Multioutput target data is not supported with label binarization"),
+    "multilabel y with a class_weight dict": (
+        dict(class_weight={1: 2.0}), lambda X, y: (_multilabel(X, y), {}),
+        "For multi-output, class_weight should be a list of dicts"),
+    "multilabel y with 1-d validation targets": (
+        {}, lambda X, y: (_multilabel(X, y), dict(
+            validation_data=_blocks(X, y))),
+        "validation_data's targets must be of the training targets' kind"),
     "validation_data with other features": (
         {}, lambda X, y: (_blocks(X, y), dict(
             validation_data=_blocks(X[:, :10], y))),
@@ -691,7 +700,8 @@ def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
                     dtype="float64")
     model = fastbp_dask.MLPClassifier(
         **params, outer_learning_rate=1.0, outer_momentum=0.0,
-        local_batches="epoch").fit(*_blocks(X, y))
+        local_batches="epoch", local_batch_size="batch_size").fit(
+            *_blocks(X, y))
     coefs = []
     for b in range(N_BLOCKS):
         rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
@@ -700,6 +710,41 @@ def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
         coefs.append(plain.coefs_[0])
     assert_allclose(model.coefs_[0], np.mean(coefs, axis=0), rtol=1e-10,
                     atol=1e-12)
+
+
+def test_split_batches_are_shares_of_batch_size():
+    from fastbp.dask._trainer import _block_batches
+
+    # In proportion to the blocks' rows, at least 1; the L2 strength
+    # scaled alike, so that alpha * W / rows is alpha * W / batch_size.
+    got = _block_batches("split", 200, 1e-4, [25_000, 12_500, 12_400, 100])
+    assert [rows for rows, _ in got] == [100, 50, 50, 1]
+    assert_allclose([alpha / rows for rows, alpha in got], 1e-4 / 200,
+                    rtol=1e-15)
+    # One block: the batch and alpha themselves.
+    assert _block_batches("split", 200, 1e-4, [700]) == [(200, 1e-4)]
+    assert _block_batches("batch_size", 200, 1e-4, [700, 7]) == [
+        (200, 1e-4), (200, 1e-4)]
+
+
+def test_split_sgd_round_is_one_step_over_the_blocks_batches(client,
+                                                             digits):
+    """SGD without momentum, plain averaging, one mini-batch per round:
+    each round is the in-memory step over the 4 blocks' batches of 10 rows
+    together (a batch of 40), L2 term included, as synchronous
+    data-parallel SGD takes it."""
+    X, y, _, _ = digits
+    params = _small(solver="sgd", momentum=0.0, max_iter=2, shuffle=False,
+                    batch_size=40, dtype="float64", alpha=0.01)
+    model = fastbp_dask.MLPClassifier(
+        **params, local_batches=1, local_batch_size="split",
+        outer_learning_rate=1.0, outer_momentum=0.0).fit(*_blocks(X, y))
+    # The in-memory batches: rows 10k..10k+9 of every block, in turn.
+    rows = np.arange(len(y)).reshape(N_BLOCKS, BLOCK_ROWS // 10, 10)
+    order = rows.transpose(1, 0, 2).ravel()
+    expected = fastbp.MLPClassifier(**params).fit(X[order], y[order])
+    assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-10)
+    _assert_close_weights(model, expected, 1e-10)
 
 
 def test_outer_step_is_nesterov_momentum_on_the_mean_change():
@@ -877,3 +922,214 @@ def test_fastbp_loss_errors_raise_before_training(client, regression, params,
         with pytest.raises(ValueError, match=match):
             fastbp_dask.MLPRegressor(**_small(**params)).fit(*_blocks(X, y))
     assert not tasks.data
+
+
+# ---------------------------------------------------------------- sparse X
+def _sparse_blocks(X, y, rows=BLOCK_ROWS, fmt="csr"):
+    """X's row blocks as scipy.sparse matrices of format ``fmt``."""
+    import scipy.sparse as sp
+
+    Xd, yd = _blocks(X, y, rows=rows)
+    return Xd.map_blocks(getattr(sp, f"{fmt}_matrix")), yd
+
+
+@pytest.fixture(scope="module")
+def sparse_digits(digits):
+    # Half the pixels set to 0, so that the blocks are sparse.
+    X, y, X_test, y_test = digits
+    mask = np.random.RandomState(0).rand(*X.shape) < 0.5
+    return X * mask, y, X_test, y_test
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("solver, extra", [
+    ("lbfgs", {}), ("adam", dict(local_batches=2)),
+    ("sgd", dict(local_batches=1, early_stopping=True))])
+def test_sparse_blocks_give_the_dense_model(client, sparse_digits, fmt,
+                                            solver, extra):
+    """Sparse blocks go through the kernels' sparse path, as in-memory
+    sparse X does: the dense blocks' model, up to rounding."""
+    X, y, _, _ = sparse_digits
+    params = _small(solver=solver, dtype="float64", **extra)
+    dense = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    with distributed.get_task_stream(client) as tasks:
+        sparse = fastbp_dask.MLPClassifier(**params).fit(
+            *_sparse_blocks(X, y, fmt=fmt))
+    for got, want in zip(sparse.coefs_ + sparse.intercepts_,
+                         dense.coefs_ + dense.intercepts_):
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert_allclose(sparse.loss_, dense.loss_, rtol=1e-10)
+    if extra.get("early_stopping"):
+        assert_allclose(sparse.validation_scores_, dense.validation_scores_,
+                        rtol=1e-10)
+    # The blocks reached the workers as sparse matrices: the rows were
+    # never densified on the client.
+    assert {t["worker"] for t in tasks.data} == set(
+        client.scheduler_info()["workers"])
+
+
+def test_sparse_one_block_is_the_in_memory_sparse_fit(client, sparse_digits):
+    import scipy.sparse as sp
+
+    X, y, _, _ = sparse_digits
+    params = _small(dtype="float64", shuffle=False, batch_size=40)
+    expected = fastbp.MLPClassifier(**params).fit(sp.csr_matrix(X), y)
+    model = fastbp_dask.MLPClassifier(**params, local_batches="epoch").fit(
+        *_sparse_blocks(X, y, rows=len(y)))
+    assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-12)
+    for got, want in zip(model.coefs_, expected.coefs_):
+        assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_sparse_fit_does_not_depend_on_worker_count(
+        client, one_worker_client, sparse_digits):
+    X, y, _, _ = sparse_digits
+    params = _small(local_batches=1)
+    on_two = fastbp_dask.MLPClassifier(**params).fit(*_sparse_blocks(X, y))
+    with one_worker_client.as_current():
+        on_one = fastbp_dask.MLPClassifier(**params).fit(
+            *_sparse_blocks(X, y))
+    _assert_same_weights(on_two, on_one)
+    assert on_two.loss_curve_ == on_one.loss_curve_
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba"])
+def test_predict_and_score_on_sparse_blocks(client, sparse_digits, method):
+    import scipy.sparse as sp
+
+    X, y, X_test, y_test = sparse_digits
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(
+        *_sparse_blocks(X, y))
+    Xs_test, ys_test = _sparse_blocks(X_test, y_test, rows=70)
+    lazy = getattr(model, method)(Xs_test)
+    assert isinstance(lazy, da.Array)
+    expected = getattr(model.to_fastbp(), method)(sp.csr_matrix(X_test))
+    assert_allclose(lazy.compute(), expected, rtol=1e-6)
+    assert_allclose(model.score(Xs_test, ys_test),
+                    model.to_fastbp().score(X_test, y_test), rtol=1e-6)
+    # An in-memory sparse matrix is predicted in memory.
+    assert_array_equal(getattr(model, method)(sp.csr_matrix(X_test)),
+                       expected)
+
+
+def test_non_finite_sparse_blocks_raise_before_training(client,
+                                                        sparse_digits):
+    import scipy.sparse as sp
+
+    X, y, _, _ = sparse_digits
+    Xs = sp.csr_matrix(X)
+    Xs.data[5] = np.inf
+    Xd = da.from_array(Xs, chunks=(BLOCK_ROWS, X.shape[1]))
+    with distributed.get_task_stream(client) as tasks:
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            fastbp_dask.MLPClassifier(**_small()).fit(
+                Xd, _blocks(X, y)[1])
+    assert not any("_local_steps_task" in str(t["key"]) for t in tasks.data)
+
+
+def test_other_kinds_of_block_raise_a_type_error(client, digits):
+    sparse = pytest.importorskip("sparse")  # pydata/sparse
+
+    X, y, _, _ = digits
+    Xd, yd = _blocks(X, y)
+    with pytest.raises(TypeError, match="numpy arrays or scipy.sparse "
+                                        "matrices, got blocks of type COO"):
+        fastbp_dask.MLPClassifier(**_small()).fit(
+            Xd.map_blocks(sparse.COO.from_numpy), yd)
+
+
+# ---------------------------------------------------------------- multilabel
+def _indicators(y):
+    """Three labels of each digit: odd, above 4, below 3."""
+    return np.column_stack([y % 2, y > 4, y < 3]).astype(np.int64)
+
+
+@pytest.mark.parametrize("solver, rows, params", [
+    ("lbfgs", BLOCK_ROWS, {}),
+    ("lbfgs", BLOCK_ROWS, dict(label_smoothing=0.1)),
+    # One block in its order, one round per epoch: the in-memory fit.
+    ("adam", N_BLOCKS * BLOCK_ROWS, dict(shuffle=False, batch_size=40,
+                                         local_batches="epoch"))])
+def test_multilabel_on_blocks_equals_in_memory_fit(client, digits, solver,
+                                                   rows, params):
+    X, y, X_test, y_test = digits
+    Y = _indicators(y)
+    settings = _small(solver=solver, dtype="float64", **params)
+    in_memory = {k: v for k, v in settings.items() if k != "local_batches"}
+    expected = fastbp.MLPClassifier(**in_memory).fit(X, Y)
+    model = fastbp_dask.MLPClassifier(**settings).fit(*_blocks(X, Y,
+                                                                rows=rows))
+    assert model._label_binarizer.y_type_ == "multilabel-indicator"
+    assert_array_equal(model.classes_, expected.classes_)
+    assert model.out_activation_ == expected.out_activation_ == "logistic"
+    assert model.n_iter_ == expected.n_iter_
+    assert_allclose(model.loss_, expected.loss_, rtol=LOSS_RTOL)
+    _assert_close_weights(model, expected, LBFGS_RTOL)
+    assert_array_equal(model.predict(X_test), expected.predict(X_test))
+
+
+def test_multilabel_balanced_class_weight_is_compute_sample_weight(
+        client, digits):
+    """As the in-memory classifier's: compute_sample_weight's weights of
+    the indicator columns, from the whole training set."""
+    X, y, _, _ = digits
+    Y = _indicators(y)
+    Y[:, 2] = 0  # a column of one class: its weights are 1
+    params = _small(max_iter=3, local_batches=1)
+    weighted = fastbp_dask.MLPClassifier(class_weight="balanced",
+                                         **params).fit(*_blocks(X, Y))
+    expected = fastbp_dask.MLPClassifier(**params).fit(
+        *_blocks(X, Y), sample_weight=_weights(
+            compute_sample_weight("balanced", Y)))
+    _assert_same_weights(weighted, expected)
+    assert weighted.loss_curve_ == expected.loss_curve_
+
+
+def test_multilabel_fit_does_not_depend_on_worker_count(
+        client, one_worker_client, digits):
+    X, y, _, _ = digits
+    params = _small(local_batches=1, early_stopping=True)
+    on_two = fastbp_dask.MLPClassifier(**params).fit(
+        *_blocks(X, _indicators(y)))
+    with one_worker_client.as_current():
+        on_one = fastbp_dask.MLPClassifier(**params).fit(
+            *_blocks(X, _indicators(y)))
+    _assert_same_weights(on_two, on_one)
+    assert on_two.validation_scores_ == on_one.validation_scores_
+
+
+def test_multilabel_prediction_scores_and_validation(client, digits):
+    X, y, X_test, y_test = digits
+    Y, Y_test = _indicators(y), _indicators(y_test)
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=4)).fit(
+        *_blocks(X, Y), validation_data=_blocks(X_test, Y_test, rows=100))
+    plain = model.to_fastbp()
+    # Validation accuracy from block sums is subset accuracy, as in memory.
+    assert_allclose(model.validation_scores_[-1], plain.score(X_test, Y_test),
+                    rtol=1e-6)
+    Xd_test, Yd_test = _blocks(X_test, Y_test, rows=70)
+    lazy = model.predict(Xd_test)
+    assert lazy.dtype == plain.predict(X_test).dtype
+    assert_array_equal(lazy.compute(), plain.predict(X_test))
+    assert_allclose(model.predict_proba(Xd_test).compute(),
+                    plain.predict_proba(X_test), rtol=1e-6)
+    assert_allclose(model.score(Xd_test, Yd_test),
+                    plain.score(X_test, Y_test), rtol=1e-12)
+
+
+def test_multilabel_partial_fit_on_blocks(client, digits):
+    X, y, _, _ = digits
+    Y = _indicators(y)
+    params = _small(local_batches=1, max_iter=1)
+    fitted = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, Y))
+    partial = fastbp_dask.MLPClassifier(**params)
+    # classes are required on the first call, and taken from y, as in
+    # memory.
+    partial.partial_fit(*_blocks(X, Y), classes=[0, 1])
+    _assert_same_weights(fitted, partial)
+    assert_array_equal(partial.classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match="partial_fit needs targets of the "
+                                         "kind the model was fitted on"):
+        partial.partial_fit(*_blocks(X, Y[:, :2]))
+    with pytest.raises(ValueError, match="fitted on multilabel targets"):
+        partial.partial_fit(*_blocks(X, y))

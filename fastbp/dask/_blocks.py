@@ -32,6 +32,7 @@ total it receives (:func:`mean_weights`, :func:`outer_step`,
 import threading
 
 import numpy as np
+from scipy.sparse import issparse
 
 from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
 from .._kernels._state import OptimizerState
@@ -44,19 +45,22 @@ from .._network import (Layout, Workspace, aligned_empty, training_data,
 _LOCAL = threading.local()
 
 
-def _workspace(layer_units, hidden, capacity, dtype, full_batch=False):
+def _workspace(layer_units, hidden, capacity, dtype, full_batch=False,
+               sparse=False):
     """This thread's workspace for batches of ``capacity`` samples
-    (``full_batch``: for ``_loss_grad``, see ``Workspace``).
+    (``full_batch``: for ``_loss_grad``; ``sparse``: no batch copy of X;
+    see ``Workspace``).
 
     Kept between the tasks a thread runs (one per round and block); a
     worker thread runs one task at a time, so no two tasks share one.
     """
     key = (tuple(layer_units), tuple(hidden), int(capacity),
-           np.dtype(dtype).str, full_batch)
+           np.dtype(dtype).str, full_batch, sparse)
     cached = getattr(_LOCAL, "workspace", None)
     if cached is None or cached[0] != key:
         cached = (key, Workspace(Layout(layer_units, hidden), capacity,
-                                 dtype, full_batch=full_batch))
+                                 dtype, sparse=sparse,
+                                 full_batch=full_batch))
         _LOCAL.workspace = cached
     return cached[1]
 
@@ -73,10 +77,10 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
 
     Parameters
     ----------
-    X : ndarray of shape (n_rows, n_features)
+    X : ndarray or scipy.sparse matrix of shape (n_rows, n_features)
         The block's rows, of ``params``' dtype or of a type training reads
         in place (``fastbp._network.training_data``: rows are converted as
-        they are gathered, the block is not copied).
+        they are gathered, the block is not copied; sparse: read as CSR).
     Y : ndarray of shape (n_rows, n_outputs)
         Encoded targets, of ``params``' dtype.
     sw : ndarray of shape (n_rows,) or None
@@ -115,7 +119,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     dtype = params.dtype
     n_rows = Y.shape[0]
     workspace = _workspace(layer_units, hidden, min(_LBFGS_BLOCK, n_rows),
-                           dtype, full_batch=True)
+                           dtype, full_batch=True, sparse=issparse(X))
     idx = np.arange(n_rows, dtype=np.int64)
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
@@ -183,7 +187,8 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     steps = np.array([step], dtype=np.int64)
     optimizer = OptimizerState(int(solver), np.asarray(hyper, dtype=dtype),
                                state, steps)
-    workspace = _workspace(layer_units, hidden, batch_size, dtype)
+    workspace = _workspace(layer_units, hidden, batch_size, dtype,
+                           sparse=issparse(X))
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
             training_data(X, dtype),
@@ -199,10 +204,11 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
 
 def block_predict(model, X):
     """Output activations of a fitted fastbp ``model`` for the rows X
-    (converted to the model's dtype first), through its compiled forward
-    pass."""
-    return model._forward_pass_fast(
-        np.ascontiguousarray(X, dtype=model._fitted_dtype), check_input=False)
+    (dense: converted to the model's dtype first; scipy.sparse: as the
+    in-memory predict takes it), through its compiled forward pass."""
+    if not issparse(X):
+        X = np.ascontiguousarray(X, dtype=model._fitted_dtype)
+    return model._forward_pass_fast(X, check_input=False)
 
 
 def optimizer_settings(optimizer):

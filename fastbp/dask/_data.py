@@ -16,9 +16,11 @@ Functions named ``_*_block`` run on the workers.
 import dask
 import dask.array as da
 import numpy as np
+import scipy.sparse as sp
 from dask.core import flatten
 from distributed import futures_of
 from sklearn.base import is_classifier
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
 from .._network import GATHERED_DTYPES
@@ -27,11 +29,14 @@ from ._blocks import block_predict
 
 def as_dask_array(name, data, ndim=None):
     """``data`` as a dask array; dask DataFrames and Series through
-    ``to_dask_array(lengths=True)``, in-memory arrays as one block."""
+    ``to_dask_array(lengths=True)``, in-memory arrays (scipy.sparse
+    matrices as CSR) through ``da.from_array``."""
     if data is None:
         return None
     if hasattr(data, "to_dask_array"):
         data = data.to_dask_array(lengths=True)
+    elif sp.issparse(data):
+        data = da.from_array(data.tocsr())
     elif not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data))
     if ndim is not None and data.ndim not in ndim:
@@ -50,6 +55,15 @@ def as_dask_array(name, data, ndim=None):
     return data
 
 
+def is_sparse(X):
+    """Whether the blocks of dask array X are scipy.sparse matrices."""
+    return sp.issparse(X._meta)
+
+
+def _csr_block(X, dtype):
+    return sp.csr_matrix(X, dtype=dtype)
+
+
 def check_same_rows(name, array, X):
     """Raise unless ``array`` is cut into the same row blocks as X."""
     if array is None:
@@ -64,6 +78,24 @@ def check_same_rows(name, array, X):
             f"X.chunks[0] = {X.chunks[0]} and {name}.chunks[0] = "
             f"{array.chunks[0]}. Rechunk one like the other, e.g. "
             f"{name} = {name}.rechunk({{0: X.chunks[0]}}).")
+
+
+def as_blocks_of(name, X, dtype):
+    """X's blocks as training reads them (lazily): dense numpy blocks of a
+    type the gather converts in place (``GATHERED_DTYPES``) as they are,
+    other dense blocks cast to ``dtype``; scipy.sparse blocks as CSR
+    matrices of ``dtype``, which the kernels read as they read in-memory
+    sparse X. Other kinds of block raise a TypeError."""
+    if is_sparse(X):
+        return X.map_blocks(_csr_block, np.dtype(dtype), dtype=dtype,
+                            meta=sp.csr_matrix((0, 0), dtype=dtype))
+    if not isinstance(X._meta, np.ndarray):
+        raise TypeError(
+            f"{name} must be a dask array of numpy arrays or scipy.sparse "
+            f"matrices, got blocks of type {type(X._meta).__name__}.")
+    if X.dtype not in GATHERED_DTYPES:
+        X = X.astype(dtype)
+    return X
 
 
 def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
@@ -83,9 +115,7 @@ def as_row_aligned(X, y, sample_weight, dtype, suffix=""):
     check_same_rows("sample_weight" + suffix, sample_weight, X)
     if sample_weight is not None:
         sample_weight = sample_weight.astype(dtype)
-    if X.dtype not in GATHERED_DTYPES:
-        X = X.astype(dtype)
-    return X, y, sample_weight
+    return as_blocks_of("X" + suffix, X, dtype), y, sample_weight
 
 
 def persisted_and_arrays(client, *arrays):
@@ -111,10 +141,26 @@ def persisted_blocks(client, arrays):
     return blocks
 
 
+def _finite_block(X):
+    """Whether a block's values (a sparse block's stored ones) are all
+    finite."""
+    return bool(np.isfinite(X.data if sp.issparse(X) else X).all())
+
+
+def _all_finite(X, dtype):
+    """A dask expression, True when X, once converted to ``dtype``, has no
+    NaN or inf."""
+    if not is_sparse(X):
+        return da.isfinite(X.astype(dtype)).all()
+    blocks = X.to_delayed().ravel()
+    return dask.delayed(all)([dask.delayed(_finite_block)(block)
+                              for block in blocks])
+
+
 def check_finite(X, y, sample_weight, check_y, dtype):
     """Dask expressions that are True when the data have no NaN or inf
     (X once converted to ``dtype``; sample weights none negative)."""
-    checks = {"X": da.isfinite(X.astype(dtype)).all()}
+    checks = {"X": _all_finite(X, dtype)}
     if check_y:
         checks["y"] = da.isfinite(y).all()
     if sample_weight is not None:
@@ -134,6 +180,11 @@ def raise_if_not_finite(results, dtype):
                 f"for {np.dtype(dtype)!r}.")
 
 
+def unique_labels(y):
+    """The distinct values of y, computed on the cluster."""
+    return da.unique(y)
+
+
 def check_classes(classes):
     """Raise on targets a classifier cannot take."""
     target_type = type_of_target(classes)
@@ -141,6 +192,72 @@ def check_classes(classes):
         raise ValueError(
             f"Unknown label type: {target_type}. fastbp.dask classifiers take "
             "1-dimensional class labels (binary or multiclass).")
+
+
+def multilabel_binarizer(labels, n_columns):
+    """The LabelBinarizer the in-memory fit makes of 2-D targets with
+    ``n_columns`` columns whose distinct values are ``labels``.
+
+    ``type_of_target`` of a 2-D array depends only on its distinct values,
+    their dtype and its number of columns, so the binarizer is fitted on one
+    row per value; it raises LabelBinarizer's error for targets other than
+    multilabel indicators (multiclass-multioutput, continuous).
+    """
+    labels = np.asarray(labels)
+    return LabelBinarizer().fit(np.repeat(labels.reshape(-1, 1), n_columns,
+                                          axis=1))
+
+
+def _binarize_block(y, binarizer, dtype):
+    """A block's multilabel targets as the binarizer encodes them."""
+    return np.asarray(binarizer.transform(y)).astype(dtype)
+
+
+def encode_multilabel(y, binarizer, dtype):
+    return y.map_blocks(_binarize_block, binarizer, np.dtype(dtype),
+                        dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
+
+
+def multilabel_weight_table(class_weight, Y):
+    """Weight of value 0 and 1 in each column of the encoded multilabel
+    targets Y (a dask array), ``table[k, v]``: None without class weights;
+    for 'balanced', ``n_samples / (n_values * count)`` over the values
+    present in the column, as ``compute_sample_weight`` gives them (which
+    takes no single dict for several outputs)."""
+    if class_weight is None:
+        return None
+    if class_weight != "balanced":
+        raise ValueError(
+            "For multi-output, class_weight should be a list of dicts, or "
+            "the string 'balanced'.")
+    n_samples = Y.shape[0]
+    ones = Y.sum(axis=0, dtype=np.float64).compute()
+    counts = np.column_stack([n_samples - ones, ones])
+    present = (counts > 0).sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return np.where(counts > 0, float(n_samples) / (present * counts),
+                        1.0)
+
+
+def _multilabel_weight_block(Y, table):
+    """The product over columns of each value's weight (float64), in
+    ``compute_sample_weight``'s order."""
+    Y = Y.astype(np.int64)
+    return np.prod([table[k][Y[:, k]] for k in range(Y.shape[1])], axis=0,
+                   dtype=np.float64)
+
+
+def weight_multilabel(Y, sample_weight, table, dtype):
+    """Sample weights times the class weights of multilabel targets Y (the
+    encoded indicators), cast to ``dtype``."""
+    if table is None:
+        return sample_weight
+    weights = Y.map_blocks(_multilabel_weight_block, table,
+                           dtype=np.float64, drop_axis=1,
+                           meta=np.empty((0,), dtype=np.float64))
+    if sample_weight is not None:
+        weights = weights * sample_weight
+    return weights.astype(dtype)
 
 
 def class_weight_vector(class_weight, classes, counts):
@@ -233,7 +350,9 @@ class Blocks:
         """All rows on the client, in block order: ``X``, the targets as
         ``model.score`` takes them (labels or values) and the sample
         weights (None if unweighted)."""
-        X = np.concatenate(client.gather(self.X))
+        X = client.gather(self.X)
+        X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else \
+            np.concatenate(X)
         Y = np.concatenate(client.gather(self.Y))
         if hasattr(model, "classes_"):
             y = model._label_binarizer.inverse_transform(Y)
@@ -306,13 +425,16 @@ def _validation_rows(n_rows, seed, fraction, Y=None):
 
 def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None):
     """The training or validation rows of a block (see
-    :func:`_validation_rows`), in their original order, of ``dtype``."""
+    :func:`_validation_rows`), in their original order, of ``dtype`` (a
+    sparse block's as a CSR matrix)."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
         rows = validation
     else:
         rows = np.setdiff1d(np.arange(n_rows), validation,
                             assume_unique=True)
+    if sp.issparse(block):
+        return sp.csr_matrix(block, dtype=dtype)[rows]
     return np.ascontiguousarray(block[rows], dtype=dtype)
 
 
@@ -337,8 +459,9 @@ def _validation_block(X, Y, sample_weight, model):
     sums = {"w": total, "finite": bool(np.isfinite(P).all())}
     sums["loss"] = model._data_loss(Y, P, sample_weight) * total
     if is_classifier(model):
-        if Y.shape[1] == 1:
-            right = (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
+        if model.out_activation_ == "logistic":
+            # Binary or multilabel: every output right (subset accuracy).
+            right = ((P > 0.5) == (Y > 0.5)).all(axis=1)
         else:
             right = P.argmax(axis=1) == Y.argmax(axis=1)
         sums["correct"] = float(w @ right)
@@ -403,8 +526,12 @@ def targets_and_weights(y, sample_weight, y_pred):
 
 
 def weighted_accuracy(y, y_pred, w):
-    """sum(w * (y == y_pred)) / sum(w), computed on the cluster."""
-    right, total = dask.compute((w * (y == y_pred)).sum(), w.sum())
+    """sum(w * (y == y_pred)) / sum(w), computed on the cluster (for
+    multilabel targets, a row is right when all its labels are)."""
+    right = y == y_pred
+    if right.ndim == 2:
+        right = right.all(axis=1)
+    right, total = dask.compute((w * right).sum(), w.sum())
     return float(right / total)
 
 

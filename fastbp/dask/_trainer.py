@@ -13,7 +13,13 @@ blocks' sums, one total per round comes back.
   order of summation.
 * SGD and Adam: synchronous local SGD with periodic averaging (Zinkevich et
   al. 2010; Lin et al. 2020) and an outer optimizer (SlowMo, Wang et al.
-  2020; DiLoCo, Douillard et al. 2023). In each epoch every block permutes
+  2020; DiLoCo, Douillard et al. 2023). The mini-batch is split among the
+  blocks in proportion to their rows (``local_batch_size='split'``), so
+  every block takes about as many steps per epoch as the in-memory fit and
+  the blocks' batches of one step make one mini-batch, as in synchronous
+  data-parallel training; with whole batches per block, an epoch of B
+  blocks makes about 1/B of the in-memory fit's sequential steps and learns
+  that much less. In each epoch every block permutes
   its rows with a seed drawn from (``random_state``, epoch, block); a round
   runs ``local_batches`` mini-batches of that order in every block, all
   from the same weights and optimizer state; the blocks' weights and state,
@@ -66,14 +72,18 @@ from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
 # whatever their size.
 DEFAULT_LOCAL_BATCHES = 64
 
-# The outer optimizer, applied by the client to each round's averaged
-# change: step 1, Nesterov momentum 0.5. Chosen by measurement
+# How each block's mini-batches are sized, and the outer optimizer applied
+# by the client to each round's averaged change: the batch split among the
+# blocks, step 1, Nesterov momentum 0.5. Chosen by measurement
 # (benchmarks/results/dask_blocks.md; adam, 50,000 rows, 4 / 10 / 64
-# blocks, 15 and 45 epochs, classification and regression): momentum 0.5
-# scores above plain averaging in all 12 cases at the same cost per round.
-# Momentum 0.9 (SlowMo's; DiLoCo's with step 0.7) does better still on 4
-# and 10 blocks but oscillates on 64 (a round is then a whole block-epoch
-# of 4 batches), and on digits with local_batches=1 stops improving.
+# blocks, 15 and 45 epochs, classification and regression): whole batches
+# per block make 1/blocks of the in-memory fit's sequential steps per epoch
+# and learn that much less; split batches keep the steps. Momentum 0.9
+# learns faster still at learning_rate_init=0.001 -- it multiplies a steady
+# change by up to 10 -- but on digits with learning_rate_init=0.01 it
+# diverged with local_batches=1 and fell behind with 8, where 0.5 tracked
+# the in-memory fit (section 6 of that file).
+DEFAULT_LOCAL_BATCH_SIZE = "split"
 DEFAULT_OUTER_LEARNING_RATE = 1.0
 DEFAULT_OUTER_MOMENTUM = 0.5
 
@@ -83,6 +93,7 @@ _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 # The Dask estimators' own parameters and their defaults, after the
 # in-memory estimator's in their signature.
 _DASK_DEFAULTS = {"local_batches": DEFAULT_LOCAL_BATCHES,
+                  "local_batch_size": DEFAULT_LOCAL_BATCH_SIZE,
                   "outer_learning_rate": DEFAULT_OUTER_LEARNING_RATE,
                   "outer_momentum": DEFAULT_OUTER_MOMENTUM}
 _DASK_PARAMS = tuple(_DASK_DEFAULTS)
@@ -132,12 +143,14 @@ def _loss_grad_task(X, Y, sample_weight, params, spec):
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
-                      shuffle, spec, first_row):
-    """One block's share of a round: its rows ``order[start:stop]``, where
-    ``order`` is the block's permutation for this epoch; the block's rows
-    are rows ``first_row, ...`` of the training data (dropout's key)."""
-    (batch_size, layer_units, hidden, out, loss_param, alpha, solver,
-     hyper, dropout) = spec
+                      batch, shuffle, spec, first_row):
+    """One block's share of a round: its rows ``order[start:stop]`` in
+    mini-batches, where ``order`` is the block's permutation for this
+    epoch; ``batch`` is the block's ``(batch_size, alpha)``; the block's
+    rows are rows ``first_row, ...`` of the training data (dropout's
+    key)."""
+    layer_units, hidden, out, loss_param, solver, hyper, dropout = spec
+    batch_size, alpha = batch
     order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
@@ -177,6 +190,27 @@ def _outer_learning_rate(setting, n_blocks):
     return float(setting)
 
 
+def _block_batches(setting, batch_size, alpha, sizes):
+    """Each block's mini-batch rows and L2 strength, ``[(rows, alpha),
+    ...]`` (``local_batch_size``): 'split' cuts ``batch_size`` among the
+    blocks in proportion to their rows (at least 1 each), 'batch_size'
+    gives every block ``batch_size``.
+
+    A batch's L2 gradient is ``alpha * W / rows``: a block's batch of
+    ``rows`` takes ``alpha * rows / batch_size``, so that every step is
+    regularised as a step over ``batch_size`` rows in memory.
+    """
+    if setting == "batch_size":
+        return [(batch_size, alpha)] * len(sizes)
+    n_samples = sum(sizes)
+    batches = []
+    for n in sizes:
+        rows = max(1, round(batch_size * n / n_samples))
+        batches.append((rows, alpha if rows == batch_size
+                        else alpha * rows / batch_size))
+    return batches
+
+
 def _predict_block(X, model, method):
     return getattr(model, method)(X)
 
@@ -187,6 +221,7 @@ class _DaskMLP:
     _dask_constraints = {
         "local_batches": [Interval(Integral, 1, None, closed="left"),
                           StrOptions({"epoch"})],
+        "local_batch_size": [StrOptions({"split", "batch_size"})],
         "outer_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                 StrOptions({"blocks", "sqrt_blocks"})],
         "outer_momentum": [Interval(Real, 0, 1, closed="left")],
@@ -212,11 +247,14 @@ class _DaskMLP:
         Parameters
         ----------
         X : dask array of shape (n_samples, n_features)
-            Training data, cut into blocks of rows (a dask DataFrame is
-            converted with ``to_dask_array(lengths=True)``; an in-memory
-            array becomes one block). Each block is one task per round.
+            Training data, cut into blocks of rows: numpy arrays or
+            scipy.sparse matrices (read as CSR, never densified). A dask
+            DataFrame is converted with ``to_dask_array(lengths=True)``; an
+            in-memory array or sparse matrix goes through
+            ``da.from_array``. Each block is one task per round.
         y : dask array of shape (n_samples,) or (n_samples, n_outputs)
-            Targets, cut into the same row blocks as X.
+            Targets, cut into the same row blocks as X (a classifier's
+            2-D y is a multilabel indicator).
         sample_weight : dask array of shape (n_samples,), default=None
             Sample weights, cut into the same row blocks as X.
         validation_data : tuple (X_val, y_val) or (X_val, y_val, \
@@ -245,8 +283,8 @@ class _DaskMLP:
             raise ValueError("partial_fit does not support early_stopping=True")
 
         dtype = self._np_dtype
-        train, n_features = self._prepare(client, X, y, sample_weight,
-                                          first_pass, incremental, classes)
+        train, n_features, sparse = self._prepare(
+            client, X, y, sample_weight, first_pass, incremental, classes)
         validation = None
         if validation_data is not None:
             validation = self._prepare_validation(client, *validation_data)
@@ -254,7 +292,8 @@ class _DaskMLP:
         layer_units = ([n_features]
                        + [_mlp._layer_size(size) for size in hidden_layer_sizes]
                        + [self.n_outputs_])
-        self._begin_training(layer_units, train.n_samples, first_pass, dtype)
+        self._begin_training(layer_units, train.n_samples, first_pass, dtype,
+                             sparse)
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
         tasks = self._fit_tasks(X, y, sample_weight, incremental)
@@ -289,7 +328,7 @@ class _DaskMLP:
         Sets ``n_features_in_``, ``n_outputs_`` and, for a classifier,
         ``classes_`` (from ``classes`` on partial_fit's first call, from y
         otherwise). Returns the training :class:`_data.Blocks` and the
-        number of features.
+        number of features and whether X is sparse.
         """
         classes_arg = classes
         dtype = self._np_dtype
@@ -306,21 +345,25 @@ class _DaskMLP:
             client, X, y, sample_weight)
 
         classifier = is_classifier(self)
+        multilabel = classifier and y.ndim == 2
         checks = _data.check_finite(X, y, sample_weight,
                                     check_y=not classifier, dtype=dtype)
-        if classifier:
-            if y.ndim != 1:
-                raise ValueError(
-                    "fastbp.dask classifiers take 1-dimensional class labels;"
-                    " multilabel targets are not supported.")
+        if multilabel:
+            checks["labels"] = _data.unique_labels(y)
+        elif classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
-        if classifier:
+        if multilabel:
+            labels = results.pop("labels")
+        elif classifier:
             classes, counts = results.pop("classes")
         _data.raise_if_not_finite(results, dtype)
 
         self.n_features_in_ = X.shape[1]
-        if classifier:
+        if multilabel:
+            Y, sample_weight = self._multilabel_targets(
+                y, sample_weight, labels, reset, incremental, dtype)
+        elif classifier:
             seen = classes
             if incremental and reset:
                 seen = np.unique(np.asarray(classes_arg))
@@ -328,6 +371,10 @@ class _DaskMLP:
             if reset:
                 self._label_binarizer = LabelBinarizer().fit(seen)
                 self.classes_ = self._label_binarizer.classes_
+            elif self._label_binarizer.y_type_ == "multilabel-indicator":
+                raise ValueError(
+                    "The model was fitted on multilabel targets; y has "
+                    "1-dimensional class labels.")
             if incremental:
                 unseen = np.setdiff1d(classes, self.classes_)
                 if len(unseen):
@@ -352,7 +399,30 @@ class _DaskMLP:
         X_blocks, Y_blocks, sw_blocks = _data.persisted_blocks(
             client, [X, Y, sample_weight])
         return (_data.Blocks(X_blocks, Y_blocks, sw_blocks, X.chunks[0]),
-                X.shape[1])
+                X.shape[1], _data.is_sparse(X))
+
+    def _multilabel_targets(self, y, sample_weight, labels, reset,
+                            incremental, dtype):
+        """Encoded multilabel targets (2-D y whose distinct values are
+        ``labels``) and the sample weights times their class weights, as
+        the in-memory classifier makes them; on a first fit (``reset``) sets
+        the label binarizer and ``classes_`` (the column numbers).
+        ``partial_fit`` takes the classes from y, as in memory."""
+        binarizer = _data.multilabel_binarizer(labels, y.shape[1])
+        if reset:
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        elif (self._label_binarizer.y_type_ != binarizer.y_type_
+              or not np.array_equal(binarizer.classes_, self.classes_)):
+            call = "partial_fit" if incremental else "warm_start"
+            raise ValueError(
+                f"{call} needs targets of the kind the model was fitted on: "
+                f"it has classes {self.classes_} "
+                f"({self._label_binarizer.y_type_}), y is a "
+                f"{binarizer.y_type_} target with {y.shape[1]} columns.")
+        Y = _data.encode_multilabel(y, self._label_binarizer, dtype)
+        table = _data.multilabel_weight_table(self.class_weight, Y)
+        return Y, _data.weight_multilabel(Y, sample_weight, table, dtype)
 
     def _prepare_validation(self, client, X, y, sample_weight):
         """``validation_data``'s parts checked as training data and
@@ -365,12 +435,31 @@ class _DaskMLP:
                 f"validation_data has {X.shape[1]} features, the training "
                 f"data {self.n_features_in_}.")
         classifier = is_classifier(self)
+        multilabel = (classifier and self._label_binarizer.y_type_
+                      == "multilabel-indicator")
+        if classifier and (y.ndim == 2) != multilabel:
+            raise ValueError(
+                "validation_data's targets must be of the training targets' "
+                f"kind ({self._label_binarizer.y_type_}), got an array of "
+                f"shape {y.shape}.")
         checks = _data.check_finite(X, y, sample_weight,
                                     check_y=not classifier, dtype=dtype)
-        if classifier:
+        if multilabel:
+            checks["labels"] = _data.unique_labels(y)
+        elif classifier:
             checks["classes"] = _unique_with_counts(y)
         results = _data.compute(checks)
-        if classifier:
+        if multilabel:
+            binarizer = _data.multilabel_binarizer(results.pop("labels"),
+                                                   y.shape[1])
+            if (binarizer.y_type_ != "multilabel-indicator"
+                    or y.shape[1] != len(self.classes_)):
+                raise ValueError(
+                    f"validation_data's targets must be a multilabel "
+                    f"indicator of {len(self.classes_)} columns, got a "
+                    f"{binarizer.y_type_} target of {y.shape[1]}.")
+            Y = _data.encode_multilabel(y, self._label_binarizer, dtype)
+        elif classifier:
             classes = results.pop("classes")[0]
             unseen = np.setdiff1d(classes, self.classes_)
             if len(unseen):
@@ -401,7 +490,9 @@ class _DaskMLP:
         block is (after any validation split, which keeps true labels)."""
         if not is_classifier(self) or self.label_smoothing == 0:
             return train
-        n_classes = len(self.classes_)  # binary: one logistic output of 2
+        # Logistic outputs (binary, multilabel) are each a two-class problem.
+        n_classes = (2 if self.out_activation_ == "logistic"
+                     else len(self.classes_))
         Y = [client.submit(smoothed_labels, Y, self.label_smoothing,
                            n_classes, pure=False) for Y in train.Y]
         return _data.Blocks(train.X, Y, train.sample_weight, train.sizes)
@@ -436,9 +527,11 @@ class _DaskMLP:
         optimizer = self._prepare_optimizer(self._np_dtype, incremental)
         if validation is None and self.early_stopping:
             seeds = [_block_seed(seed, _SPLIT, b) for b in range(len(train))]
+            # Stratified by class, as in memory, but for multilabel targets.
             train, validation = train.split(
                 client, seeds, self.validation_fraction, self._np_dtype,
-                stratify=is_classifier(self))
+                stratify=(is_classifier(self) and self._label_binarizer.y_type_
+                          != "multilabel-indicator"))
             validation = _data.ValidationSet(
                 validation.X, validation.Y, validation.sample_weight,
                 validation.sizes)
@@ -446,11 +539,16 @@ class _DaskMLP:
         train = self._training_blocks(client, train)
 
         n_samples = train.n_samples
-        batch_size = self._batch_size(n_samples)
+        batches = _block_batches(self.local_batch_size,
+                                 self._batch_size(n_samples),
+                                 float(self.alpha), train.sizes)
+        # Each block's rows per round, and the rounds of an epoch: until
+        # every block has used all its rows.
         if self.local_batches == "epoch":
-            rows_per_round = max(train.sizes)
+            round_rows = list(train.sizes)
         else:
-            rows_per_round = self.local_batches * batch_size
+            round_rows = [self.local_batches * rows for rows, _ in batches]
+        n_rounds = max(-(-n // r) for n, r in zip(train.sizes, round_rows))
         layer_units, hidden, out, loss_param = self._spec()
         params = self._params
         dropout = self._dropout(_block_seed(seed, _DROPOUT))
@@ -463,15 +561,15 @@ class _DaskMLP:
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
-            spec = (batch_size, layer_units, hidden, out, loss_param,
-                    float(self.alpha), solver, hyper, dropout)
+            spec = (layer_units, hidden, out, loss_param, solver, hyper,
+                    dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
-            for start in range(0, max(train.sizes), rows_per_round):
+            for r in range(n_rounds):
                 accumulated_loss += self._round(
-                    client, train, spec, seeds, start,
-                    start + rows_per_round, params, optimizer)
+                    client, train, spec, seeds, r, round_rows, batches,
+                    params, optimizer)
             return accumulated_loss
 
         self._run_epochs(
@@ -480,22 +578,27 @@ class _DaskMLP:
                                                              validation),
             tasks, incremental)
 
-    def _round(self, client, train, spec, seeds, start, stop, params,
-               optimizer):
-        """One averaging round: every block with rows left runs its rows
-        ``start:stop`` of this epoch's order from the same weights; the
-        workers add up the blocks' weights and optimizer state, weighted by
-        rows, in a tree over the block order; the client takes the mean
-        state and moves the parameters by the outer optimizer's step on the
-        mean change. Returns the round's loss sum."""
+    def _round(self, client, train, spec, seeds, r, round_rows, batches,
+               params, optimizer):
+        """Averaging round ``r``: every block b with rows left runs its rows
+        ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
+        order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
+        the same weights;
+        the workers add up the blocks' weights and optimizer state,
+        weighted by rows, in a tree over the block order; the client takes
+        the mean state and moves the parameters by the outer optimizer's
+        step on the mean change. Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         weights = _send(client, weights)
-        active = [b for b, n in enumerate(train.sizes) if n > start]
+        active = [b for b, n in enumerate(train.sizes)
+                  if n > r * round_rows[b]]
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         futures = [
             client.submit(_local_steps_task, train.X[b], train.Y[b],
-                          train.weights_of(b), weights, step, seeds[b], start,
-                          min(stop, train.sizes[b]), self.shuffle, spec,
+                          train.weights_of(b), weights, step, seeds[b],
+                          r * round_rows[b],
+                          min((r + 1) * round_rows[b], train.sizes[b]),
+                          batches[b], self.shuffle, spec,
                           int(first_rows[b]), pure=False)
             for b in active]
         total = _reduce_tree(client, futures, add_weighted_sums).result()
@@ -649,6 +752,21 @@ _DASK_PARAMS_DOC = """
         without momentum, the same steps as one large batch; more batches
         per round trade model agreement for fewer synchronisations.
 
+    local_batch_size : {'split', 'batch_size'}, default=%r
+        fastbp.dask only; stochastic solvers only. Rows of each block's
+        mini-batches. 'split': ``batch_size`` is cut among the blocks in
+        proportion to their rows (``round(batch_size * block_rows /
+        n_samples)``, at least 1), so that the blocks' mini-batches of one
+        step together hold about ``batch_size`` rows and every block takes
+        about as many steps per epoch as the in-memory fit (a block's L2
+        term is scaled by its share of ``batch_size``, so that each step is
+        regularised as one of ``batch_size`` rows). With SGD without
+        momentum and ``local_batches=1``, a round is then one step over the
+        blocks' batches together, as synchronous data-parallel training
+        takes it. 'batch_size': every block's mini-batches hold
+        ``batch_size`` rows, so a block of ``n`` rows takes ``n /
+        batch_size`` steps per epoch (fewer, the more blocks).
+
     outer_learning_rate : float, 'blocks' or 'sqrt_blocks', default=%r
         fastbp.dask only; stochastic solvers only. The outer optimizer's
         step size on each round's averaged change of the parameters (the
@@ -661,13 +779,15 @@ _DASK_PARAMS_DOC = """
         fastbp.dask only; stochastic solvers only. Nesterov momentum of the
         outer optimizer (as SlowMo and DiLoCo apply it to the averaged
         change), kept between rounds and epochs; 0 for none.
-""" % (DEFAULT_LOCAL_BATCHES, DEFAULT_OUTER_LEARNING_RATE,
-       DEFAULT_OUTER_MOMENTUM)
+""" % (DEFAULT_LOCAL_BATCHES, DEFAULT_LOCAL_BATCH_SIZE,
+       DEFAULT_OUTER_LEARNING_RATE, DEFAULT_OUTER_MOMENTUM)
 
 _DASK_NOTES = """
     Notes
     -----
-    ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks and
+    ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks,
+    whose blocks are numpy arrays or scipy.sparse matrices (each sparse
+    block is read as CSR by the kernels of in-memory sparse fits), and
     trains on the current ``distributed.Client``. Every block is one task per
     round, run where Dask holds the block; only the weights (and Adam's or
     SGD's state) go to the workers, the blocks' sums are added up on the
@@ -689,7 +809,8 @@ _DASK_NOTES = """
     computes the score on the cluster. ``to_fastbp()`` returns the fitted
     model as an in-memory fastbp estimator. Class weights are computed from
     the whole training set. ``partial_fit`` on dask arrays runs one epoch
-    over their blocks. Multilabel targets are not supported.
+    over their blocks. A classifier takes 1-dimensional class labels or a
+    2-dimensional multilabel indicator, as the in-memory one.
 """
 
 
@@ -770,11 +891,15 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
         Parameters
         ----------
         X : dask array or array-like of shape (n_samples, n_features)
-        y : dask array or array-like of shape (n_samples,)
+        y : dask array or array-like of shape (n_samples,) or \
+                (n_samples, n_classes)
+            Class labels, or a multilabel indicator.
         sample_weight : dask array or array-like of shape (n_samples,), \
                 default=None
         classes : array of shape (n_classes,), default=None
-            Classes across all calls; required on the first call.
+            Classes across all calls; required on the first call (for
+            multilabel targets, as in memory, the classes are y's
+            columns).
 
         Returns
         -------
@@ -788,7 +913,10 @@ class MLPClassifier(_DaskMLP, _mlp.MLPClassifier):
     def _dask_output_shape(self, method):
         """Columns (None: one-dimensional) and dtype of ``method``'s
         output."""
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
         if method == "predict":
+            if multilabel:  # indicators, as the in-memory predict gives
+                return len(self.classes_), np.dtype(np.intp)
             return None, self.classes_.dtype
         return len(self.classes_), self._fitted_dtype
 
