@@ -1133,3 +1133,86 @@ def test_multilabel_partial_fit_on_blocks(client, digits):
         partial.partial_fit(*_blocks(X, Y[:, :2]))
     with pytest.raises(ValueError, match="fitted on multilabel targets"):
         partial.partial_fit(*_blocks(X, y))
+
+
+# -- Adam's pooled second moment on split mini-batches -------------------
+def _one_block_adam_step(pooled_noise, mean_gradient, rng):
+    """One Adam step of ``block_local_steps`` on a batch of 6 rows, from
+    random moments at t = 5; returns (weights before, weights after,
+    network, data)."""
+    from fastbp._network import Layout
+    from fastbp._solvers import AdamOptimizer
+    from fastbp.dask._blocks import block_local_steps, optimizer_settings
+    from fastbp._kernels import HIDDEN_CODES, OUTPUT_CODES
+
+    units = [5, 7, 3]
+    layout = Layout(units, [HIDDEN_CODES["relu"]])
+    coefs = [rng.standard_normal((a, b)) for a, b in zip(units, units[1:])]
+    intercepts = [rng.standard_normal(b) for b in units[1:]]
+    X = rng.standard_normal((6, 5))
+    Y = np.eye(3)[rng.randint(0, 3, 6)]
+    weights = np.empty((3, layout.n_params))
+    weights[0] = layout.pack(coefs, intercepts, np.float64)
+    weights[1] = 0.1 * rng.standard_normal(layout.n_params)
+    weights[2] = 0.01 * rng.random_sample(layout.n_params)
+    solver, hyper = optimizer_settings(
+        AdamOptimizer(layout.n_params, np.float64, learning_rate_init=0.01))
+    after, step, _ = block_local_steps(
+        X, Y, None, np.arange(6, dtype=np.int64), 6, weights, 5, units,
+        [HIDDEN_CODES["relu"]], OUTPUT_CODES["softmax"],
+        np.finfo(np.float64).eps, 1e-3, solver, hyper,
+        mean_gradient=mean_gradient, pooled_noise=pooled_noise)
+    assert step == 6
+    return weights, after, (layout, coefs, intercepts, X, Y)
+
+
+def test_pooled_adam_step_equals_numpy_reference():
+    from . import reference
+
+    k = 4.0
+    n_params = 5 * 7 + 7 * 3 + 7 + 3
+    r = 0.3 * np.random.RandomState(1).standard_normal(n_params)
+    before, after, (layout, coefs, intercepts, X, Y) = _one_block_adam_step(
+        k, r, np.random.RandomState(0))
+    assert layout.n_params == n_params
+    _, gW, gb = reference.loss_and_grads(coefs, intercepts, X, Y, "relu",
+                                         "softmax", 1e-3)
+    g = layout.pack(gW, gb, np.float64)
+    m = 0.9 * before[1] + 0.1 * g
+    v = 0.999 * before[2] + 0.001 * (g**2 / k + (1 - 1 / k) * r**2)
+    lr_t = 0.01 * np.sqrt(1 - 0.999**6) / (1 - 0.9**6)
+    assert_allclose(after[1], m, rtol=1e-12, atol=1e-15)
+    assert_allclose(after[2], v, rtol=1e-12, atol=1e-15)
+    assert_allclose(after[0], before[0] - lr_t * m / (np.sqrt(v) + 1e-8),
+                    rtol=1e-12, atol=1e-15)
+    # The plain update differs: the test sees the pooled term.
+    plain = 0.999 * before[2] + 0.001 * g**2
+    assert np.abs(after[2] - plain).max() > 1e-6
+
+
+def test_pooled_noise_of_one_is_plain_adam_and_needs_the_mean():
+    plain = _one_block_adam_step(0.0, None, np.random.RandomState(0))[1]
+    n_params = plain.shape[1]
+    one = _one_block_adam_step(1.0, np.ones(n_params),
+                               np.random.RandomState(0))[1]
+    assert_array_equal(one, plain)
+    with pytest.raises(ValueError, match="mean gradient"):
+        _one_block_adam_step(2.0, None, np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("params, changes", [
+    (dict(solver="adam"), True),
+    (dict(solver="adam", local_batch_size="batch_size"), False),
+    (dict(solver="sgd"), False),
+])
+def test_pooled_second_moment_changes_split_adam_only(client, digits,
+                                                      params, changes):
+    X, y, _, _ = digits
+    fits = [fastbp_dask.MLPClassifier(
+        **_small(max_iter=3, batch_size=40, **params),
+        pooled_second_moment=pooled).fit(*_blocks(X, y))
+        for pooled in (True, False)]
+    same = all(np.array_equal(a, b) for a, b in zip(
+        fits[0].coefs_ + fits[0].intercepts_,
+        fits[1].coefs_ + fits[1].intercepts_))
+    assert same != changes

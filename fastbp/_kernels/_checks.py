@@ -16,8 +16,8 @@ import numpy as np
 
 from ._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT, FULL_BATCH,
                       INTERCEPT_OFFSET, MAX_CHUNKS, N_HYPER, N_LAYER_COLUMNS,
-                      PREDICT_BLOCK, PREDICT_SLOTS, X_FLOAT32, X_FLOAT64,
-                      X_INT64, X_UINT8)
+                      POOLED_NOISE, PREDICT_BLOCK, PREDICT_SLOTS, X_FLOAT32,
+                      X_FLOAT64, X_INT64, X_UINT8)
 
 _ITEMSIZE = {X_FLOAT32: 4, X_FLOAT64: 8, X_UINT8: 1, X_INT64: 8}
 
@@ -149,6 +149,9 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
             and (optimizer.state.ndim != 2 or optimizer.state.shape[0] < 2
                  or optimizer.state.shape[1] < params.shape[0])):
         _fail("an optimizer state made for another network")
+    if optimizer.hyper[POOLED_NOISE] > 1 and optimizer.state.shape[0] < 3:
+        _fail("a pooled second moment without the pooled mean gradient "
+              "(optimizer state row 2)")
 
 
 def check_predict_arguments(X, params, layers, buf_a, buf_b, result):

@@ -152,10 +152,13 @@ SGD, ADAM, FULL_BATCH = 0, 1, 2
 # rate; Adam's initial one, or its scheduled one under
 # learning_rate="cosine"); NESTEROV is 1 for Nesterov's momentum, 0 for
 # classical momentum; WEIGHT_DECAY the decoupled decay of the coefficients;
-# MAX_GRAD_NORM the bound on the batch gradient's L2 norm (0: no clipping).
+# MAX_GRAD_NORM the bound on the batch gradient's L2 norm (0: no clipping);
+# POOLED_NOISE k > 1 when each batch gradient is the mean of 1/k of the
+# mini-batch Adam's second moment should describe (``fastbp.dask``'s split
+# mini-batches, see ``optimizers._adam_block_pooled``), 0 otherwise.
 (LEARNING_RATE, MOMENTUM, NESTEROV, BETA_1, BETA_2, EPSILON, WEIGHT_DECAY,
- MAX_GRAD_NORM) = range(8)
-N_HYPER = 8
+ MAX_GRAD_NORM, POOLED_NOISE) = range(9)
+N_HYPER = 9
 # What a weight-gradient task does (``backprop._weight_gradient_task``):
 # TASK_FUSED sums its rows of the gradient and steps those parameters at
 # once. Under max_grad_norm a batch takes two passes over the tasks:

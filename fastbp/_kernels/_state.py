@@ -86,11 +86,12 @@ class OptimizerState(NamedTuple):
         SGD, ADAM or FULL_BATCH (no step: a gradient for L-BFGS).
     hyper : ndarray of shape (N_HYPER,), the params' dtype
         Hyper-parameters by slot (``_config``: LEARNING_RATE, MOMENTUM,
-        NESTEROV, BETA_1, BETA_2, EPSILON); slots a solver does not use
-        are zero.
-    state : ndarray of shape (2, n_params)
+        NESTEROV, BETA_1, BETA_2, EPSILON, WEIGHT_DECAY, MAX_GRAD_NORM,
+        POOLED_NOISE); slots a solver does not use are zero.
+    state : ndarray of shape (2, n_params), or (3, n_params)
         SGD's velocities in row 0; Adam's first and second moments in rows
-        0 and 1. Updated in place.
+        0 and 1, updated in place; with ``hyper[POOLED_NOISE] > 1``, the
+        pooled mean gradient in row 2 (read only).
     step : int64 ndarray of shape (1,)
         Updates made so far (Adam's t); incremented once per batch.
     """

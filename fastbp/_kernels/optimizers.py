@@ -31,8 +31,8 @@ from numba import types
 
 from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
                       FAN_OUT, LEARNING_RATE, MOMENTUM, NESTEROV,
-                      REDUCE_BLOCK, SGD, WEIGHT_DECAY, jit, jit_exact,
-                      jit_sum)
+                      POOLED_NOISE, REDUCE_BLOCK, SGD, WEIGHT_DECAY, jit,
+                      jit_exact, jit_sum)
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
@@ -185,6 +185,51 @@ def _adam_block(params, grad, m, v, lr_t, beta_1, beta_2, epsilon, alpha,
 
 
 @jit_exact
+def _adam_block_pooled(params, grad, m, v, r, lr_t, beta_1, beta_2, epsilon,
+                       alpha, denom, decay, k, c1, p0, p1):
+    """``_adam_block`` for a gradient g that is the mean over 1/k of the
+    mini-batch the second moment should describe (k > 1): the second
+    moment takes
+
+    v = beta_2 v + (1 - beta_2) (g^2 / k + (1 - 1/k) r^2)
+
+    where r (read only) estimates the gradient's mean.
+
+    Why: ``fastbp.dask`` with ``local_batch_size='split'`` gives each of k
+    blocks 1/k of a mini-batch. Each block's gradient g has the mean mu of
+    the whole batch's gradient but k times its noise variance s, so
+    E[g^2] = mu^2 + k s where the in-memory fit's v tracks mu^2 + s; with
+    the plain update, once noise dominates, every block's steps (and so
+    their average) are up to sqrt(k) times shorter than in memory.
+    E[g^2 / k + (1 - 1/k) mu^2] = mu^2 + s: with r = mu the update tracks
+    what the in-memory v tracks. The trainer gives r as the blocks' pooled
+    first moment at the round's start, bias-corrected (k blocks averaged:
+    1/k of one block's noise).
+    """
+    one = params.dtype.type(1)
+    inv_k = one / k
+    keep_r = one - inv_k
+    for part in range(2):  # coefficients, then biases
+        l2 = part == 0
+        keep = decay if l2 else one
+        a0 = p0 if l2 else c1
+        a1 = c1 if l2 else p1
+        P, G, M, V, R = (params[a0:a1], grad[a0:a1], m[a0:a1], v[a0:a1],
+                         r[a0:a1])
+        for i in range(P.shape[0]):
+            g = G[i]
+            if l2:
+                g = g + alpha * P[i]
+            g = g / denom
+            mp = beta_1 * M[i] + (one - beta_1) * g
+            vp = beta_2 * V[i] + (one - beta_2) * (
+                g * g * inv_k + keep_r * (R[i] * R[i]))
+            M[i] = mp
+            V[i] = vp
+            P[i] = P[i] * keep + (-lr_t * mp / (np.sqrt(vp) + epsilon))
+
+
+@jit_exact
 def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
     """lr_t = lr_init * sqrt(1 - beta_2^t) / (1 - beta_1^t), in float64 then
     cast to the dtype of ``dtype_of``, as scikit-learn's Python scalars do."""
@@ -276,9 +321,15 @@ def _step_range(params, grad, alpha, denom, n_coefs, solver, hyper, state,
     decay = params.dtype.type(1) - hyper[LEARNING_RATE] * hyper[WEIGHT_DECAY]
     if solver == ADAM:  # normalises as it reads the gradient
         sq = _sum_squares(params[p0:c1])
-        _adam_block(params, grad, state[0], state[1], lr_t, hyper[BETA_1],
-                    hyper[BETA_2], hyper[EPSILON], alpha, denom, decay, c1,
-                    p0, p1)
+        if hyper[POOLED_NOISE] > 1:
+            _adam_block_pooled(params, grad, state[0], state[1], state[2],
+                               lr_t, hyper[BETA_1], hyper[BETA_2],
+                               hyper[EPSILON], alpha, denom, decay,
+                               hyper[POOLED_NOISE], c1, p0, p1)
+        else:
+            _adam_block(params, grad, state[0], state[1], lr_t,
+                        hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], alpha,
+                        denom, decay, c1, p0, p1)
     else:
         sq = _normalise_block(params, grad, alpha, denom, n_coefs, p0, p1)
         if solver == SGD:

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from .._kernels import SOLVER_CODES, _loss_grad, _run_epoch
+from .._kernels._config import POOLED_NOISE
 from .._kernels._state import OptimizerState
 from .._kernels._layer import compiled_section
 from .._kernels._threads import fit_threads
@@ -136,7 +137,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
 
 def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
                       hidden, out, loss_param, alpha, solver, hyper,
-                      dropout=None):
+                      dropout=None, mean_gradient=None, pooled_noise=0.0):
     """SGD or Adam steps over ``rows`` of one block, from given weights.
 
     Parameters
@@ -160,6 +161,14 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
         The optimizer's hyper-parameters, as the optimizer object gives them.
     dropout : Dropout or None
         The hidden units to drop out, keyed on this block's rows.
+    mean_gradient : ndarray of shape (n_params,) or None
+        Adam only: the estimate r of the mini-batch gradient's mean that a
+        pooled second moment takes (``pooled_noise > 1``).
+    pooled_noise : float
+        Adam only: k > 1 when this block's mini-batches hold 1/k of the
+        rows the second moment should describe; its update is then
+        ``v = beta_2 v + (1 - beta_2) (g^2 / k + (1 - 1/k) r^2)``
+        (``_kernels.optimizers._adam_block_pooled``). 0 or 1: plain Adam.
 
     Returns
     -------
@@ -181,12 +190,20 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     dtype = weights.dtype
     n_params = weights.shape[1]
     params = _aligned_copy(weights[0])
-    state = aligned_empty((2, n_params), dtype)
+    pooled = pooled_noise > 1
+    if pooled and (mean_gradient is None
+                   or np.shape(mean_gradient) != (n_params,)):
+        raise ValueError("a pooled second moment needs the mean gradient "
+                         f"of the {n_params} parameters")
+    state = aligned_empty((3 if pooled else 2, n_params), dtype)
     state[...] = 0
     state[:weights.shape[0] - 1] = weights[1:]
+    hyper = np.array(hyper, dtype=dtype)
+    if pooled:
+        state[2] = mean_gradient
+        hyper[POOLED_NOISE] = pooled_noise
     steps = np.array([step], dtype=np.int64)
-    optimizer = OptimizerState(int(solver), np.asarray(hyper, dtype=dtype),
-                               state, steps)
+    optimizer = OptimizerState(int(solver), hyper, state, steps)
     workspace = _workspace(layer_units, hidden, batch_size, dtype,
                            sparse=issparse(X))
     with compiled_section(), fit_threads():

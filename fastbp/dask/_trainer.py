@@ -54,6 +54,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _mlp
 from . import _data
+from .._kernels import SOLVER_CODES
+from .._kernels._config import BETA_1
 from .._losses import smoothed_labels
 from .._sklearn_compat import Interval, StrOptions, fit_context
 from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
@@ -87,6 +89,12 @@ DEFAULT_LOCAL_BATCH_SIZE = "split"
 DEFAULT_OUTER_LEARNING_RATE = 1.0
 DEFAULT_OUTER_MOMENTUM = 0.5
 
+# Adam on split mini-batches: each block's second moment describes the
+# whole mini-batch's gradient, not its share's (``_kernels.optimizers.
+# _adam_block_pooled``). Chosen by measurement (benchmarks/results/
+# dask_blocks.md).
+DEFAULT_POOLED_SECOND_MOMENT = True
+
 # Seed streams derived from one draw of random_state.
 _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 
@@ -95,7 +103,8 @@ _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 _DASK_DEFAULTS = {"local_batches": DEFAULT_LOCAL_BATCHES,
                   "local_batch_size": DEFAULT_LOCAL_BATCH_SIZE,
                   "outer_learning_rate": DEFAULT_OUTER_LEARNING_RATE,
-                  "outer_momentum": DEFAULT_OUTER_MOMENTUM}
+                  "outer_momentum": DEFAULT_OUTER_MOMENTUM,
+                  "pooled_second_moment": DEFAULT_POOLED_SECOND_MOMENT}
 _DASK_PARAMS = tuple(_DASK_DEFAULTS)
 
 
@@ -143,12 +152,13 @@ def _loss_grad_task(X, Y, sample_weight, params, spec):
 
 
 def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
-                      batch, shuffle, spec, first_row):
+                      batch, shuffle, spec, first_row, mean_gradient=None,
+                      pooled_noise=0.0):
     """One block's share of a round: its rows ``order[start:stop]`` in
     mini-batches, where ``order`` is the block's permutation for this
     epoch; ``batch`` is the block's ``(batch_size, alpha)``; the block's
     rows are rows ``first_row, ...`` of the training data (dropout's
-    key)."""
+    key); ``mean_gradient``, ``pooled_noise``: see ``block_local_steps``."""
     layer_units, hidden, out, loss_param, solver, hyper, dropout = spec
     batch_size, alpha = batch
     order = np.arange(len(Y), dtype=np.int64)
@@ -160,7 +170,7 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
     weights, step, loss_sum = block_local_steps(
         X, Y, sample_weight, order[start:stop], batch_size, weights, step,
         layer_units, hidden, out, loss_param, alpha, solver, hyper,
-        dropout)
+        dropout, mean_gradient, pooled_noise)
     return weighted_sum(weights, stop - start, step, loss_sum)
 
 
@@ -225,6 +235,7 @@ class _DaskMLP:
         "outer_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                 StrOptions({"blocks", "sqrt_blocks"})],
         "outer_momentum": [Interval(Real, 0, 1, closed="left")],
+        "pooled_second_moment": ["boolean"],
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -589,9 +600,18 @@ class _DaskMLP:
         the mean state and moves the parameters by the outer optimizer's
         step on the mean change. Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
+        mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
         weights = _send(client, weights)
         active = [b for b, n in enumerate(train.sizes)
                   if n > r * round_rows[b]]
+        batch_size = self._batch_size(train.n_samples)
+        if mean_gradient is None or len(active) < 2:
+            noise = [0.0] * len(batches)
+        else:
+            mean_gradient = _send(client, mean_gradient)
+            # A block's gradient has its batch's noise: batch_size / rows
+            # times the mini-batch's.
+            noise = [batch_size / rows for rows, _ in batches]
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         futures = [
             client.submit(_local_steps_task, train.X[b], train.Y[b],
@@ -599,7 +619,9 @@ class _DaskMLP:
                           r * round_rows[b],
                           min((r + 1) * round_rows[b], train.sizes[b]),
                           batches[b], self.shuffle, spec,
-                          int(first_rows[b]), pure=False)
+                          int(first_rows[b]),
+                          mean_gradient if noise[b] > 1 else None, noise[b],
+                          pure=False)
             for b in active]
         total = _reduce_tree(client, futures, add_weighted_sums).result()
         mean, mean_as_params = mean_weights(total, params.dtype)
@@ -613,6 +635,19 @@ class _DaskMLP:
                 float(self.outer_momentum))
         set_weights(params, optimizer, mean_as_params, total[2])
         return total[3]
+
+    def _pooled_mean_gradient(self, optimizer, dtype):
+        """The estimate of the mini-batch gradient's mean that the blocks'
+        pooled second moments take (Adam's averaged first moment,
+        bias-corrected), or None: no pooling (not Adam, turned off, or no
+        step made yet, when there is no first moment to pool)."""
+        step = int(optimizer.step[0])
+        if (not self.pooled_second_moment or step == 0
+                or optimizer.code != SOLVER_CODES["adam"]):
+            return None
+        beta_1 = float(optimizer.hyper[BETA_1])
+        return (optimizer.state[0].astype(np.float64)
+                / (1.0 - beta_1 ** step)).astype(dtype)
 
     # ------------------------------------------------------------------
     # Conversion and prediction
@@ -779,8 +814,21 @@ _DASK_PARAMS_DOC = """
         fastbp.dask only; stochastic solvers only. Nesterov momentum of the
         outer optimizer (as SlowMo and DiLoCo apply it to the averaged
         change), kept between rounds and epochs; 0 for none.
+    pooled_second_moment : bool, default=%r
+        fastbp.dask only; 'adam' with ``local_batch_size='split'`` only.
+        Each block's mini-batch holds a share 1/k of ``batch_size``'s rows,
+        so its gradient has k times the noise variance of the in-memory
+        fit's, and Adam's second moment, which divides every step, grows
+        with it (up to k times once the gradient is mostly noise: the
+        averaged step shortens up to sqrt(k) times). True: each block
+        updates its second moment with ``g**2 / k + (1 - 1/k) * r**2``,
+        where r is the blocks' averaged first moment at the round's start
+        (bias-corrected), so that its expectation is the in-memory fit's;
+        the first round, with no first moment yet, takes the plain update.
+        False: the plain Adam update in every block.
 """ % (DEFAULT_LOCAL_BATCHES, DEFAULT_LOCAL_BATCH_SIZE,
-       DEFAULT_OUTER_LEARNING_RATE, DEFAULT_OUTER_MOMENTUM)
+       DEFAULT_OUTER_LEARNING_RATE, DEFAULT_OUTER_MOMENTUM,
+       DEFAULT_POOLED_SECOND_MOMENT)
 
 _DASK_NOTES = """
     Notes
