@@ -18,6 +18,9 @@ same parameters. Every dask fit records the training loss against wall time
 4. What a round costs against the number of blocks (4 to 256): wall time of
    one round of tree-reduced block tasks, with a least-squares fit of
    ``a + b * log2(blocks)`` and of ``a + b * blocks``.
+5. The round's parts, each measured (block task, tree add, one tree level's
+   hop, the scheduler's cost per task) and the model of a round on 8, 32
+   and 128 workers they give.
 6. Outer momentum against the learning rate and the averaging period, on
    digits: which momentum stays stable.
 
@@ -57,8 +60,9 @@ N_TRAIN, N_TEST = 50_000, 12_500
 # name -> the Dask-only parameters of the method, every one given (so that
 # a method does not change with the defaults). `local_batches` 64 unless
 # given.
-_WHOLE = dict(local_batch_size="batch_size")
-_SPLIT = dict(local_batch_size="split")
+_WHOLE = dict(local_batch_size="batch_size", pooled_second_moment=False)
+_SPLIT = dict(local_batch_size="split", pooled_second_moment=False)
+_POOLED = dict(local_batch_size="split", pooled_second_moment=True)
 METHODS = {
     "average": dict(_WHOLE, outer_learning_rate=1.0, outer_momentum=0.0),
     "momentum-0.5": dict(_WHOLE, outer_learning_rate=1.0,
@@ -78,6 +82,13 @@ METHODS = {
     "split-0.9": dict(_SPLIT, outer_learning_rate=1.0, outer_momentum=0.9),
     "split-diloco": dict(_SPLIT, outer_learning_rate=0.7,
                          outer_momentum=0.9),
+    "pooled-0.5": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.5),
+    "pooled-0.9": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.9),
+    "pooled-average": dict(_POOLED, outer_learning_rate=1.0,
+                           outer_momentum=0.0),
+    "pooled-0.7": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.7),
+    "pooled-0.5-lb16": dict(_POOLED, outer_learning_rate=1.0,
+                            outer_momentum=0.5, local_batches=16),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
@@ -275,6 +286,7 @@ def round_costs(client, blocks, out, repeats=5):
     out.append("|---|---|---|")
     rng = np.random.RandomState(SEED)
     figures = []
+    cpu = {}
     for n_blocks in blocks:
         X = rng.standard_normal((200 * n_blocks, 40)).astype(np.float32)
         y = rng.randint(0, 4, 200 * n_blocks)
@@ -289,10 +301,11 @@ def round_costs(client, blocks, out, repeats=5):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(Xd, yd)   # warm-up
             for _ in range(repeats):
-                clock = _LossClock()
+                clock = _CpuClock(client)
                 model.set_callbacks(clock)
                 model.fit(Xd, yd)
                 times.append(clock.epochs[0])
+                cpu.setdefault(n_blocks, []).append(clock.cpu[0])
         ms = 1e3 * float(np.median(times))
         figures.append((n_blocks, ms))
         out.append(f"| {n_blocks} | {2 * n_blocks - 1} | {ms:.1f} |")
@@ -306,6 +319,143 @@ def round_costs(client, blocks, out, repeats=5):
         out.append(f"\nLeast squares, ms per round = {coef[0]:.1f} + "
                    f"{coef[1]:.3f} x {name} (rms residual {rms:.1f} ms).")
     out.append("")
+    round_model(client, figures, cpu, out)
+
+
+class _CpuClock(_LossClock):
+    """A _LossClock that also records, per epoch, the CPU seconds of the
+    client's thread, of the scheduler's event-loop thread and of all
+    worker processes."""
+
+    def __init__(self, client):
+        super().__init__()
+        self.client = client
+        self.cpu = []
+
+    def _now(self):
+        return np.array([
+            time.thread_time(),
+            self.client.run_on_scheduler(time.thread_time),
+            sum(self.client.run(time.process_time).values())])
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        if context.parent is not None:
+            self.cpu_start = self._now()
+        super().on_fit_task_begin(estimator, context, **kwargs)
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        stop = super().on_fit_task_end(estimator, context, **kwargs)
+        if context.parent is not None:
+            self.cpu.append(self._now() - self.cpu_start)
+        return stop
+
+
+def _tree_depth(n):
+    return math.ceil(math.log2(n)) if n > 1 else 0
+
+
+def _hop_seconds(client, chain=40, repeats=3):
+    """One tree level's latency: a chain of adds, each on the other worker
+    than its input (scheduler round trip, transfer of a partial sum of the
+    (64,) network's size, the add)."""
+    from fastbp.dask._blocks import add_weighted_sums
+
+    workers = sorted(client.scheduler_info()["workers"])
+    n_params = 40 * 64 + 64 + 64 * 4 + 4
+    part = (np.ones((3, n_params)), 1.0, 1, 0.0)
+    hops = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        acc = client.submit(_identity_part, part, workers=[workers[0]],
+                            pure=False)
+        for i in range(chain):
+            acc = client.submit(add_weighted_sums, acc, part,
+                                workers=[workers[(i + 1) % 2]], pure=False)
+        acc.result()
+        hops.append((time.perf_counter() - start) / chain)
+    return float(np.median(hops))
+
+
+def _linear_fit(x, y):
+    A = np.column_stack([np.ones_like(x), x])
+    return np.linalg.lstsq(A, y, rcond=None)[0]
+
+
+def round_model(client, figures, cpu, out):
+    """The round's cost split into the CPU time of each party, measured on
+    this cluster, and the model they give for more workers."""
+    out.append("## 5. A model of the round, fitted on measured parts\n")
+    b = np.array([n for n, _ in figures], dtype=float)
+    wall = np.array([ms for _, ms in figures]) / 1e3
+    parts = np.array([np.median(cpu[n], axis=0) for n, _ in figures])
+    fits = [_linear_fit(b, parts[:, i]) for i in range(3)]
+    hop = _hop_seconds(client)
+    out.append(
+        "The same rounds as section 4, with the CPU seconds each party spent "
+        "in them (medians): the client's thread, the scheduler's event-loop "
+        "thread (both in the client process of a LocalCluster) and the two "
+        "worker processes together. CPU time is what a party can not share "
+        "out; on a loaded machine it is steadier than the wall clock.\n")
+    out.append("| blocks | wall ms | client CPU ms | scheduler CPU ms | "
+               "workers' CPU ms |")
+    out.append("|---|---|---|---|---|")
+    for (n, ms), row in zip(figures, parts):
+        out.append(f"| {n} | {ms:.1f} | {1e3 * row[0]:.1f} | "
+                   f"{1e3 * row[1]:.1f} | {1e3 * row[2]:.1f} |")
+    names = ("client", "scheduler", "workers")
+    out.append("\nLeast squares per party, CPU ms per round: " + "; ".join(
+        f"{name} {1e3 * f[0]:.1f} + {1e3 * f[1]:.3f} x blocks"
+        for name, f in zip(names, fits)) + ".\n")
+    out.append(
+        f"One tree level (an add on the other worker: scheduler round trip "
+        f"and the transfer of a partial sum) takes {1e3 * hop:.2f} ms of "
+        "wall time (median of 3 chains of 40 adds).\n")
+    out.append(
+        "Model, W workers and B blocks: seconds per round = client(B) + "
+        "max(scheduler(B), workers(B) / W + ceil(log2 B) x hop), the three "
+        "parties' fitted lines above: the scheduler is one thread, the "
+        "workers' CPU divides among W, and the tree's levels follow one "
+        "another. On the 2 workers measured:\n")
+
+    def model(n, w):
+        c, s, k = (f[0] + f[1] * n for f in fits)
+        return c + max(s, k / w + _tree_depth(n) * hop)
+
+    cores = os.cpu_count()
+
+    def on_this_machine(n):
+        # Client, scheduler and workers share this machine's cores.
+        return max(model(n, 2), sum(f[0] + f[1] * n for f in fits) / cores)
+
+    out.append(f"| blocks | measured wall ms | model ms | model ms, all "
+               f"parties on {cores} cores |")
+    out.append("|---|---|---|---|")
+    for n, ms in zip(b, wall):
+        out.append(f"| {int(n)} | {1e3 * ms:.1f} | {1e3 * model(n, 2):.1f} "
+                   f"| {1e3 * on_this_machine(n):.1f} |")
+    out.append("\nThe model for more workers (blocks = workers and 4 x "
+               "workers):\n")
+    out.append("| workers | blocks | client ms | scheduler ms | workers / W "
+               "+ tree ms | model ms per round |")
+    out.append("|---|---|---|---|---|---|")
+    for w in (8, 32, 128):
+        for n in (w, 4 * w):
+            c, s, k = (f[0] + f[1] * n for f in fits)
+            out.append(f"| {w} | {n} | {1e3 * c:.1f} | {1e3 * s:.1f} | "
+                       f"{1e3 * (k / w + _tree_depth(n) * hop):.1f} | "
+                       f"{1e3 * model(n, w):.1f} |")
+    out.append(
+        "\nWith as many workers as blocks, the tree's part grows with "
+        f"log2(blocks) ({1e3 * hop:.1f} ms per doubling); the scheduler's "
+        f"CPU, {1e3 * fits[1][1]:.2f} ms per block (a block task and a tree "
+        "add), stays linear in the blocks and sets the round's cost from "
+        "about 8 blocks on.\n")
+    print("\n".join(out[-32:]), flush=True)
+
+
+def _identity_part(part):
+    return part
+
 
 
 def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
@@ -374,8 +524,8 @@ def learning_rates(out, epochs=30):
                "(`loss_curve_`) after epochs 1, 6, 11, ... and test "
                "accuracy.\n")
     out.append("| learning_rate_init | fit | local_batches | outer_momentum "
-               "| loss curve | test accuracy |")
-    out.append("|---|---|---|---|---|---|")
+               "| pooled_second_moment | loss curve | test accuracy |")
+    out.append("|---|---|---|---|---|---|---|")
     X, y = load_digits(return_X_y=True)
     X_test, y_test = X[1200:] / 16, y[1200:]
     X, y = X[:1200] / 16, y[:1200]
@@ -387,23 +537,26 @@ def learning_rates(out, epochs=30):
             rows = []
             model = fastbp.MLPClassifier(learning_rate_init=lr,
                                          **common).fit(X, y)
-            rows.append(("in memory", "", "", model))
+            rows.append(("in memory", "", "", "", model))
             for lb in (64, 8, 1):
                 for momentum in (0.5, 0.9):
-                    model = fastbp.dask.MLPClassifier(
-                        learning_rate_init=lr, local_batches=lb,
-                        local_batch_size="split", outer_learning_rate=1.0,
-                        outer_momentum=momentum, **common).fit(
-                            da.from_array(X, chunks=(300, 64)),
-                            da.from_array(y, chunks=300))
-                    rows.append(("dask", lb, momentum, model))
-            for name, lb, momentum, model in rows:
+                    for pooled in (False, True):
+                        model = fastbp.dask.MLPClassifier(
+                            learning_rate_init=lr, local_batches=lb,
+                            local_batch_size="split",
+                            outer_learning_rate=1.0,
+                            outer_momentum=momentum,
+                            pooled_second_moment=pooled, **common).fit(
+                                da.from_array(X, chunks=(300, 64)),
+                                da.from_array(y, chunks=300))
+                        rows.append(("dask", lb, momentum, pooled, model))
+            for name, lb, momentum, pooled, model in rows:
                 curve = " ".join(f"{v:.3f}" for v in model.loss_curve_[::5])
                 acc = model.score(X_test, y_test)
-                out.append(f"| {lr} | {name} | {lb} | {momentum} | {curve} "
-                           f"| {acc:.4f} |")
-                print(f"lr {lr} {name} {lb} {momentum}: {curve} {acc:.4f}",
-                      flush=True)
+                out.append(f"| {lr} | {name} | {lb} | {momentum} "
+                           f"| {pooled} | {curve} | {acc:.4f} |")
+                print(f"lr {lr} {name} {lb} {momentum} {pooled}: {curve} "
+                      f"{acc:.4f}", flush=True)
     out.append("")
 
 

@@ -92,7 +92,10 @@ DEFAULT_OUTER_MOMENTUM = 0.5
 # Adam on split mini-batches: each block's second moment describes the
 # whole mini-batch's gradient, not its share's (``_kernels.optimizers.
 # _adam_block_pooled``). Chosen by measurement (benchmarks/results/
-# dask_blocks.md).
+# dask_blocks.md): after 15 / 45 epochs on 4, 10 and 64 blocks the test
+# score is within 0.5 points of the in-memory fit in every case (the plain
+# second moment: 2.53 / 1.15 points below on 64 blocks), and on digits it
+# matched or beat the in-memory accuracy at both learning rates.
 DEFAULT_POOLED_SECOND_MOMENT = True
 
 # Seed streams derived from one draw of random_state.
