@@ -44,10 +44,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import distributed  # noqa: E402
+from benchmarks.common import cpu_model  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -92,17 +94,6 @@ METHODS = {
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def datasets():
