@@ -192,3 +192,39 @@ def test_dask_block_steps_allocate_no_copy_of_the_block():
 
     steps(1000)
     assert _peak_of(steps) < N_ROWS * N_FEATURES * 4 / 4
+
+
+def test_dask_early_stopping_split_reads_the_block_in_place():
+    """The training part of a dense block's early-stopping split is a row
+    map into the block, and a block's local steps on it are the steps on
+    the same rows copied, bit for bit."""
+    from fastbp.dask._blocks import BlockRows
+    from fastbp.dask._data import _rows_of_block
+
+    X, y = _big_input("float64")
+
+    def split(n=N_ROWS):
+        return _rows_of_block(X[:n], n, 0, 0.1, "train", np.float32,
+                              in_place=True)
+
+    part = split()
+    assert isinstance(part, BlockRows) and part.block.base is X
+    assert len(part) == N_ROWS - N_ROWS // 10
+    split(1000)
+    assert _peak_of(split) < N_ROWS * N_FEATURES * 4 / 4
+
+    part = split(3000)
+    Y = np.ascontiguousarray(y[part.rows, None], dtype=np.float32)
+    model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=1,
+                          random_state=0).fit(X[:500], y[:500])
+    optimizer = AdamOptimizer(len(model._params), np.float32)
+    weights = np.vstack([model._params[None], optimizer.state])
+    order = np.random.RandomState(0).permutation(len(part)).astype(np.int64)
+    results = [
+        block_local_steps(data, Y, None, order, 200, weights, 0,
+                          [N_FEATURES, 16, 1], [HIDDEN_CODES["relu"]],
+                          OUTPUT_CODES["logistic"], 1e-7, 1e-4,
+                          SOLVER_CODES["adam"], optimizer.hyper)
+        for data in (part, part.dense())]
+    assert_array_equal(results[0][0], results[1][0])
+    assert results[0][2] == results[1][2]

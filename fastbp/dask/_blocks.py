@@ -30,6 +30,7 @@ total it receives (:func:`mean_weights`, :func:`outer_step`,
 """
 
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from scipy.sparse import issparse
@@ -44,6 +45,33 @@ from .._network import (Layout, Workspace, aligned_empty, training_data,
                         weights_or_empty)
 
 _LOCAL = threading.local()
+
+# Rows per forward pass when predicting a BlockRows' rows: a bounded copy.
+_PREDICT_ROWS = 4096
+
+
+class BlockRows(NamedTuple):
+    """Some rows of a dense block, read where the block lies: sample r is
+    row ``rows[r]`` of ``block``. The early-stopping split's parts of a
+    dense block, so that the split copies no rows (the in-memory fit's row
+    map, ``fastbp._network.training_data``)."""
+
+    block: np.ndarray
+    rows: np.ndarray  # int64, within the block's rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def dense(self):
+        """The rows as a new array (a copy)."""
+        return self.block[self.rows]
+
+
+def _training_input(X, dtype):
+    """X as the training kernels read it: a ``TrainingData``."""
+    if isinstance(X, BlockRows):
+        return training_data(X.block, dtype, rows=X.rows)
+    return training_data(X, dtype)
 
 
 def _workspace(layer_units, hidden, capacity, dtype, full_batch=False,
@@ -125,7 +153,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
         loss = _loss_grad(
-            training_data(X, dtype),
+            _training_input(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table,
             out, dtype.type(0), loss_param, workspace.buffers())
@@ -208,7 +236,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
                            sparse=issparse(X))
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
-            training_data(X, dtype),
+            _training_input(X, dtype),
             np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, out, dtype.type(alpha),
@@ -223,6 +251,10 @@ def block_predict(model, X):
     """Output activations of a fitted fastbp ``model`` for the rows X
     (dense: converted to the model's dtype first; scipy.sparse: as the
     in-memory predict takes it), through its compiled forward pass."""
+    if isinstance(X, BlockRows):  # in slices of rows, never all at once
+        return np.concatenate([
+            block_predict(model, X.block[X.rows[i:i + _PREDICT_ROWS]])
+            for i in range(0, max(len(X), 1), _PREDICT_ROWS)])
     if not issparse(X):
         X = np.ascontiguousarray(X, dtype=model._fitted_dtype)
     return model._forward_pass_fast(X, check_input=False)

@@ -24,7 +24,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
 from .._network import GATHERED_DTYPES
-from ._blocks import block_predict
+from ._blocks import BlockRows, block_predict
 
 
 def as_dask_array(name, data, ndim=None):
@@ -350,7 +350,8 @@ class Blocks:
         """All rows on the client, in block order: ``X``, the targets as
         ``model.score`` takes them (labels or values) and the sample
         weights (None if unweighted)."""
-        X = client.gather(self.X)
+        X = [x.dense() if isinstance(x, BlockRows) else x
+             for x in client.gather(self.X)]
         X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else \
             np.concatenate(X)
         Y = np.concatenate(client.gather(self.Y))
@@ -363,8 +364,10 @@ class Blocks:
         return X, y, sample_weight
 
     def split(self, client, seeds, fraction, dtype, stratify=False):
-        """Each block cut into a training and a validation part, copied
-        and converted to ``dtype``.
+        """Each block cut into a training and a validation part: a dense X
+        block's as :class:`BlockRows` (row numbers into the block, no copy),
+        the rest (a sparse X block, Y, sample weights) copied and converted
+        to ``dtype``.
 
         ``ceil(fraction * n_rows)`` of block b's rows, drawn with
         ``seeds[b]``, go to validation (``stratify``: in the proportions of
@@ -381,7 +384,7 @@ class Blocks:
                 arrays.append([
                     client.submit(_rows_of_block, block, n, seed, fraction,
                                   part, dtype, Y if stratify else None,
-                                  pure=False)
+                                  blocks is self.X, pure=False)
                     for block, n, seed, Y in zip(blocks, self.sizes, seeds,
                                                  self.Y)])
             sizes = [_split_sizes(n, fraction)[part == "validation"]
@@ -423,10 +426,12 @@ def _validation_rows(n_rows, seed, fraction, Y=None):
     return np.sort(rng.permutation(n_rows)[:n_val])
 
 
-def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None):
+def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None,
+                   in_place=False):
     """The training or validation rows of a block (see
     :func:`_validation_rows`), in their original order, of ``dtype`` (a
-    sparse block's as a CSR matrix)."""
+    sparse block's as a CSR matrix); ``in_place``: a dense block's as
+    :class:`BlockRows`, not copied."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
         rows = validation
@@ -435,6 +440,8 @@ def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None):
                             assume_unique=True)
     if sp.issparse(block):
         return sp.csr_matrix(block, dtype=dtype)[rows]
+    if in_place:
+        return BlockRows(block, rows.astype(np.int64))
     return np.ascontiguousarray(block[rows], dtype=dtype)
 
 
