@@ -130,16 +130,20 @@ def _accurate_cdf_pdf(z):
     return cdf, pdf
 
 
-def test_normal_distribution_float32_is_rounded_from_float64():
-    # float32 values are computed in float64 and rounded: within half an
-    # ulp (plus scipy's own error) of scipy's float64 values.
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
+                    reason="the reference needs x86's long double")
+def test_normal_distribution_float32():
+    # Computed in float32 arithmetic, down to Phi's underflow (z ~ -14.1)
+    # and through the subnormals: measured at most 6.9 ulps for Phi (its
+    # tail's rational function, P / Q of degrees 4 and 5, rounds in both)
+    # and 3.2 for phi.
     z = _points(np.random.default_rng(1), -16.0, 9.0, np.float32)
     cdf, pdf = np.empty_like(z), np.empty_like(z)
     _cdf_pdf(z, cdf, pdf)
-    zd = z.astype(np.float64)
-    assert _ulps(cdf, special.ndtr(zd), np.float32).max() <= 0.51
-    assert _ulps(pdf, np.exp(-zd * zd / 2) / np.sqrt(2 * np.pi),
-                 np.float32).max() <= 0.51
+    assert cdf.dtype == pdf.dtype == np.float32
+    want_cdf, want_pdf = _accurate_cdf_pdf(z.astype(np.float64))
+    assert _ulps(cdf, want_cdf, np.float32).max() <= 7.5
+    assert _ulps(pdf, want_pdf, np.float32).max() <= 3.5
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
@@ -155,12 +159,14 @@ def test_normal_distribution_float64():
     assert _ulps(pdf, want_pdf, np.float64).max() <= 12
 
 
-def test_normal_distribution_special_values():
-    z = np.array([np.nan, np.inf, -np.inf, 0.0, 40.0, -40.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normal_distribution_special_values(dtype):
+    z = np.array([np.nan, np.inf, -np.inf, 0.0, 40.0, -40.0], dtype)
     cdf, pdf = np.empty_like(z), np.empty_like(z)
     _cdf_pdf(z, cdf, pdf)
-    assert_array_equal(cdf, [np.nan, 1, 0, 0.5, 1, 0])
-    assert_array_equal(pdf, [np.nan, 0, 0, 1 / np.sqrt(2 * np.pi), 0, 0])
+    assert_array_equal(cdf, np.array([np.nan, 1, 0, 0.5, 1, 0], dtype))
+    assert_array_equal(
+        pdf, np.array([np.nan, 0, 0, 1 / np.sqrt(2 * np.pi), 0, 0], dtype))
 
 
 @numba.njit
@@ -175,9 +181,12 @@ def _activate_keep(kind, Z, P):
 
 NEW = ["leaky_relu", "elu", "softplus", "gelu", "silu"]
 # f(z) is a few roundings of exact functions: the largest errors allowed,
-# in ulps of the result (measured: float32 at most 2.9, silu's; float64 at
-# most 11, gelu's).
+# in ulps of the result (measured: float32 at most 2.9, silu's, but gelu's
+# float32 Phi is computed in float32: 7.4 where the result is a normal
+# number and 11.0 near z = -13.9, where Phi(z) and gelu(z) are subnormal;
+# float64 at most 11, gelu's).
 ACTIVATION_ULPS = {np.float32: 3, np.float64: 16}
+GELU32_ULPS = 11.5
 
 
 def _gelu_derivative(z):
@@ -215,7 +224,9 @@ def test_activation_rows_match_reference(name, dtype):
     got = Z.copy()
     _activate(HIDDEN_CODES[name], got)
     want = ACCURATE[name](zd)
-    assert _ulps(got, want, dtype).max() <= ACTIVATION_ULPS[dtype]
+    bound = (GELU32_ULPS if (name, dtype) == ("gelu", np.float32)
+             else ACTIVATION_ULPS[dtype])
+    assert _ulps(got, want, dtype).max() <= bound
     if name in ACCURATE_DERIVATIVE:
         # The forward pass of training: the same f(z), and f'(z) kept;
         # f' crosses zero (gelu, silu), so its error is bounded in ulps of

@@ -100,8 +100,11 @@ def _softplus_pair(z):
 
 @jit_inline
 def _gelu_pair(z):
-    """gelu(z) and its derivative (in float64, rounded once to z's type)."""
+    """gelu(z) and its derivative, of z's type (float32 computed in
+    float32, see ``elementary._normal_cdf_pdf32``)."""
     cdf, pdf = normal_cdf_pdf(z)
+    if isinstance(z, np.float32):
+        return z * cdf, cdf + z * pdf
     zd = np.float64(z)
     return type(z)(zd * cdf), type(z)(cdf + zd * pdf)
 
