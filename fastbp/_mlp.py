@@ -1371,7 +1371,9 @@ _SHARED_PARAMS_DOC = """
         estimator's ``score`` (accuracy or R^2, as scikit-learn); "loss",
         the negative validation loss (as ``HistGradientBoosting*``'s
         ``scoring="loss"``); or a scikit-learn scorer name or callable
-        ``scorer(estimator, X, y, sample_weight=...)``.
+        ``scorer(estimator, X, y, sample_weight=...)``. A scorer is given
+        the validation rows as an array: with ``early_stopping`` they are
+        copied out of X once, in the model's dtype.
 
     init : {'auto', 'glorot_uniform', 'glorot_normal', 'he_uniform', \
             'he_normal', 'lecun_normal'}, default='auto'
