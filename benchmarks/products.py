@@ -10,14 +10,18 @@
   (batch, fan_in, fan_out) shapes of wide, mnist and reg.
 
 Beside each, numpy's matmul of the same operands (OpenBLAS, limited to one
-thread) as a reference for what this core reaches. GFLOP/s are medians of
-7 timings of a compiled loop of calls (numpy: of a Python loop).
+thread) as a reference for what this core reaches, and the ratio of the
+two. GFLOP/s are medians of 7 timings of a compiled loop of calls (numpy:
+of a Python loop). At the top: the CPU model and this core's single-thread
+sgemm/dgemm roof, numpy's 2048 x 2048 x 2048 matmul on one thread.
 
 Usage::
 
     NUMBA_NUM_THREADS=1 python benchmarks/products.py
 """
 
+import os
+import sys
 import time
 
 import numba
@@ -29,10 +33,21 @@ from fastbp._kernels._config import RELU
 from fastbp._kernels._extern import register
 from fastbp._kernels.dense import _gemm_ab, _gemm_atb
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.common import cpu_model  # noqa: E402
+
+# (rows, K, n_cols); besides the layers' forward products: the output
+# layers' 10 columns, one-row predictions of every wide layer, and
+# wide's input error (256 columns times 512^T)
 AB_SHAPES = [(64, 64, 100), (64, 100, 10), (64, 784, 512), (64, 512, 256),
-             (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512)]
+             (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512),
+             (1, 512, 256), (1, 256, 10), (1, 784, 100), (256, 256, 512),
+             (256, 10, 256)]
+# (batch, fan_in, fan_out): every layer's weight gradient of wide, mnist
+# (batch 200), reg and tiny
 ATB_SHAPES = [(256, 784, 512), (256, 512, 256), (256, 256, 10),
-              (200, 784, 100), (200, 100, 10), (64, 50, 64), (64, 64, 64)]
+              (200, 784, 100), (200, 100, 10), (64, 50, 64), (64, 64, 64),
+              (32, 20, 32), (32, 32, 10)]
 
 
 @numba.njit
@@ -47,10 +62,10 @@ def _repeat_atb(A, D, C, reps):
         _gemm_atb(A, D, C, 0, C.shape[0], A.shape[0])
 
 
-def _rate(flops, run, reps):
+def _rate(flops, run, reps, repeats=7):
     run(1)
     times = []
-    for _ in range(7):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         run(reps)
         times.append(time.perf_counter() - t0)
@@ -62,9 +77,24 @@ def _numpy(reps, left, right):
         left @ right
 
 
+def _roof(dtype, n=2048):
+    """This core's GEMM roof: numpy's n^3 matmul on one thread, GFLOP/s
+    (median of 5)."""
+    rng = np.random.RandomState(1)
+    A = rng.randn(n, n).astype(dtype)
+    B = rng.randn(n, n).astype(dtype)
+    return _rate(2 * n ** 3, lambda r: _numpy(r, A, B), 1, repeats=5)
+
+
 def main():
     rng = np.random.RandomState(0)
+    print(f"CPU: {cpu_model()}; Numba threads {numba.get_num_threads()}",
+          flush=True)
     with threadpool_limits(1):
+        roofs = {dtype: _roof(dtype) for dtype in (np.float32, np.float64)}
+        print(f"single-thread roof (numpy 2048^3): sgemm "
+              f"{roofs[np.float32]:.0f}, dgemm {roofs[np.float64]:.0f} "
+              f"GFLOP/s", flush=True)
         for dtype in (np.float32, np.float64):
             name = np.dtype(dtype).name
             register(dtype, ("activations", "dense"))
@@ -80,7 +110,9 @@ def main():
                              reps)
                 blas = _rate(flops, lambda r: _numpy(r, A, B), reps)
                 print(f"{name} _gemm_ab  {m} x {K} times {K} x {n}: "
-                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f})", flush=True)
+                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f}, "
+                      f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
+                      flush=True)
             for m, fan_in, fan_out in ATB_SHAPES:
                 A = rng.randn(m, fan_in).astype(dtype)
                 D = rng.randn(m, fan_out).astype(dtype)
@@ -90,7 +122,8 @@ def main():
                 ours = _rate(flops, lambda r: _repeat_atb(A, D, C, r), reps)
                 blas = _rate(flops, lambda r: _numpy(r, A.T, D), reps)
                 print(f"{name} _gemm_atb ({m} x {fan_in})^T times {m} x "
-                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f})",
+                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f}, "
+                      f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
 
 
