@@ -388,13 +388,20 @@ def _gemm_atb(A, D, C, r0, r1, m):
     # The last n_cols - j (< 2 L) columns (see the module docstring):
     # vectors run down C's columns instead, over rows r of C, loading
     # A[s, r:r + L] and broadcasting D[s, c]: tiles of two vectors of rows
-    # by four columns (the last column repeated where fewer remain: the
-    # same sums, stored twice). Each entry is still the same sum over s in
-    # order, of the same fused multiply-adds.
+    # by five columns (the last column repeated where fewer remain: the
+    # same sums, stored twice). Five, not four: an output layer's 10
+    # columns are two tiles with nothing repeated (four: three tiles, the
+    # last half repeats), and 10 accumulators, two vectors of A and one
+    # broadcast fit the 16 vector registers of AVX2 as well as AVX-512's
+    # 32. Measured (products.py, one thread, AMD EPYC Zen 4): float32
+    # 256 x 256 x 10 from 0.80x numpy to 1.02x, float64 0.78x to 1.04x.
+    # Each entry is still the same sum over s in order, of the same fused
+    # multiply-adds.
     while j < n_cols:
         j1 = minimum(j + 1, n_cols - 1)
         j2 = minimum(j + 2, n_cols - 1)
         j3 = minimum(j + 3, n_cols - 1)
+        j4 = minimum(j + 4, n_cols - 1)
         r = r0
         while r < r1:
             n0 = minimum(L, r1 - r)
@@ -403,6 +410,7 @@ def _gemm_atb(A, D, C, r0, r1, m):
             c10 = zero; c11 = zero
             c20 = zero; c21 = zero
             c30 = zero; c31 = zero
+            c40 = zero; c41 = zero
             for s in range(m):
                 a0 = simd.load(A, s, r, n0); a1 = simd.load(A, s, r + L, n1)
                 d = simd.splat_at(D, s, j)
@@ -413,18 +421,22 @@ def _gemm_atb(A, D, C, r0, r1, m):
                 c20 = simd.fma(d, a0, c20); c21 = simd.fma(d, a1, c21)
                 d = simd.splat_at(D, s, j3)
                 c30 = simd.fma(d, a0, c30); c31 = simd.fma(d, a1, c31)
+                d = simd.splat_at(D, s, j4)
+                c40 = simd.fma(d, a0, c40); c41 = simd.fma(d, a1, c41)
             for q in range(n0):
                 C[r + q, j] = simd.lane(c00, q)
                 C[r + q, j1] = simd.lane(c10, q)
                 C[r + q, j2] = simd.lane(c20, q)
                 C[r + q, j3] = simd.lane(c30, q)
+                C[r + q, j4] = simd.lane(c40, q)
             for q in range(n1):
                 C[r + L + q, j] = simd.lane(c01, q)
                 C[r + L + q, j1] = simd.lane(c11, q)
                 C[r + L + q, j2] = simd.lane(c21, q)
                 C[r + L + q, j3] = simd.lane(c31, q)
+                C[r + L + q, j4] = simd.lane(c41, q)
             r += 2 * L
-        j += 4
+        j += 5
 
 
 @jit
