@@ -458,7 +458,22 @@ def _row_product(A, B, C, r, bias, relu):
     for j in range(0, full, L):
         simd.store(C, r, j, L, simd.load1(bias, j, L) if has_bias else zero)
     tail = simd.load1(bias, full, n) if has_bias else zero
-    for k in range(K):
+    # four rows of B per pass over C's row: a quarter of the loads and
+    # stores of C, the same multiply-adds in the same order
+    K4 = K - K % 4
+    for k in range(0, K4, 4):
+        a0 = simd.splat_at(A, r, k); a1 = simd.splat_at(A, r, k + 1)
+        a2 = simd.splat_at(A, r, k + 2); a3 = simd.splat_at(A, r, k + 3)
+        for j in range(0, full, L):
+            c = simd.fma(a0, simd.load(B, k, j, L), simd.load(C, r, j, L))
+            c = simd.fma(a1, simd.load(B, k + 1, j, L), c)
+            c = simd.fma(a2, simd.load(B, k + 2, j, L), c)
+            simd.store(C, r, j, L, simd.fma(a3, simd.load(B, k + 3, j, L), c))
+        tail = simd.fma(a0, simd.load(B, k, full, n), tail)
+        tail = simd.fma(a1, simd.load(B, k + 1, full, n), tail)
+        tail = simd.fma(a2, simd.load(B, k + 2, full, n), tail)
+        tail = simd.fma(a3, simd.load(B, k + 3, full, n), tail)
+    for k in range(K4, K):
         a = simd.splat_at(A, r, k)
         for j in range(0, full, L):
             simd.store(C, r, j, L, simd.fma(a, simd.load(B, k, j, L),
