@@ -10,11 +10,10 @@
   (batch, fan_in, fan_out) shapes of wide, mnist and reg.
 
 Beside each, numpy's matmul of the same operands (OpenBLAS, limited to one
-thread) as a reference for what this core reaches, and their ratio.
-GFLOP/s are medians of 7 timings of a compiled loop of calls (numpy: of a
-Python loop). At the top: the CPU (``benchmarks/common.py:cpu_model``) and
-this core's measured roof, numpy's single-thread 2048^3 product in each
-dtype, which every shape's figure is also given as a share of.
+thread) as a reference for what this core reaches, and the ratio of the
+two. GFLOP/s are medians of 7 timings of a compiled loop of calls (numpy:
+of a Python loop). At the top: the CPU model and this core's single-thread
+sgemm/dgemm roof, numpy's 2048 x 2048 x 2048 matmul on one thread.
 
 Usage::
 
@@ -29,29 +28,27 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fastbp  # noqa: F401  (sets the CPU features before numba compiles)
+from fastbp._kernels._config import RELU
+from fastbp._kernels._extern import register
+from fastbp._kernels.dense import _gemm_ab, _gemm_atb
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import cpu_model  # noqa: E402
 
-import fastbp  # noqa: F401,E402  (sets the CPU features before numba compiles)
-from fastbp._kernels._config import RELU  # noqa: E402
-from fastbp._kernels._extern import register  # noqa: E402
-from fastbp._kernels.dense import _gemm_ab, _gemm_atb  # noqa: E402
-
+# (rows, K, n_cols); besides the layers' forward products: the output
+# layers' 10 columns, one-row predictions of every wide layer, and
+# wide's input error (256 columns times 512^T)
 AB_SHAPES = [(64, 64, 100), (64, 100, 10), (64, 784, 512), (64, 512, 256),
              (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512),
-             (1, 784, 100), (256, 784, 512), (64, 1024, 1024)]
+             (1, 512, 256), (1, 256, 10), (1, 784, 100), (256, 256, 512),
+             (256, 10, 256), (256, 784, 512), (64, 1024, 1024)]
+# (batch, fan_in, fan_out): every layer's weight gradient of wide, mnist
+# (batch 200), reg and tiny
 ATB_SHAPES = [(256, 784, 512), (256, 512, 256), (256, 256, 10),
               (200, 784, 100), (200, 100, 10), (64, 50, 64), (64, 64, 64),
-              (512, 784, 512), (256, 1024, 1024)]
-
-
-def _roof(dtype, n=2048):
-    """numpy's single-thread GFLOP/s on an n^3 product: this core's roof."""
-    rng = np.random.RandomState(1)
-    A = rng.randn(n, n).astype(dtype)
-    B = rng.randn(n, n).astype(dtype)
-    return _rate(2 * n ** 3, lambda r: _numpy(r, A, B), 1)
+              (32, 20, 32), (32, 32, 10), (512, 784, 512),
+              (256, 1024, 1024)]
 
 
 @numba.njit
@@ -66,10 +63,10 @@ def _repeat_atb(A, D, C, reps):
         _gemm_atb(A, D, C, 0, C.shape[0], A.shape[0])
 
 
-def _rate(flops, run, reps):
+def _rate(flops, run, reps, repeats=7):
     run(1)
     times = []
-    for _ in range(7):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         run(reps)
         times.append(time.perf_counter() - t0)
@@ -81,20 +78,26 @@ def _numpy(reps, left, right):
         left @ right
 
 
+def _roof(dtype, n=2048):
+    """This core's GEMM roof: numpy's n^3 matmul on one thread, GFLOP/s
+    (median of 5)."""
+    rng = np.random.RandomState(1)
+    A = rng.randn(n, n).astype(dtype)
+    B = rng.randn(n, n).astype(dtype)
+    return _rate(2 * n ** 3, lambda r: _numpy(r, A, B), 1, repeats=5)
+
+
 def main():
     rng = np.random.RandomState(0)
-    print(f"CPU: {cpu_model()}; Numba threads {numba.get_num_threads()}, "
-          "numpy (OpenBLAS) limited to 1 thread", flush=True)
+    print(f"CPU: {cpu_model()}; Numba threads {numba.get_num_threads()}",
+          flush=True)
     with threadpool_limits(1):
         roofs = {dtype: _roof(dtype) for dtype in (np.float32, np.float64)}
-        print("Single-thread roof (numpy 2048^3): " + ", ".join(
-            f"{np.dtype(d).name} {r:.0f} GFLOP/s" for d, r in roofs.items()),
-            flush=True)
-        print("Columns: fastbp GFLOP/s (numpy's on the same operands; "
-              "fastbp / numpy; fastbp / roof)", flush=True)
+        print(f"single-thread roof (numpy 2048^3): sgemm "
+              f"{roofs[np.float32]:.0f}, dgemm {roofs[np.float64]:.0f} "
+              f"GFLOP/s", flush=True)
         for dtype in (np.float32, np.float64):
             name = np.dtype(dtype).name
-            roof = roofs[dtype]
             register(dtype, ("activations", "dense"))
             for m, K, n in AB_SHAPES:
                 A = rng.randn(m, K).astype(dtype)
@@ -108,8 +111,8 @@ def main():
                              reps)
                 blas = _rate(flops, lambda r: _numpy(r, A, B), reps)
                 print(f"{name} _gemm_ab  {m} x {K} times {K} x {n}: "
-                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f}; "
-                      f"{ours / blas:.2f}x; {ours / roof:.0%} of roof)",
+                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f}, "
+                      f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
             for m, fan_in, fan_out in ATB_SHAPES:
                 A = rng.randn(m, fan_in).astype(dtype)
@@ -120,8 +123,8 @@ def main():
                 ours = _rate(flops, lambda r: _repeat_atb(A, D, C, r), reps)
                 blas = _rate(flops, lambda r: _numpy(r, A.T, D), reps)
                 print(f"{name} _gemm_atb ({m} x {fan_in})^T times {m} x "
-                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f}; "
-                      f"{ours / blas:.2f}x; {ours / roof:.0%} of roof)",
+                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f}, "
+                      f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
 
 

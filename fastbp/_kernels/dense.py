@@ -388,13 +388,20 @@ def _gemm_atb(A, D, C, r0, r1, m):
     # The last n_cols - j (< 2 L) columns (see the module docstring):
     # vectors run down C's columns instead, over rows r of C, loading
     # A[s, r:r + L] and broadcasting D[s, c]: tiles of two vectors of rows
-    # by four columns (the last column repeated where fewer remain: the
-    # same sums, stored twice). Each entry is still the same sum over s in
-    # order, of the same fused multiply-adds.
+    # by five columns (the last column repeated where fewer remain: the
+    # same sums, stored twice). Five, not four: an output layer's 10
+    # columns are two tiles with nothing repeated (four: three tiles, the
+    # last half repeats), and 10 accumulators, two vectors of A and one
+    # broadcast fit the 16 vector registers of AVX2 as well as AVX-512's
+    # 32. Measured (products.py, one thread, AMD EPYC Zen 4): float32
+    # 256 x 256 x 10 from 0.80x numpy to 1.02x, float64 0.78x to 1.04x.
+    # Each entry is still the same sum over s in order, of the same fused
+    # multiply-adds.
     while j < n_cols:
         j1 = minimum(j + 1, n_cols - 1)
         j2 = minimum(j + 2, n_cols - 1)
         j3 = minimum(j + 3, n_cols - 1)
+        j4 = minimum(j + 4, n_cols - 1)
         r = r0
         while r < r1:
             n0 = minimum(L, r1 - r)
@@ -403,6 +410,7 @@ def _gemm_atb(A, D, C, r0, r1, m):
             c10 = zero; c11 = zero
             c20 = zero; c21 = zero
             c30 = zero; c31 = zero
+            c40 = zero; c41 = zero
             for s in range(m):
                 a0 = simd.load(A, s, r, n0); a1 = simd.load(A, s, r + L, n1)
                 d = simd.splat_at(D, s, j)
@@ -413,18 +421,22 @@ def _gemm_atb(A, D, C, r0, r1, m):
                 c20 = simd.fma(d, a0, c20); c21 = simd.fma(d, a1, c21)
                 d = simd.splat_at(D, s, j3)
                 c30 = simd.fma(d, a0, c30); c31 = simd.fma(d, a1, c31)
+                d = simd.splat_at(D, s, j4)
+                c40 = simd.fma(d, a0, c40); c41 = simd.fma(d, a1, c41)
             for q in range(n0):
                 C[r + q, j] = simd.lane(c00, q)
                 C[r + q, j1] = simd.lane(c10, q)
                 C[r + q, j2] = simd.lane(c20, q)
                 C[r + q, j3] = simd.lane(c30, q)
+                C[r + q, j4] = simd.lane(c40, q)
             for q in range(n1):
                 C[r + L + q, j] = simd.lane(c01, q)
                 C[r + L + q, j1] = simd.lane(c11, q)
                 C[r + L + q, j2] = simd.lane(c21, q)
                 C[r + L + q, j3] = simd.lane(c31, q)
+                C[r + L + q, j4] = simd.lane(c41, q)
             r += 2 * L
-        j += 4
+        j += 5
 
 
 @jit
@@ -446,7 +458,22 @@ def _row_product(A, B, C, r, bias, relu):
     for j in range(0, full, L):
         simd.store(C, r, j, L, simd.load1(bias, j, L) if has_bias else zero)
     tail = simd.load1(bias, full, n) if has_bias else zero
-    for k in range(K):
+    # four rows of B per pass over C's row: a quarter of the loads and
+    # stores of C, the same multiply-adds in the same order
+    K4 = K - K % 4
+    for k in range(0, K4, 4):
+        a0 = simd.splat_at(A, r, k); a1 = simd.splat_at(A, r, k + 1)
+        a2 = simd.splat_at(A, r, k + 2); a3 = simd.splat_at(A, r, k + 3)
+        for j in range(0, full, L):
+            c = simd.fma(a0, simd.load(B, k, j, L), simd.load(C, r, j, L))
+            c = simd.fma(a1, simd.load(B, k + 1, j, L), c)
+            c = simd.fma(a2, simd.load(B, k + 2, j, L), c)
+            simd.store(C, r, j, L, simd.fma(a3, simd.load(B, k + 3, j, L), c))
+        tail = simd.fma(a0, simd.load(B, k, full, n), tail)
+        tail = simd.fma(a1, simd.load(B, k + 1, full, n), tail)
+        tail = simd.fma(a2, simd.load(B, k + 2, full, n), tail)
+        tail = simd.fma(a3, simd.load(B, k + 3, full, n), tail)
+    for k in range(K4, K):
         a = simd.splat_at(A, r, k)
         for j in range(0, full, L):
             simd.store(C, r, j, L, simd.fma(a, simd.load(B, k, j, L),
