@@ -408,9 +408,15 @@ def round_model(client, figures, cpu, out):
         "workers' CPU divides among W, and the tree's levels follow one "
         "another. On the 2 workers measured:\n")
 
-    def model(n, w):
+    def parties(n, w):
+        """Client, scheduler, and workers / W + the tree's levels, for n
+        blocks on w workers."""
         c, s, k = (f[0] + f[1] * n for f in fits)
-        return c + max(s, k / w + _tree_depth(n) * hop)
+        return c, s, k / w + _tree_depth(n) * hop
+
+    def model(n, w):
+        c, s, spread = parties(n, w)
+        return c + max(s, spread)
 
     cores = os.cpu_count()
 
@@ -431,10 +437,10 @@ def round_model(client, figures, cpu, out):
     out.append("|---|---|---|---|---|---|")
     for w in (8, 32, 128):
         for n in (w, 4 * w):
-            c, s, k = (f[0] + f[1] * n for f in fits)
+            c, s, spread = parties(n, w)
             out.append(f"| {w} | {n} | {1e3 * c:.1f} | {1e3 * s:.1f} | "
-                       f"{1e3 * (k / w + _tree_depth(n) * hop):.1f} | "
-                       f"{1e3 * model(n, w):.1f} |")
+                       f"{1e3 * spread:.1f} | {1e3 * (c + max(s, spread)):.1f}"
+                       " |")
     out.append(
         "\nWith as many workers as blocks, the tree's part grows with "
         f"log2(blocks) ({1e3 * hop:.1f} ms per doubling); the scheduler's "

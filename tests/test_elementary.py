@@ -130,33 +130,28 @@ def _accurate_cdf_pdf(z):
     return cdf, pdf
 
 
+# (dtype, lowest z, seed, largest ulps of Phi, of phi), measured:
+# float32, computed in float32 arithmetic down to Phi's underflow (z ~
+# -14.1) and through the subnormals: at most 6.9 ulps for Phi (its tail's
+# rational function, P / Q of degrees 4 and 5, rounds in both) and 3.2 for
+# phi. float64 down to the subnormals (Phi(-37) ~ 6e-300): rounding z^2
+# instead of splitting it would cost up to z^2/2 ulps (~680 at z = -37).
+NORMAL_CASES = [(np.float32, -16.0, 1, 7.5, 3.5),
+                (np.float64, -37.0, 2, 16, 12)]
+
+
 @pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
                     reason="the reference needs x86's long double")
-def test_normal_distribution_float32():
-    # Computed in float32 arithmetic, down to Phi's underflow (z ~ -14.1)
-    # and through the subnormals: measured at most 6.9 ulps for Phi (its
-    # tail's rational function, P / Q of degrees 4 and 5, rounds in both)
-    # and 3.2 for phi.
-    z = _points(np.random.default_rng(1), -16.0, 9.0, np.float32)
+@pytest.mark.parametrize("dtype, lo, seed, cdf_ulps, pdf_ulps",
+                         NORMAL_CASES)
+def test_normal_distribution(dtype, lo, seed, cdf_ulps, pdf_ulps):
+    z = _points(np.random.default_rng(seed), lo, 9.0, dtype)
     cdf, pdf = np.empty_like(z), np.empty_like(z)
     _cdf_pdf(z, cdf, pdf)
-    assert cdf.dtype == pdf.dtype == np.float32
+    assert cdf.dtype == pdf.dtype == dtype
     want_cdf, want_pdf = _accurate_cdf_pdf(z.astype(np.float64))
-    assert _ulps(cdf, want_cdf, np.float32).max() <= 7.5
-    assert _ulps(pdf, want_pdf, np.float32).max() <= 3.5
-
-
-@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
-                    reason="the reference needs x86's long double")
-def test_normal_distribution_float64():
-    # Down to the subnormals (Phi(-37) ~ 6e-300). Rounding z^2 instead of
-    # splitting it would cost up to z^2/2 ulps (~680 at z = -37).
-    z = _points(np.random.default_rng(2), -37.0, 9.0, np.float64)
-    cdf, pdf = np.empty_like(z), np.empty_like(z)
-    _cdf_pdf(z, cdf, pdf)
-    want_cdf, want_pdf = _accurate_cdf_pdf(z)
-    assert _ulps(cdf, want_cdf, np.float64).max() <= 16
-    assert _ulps(pdf, want_pdf, np.float64).max() <= 12
+    assert _ulps(cdf, want_cdf, dtype).max() <= cdf_ulps
+    assert _ulps(pdf, want_pdf, dtype).max() <= pdf_ulps
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
