@@ -39,7 +39,11 @@ else:
 def data(n):
     rng = np.random.RandomState(0)
     y = rng.randint(0, 10, n)
-    if x_kind.startswith("uint8"):
+    if x_kind == "csr":
+        import scipy.sparse
+        X = scipy.sparse.random(n, n_features, density=0.05, format="csr",
+                                random_state=rng)
+    elif x_kind.startswith("uint8"):
         X = rng.randint(0, 256, size=(n, n_features)).astype(np.uint8)
     else:
         X = rng.standard_normal((n, n_features)).astype(
@@ -60,7 +64,9 @@ Est(**kw).fit(X, y)
 seconds = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
-print(json.dumps({"peak": peak, "x_bytes": X.nbytes, "seconds": seconds}))
+x_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+           if x_kind == "csr" else X.nbytes)
+print(json.dumps({"peak": peak, "x_bytes": x_bytes, "seconds": seconds}))
 """
 
 # (X, options, cells): each cell (library, dtype); dtype None for
@@ -77,6 +83,8 @@ ROWS = [
     ("float64", {"solver": "lbfgs"},
      [("sklearn", None), ("fastbp", "float32"), ("fastbp", "float64")]),
     ("float32", {}, [("sklearn", None), ("fastbp", "float32")]),
+    ("csr", {}, [("sklearn", None), ("fastbp", "float32"),
+                 ("fastbp", "float64")]),
 ]
 
 COLUMNS = [("sklearn", None), ("fastbp", "float32"), ("fastbp", "float64")]
@@ -115,8 +123,12 @@ def main(argv=None):
             results[(library, dtype)] = measure(
                 library, dtype, x_kind, options, args.rows, args.features)
         x_bytes = next(iter(results.values()))["x_bytes"]
-        order = "Fortran order" if x_kind.endswith("-F") else "C order"
-        label = f"{x_kind.split('-')[0]}, {order}, {_mib(x_bytes):.0f} MiB"
+        if x_kind == "csr":
+            label = (f"float64 CSR (5% stored, int32 indices), "
+                     f"{_mib(x_bytes):.0f} MiB")
+        else:
+            order = "Fortran order" if x_kind.endswith("-F") else "C order"
+            label = f"{x_kind.split('-')[0]}, {order}, {_mib(x_bytes):.0f} MiB"
         option_text = ", ".join(
             [options.get("solver", "adam")]
             + [f"`{k}={v!r}`" for k, v in options.items() if k != "solver"])

@@ -41,9 +41,10 @@ def pinball_loss(y_true, y_pred, sample_weight=None, quantile=0.5):
     return _weighted_mean(per_element, sample_weight)
 
 
-def smoothed_labels(Y, label_smoothing, n_classes):
+def smoothed_labels(Y, label_smoothing, n_classes, dtype):
     """Soft targets ``(1 - e) Y + e / n_classes`` of the indicator matrix
-    ``Y``, in Y's dtype (a floating one).
+    ``Y`` (0/1 of any numeric type), computed in float64 and rounded once
+    to ``dtype``.
 
     ``n_classes`` is the number of classes each row's targets share out:
     the number of columns for a softmax output, 2 for a logistic one
@@ -52,4 +53,4 @@ def smoothed_labels(Y, label_smoothing, n_classes):
     """
     e = float(label_smoothing)
     soft = (1.0 - e) * np.asarray(Y, np.float64) + e / n_classes
-    return np.ascontiguousarray(soft, dtype=Y.dtype)
+    return np.ascontiguousarray(soft, dtype=dtype)

@@ -44,7 +44,8 @@ from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
                       smoothed_labels)
 from ._network import (GATHERED_DTYPES, INIT_SCHEMES, Layout, Workspace,
                        aligned_empty, dense_kernel_input, init_params,
-                       kernel_input, training_data, weights_or_empty)
+                       kernel_input, readable_in_place, training_data,
+                       weights_or_empty)
 from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
                               check_partial_fit_first_call,
                               check_sample_weight, fit_context)
@@ -79,9 +80,12 @@ def _layer_size(size):
 
 
 def _numeric_targets(y, dtype):
-    """The validated targets as the kernels' C-ordered array of ``dtype``,
-    or an array of strings as it is (see :func:`_refuse_strings`)."""
-    if y.dtype.kind in "SU":
+    """The validated targets as training reads them: as they are if the
+    kernels read their type in place (a classifier's bool indicators,
+    float and int64 regression targets; ``training_data``), an array of
+    strings as it is (see :func:`_refuse_strings`), otherwise a C-ordered
+    copy of ``dtype``."""
+    if y.dtype.kind in "SU" or readable_in_place(y):
         return y
     return np.ascontiguousarray(y, dtype=dtype)
 
@@ -935,7 +939,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             random_state=self._random_state,
             test_size=self.validation_fraction, stratify=stratify)
         self._check_validation_size(val.shape[0])
-        Y_train, Y_val = Y[train], Y[val]
+        # The held-out targets of the model's dtype (the validation loss's
+        # arithmetic); the training ones are read in their own type.
+        Y_train = Y[train]
+        Y_val = np.ascontiguousarray(Y[val], dtype=self._np_dtype)
         sw_train = sw_val = None
         if sample_weight is not None:
             sw_train, sw_val = sample_weight[train], sample_weight[val]
@@ -989,6 +996,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         workspace = Workspace(self._layout, batch_size, dtype,
                               sparse=issparse(X_train))
         X_kernel = training_data(X_train, dtype, rows)
+        Y_kernel = training_data(Y_train, dtype)
         sw = weights_or_empty(sw_train, dtype)
         _, out = self._kernel_codes()
         alpha = dtype.type(self.alpha)
@@ -1005,7 +1013,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
             accumulated_loss = _run_epoch(
-                X_kernel, Y_train, sw, order, batch_size, params,
+                X_kernel, Y_kernel, sw, order, batch_size, params,
                 workspace.table, out, alpha, loss_param,
                 optimizer.kernel_state(), workspace.buffers(), dropout)
             if rollback is not None and not np.isfinite(accumulated_loss):
@@ -1548,12 +1556,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     }
 
     def _training_targets(self, Y):
-        """Y, or with ``label_smoothing`` its soft targets (``Y``: the
-        encoded training targets, of the model's dtype)."""
+        """Y, or with ``label_smoothing`` its soft targets of the model's
+        dtype (``Y``: the encoded training targets, 0/1 indicators)."""
         if self.label_smoothing == 0:
             return Y
         n_classes = 2 if self.out_activation_ == "logistic" else Y.shape[1]
-        return smoothed_labels(Y, self.label_smoothing, n_classes)
+        return smoothed_labels(Y, self.label_smoothing, n_classes,
+                               self._np_dtype)
 
     def _weight_classes(self, Y, sample_weight, incremental):
         """``sample_weight`` times the weight of each sample's class.

@@ -243,6 +243,8 @@ class Workspace:
         for ``sparse`` X, whose first layer reads the CSR arrays directly
         (a batch of 200 rows of 2**20 hashed features would otherwise take
         800 MiB in float32)
+    ybuf : (capacity, n_outputs), the batch's targets in the training
+        dtype (the targets are read where they lie, like X)
     acts, deltas : every layer's activations and errors, (capacity, fan_out)
         blocks at the layer table's activation offsets
     deriv : f'(z), laid out as ``acts``, of the layers whose derivative
@@ -266,6 +268,7 @@ class Workspace:
         self.wt = aligned_empty(n_coefs, dtype)
         self.xbuf = aligned_empty((capacity, 0 if sparse else units[0]),
                                   dtype)
+        self.ybuf = aligned_empty((capacity, units[-1]), dtype)
         self.acts = aligned_empty(n_act, dtype)
         self.deltas = aligned_empty(n_act, dtype)
         self.deriv = aligned_empty(n_act if layout.keeps_derivative else 0,
@@ -281,7 +284,7 @@ class Workspace:
 
     def buffers(self):
         """Workspace arrays as the kernels' named ``Work`` tuple."""
-        return Work(self.wt, self.xbuf, self.acts, self.deltas, self.deriv,
+        return Work(self.wt, self.xbuf, self.ybuf, self.acts, self.deltas, self.deriv,
                     self.grad, self.grad_tmp, self.chunk_loss, self.block_sq)
 
 

@@ -15,7 +15,7 @@ from ._kernels._config import (BETA_1, BETA_2, EPSILON, LEARNING_RATE,
                                MAX_GRAD_NORM, MOMENTUM, N_HYPER, NESTEROV,
                                WEIGHT_DECAY)
 from ._kernels._state import OptimizerState
-from ._network import aligned_zeros
+from ._network import aligned_zeros, training_data
 from ._sklearn_compat import check_optimize_result, lbfgs_options
 
 
@@ -252,10 +252,13 @@ def minimize_lbfgs(loss_grad, params, max_iter, max_fun, tol, verbose,
 def full_batch_loss_grad(X, Y, sw, params, workspace, out, alpha, loss_param):
     """Closure ``x -> (loss, grad)`` over all of X, for L-BFGS.
 
-    ``params`` is overwritten with ``x`` at each call; the compiled
-    ``_loss_grad`` processes X in blocks of the workspace's capacity.
+    ``X`` is a ``TrainingData``, ``Y`` the encoded targets, read where they
+    lie (``fastbp._network.training_data``). ``params`` is overwritten
+    with ``x`` at each call; the compiled ``_loss_grad`` processes X in
+    blocks of the workspace's capacity.
     """
     n_samples = Y.shape[0]
+    Y = training_data(Y, params.dtype)
     idx = np.arange(n_samples, dtype=np.int64)
     work = workspace.buffers()
 

@@ -120,8 +120,10 @@ def _compile_dtype(dtype):
     layout = Layout(layer_units, [HIDDEN_CODES["relu"]])
     rng = np.random.RandomState(0)
     X = rng.rand(n_samples, layer_units[0]).astype(dtype)
-    Y = np.ascontiguousarray(
-        np.eye(2, dtype=dtype)[rng.randint(0, 2, n_samples)])
+    # A classifier's indicators, read in place like X (one gather serves
+    # every target type).
+    Y = training_data(np.eye(2, dtype=bool)[rng.randint(0, 2, n_samples)],
+                      dtype)
     sw = np.empty(0, dtype=dtype)
     idx = np.arange(n_samples, dtype=np.int64)
     params = layout.pack(

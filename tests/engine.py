@@ -61,7 +61,8 @@ def engine_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, sw=None,
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.empty(0, dtype) if sw is None else np.ascontiguousarray(sw, dtype)
     idx = np.arange(len(Y), dtype=np.int64)
-    loss = _loss_grad(X, Y, sw, idx, 0, len(Y), params, workspace.table,
+    loss = _loss_grad(X, training_data(Y, dtype), sw, idx, 0, len(Y), params,
+                      workspace.table,
                       OUT_CODES[out], np.dtype(dtype).type(alpha),
                       loss_param_of(out, dtype), workspace.buffers())
     return loss, workspace.grad.copy(), layout, params

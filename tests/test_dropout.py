@@ -40,7 +40,8 @@ def _dropout_loss_grad(coefs, intercepts, X, Y, hidden, out, alpha, rates):
     no_step = OptimizerState(FULL_BATCH, np.zeros(N_HYPER), np.zeros((2, 0)),
                              np.zeros(1, np.int64))
     idx = np.arange(len(X), dtype=np.int64)
-    loss = _train(training_data(X, np.dtype(np.float64)), Y, np.empty(0), idx,
+    loss = _train(training_data(X, np.dtype(np.float64)),
+                  training_data(Y, np.dtype(np.float64)), np.empty(0), idx,
                   0, len(X), len(X), params, workspace.table,
                   OUTPUT_CODES[out], alpha,
                   float(np.finfo(float).eps), no_step, workspace.buffers(),

@@ -167,7 +167,7 @@ def test_loss_grad_over_several_batches_needs_a_full_batch_workspace(rng):
         ws = Workspace(layout, 16, np.float64, full_batch=full_batch)
         assert ws.grad_tmp.shape == ((layout.n_params,) if full_batch
                                      else (0,))
-        args = (training_data(X, X.dtype), Y, np.empty(0), idx, 0, n, params,
+        args = (training_data(X, X.dtype), training_data(Y, X.dtype), np.empty(0), idx, 0, n, params,
                 ws.table, OUTPUT_CODES["softmax"], 0.1,
                 1e-15, ws.buffers())
         if full_batch or n <= 16:
@@ -261,7 +261,7 @@ def test_sgd_epoch_matches_reference(rng, nesterov, units):
     ws = Workspace(layout, 16, np.float64)
     optimizer = SGDOptimizer(layout.n_params, np.float64, 0.05,
                              momentum=0.9, nesterov=nesterov)
-    loss = _run_epoch(training_data(X, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    loss = _run_epoch(training_data(X, X.dtype), training_data(Y, X.dtype), np.empty(0), order, 16, params, ws.table,
                       OUTPUT_CODES["softmax"], 1e-3,
                       float(np.finfo(float).eps), optimizer.kernel_state(),
                       ws.buffers())
@@ -298,7 +298,8 @@ def test_adam_epoch_matches_reference(rng, units, sparse):
                               1e-8)
     state = optimizer.state
     X_in = sp.csr_matrix(X) if sparse else X
-    _run_epoch(training_data(X_in, X.dtype), Y, np.empty(0), order, 16, params, ws.table,
+    _run_epoch(training_data(X_in, X.dtype), training_data(Y, X.dtype),
+               np.empty(0), order, 16, params, ws.table,
                OUTPUT_CODES["softmax"], 1e-3,
                float(np.finfo(float).eps), optimizer.kernel_state(),
                ws.buffers())
@@ -685,7 +686,8 @@ def test_robust_loss_adam_epoch_matches_reference(rng, out, n_outputs,
     optimizer = AdamOptimizer(layout.n_params, np.float64, 0.01, 0.9, 0.999,
                               1e-8)
     X_in = sp.csr_matrix(X) if sparse else X
-    loss = _run_epoch(training_data(X_in, X.dtype), Y, np.empty(0), order, 16,
+    loss = _run_epoch(training_data(X_in, X.dtype), training_data(Y, X.dtype),
+               np.empty(0), order, 16,
                       params, ws.table, OUT_CODES[out],
                       1e-3, loss_param_of(out), optimizer.kernel_state(),
                       ws.buffers())

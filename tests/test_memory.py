@@ -228,3 +228,57 @@ def test_dask_early_stopping_split_reads_the_block_in_place():
         for data in (part, part.dense())]
     assert_array_equal(results[0][0], results[1][0])
     assert results[0][2] == results[1][2]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["float64", "float32", "int64", "float64-F"])
+def test_fit_on_targets_in_place_equals_fit_on_converted_targets(kind,
+                                                                 dtype):
+    """Regression targets of a type the kernels read in place (each
+    batch's rows converted as they are gathered) give bitwise the fit on
+    the targets converted to the model's dtype first."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((203, 6))
+    Y = X[:, :2] @ rng.standard_normal((2, 3)) + 0.1 * rng.randn(203, 3)
+    Y_in = {"float64": Y, "float32": Y.astype(np.float32),
+            "int64": np.round(10 * Y).astype(np.int64),
+            "float64-F": np.asfortranarray(Y)}[kind]
+    fits = []
+    for targets in (Y_in, np.ascontiguousarray(Y_in, dtype=dtype)):
+        for solver in ("adam", "lbfgs"):
+            model = MLPRegressor(hidden_layer_sizes=(7,), dtype=dtype,
+                                 solver=solver, random_state=0, max_iter=4,
+                                 batch_size=50)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fits.append(model.fit(X, targets))
+    for in_place, converted in zip(fits[:2], fits[2:]):
+        for a, b in zip(in_place.coefs_ + in_place.intercepts_,
+                        converted.coefs_ + converted.intercepts_):
+            assert_array_equal(a, b)
+        assert in_place.loss_ == converted.loss_
+        assert (getattr(in_place, "loss_curve_", None)
+                == getattr(converted, "loss_curve_", None))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fit_allocates_no_float_copy_of_the_targets(solver, dtype):
+    """A classifier's one-hot targets are read as the 0/1 bytes they are
+    encoded in: a fit on many classes allocates less than half of what
+    their copy in the model's dtype would take."""
+    n_rows, n_classes = 80_000, 100
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((n_rows, 4)).astype(dtype)
+    y = rng.randint(0, n_classes, n_rows)
+    copy_bytes = n_rows * n_classes * np.dtype(dtype).itemsize
+
+    def fit(rows=n_rows):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(hidden_layer_sizes=(8,), dtype=dtype, max_iter=1,
+                          solver=solver, random_state=0).fit(X[:rows],
+                                                             y[:rows])
+
+    fit(rows=1000)  # imports, kernels loaded
+    assert _peak_of(fit) < copy_bytes / 2

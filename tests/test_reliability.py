@@ -227,7 +227,7 @@ def _epoch_arguments(n_samples=50, batch_size=16):
     workspace = Workspace(layout, batch_size, np.dtype(np.float64))
     return dict(
         X=training_data(rng.rand(n_samples, 5), np.float64),
-        Y=rng.rand(n_samples, 3), sw=np.empty(0),
+        Y=training_data(rng.rand(n_samples, 3), np.float64), sw=np.empty(0),
         idx=np.arange(n_samples, dtype=np.int64), batch_size=batch_size,
         params=rng.rand(layout.n_params), layers=workspace.table,
         out=0, alpha=0.0, loss_param=0.0,
@@ -242,7 +242,8 @@ def _epoch_arguments(n_samples=50, batch_size=16):
     "sample weights too short", "an index past X", "a negative index",
     "batch larger than the workspace", "params too short",
     "a table for another capacity", "a workspace too small",
-    "a CSR column index past X", "a row map past X",
+    "a CSR column index past X", "a row map past X", "a row map past Y",
+    "sparse Y",
     "an optimizer state too small"])
 def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     """Shapes are checked in Python before the compiled epoch, which reads
@@ -257,9 +258,13 @@ def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     if change == "X with another feature count":
         args["X"] = training_data(np.ones((50, 6)), np.float64)
     elif change == "Y of another width":
-        args["Y"] = np.ones((50, 2))
+        args["Y"] = training_data(np.ones((50, 2)), np.float64)
     elif change == "Y too short":
-        args["Y"] = np.ones((49, 3))
+        args["Y"] = training_data(np.ones((49, 3)), np.float64)
+    elif change == "a row map past Y":
+        args["Y"] = args["Y"]._replace(rows=np.arange(1, 51, dtype=np.int64))
+    elif change == "sparse Y":
+        args["Y"] = training_data(csr_matrix(np.ones((50, 3))), np.float64)
     elif change == "sample weights too short":
         args["sw"] = np.ones(49)
     elif change == "an index past X":

@@ -91,14 +91,15 @@ def _check_csr(data, indices, indptr, n_features):
         _fail("a CSR column index outside X's columns")
 
 
-def _training_samples(X, n_features):
-    """Training samples of a ``TrainingData`` for a network of
-    ``n_features`` inputs: dense X's bytes, its row map, or CSR arrays."""
+def _training_samples(X, n_features, name="X"):
+    """Training samples of a ``TrainingData`` ``name`` of ``n_features``
+    columns (the network's inputs, or for the targets its outputs): dense
+    X's bytes, its row map, or CSR arrays."""
     if X.indptr.shape[0]:
         _check_csr(X.data, X.indices, X.indptr, n_features)
         return X.indptr.shape[0] - 1
     if X.kind not in _ITEMSIZE or X.dense.ndim != 2:
-        _fail(f"dense X of kind {X.kind} and {X.dense.ndim} dimensions")
+        _fail(f"dense {name} of kind {X.kind} and {X.dense.ndim} dimensions")
     itemsize = _ITEMSIZE[X.kind]
     if X.transposed:
         columns, n_bytes = X.dense.shape
@@ -107,27 +108,30 @@ def _training_samples(X, n_features):
         n_rows, n_bytes = X.dense.shape
         columns = n_bytes // itemsize
     if n_bytes % itemsize or columns != n_features:
-        _fail(f"X's bytes hold {columns} features, the network {n_features}")
+        _fail(f"{name}'s bytes hold {columns} columns, the network "
+              f"{n_features}")
     if not X.rows.shape[0]:
         return n_rows
     if X.rows.min() < 0 or X.rows.max() >= n_rows:
-        _fail(f"a row map outside X's {n_rows} rows")
+        _fail(f"a row map outside {name}'s {n_rows} rows")
     return X.rows.shape[0]
 
 
 def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
                           layers, optimizer, work):
-    """Shapes of ``epoch._train_kernel``'s arguments (see there); X is a
-    ``TrainingData``."""
+    """Shapes of ``epoch._train_kernel``'s arguments (see there); X and Y
+    are ``TrainingData``."""
     capacity = work.xbuf.shape[0]
     n_in, n_outputs, n_coefs, sum_fan_out, _ = layer_table_summary(
         layers, params.shape[0], capacity)
     n_act = capacity * sum_fan_out
     n_samples = _training_samples(X, n_in)
     n_features = n_in
-    if Y.shape != (n_samples, n_outputs):
-        _fail(f"Y of shape {Y.shape} for {n_samples} samples and "
-              f"{n_outputs} outputs")
+    if Y.indptr.shape[0]:
+        _fail("sparse targets")
+    n_targets = _training_samples(Y, n_outputs, "Y")
+    if n_targets != n_samples:
+        _fail(f"targets for {n_targets} samples, X holds {n_samples}")
     if sw.ndim != 1 or sw.shape[0] not in (0, n_samples):
         _fail(f"sample weights of shape {sw.shape} for {n_samples} samples")
     if not 0 <= start <= stop <= idx.shape[0]:
@@ -138,6 +142,7 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
     if not 1 <= batch_size <= capacity:
         _fail(f"batch_size {batch_size} for a workspace of {capacity}")
     if (work.xbuf.shape[1] != (0 if X.indptr.shape[0] else n_features)
+            or work.ybuf.shape != (capacity, n_outputs)
             or work.wt.shape[0] < n_coefs or work.acts.shape[0] < n_act
             or work.deltas.shape[0] < n_act
             or work.grad.shape[0] < params.shape[0]

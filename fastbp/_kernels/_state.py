@@ -50,6 +50,8 @@ class Work(NamedTuple):
         product's tail reads).
     xbuf : ndarray of shape (capacity, n_features) or (capacity, 0)
         The batch's rows of dense X; no columns for sparse X.
+    ybuf : ndarray of shape (capacity, n_outputs)
+        The batch's targets, converted to the training dtype.
     acts, deltas : ndarray of shape (capacity * sum(fan_outs),)
         Every layer's activations and errors, (capacity, fan_out) blocks at
         the layer table's activation offsets.
@@ -70,6 +72,7 @@ class Work(NamedTuple):
 
     wt: np.ndarray
     xbuf: np.ndarray
+    ybuf: np.ndarray
     acts: np.ndarray
     deltas: np.ndarray
     deriv: np.ndarray

@@ -89,17 +89,20 @@ def _chunk_start(c, n_chunks, m):
 
 @jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
-                            params, wt, layers, out, loss_param, xbuf, acts,
-                            deltas, deriv, drop_threshold, drop_key):
+                            params, wt, layers, out, loss_param, xbuf, ybuf,
+                            acts, deltas, deriv, drop_threshold, drop_key):
     """Forward, loss and error back-propagation for chunk ``chunk`` of
     ``n_chunks`` of a batch of m samples: samples s0..s1 (``_chunk_start``).
 
-    Sample ``s`` of the batch is row ``idx[start + s]`` of Y (and of X, or
-    through X's row map). ``X`` is a ``TrainingData`` (``_state``): dense X
-    in its own type and order, gathered row by row, or CSR arrays
+    Sample ``s`` of the batch is row ``idx[start + s]`` of X and of Y
+    (through their row maps). ``X`` is a ``TrainingData`` (``_state``):
+    dense X in its own type and order, gathered row by row, or CSR arrays
     (non-empty ``indptr``) whose first layer is computed from the stored
-    entries only. Fills rows s0..s1 of every
-    layer's activations and errors (and of ``xbuf``). Hidden layer ``l``
+    entries only. ``Y``, the targets, is a dense ``TrainingData`` too: the
+    chunk's rows are gathered into ``ybuf``, converted to the params' dtype
+    (a classifier's 0/1 indicators are read as bytes, not copied to
+    floats beforehand). Fills rows s0..s1 of every layer's activations and
+    errors (and of ``xbuf`` and ``ybuf``). Hidden layer ``l``
     with ``drop_threshold[l] > 0`` is dropped out (``dropout``, with the key
     ``drop_key``); its activations are stored dropped out.
 
@@ -127,6 +130,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     if not sparse:
         finite = _gather_rows_ext(X.dense, X.kind, X.transposed, X.rows,
                                   idx, start, s0, s1, xbuf)
+    # The targets are tested before training (validation).
+    _gather_rows_ext(Y.dense, Y.kind, Y.transposed, Y.rows, idx, start, s0,
+                     s1, ybuf)
 
     # Forward.
     A = xbuf
@@ -165,16 +171,15 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     _output_activate_rows_ext(out, P, s0, s1)
     robust = out == OUT_HUBER or out == OUT_ABSOLUTE or out == OUT_QUANTILE
     for s in range(s0, s1):
-        i = idx[start + s]
         w = one
         if sw.shape[0] > 0:
-            w = sw[i]
+            w = sw[idx[start + s]]
         if robust:
-            loss += float(w) * _robust_loss_delta(out, P, s, Y, i, w,
+            loss += float(w) * _robust_loss_delta(out, P, s, ybuf, s, w,
                                                   loss_param, D)
         else:
-            loss += float(w) * _sample_loss(out, P, s, Y, i, loss_param)
-            _output_delta(P, s, Y, i, w, D)
+            loss += float(w) * _sample_loss(out, P, s, ybuf, s, loss_param)
+            _output_delta(P, s, ybuf, s, w, D)
 
     # Backward: the error of layer l - 1 from that of layer l.
     for l in range(n_layers - 1, -1, -1):
@@ -409,14 +414,15 @@ def _training_data_type(f):
          readonly(types.int64, 1)], TrainingData)
 
 
-# Handles compiled callers use (see _extern); the training data X, Y, sw
-# and the sample order idx arrive read-only.
+# Handles compiled callers use (see _extern); the training data X, Y
+# (both ``TrainingData``), sw and the sample order idx arrive read-only.
 _forward_backward_chunk_ext = extern(_forward_backward_chunk, lambda f: [
-    (_training_data_type(f), readonly(f, 2), readonly(f, 1),
+    (_training_data_type(f), _training_data_type(f), readonly(f, 1),
      readonly(types.int64, 1), types.int64, types.int64, types.int64,
      types.int64, array(f, 1), array(f, 1), array(types.int64, 2),
-     types.int64, types.float64, array(f, 2), array(f, 1), array(f, 1),
-     array(f, 1), array(types.int64, 1), array(types.int64, 1))])
+     types.int64, types.float64, array(f, 2), array(f, 2), array(f, 1),
+     array(f, 1), array(f, 1), array(types.int64, 1),
+     array(types.int64, 1))])
 _weight_gradient_task_ext = extern(_weight_gradient_task, lambda f: [
     (_training_data_type(f), readonly(types.int64, 1), types.int64,
      array(f, 1), array(types.int64, 2), types.int64, types.int64,

@@ -54,13 +54,13 @@ from .optimizers import (_add_block, _adam_step_size, _clipped_denom,
 
 @jit_parallel
 def _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt, layers,
-                        out, loss_param, xbuf, acts, deltas, deriv, chunk_loss,
-                        drop_threshold, drop_key):
+                        out, loss_param, xbuf, ybuf, acts, deltas, deriv,
+                        chunk_loss, drop_threshold, drop_key):
     """Step 1 of a batch, its chunks in parallel (see ``_train_kernel``)."""
     for c in prange(n_chunks):
         chunk_loss[c] = _forward_backward_chunk_ext(
             X, Y, sw, idx, b0, m, np.int64(c), n_chunks, params, wt, layers,
-            out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
+            out, loss_param, xbuf, ybuf, acts, deltas, deriv, drop_threshold,
             drop_key)
 
 
@@ -93,7 +93,10 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         rows converted as they are gathered), or X's CSR arrays (int64
         indices), as ``fastbp._network.training_data`` gives them
         (``_state``).
-    Y : ndarray of shape (n_samples, n_outputs), the params' dtype
+    Y : TrainingData
+        The targets, dense, (n_samples, n_outputs) in their own element
+        type and order (converted to the params' dtype as each batch's rows
+        are gathered), as ``fastbp._network.training_data`` gives them.
     sw : ndarray of shape (n_samples,) or (0,)
         Sample weights; empty for unweighted.
     idx : int64 ndarray of shape (>= stop,)
@@ -142,7 +145,8 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         with ``grad = (A^T delta + alpha * W) / sw_sum``,
         ``db = sum_s delta_s / sw_sum``.
     """
-    wt, xbuf, acts, deltas = work.wt, work.xbuf, work.acts, work.deltas
+    wt, xbuf, ybuf = work.wt, work.xbuf, work.ybuf
+    acts, deltas = work.acts, work.deltas
     deriv = work.deriv
     grad, grad_tmp = work.grad, work.grad_tmp
     chunk_loss, block_sq = work.chunk_loss, work.block_sq
@@ -175,15 +179,15 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         n_chunks = _n_chunks(m)
         if n_chunks > 1 and work_size >= CHUNK_PARALLEL_MIN_WORK:
             _chunks_in_parallel(X, Y, sw, idx, b0, m, n_chunks, params, wt,
-                                layers, out, loss_param, xbuf, acts, deltas,
-                                deriv,
-                                chunk_loss, drop_threshold, drop_key)
+                                layers, out, loss_param, xbuf, ybuf, acts,
+                                deltas, deriv, chunk_loss, drop_threshold,
+                                drop_key)
         else:
             for c in range(n_chunks):
                 chunk_loss[c] = _forward_backward_chunk_ext(
                     X, Y, sw, idx, b0, m, c, n_chunks, params, wt, layers,
-                    out, loss_param, xbuf, acts, deltas, deriv, drop_threshold,
-                    drop_key)
+                    out, loss_param, xbuf, ybuf, acts, deltas, deriv,
+                    drop_threshold, drop_key)
         data_loss = 0.0
         for c in range(n_chunks):
             data_loss += chunk_loss[c]
@@ -276,15 +280,20 @@ def _train(X, Y, sw, idx, start, stop, batch_size, params, layers, out,
     check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
                           layers, optimizer, work)
     register(params.dtype, _MODULES)
-    X = X._replace(dense=read_only(X.dense), rows=read_only(X.rows),
-                   data=read_only(X.data), indices=read_only(X.indices),
-                   indptr=read_only(X.indptr))
-    Y, sw, idx = read_only(Y), read_only(sw), read_only(idx)
+    X, Y = _read_only_data(X), _read_only_data(Y)
+    sw, idx = read_only(sw), read_only(idx)
     # The thread count is an argument: get_num_threads() in compiled code
     # reads a pointer that keeps Numba from caching the kernel.
     return _train_kernel(X, Y, sw, idx, start, stop, batch_size, params,
                          layers, out, alpha, loss_param, optimizer, work,
                          dropout, get_num_threads())
+
+
+def _read_only_data(X):
+    """A ``TrainingData`` of read-only views of ``X``'s arrays."""
+    return X._replace(dense=read_only(X.dense), rows=read_only(X.rows),
+                      data=read_only(X.data), indices=read_only(X.indices),
+                      indptr=read_only(X.indptr))
 
 
 def _run_epoch(X, Y, sw, idx, batch_size, params, layers, out, alpha,

@@ -111,7 +111,8 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
         in place (``fastbp._network.training_data``: rows are converted as
         they are gathered, the block is not copied; sparse: read as CSR).
     Y : ndarray of shape (n_rows, n_outputs)
-        Encoded targets, of ``params``' dtype.
+        Encoded targets, read in their own type like X (or converted
+        first, ``fastbp._network.training_data``).
     sw : ndarray of shape (n_rows,) or None
         Sample weights of the block; None for unweighted.
     params : ndarray of shape (n_params,)
@@ -154,7 +155,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     with compiled_section(), fit_threads():
         loss = _loss_grad(
             _training_input(X, dtype),
-            np.ascontiguousarray(Y, dtype=dtype), weights, idx, 0, n_rows,
+            training_data(Y, dtype), weights, idx, 0, n_rows,
             _aligned_copy(params), workspace.table,
             out, dtype.type(0), loss_param, workspace.buffers())
     weight_sum = float(n_rows) if sw is None else float(
@@ -237,7 +238,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
             _training_input(X, dtype),
-            np.ascontiguousarray(Y, dtype=dtype), weights_or_empty(sw, dtype),
+            training_data(Y, dtype), weights_or_empty(sw, dtype),
             np.ascontiguousarray(rows, dtype=np.int64), int(batch_size),
             params, workspace.table, out, dtype.type(alpha),
             loss_param, optimizer, workspace.buffers(), dropout)

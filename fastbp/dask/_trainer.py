@@ -508,7 +508,8 @@ class _DaskMLP:
         n_classes = (2 if self.out_activation_ == "logistic"
                      else len(self.classes_))
         Y = [client.submit(smoothed_labels, Y, self.label_smoothing,
-                           n_classes, pure=False) for Y in train.Y]
+                           n_classes, self._np_dtype, pure=False)
+             for Y in train.Y]
         return _data.Blocks(train.X, Y, train.sample_weight, train.sizes)
 
     def _fit_lbfgs_blocks(self, client, train, tasks):
