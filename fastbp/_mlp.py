@@ -42,10 +42,10 @@ from ._kernels.dropout import DROPOUT_BITS
 from ._kernels._threads import fit_threads
 from ._losses import (absolute_error_loss, huber_loss, pinball_loss,
                       smoothed_labels)
-from ._network import (GATHERED_DTYPES, INIT_SCHEMES, Layout, Workspace,
-                       aligned_empty, dense_kernel_input, init_params,
-                       kernel_input, readable_in_place, training_data,
-                       weights_or_empty)
+from ._network import (GATHERED_DTYPES, INIT_SCHEMES, SPARSE_VALUE_DTYPES,
+                       Layout, Workspace, aligned_empty, dense_kernel_input,
+                       init_params, kernel_input, readable_in_place,
+                       training_data, weights_or_empty)
 from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
                               check_partial_fit_first_call,
                               check_sample_weight, fit_context)
@@ -926,12 +926,15 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         held-out :class:`_MemoryValidation` (stratified but for multilabel
         and regression targets).
 
-        Dense X is not copied: training reads its rows through ``rows``
-        and validation through its own. Sparse X's training rows are
-        copied (``rows`` is then None).
+        X is not copied: training reads its rows through ``rows`` and
+        validation through its own.
         """
         should_stratify = is_classifier(self) and self.n_outputs_ == 1
-        stratify = Y if should_stratify else None
+        # Y's one column, not Y: the split's draws depend on its classes'
+        # order and each row's class alone, which are the same (False <
+        # True), but of a 2-D Y train_test_split makes a string per row
+        # (5 MiB for 80,000 rows, the largest allocation of such a fit).
+        stratify = Y[:, 0] if should_stratify else None
         # train_test_split's draws depend on the number of rows and on
         # ``stratify`` only: the split of X's row numbers is the split of X.
         train, val = train_test_split(
@@ -951,8 +954,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         else:
             y_val = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
         validation = _MemoryValidation(X, val, y_val, sw_val, Y_val)
-        if issparse(X):
-            return X[train], None, Y_train, sw_train, validation
         return X, train, Y_train, sw_train, validation
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
@@ -1148,8 +1149,9 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                              multi_output=True,
                              dtype=[dtype, *GATHERED_DTYPES], order=None,
                              reset=reset, ensure_all_finite=False, **kwargs)
-        if issparse(X):
-            X = X.astype(dtype, copy=False)
+        if issparse(X) and X.dtype not in SPARSE_VALUE_DTYPES:
+            # Stored values of float32 and float64 are read in place.
+            X = X.astype(dtype)
         if not get_config()["assume_finite"] and (
                 issparse(X) or not defer_finite):
             try:
@@ -1171,7 +1173,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
 
         Beyond the result, prediction needs a fixed scratch for hidden
         activations (``_kernels/predict.py``); sparse X is read as CSR
-        arrays (its indices as int64), never densified.
+        arrays (int32 indices), never densified.
         """
         # Dense X that needs no conversion is checked for NaN and infinity
         # by the prediction kernel, block by block while in cache, instead

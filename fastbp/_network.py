@@ -293,7 +293,9 @@ def kernel_input(X, dtype):
 
     Dense X must already be C-contiguous of ``dtype`` (validation makes it
     so; no copy is made here). Sparse X is passed as its CSR arrays, never
-    densified. Both forms have the same Numba type, so one compiled
+    densified: values of ``dtype``, int32 column indices (scipy's usual
+    type, read where they lie; the training kernels read the same), int64
+    row pointers. Both forms have the same Numba type, so one compiled
     specialisation serves both.
     """
     from scipy.sparse import issparse
@@ -302,9 +304,17 @@ def kernel_input(X, dtype):
         X = X.tocsr()
         return (np.empty((0, X.shape[1]), dtype=dtype),
                 np.ascontiguousarray(X.data, dtype=dtype),
-                np.ascontiguousarray(X.indices, dtype=np.int64),
+                _int32_indices(X),
                 np.ascontiguousarray(X.indptr, dtype=np.int64))
     return dense_kernel_input(X)
+
+
+def _int32_indices(X):
+    """CSR X's column indices as int32: as they are if they are int32."""
+    if X.shape[1] > np.iinfo(np.int32).max:
+        raise ValueError(f"sparse X of {X.shape[1]} columns: at most "
+                         f"{np.iinfo(np.int32).max} are supported")
+    return np.ascontiguousarray(X.indices, dtype=np.int32)
 
 
 # The element types training reads where they lie (``_kernels/gather.py``).
@@ -326,7 +336,10 @@ def training_data(X, dtype, rows=None):
     it lies, through a read-only view of its bytes: each batch's rows are
     converted to ``dtype`` as the epoch gathers them. Other dense X is
     converted to a C-ordered copy of ``dtype`` first. Sparse X is passed as
-    its CSR arrays (values of ``dtype``, int64 indices), never densified.
+    its CSR arrays, never densified: float32 or float64 values and int32
+    column indices where they lie (values converted as they are read),
+    values of other types converted to ``dtype`` and int64 indices to
+    int32 first; the row pointers as an int64 copy (one per row).
 
     Parameters
     ----------
@@ -334,26 +347,20 @@ def training_data(X, dtype, rows=None):
     dtype : numpy dtype
         The training dtype.
     rows : int64 ndarray or None
-        Training sample r is row ``rows[r]`` of dense X (None: row r).
-        Entries must lie in [0, n_samples).
+        Training sample r is row ``rows[r]`` of X (None: row r). Entries
+        must lie in [0, n_samples).
     """
     dtype = np.dtype(dtype)
-    no_rows = _EMPTY_CSR[dtype][1]
+    no_rows = _EMPTY_CSR[dtype][2]
     rows = no_rows if rows is None else np.ascontiguousarray(rows,
                                                              dtype=np.int64)
-    # No scipy import: ``python -m fastbp.compile`` runs without scipy.
-    if not isinstance(X, np.ndarray) and hasattr(X, "tocsr"):
-        if rows.shape[0]:
-            raise ValueError("a row map is for dense X only")
-        X = X.tocsr()
-        return TrainingData(np.empty((0, 0), dtype=np.uint8), 0, 0, no_rows,
-                            np.ascontiguousarray(X.data, dtype=dtype),
-                            np.ascontiguousarray(X.indices, dtype=np.int64),
-                            np.ascontiguousarray(X.indptr, dtype=np.int64))
-    if not readable_in_place(X):
-        X = np.ascontiguousarray(X, dtype=dtype)
     if rows.shape[0] and (rows.min() < 0 or rows.max() >= X.shape[0]):
         raise ValueError("row map outside X")
+    # No scipy import: ``python -m fastbp.compile`` runs without scipy.
+    if not isinstance(X, np.ndarray) and hasattr(X, "tocsr"):
+        return _sparse_training_data(X.tocsr(), dtype, rows)
+    if not readable_in_place(X):
+        X = np.ascontiguousarray(X, dtype=dtype)
     transposed = not X.flags.c_contiguous
     source = X.T if transposed else X
     if source.shape[1] == 0:  # no bytes to view
@@ -361,7 +368,18 @@ def training_data(X, dtype, rows=None):
     else:
         raw = source.view(np.uint8)
     return TrainingData(raw, X_KINDS[X.dtype.name], int(transposed), rows,
-                        *_EMPTY_CSR[dtype])
+                        *_NO_CSR)
+
+
+def _sparse_training_data(X, dtype, rows):
+    """``training_data`` of a CSR matrix X (see there)."""
+    values = X.data
+    if values.dtype not in SPARSE_VALUE_DTYPES:
+        values = values.astype(dtype)
+    raw = np.ascontiguousarray(values).view(np.uint8).reshape(1, -1)
+    return TrainingData(_NO_DENSE, X_KINDS[values.dtype.name], 0, rows, raw,
+                        _int32_indices(X),
+                        np.ascontiguousarray(X.indptr, dtype=np.int64))
 
 
 def dense_kernel_input(X):
@@ -379,9 +397,15 @@ def _read_only_empty(dtype):
     return a
 
 
-_EMPTY_CSR = {np.dtype(t): (_read_only_empty(t), _read_only_empty(np.int64),
+_EMPTY_CSR = {np.dtype(t): (_read_only_empty(t), _read_only_empty(np.int32),
                             _read_only_empty(np.int64))
               for t in (np.float32, np.float64)}
+# A TrainingData's empty parts: the dense bytes of sparse X, the CSR arrays
+# of dense X.
+_NO_DENSE = _read_only_empty(np.uint8).reshape(0, 0)
+_NO_CSR = (_NO_DENSE, _read_only_empty(np.int32), _read_only_empty(np.int64))
+# The types of stored values training reads in place.
+SPARSE_VALUE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def weights_or_empty(sample_weight, dtype):

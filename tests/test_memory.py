@@ -282,3 +282,30 @@ def test_fit_allocates_no_float_copy_of_the_targets(solver, dtype):
 
     fit(rows=1000)  # imports, kernels loaded
     assert _peak_of(fit) < copy_bytes / 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("options", [{}, {"early_stopping": True},
+                                     {"solver": "lbfgs"}],
+                         ids=["adam", "adam-es", "lbfgs"])
+def test_fit_allocates_no_copy_of_sparse_x(dtype, options):
+    """scipy's CSR matrices (float64 values, int32 indices) are read where
+    they lie, as dense X is: a fit allocates less than a quarter of X's
+    stored values and indices (a copy with the model's values and int64
+    indices, as fits made before, takes all of them or more)."""
+    X = sp.random(N_ROWS, N_FEATURES, density=0.5, format="csr",
+                  random_state=0)
+    y = np.random.RandomState(0).randint(0, 2, N_ROWS)
+    x_bytes = X.data.nbytes + X.indices.nbytes
+
+    small = X[:1000]  # a CSR slice is a copy: made before tracing
+
+    def fit(data=X):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(hidden_layer_sizes=(16,), dtype=dtype, max_iter=1,
+                          random_state=0, **options).fit(
+                              data, y[:data.shape[0]])
+
+    fit(small)  # imports, kernels loaded
+    assert _peak_of(fit) < x_bytes / 4

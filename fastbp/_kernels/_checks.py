@@ -96,8 +96,15 @@ def _training_samples(X, n_features, name="X"):
     columns (the network's inputs, or for the targets its outputs): dense
     X's bytes, its row map, or CSR arrays."""
     if X.indptr.shape[0]:
-        _check_csr(X.data, X.indices, X.indptr, n_features)
-        return X.indptr.shape[0] - 1
+        if (X.kind not in (X_FLOAT32, X_FLOAT64) or X.data.ndim != 2
+                or X.data.shape[0] != 1
+                or X.data.shape[1] % _ITEMSIZE[X.kind]):
+            _fail(f"sparse {name}'s values of kind {X.kind} and shape "
+                  f"{X.data.shape}")
+        values = X.data[0].view(np.float32 if X.kind == X_FLOAT32
+                                else np.float64)
+        _check_csr(values, X.indices, X.indptr, n_features)
+        return _mapped_rows(X, X.indptr.shape[0] - 1, name)
     if X.kind not in _ITEMSIZE or X.dense.ndim != 2:
         _fail(f"dense {name} of kind {X.kind} and {X.dense.ndim} dimensions")
     itemsize = _ITEMSIZE[X.kind]
@@ -110,6 +117,12 @@ def _training_samples(X, n_features, name="X"):
     if n_bytes % itemsize or columns != n_features:
         _fail(f"{name}'s bytes hold {columns} columns, the network "
               f"{n_features}")
+    return _mapped_rows(X, n_rows, name)
+
+
+def _mapped_rows(X, n_rows, name):
+    """Training samples of a ``TrainingData`` of ``n_rows`` rows, through
+    its row map if it has one."""
     if not X.rows.shape[0]:
         return n_rows
     if X.rows.min() < 0 or X.rows.max() >= n_rows:

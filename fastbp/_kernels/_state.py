@@ -13,22 +13,26 @@ import numpy as np
 
 class TrainingData(NamedTuple):
     """X as the training kernels read it (``fastbp._network.training_data``
-    makes one): dense X where it lies, or CSR X's arrays.
+    makes one): dense X where it lies, or CSR X's arrays where they lie.
 
     dense : read-only uint8 ndarray of shape (n_rows, n_bytes)
         Dense X's bytes, C-contiguous: its rows (C order) or its columns
         (Fortran order, ``transposed``); (0, 0) for sparse X.
     kind : int
-        Dense X's element type (``_config.X_KINDS``).
+        The element type (``_config.X_KINDS``) of dense X, or of sparse X's
+        stored values (X_FLOAT32 or X_FLOAT64).
     transposed : int
         1 if ``dense`` holds X's columns.
     rows : int64 ndarray of shape (n_training_rows,) or (0,)
-        Training sample r is row ``rows[r]`` of dense X (empty: row r): the
+        Training sample r is row ``rows[r]`` of X (empty: row r): the
         training rows of an early-stopping split, read where they lie.
-    data : ndarray of shape (nnz,), the training dtype
-        CSR X's stored values; empty for dense X.
-    indices, indptr : int64 ndarrays
-        CSR X's column indices and row pointers; empty for dense X.
+    data : read-only uint8 ndarray of shape (1, nnz * itemsize)
+        CSR X's stored values, their bytes (converted to the training
+        dtype as they are read); (0, 0) for dense X.
+    indices : int32 ndarray
+        CSR X's column indices; empty for dense X.
+    indptr : int64 ndarray
+        CSR X's row pointers; empty for dense X.
     """
 
     dense: np.ndarray

@@ -49,10 +49,11 @@ from numba import types
 from ._config import (ACT_OFFSET, ACTIVATION, CHUNK_MIN_SAMPLES, COEF_OFFSET,
                       FAN_IN, FAN_OUT, FULL_BATCH, IDENTITY, INTERCEPT_OFFSET,
                       MAX_CHUNKS, OUT_ABSOLUTE, OUT_HUBER, OUT_QUANTILE,
-                      SPARSE_TASKS, TASK_MACS, TASK_NORM, TASK_STEP, jit)
+                      SPARSE_TASKS, TASK_MACS, TASK_NORM, TASK_STEP,
+                      X_FLOAT32, jit)
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
-from ._views import view as _view
+from ._views import bytes_as, rows_flat, view as _view
 from ._state import TrainingData
 from .activations import _activate_keep_rows_ext, keeps_derivative
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
@@ -88,6 +89,13 @@ def _chunk_start(c, n_chunks, m):
 
 
 @jit
+def _values(X, dtype):
+    """Sparse X's stored values, its raw bytes read as ``dtype`` (a view
+    that only the values' own type, ``X.kind``, reads right)."""
+    return rows_flat(bytes_as(X.data, dtype), 0, 1)
+
+
+@jit
 def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
                             params, wt, layers, out, loss_param, xbuf, ybuf,
                             acts, deltas, deriv, drop_threshold, drop_key):
@@ -118,8 +126,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
     cap = xbuf.shape[0]
     n_outputs = layers[n_layers - 1, FAN_OUT]
     one = params.dtype.type(1)
-    data, indices, indptr = X.data, X.indices, X.indptr
-    sparse = indptr.shape[0] > 0
+    sparse = X.indptr.shape[0] > 0
 
     # Gather the chunk's rows of a dense X, converted to the params' dtype
     # and tested for NaN and infinity (``gather``). A non-finite row makes
@@ -148,8 +155,9 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         product_kind = IDENTITY if keep else kind
         if l == 0 and sparse:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
-            _sparse_forward(data, indices, indptr, idx, start, W, b, Z,
-                            product_kind, s0, s1)
+            _sparse_forward(_values(X, np.float32), _values(X, np.float64),
+                            X.kind != X_FLOAT32, X.indices, X.indptr, X.rows,
+                            idx, start, W, b, Z, product_kind, s0, s1)
         else:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
@@ -335,8 +343,7 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
     gradient already summed, with ``denom`` the clipped divisor. TASK_FUSED
     does both at once, as described above.
     """
-    data, indices, indptr = X.data, X.indices, X.indptr
-    sparse = indptr.shape[0] > 0
+    sparse = X.indptr.shape[0] > 0
     n_coefs = layers[0, INTERCEPT_OFFSET]
     if task < n_row_tasks:
         l, r0, r1 = _find_block(layers, task, sparse, m)
@@ -348,8 +355,10 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
             gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
             if l == 0 and sparse:
                 D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
-                _sparse_weight_gradient(data, indices, indptr, idx, start, m,
-                                        D, gW, r0, r1)
+                _sparse_weight_gradient(
+                    _values(X, np.float32), _values(X, np.float64),
+                    X.kind != X_FLOAT32, X.indices, X.indptr, X.rows, idx,
+                    start, m, D, gW, r0, r1)
             else:
                 A = xbuf if l == 0 else _view(
                     acts, layers[l - 1, ACT_OFFSET], cap, fan_in)
@@ -402,7 +411,7 @@ def _kernel_input_type(f):
     """Numba type of prediction's X tuple (dense, data, indices, indptr),
     read-only as the entry point passes it."""
     return types.Tuple([readonly(f, 2), readonly(f, 1),
-                        readonly(types.int64, 1), readonly(types.int64, 1)])
+                        readonly(types.int32, 1), readonly(types.int64, 1)])
 
 
 def _training_data_type(f):
@@ -410,8 +419,8 @@ def _training_data_type(f):
     read-only arrays as the entry points pass it."""
     return types.NamedTuple(
         [readonly(types.uint8, 2), types.int64, types.int64,
-         readonly(types.int64, 1), readonly(f, 1), readonly(types.int64, 1),
-         readonly(types.int64, 1)], TrainingData)
+         readonly(types.int64, 1), readonly(types.uint8, 2),
+         readonly(types.int32, 1), readonly(types.int64, 1)], TrainingData)
 
 
 # Handles compiled callers use (see _extern); the training data X, Y

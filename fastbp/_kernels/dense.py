@@ -559,17 +559,24 @@ _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
 
 
 @jit
-def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
-    """Z[s] = f(X[idx[start + s]] @ W + b) for a CSR matrix X, s0 <= s < s1
-    (row ``start + s`` of X when ``idx`` is empty).
+def _sparse_forward(data, wide_data, wide, indices, indptr, rows, idx, start,
+                    W, b, Z, kind, s0, s1):
+    """Z[s] = f(X[r] @ W + b) for a CSR matrix X, s0 <= s < s1, where
+    r = idx[start + s] (``start + s`` when ``idx`` is empty), or
+    ``rows[r]`` through a non-empty row map ``rows``.
 
     Reads only the stored entries of each row: Z[s] = b + sum over stored
-    (k, v) of v * W[k].
+    (k, v) of v * W[k], each v converted to W's dtype first (numpy's
+    ``astype``: the values of X converted beforehand).
 
     Parameters
     ----------
-    data, indices, indptr : ndarray
-        The CSR arrays of X (int64 indices).
+    data, wide_data : ndarray
+        X's stored values: ``data``, or ``wide_data`` (float64 values) if
+        ``wide``. A branch per stored entry rather than one loop per type
+        of values: each loop is compiled code to generate, in every dtype.
+    indices, indptr : ndarray
+        The CSR arrays of X: int32 column indices, row pointers.
     W : ndarray of shape (n_features, fan_out)
     b : ndarray of shape (fan_out,)
     Z : ndarray of shape (>= s1, fan_out)
@@ -578,12 +585,15 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
         Hidden activation code.
     """
     fan_out = W.shape[1]
+    mapped = rows.shape[0] > 0
     for s in range(s0, s1):
         r = idx[start + s] if idx.shape[0] > 0 else start + s
+        if mapped:
+            r = rows[r]
         for j in range(fan_out):
             Z[s, j] = b[j]
         for p in range(indptr[r], indptr[r + 1]):
-            v = data[p]
+            v = W.dtype.type(wide_data[p] if wide else data[p])
             k = indices[p]
             for j in range(fan_out):
                 Z[s, j] += v * W[k, j]
@@ -591,23 +601,28 @@ def _sparse_forward(data, indices, indptr, idx, start, W, b, Z, kind, s0, s1):
 
 
 @jit
-def _sparse_weight_gradient(data, indices, indptr, idx, start, m, D, gW, r0,
-                            r1):
-    """gW[r0:r1] = sum_s X[idx[start + s], r0:r1]^T D[s], for CSR X.
+def _sparse_weight_gradient(data, wide_data, wide, indices, indptr, rows,
+                            idx, start, m, D, gW, r0, r1):
+    """gW[r0:r1] = sum_s X[r, r0:r1]^T D[s], for CSR X, where
+    r = idx[start + s], or ``rows[r]`` through a non-empty row map.
 
     Every entry sums over the batch's samples in order; only stored entries
-    of X with a column in [r0, r1) contribute.
+    of X with a column in [r0, r1) contribute, converted to gW's dtype
+    (X's arrays as in ``_sparse_forward``).
     """
     fan_out = gW.shape[1]
     zero = gW.dtype.type(0)
     for k in range(r0, r1):
         for j in range(fan_out):
             gW[k, j] = zero
+    mapped = rows.shape[0] > 0
     for s in range(m):
         r = idx[start + s]
+        if mapped:
+            r = rows[r]
         for p in range(indptr[r], indptr[r + 1]):
             k = indices[p]
             if r0 <= k and k < r1:
-                v = data[p]
+                v = gW.dtype.type(wide_data[p] if wide else data[p])
                 for j in range(fan_out):  # 2-D, no row views
                     gW[k, j] += v * D[s, j]

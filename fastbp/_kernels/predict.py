@@ -66,8 +66,8 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
         # Layer 0 reads X, layer l what layer l - 1 wrote: scratch_a after
         # even layers.
         if l == 0 and indptr.shape[0] > 0:
-            _sparse_forward(data, indices, indptr, indptr[:0], s0, W, b, Z,
-                            kind, zero, m)
+            _sparse_forward(data, data, False, indices, indptr, indptr[:0],
+                            indptr[:0], s0, W, b, Z, kind, zero, m)
         elif l == 0:
             _dense_forward_ext(dense[s0:s1], W, W[:0], b, Z, kind, zero,
                                m)
@@ -134,7 +134,7 @@ def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
     ----------
     X : tuple (dense, data, indices, indptr)
         A C-contiguous (n_samples, n_features) array with empty CSR arrays,
-        or an empty dense array with X's CSR arrays (int64 indices), as
+        or an empty dense array with X's CSR arrays (int32 indices), as
         ``fastbp._network.kernel_input`` gives them.
     params : ndarray of shape (n_params,)
     layers : int64 ndarray of shape (n_layers - 1, 6)
