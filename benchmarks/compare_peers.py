@@ -450,11 +450,59 @@ def _cell(results, peer, shape):
     return _fmt_seconds(_median(results, peer, shape)) + mark
 
 
-def markdown_table(results, peers, shapes):
-    """Seconds per epoch (median) and each peer's time over fastbp's."""
+ROOF_CHILD = r"""
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_limits
+n, threads = 2048, int(sys.argv[1])
+rng = np.random.RandomState(1)
+A = rng.randn(n, n).astype(np.float32)
+B = rng.randn(n, n).astype(np.float32)
+with threadpool_limits(threads):
+    A @ B
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        A @ B
+        times.append(time.perf_counter() - t)
+print(json.dumps(2 * n ** 3 / sorted(times)[2] / 1e9))
+"""
+
+
+def measure_roof():
+    """The machine's sgemm roof in GFLOP/s: numpy's (OpenBLAS's) float32
+    2048^3 matmul on N_THREADS threads, median of 5, in a fresh process;
+    None if it fails."""
+    out = subprocess.run([sys.executable, "-c", ROOF_CHILD, str(N_THREADS)],
+                         capture_output=True, text=True)
+    if out.returncode:
+        return None
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def epoch_gflop(shape):
+    """Floating-point operations of one fastbp epoch of ``shape``, in
+    billions: per sample and layer 2 x fan_in x fan_out for the forward
+    product, as many for the weight gradient and, but for the first layer,
+    for the error passed back (fastbp's network: one logistic output for
+    two classes)."""
+    s = ALL_SHAPES[shape]
+    n_out = s.n_outputs
+    if s.task == "classification" and n_out == 2:
+        n_out = 1
+    units = [s.n_features, *s.hidden_layer_sizes, n_out]
+    macs = [a * b for a, b in zip(units, units[1:])]
+    return 2 * s.n_samples * (3 * sum(macs) - macs[0]) / 1e9
+
+
+def markdown_table(results, peers, shapes, roof=None):
+    """Seconds per epoch (median), each peer's time over fastbp's and, with
+    the machine's sgemm ``roof`` (GFLOP/s), fastbp's share of it."""
     others = [p for p in peers if p != "fastbp"]
     header = (["shape"] + [f"{PEER_LABELS[p]} s/epoch" for p in peers]
               + [f"{PEER_LABELS[p]} / fastbp" for p in others])
+    if roof and "fastbp" in peers:
+        header.append("fastbp / sgemm roof")
     rows = ["| " + " | ".join(header) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for shape in shapes:
@@ -463,6 +511,9 @@ def markdown_table(results, peers, shapes):
         for p in others:
             t = _median(results, p, shape)
             row.append("—" if t is None or not base else f"{t / base:.2f}")
+        if roof and "fastbp" in peers:
+            row.append("—" if not base else
+                       f"{epoch_gflop(shape) / roof / base:.0%}")
         rows.append("| " + " | ".join(row) + " |")
     return "\n".join(rows)
 
@@ -476,9 +527,10 @@ def _shape_description(shape, quick):
             f"batch {s.batch_size}")
 
 
-def write_report(results, args, path_md, command, started):
+def write_report(results, args, path_md, command, started, roofs=()):
     peers, shapes = args.peers, args.shapes
-    table = markdown_table(results, peers, shapes)
+    roof = max(roofs) if roofs else None
+    table = markdown_table(results, peers, shapes, roof)
     lines = [
         "# Seconds per epoch: fastbp and peers",
         "",
@@ -493,6 +545,13 @@ def write_report(results, args, path_md, command, started):
         "Ratios above 1 mean fastbp is faster. A `*` marks a cell for which "
         "too few epochs ran on otherwise idle CPUs (see below).",
         "",
+        *([f"sgemm roof: numpy's float32 2048^3 matmul on {N_THREADS} "
+           "threads (OpenBLAS), measured before and after the peers: "
+           + " and ".join(f"{r:.0f}" for r in roofs)
+           + " GFLOP/s; the last column is an epoch's floating-point "
+           "operations (forward, weight gradients, errors passed back) over "
+           "that roof's higher figure, divided by fastbp's epoch time.", ""]
+          if roofs else []),
         "Shapes (float32, Adam lr=1e-3, relu):",
         *[_shape_description(s, args.quick) for s in shapes],
         "",
@@ -620,6 +679,7 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     command = "python " + " ".join(
         shlex.quote(a) for a in [os.path.relpath(__file__)] + sys.argv[1:])
+    roofs = [measure_roof()]
     results = {}
     for round_ in range(args.rounds):
         for peer in args.peers:
@@ -634,15 +694,17 @@ def main(argv=None):
                 print(f"{PEER_LABELS[peer]}: {result['status']}: "
                       f"{result.get('reason', '')}", file=sys.stderr)
 
+    roofs = [r for r in roofs + [measure_roof()] if r is not None]
     os.makedirs(args.out, exist_ok=True)
     stem = args.name or ("compare_peers_quick" if args.quick
                          else "compare_peers")
     path_md = os.path.join(args.out, stem + ".md")
-    table = write_report(results, args, path_md, command, started)
+    table = write_report(results, args, path_md, command, started, roofs)
     with open(os.path.join(args.out, stem + ".json"), "w") as f:
         json.dump({"date": started.isoformat(), "command": command,
                    "repeats": args.repeats, "quick": args.quick,
-                   "results": results}, f, indent=1)
+                   "sgemm_roof_gflops": roofs, "results": results}, f,
+                  indent=1)
     path_png = os.path.join(args.out, stem + ".png")
     chart = write_chart(results, args, path_png)
 
