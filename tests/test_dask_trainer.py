@@ -1027,6 +1027,25 @@ def test_non_finite_sparse_blocks_raise_before_training(client,
     assert not any("_local_steps_task" in str(t["key"]) for t in tasks.data)
 
 
+def test_sparse_values_beyond_float32_raise_as_if_converted(client,
+                                                           sparse_digits):
+    """Float64 values of sparse blocks are read in place and converted as
+    they are read: one beyond float32's range is the infinity a converted
+    block would hold, refused before training."""
+    import scipy.sparse as sp
+
+    X, y, _, _ = sparse_digits
+    Xs = sp.csr_matrix(X)
+    Xs.data[5] = 1e39
+    Xd = da.from_array(Xs, chunks=(BLOCK_ROWS, X.shape[1]))
+    with pytest.raises(ValueError, match="Input X contains NaN, infinity"):
+        fastbp_dask.MLPClassifier(**_small(dtype="float32")).fit(
+            Xd, _blocks(X, y)[1])
+    # In float64 the value is finite: the fit goes on.
+    fastbp_dask.MLPClassifier(**_small(dtype="float64", max_iter=1)).fit(
+        Xd, _blocks(X, y)[1])
+
+
 def test_other_kinds_of_block_raise_a_type_error(client, digits):
     sparse = pytest.importorskip("sparse")  # pydata/sparse
 

@@ -51,12 +51,12 @@ _PREDICT_ROWS = 4096
 
 
 class BlockRows(NamedTuple):
-    """Some rows of a dense block, read where the block lies: sample r is
-    row ``rows[r]`` of ``block``. The early-stopping split's parts of a
-    dense block, so that the split copies no rows (the in-memory fit's row
-    map, ``fastbp._network.training_data``)."""
+    """Some rows of a block (dense, or a CSR matrix), read where the block
+    lies: sample r is row ``rows[r]`` of ``block``. The early-stopping
+    split's parts of a block, so that the split copies no rows (the
+    in-memory fit's row map, ``fastbp._network.training_data``)."""
 
-    block: np.ndarray
+    block: object
     rows: np.ndarray  # int64, within the block's rows
 
     def __len__(self):
@@ -72,6 +72,11 @@ def _training_input(X, dtype):
     if isinstance(X, BlockRows):
         return training_data(X.block, dtype, rows=X.rows)
     return training_data(X, dtype)
+
+
+def _is_sparse(X):
+    """Whether a block (or a BlockRows' block) is a sparse matrix."""
+    return issparse(X.block if isinstance(X, BlockRows) else X)
 
 
 def _workspace(layer_units, hidden, capacity, dtype, full_batch=False,
@@ -149,7 +154,7 @@ def block_loss_grad(X, Y, sw, params, layer_units, hidden, out,
     dtype = params.dtype
     n_rows = Y.shape[0]
     workspace = _workspace(layer_units, hidden, min(_LBFGS_BLOCK, n_rows),
-                           dtype, full_batch=True, sparse=issparse(X))
+                           dtype, full_batch=True, sparse=_is_sparse(X))
     idx = np.arange(n_rows, dtype=np.int64)
     weights = weights_or_empty(sw, dtype)
     with compiled_section(), fit_threads():
@@ -234,7 +239,7 @@ def block_local_steps(X, Y, sw, rows, batch_size, weights, step, layer_units,
     steps = np.array([step], dtype=np.int64)
     optimizer = OptimizerState(int(solver), hyper, state, steps)
     workspace = _workspace(layer_units, hidden, batch_size, dtype,
-                           sparse=issparse(X))
+                           sparse=_is_sparse(X))
     with compiled_section(), fit_threads():
         loss_sum = _run_epoch(
             _training_input(X, dtype),

@@ -23,7 +23,7 @@ from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
-from .._network import GATHERED_DTYPES
+from .._network import GATHERED_DTYPES, SPARSE_VALUE_DTYPES
 from ._blocks import BlockRows, block_predict
 
 
@@ -61,7 +61,11 @@ def is_sparse(X):
 
 
 def _csr_block(X, dtype):
-    return sp.csr_matrix(X, dtype=dtype)
+    """A sparse block as a CSR matrix whose values training reads in place:
+    float32 and float64 kept, other types converted to ``dtype``."""
+    if X.dtype not in SPARSE_VALUE_DTYPES:
+        X = X.astype(dtype)
+    return X.tocsr()
 
 
 def check_same_rows(name, array, X):
@@ -84,11 +88,13 @@ def as_blocks_of(name, X, dtype):
     """X's blocks as training reads them (lazily): dense numpy blocks of a
     type the gather converts in place (``GATHERED_DTYPES``) as they are,
     other dense blocks cast to ``dtype``; scipy.sparse blocks as CSR
-    matrices of ``dtype``, which the kernels read as they read in-memory
-    sparse X. Other kinds of block raise a TypeError."""
+    matrices of float32, float64 or else ``dtype``, which the kernels read
+    as they read in-memory sparse X. Other kinds of block raise a
+    TypeError."""
     if is_sparse(X):
-        return X.map_blocks(_csr_block, np.dtype(dtype), dtype=dtype,
-                            meta=sp.csr_matrix((0, 0), dtype=dtype))
+        kept = X.dtype if X.dtype in SPARSE_VALUE_DTYPES else np.dtype(dtype)
+        return X.map_blocks(_csr_block, np.dtype(dtype), dtype=kept,
+                            meta=sp.csr_matrix((0, 0), dtype=kept))
     if not isinstance(X._meta, np.ndarray):
         raise TypeError(
             f"{name} must be a dask array of numpy arrays or scipy.sparse "
@@ -141,10 +147,12 @@ def persisted_blocks(client, arrays):
     return blocks
 
 
-def _finite_block(X):
-    """Whether a block's values (a sparse block's stored ones) are all
-    finite."""
-    return bool(np.isfinite(X.data if sp.issparse(X) else X).all())
+def _finite_block(X, dtype):
+    """Whether a sparse block's stored values are all finite once
+    converted to ``dtype`` (in slices: a bounded copy)."""
+    step = 1 << 18
+    return all(np.isfinite(X.data[i:i + step].astype(dtype)).all()
+               for i in range(0, X.data.shape[0], step))
 
 
 def _all_finite(X, dtype):
@@ -153,7 +161,7 @@ def _all_finite(X, dtype):
     if not is_sparse(X):
         return da.isfinite(X.astype(dtype)).all()
     blocks = X.to_delayed().ravel()
-    return dask.delayed(all)([dask.delayed(_finite_block)(block)
+    return dask.delayed(all)([dask.delayed(_finite_block)(block, dtype)
                               for block in blocks])
 
 
@@ -430,7 +438,7 @@ def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None,
                    in_place=False):
     """The training or validation rows of a block (see
     :func:`_validation_rows`), in their original order, of ``dtype`` (a
-    sparse block's as a CSR matrix); ``in_place``: a dense block's as
+    sparse block's as a CSR matrix); ``in_place``: the block's as
     :class:`BlockRows`, not copied."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
@@ -438,10 +446,10 @@ def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None,
     else:
         rows = np.setdiff1d(np.arange(n_rows), validation,
                             assume_unique=True)
-    if sp.issparse(block):
-        return sp.csr_matrix(block, dtype=dtype)[rows]
     if in_place:
         return BlockRows(block, rows.astype(np.int64))
+    if sp.issparse(block):
+        return sp.csr_matrix(block, dtype=dtype)[rows]
     return np.ascontiguousarray(block[rows], dtype=dtype)
 
 
