@@ -48,7 +48,8 @@ from ._network import (GATHERED_DTYPES, INIT_SCHEMES, SPARSE_VALUE_DTYPES,
                        training_data, weights_or_empty)
 from ._sklearn_compat import (LOSS_FUNCTIONS, Interval, Options, StrOptions,
                               check_partial_fit_first_call,
-                              check_sample_weight, fit_context)
+                              check_sample_weight, fit_context,
+                              reads_predictions_only)
 from ._solvers import (AdamOptimizer, SGDOptimizer, full_batch_loss_grad,
                        minimize_lbfgs)
 
@@ -170,10 +171,11 @@ class _MemoryValidation:
 
     The rows' outputs are computed in blocks, each block's rows taken from
     X and converted on their own (``_forward_blocks``), and the loss and
-    the default score both come from them; no copy of the rows is made.
-    A ``scoring`` other than the default and "loss" calls a scikit-learn
-    scorer, which predicts for an array: the rows are then copied once,
-    converted to the model's dtype.
+    the score both come from them; no copy of the rows is made. A scoring
+    string's or ``make_scorer``'s scorer is given the model seen through
+    those outputs (:class:`_Outputs`); any other callable ``scoring`` is
+    called on the rows themselves, copied once, converted to the model's
+    dtype.
     """
 
     def __init__(self, X, rows, y, sample_weight, Y):
@@ -184,13 +186,19 @@ class _MemoryValidation:
     def evaluate(self, model):
         """``(score, loss)`` of ``model`` on these rows: the score its
         ``scoring`` names and its mean loss without the L2 penalty."""
-        if model.scoring is None or model.scoring == "loss":
+        scorer = None
+        if model.scoring is not None and model.scoring != "loss":
+            scorer = check_scoring(model, scoring=model.scoring)
+        if scorer is None or reads_predictions_only(scorer):
             output = model._forward_blocks(self.X, self.rows)
             loss = model._data_loss(self.Y, output, self.sample_weight)
             if model.scoring == "loss":
                 return -loss, loss
-            return model._score_output(output, self.y,
-                                       self.sample_weight), loss
+            if scorer is None:
+                return model._score_output(output, self.y,
+                                           self.sample_weight), loss
+            return model._score_outputs(scorer, output, self.y,
+                                        self.sample_weight), loss
         X = self._converted_rows(model._fitted_dtype)
         loss = model._validation_loss(X, self.Y, self.sample_weight)
         return (model._validation_score(X, self.y, self.sample_weight,
@@ -202,6 +210,40 @@ class _MemoryValidation:
             self._X_rows = (X.astype(dtype, copy=False) if issparse(X)
                             else np.ascontiguousarray(X, dtype=dtype))
         return self._X_rows
+
+
+class _Outputs:
+    """A fitted model as a scikit-learn scorer sees it, for rows whose
+    output activations were computed beforehand (``_forward_blocks``):
+    its prediction methods return those rows' predictions, whatever X they
+    are given, as the model's own methods would for the rows."""
+
+    def __init__(self, model, output):
+        self._model, self._output = model, output
+
+    @staticmethod
+    def of(model, output):
+        return (_ClassifierOutputs if is_classifier(model) else _Outputs)(
+            model, output)
+
+    def __sklearn_tags__(self):
+        return self._model.__sklearn_tags__()
+
+    def predict(self, X):
+        return self._model._predictions(self._output)
+
+
+class _ClassifierOutputs(_Outputs):
+    @property
+    def classes_(self):
+        return self._model.classes_
+
+    def predict_proba(self, X):
+        return self._model._probabilities(self._output)
+
+    def predict_log_proba(self, X):
+        # Not in place: predict_proba may return the outputs themselves.
+        return np.log(self.predict_proba(X))
 
 
 class _Rollback:
@@ -756,6 +798,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             self._params.dtype, copy=True)
         coefs, intercepts = self._layout.views(params)
         return {"_params": params, "coefs_": coefs, "intercepts_": intercepts}
+
+    def _score_outputs(self, scorer, output, y, sample_weight):
+        """``scorer``'s value for the rows whose output activations are
+        ``output``, for a scorer that reads the rows' predictions only
+        (``reads_predictions_only``): it passes X (None here) to the
+        prediction methods of :class:`_Outputs` alone."""
+        return float(scorer(_Outputs.of(self, output), None, y,
+                            sample_weight=sample_weight))
 
     def _validation_score(self, X, y, sample_weight, loss):
         """The validation score ``scoring`` asks for, given the rows and
@@ -1381,9 +1431,11 @@ _SHARED_PARAMS_DOC = """
         estimator's ``score`` (accuracy or R^2, as scikit-learn); "loss",
         the negative validation loss (as ``HistGradientBoosting*``'s
         ``scoring="loss"``); or a scikit-learn scorer name or callable
-        ``scorer(estimator, X, y, sample_weight=...)``. A scorer is given
-        the validation rows as an array: with ``early_stopping`` they are
-        copied out of X once, in the model's dtype.
+        ``scorer(estimator, X, y, sample_weight=...)``. A scorer name's or
+        ``make_scorer``'s scorer is given the validation rows' predictions,
+        computed in blocks; any other callable is given the rows as an
+        array (with ``early_stopping``, copied out of X once, in the
+        model's dtype).
 
     init : {'auto', 'glorot_uniform', 'glorot_normal', 'he_uniform', \
             'he_normal', 'lecun_normal'}, default='auto'
@@ -1799,12 +1851,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             ``classes_``.
         """
         self._check_is_fitted()
-        y_pred = self._forward_pass_fast(X)
+        return self._probabilities(self._forward_pass_fast(X))
+
+    def _probabilities(self, output):
+        """Class probabilities from the output activations."""
         if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        if y_pred.ndim == 1:
-            return np.vstack([1 - y_pred, y_pred]).T
-        return y_pred
+            output = output.ravel()
+        if output.ndim == 1:
+            return np.vstack([1 - output, output]).T
+        return output
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

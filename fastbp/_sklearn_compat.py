@@ -6,7 +6,9 @@ helpers scikit-learn's own estimators use and does not export: parameter
 validation (``sklearn.utils._param_validation``, ``sklearn.base._fit_context``),
 the MLP's loss functions (``sklearn.neural_network._base.LOSS_FUNCTIONS``),
 ``_check_sample_weight``, ``_check_partial_fit_first_call`` and L-BFGS's
-result check and options (``sklearn.utils.optimize``, ``sklearn.utils.fixes``).
+result check and options (``sklearn.utils.optimize``, ``sklearn.utils.fixes``)
+and the class of the scorers a scoring string names
+(``sklearn.metrics._scorer._Scorer``).
 A private name may be renamed or removed by any scikit-learn release, so each
 is imported here and nowhere else, and where the import fails this module
 defines its own copy, written after scikit-learn 1.9's: the same results and
@@ -402,10 +404,25 @@ _found = _private("sklearn.utils.fixes", "_get_additional_lbfgs_options_dict")
 lbfgs_options = _found[0] if _found else _own_lbfgs_options
 _found = _private("sklearn.utils.optimize", "_check_optimize_result")
 check_optimize_result = _found[0] if _found else _own_check_optimize_result
+
+
+# ------------------------------------------------------------------ scorers
+_found = _private("sklearn.metrics._scorer", "_Scorer")
+_RESPONSE_SCORER = _found[0] if _found else None
 del _found
+
+
+def reads_predictions_only(scorer):
+    """Whether ``scorer`` is one of scikit-learn's response scorers (what a
+    scoring string or ``make_scorer`` gives), which pass X on to the
+    estimator's prediction method and read nothing else of it. False for
+    any other callable, and where scikit-learn's class is not found: the
+    caller then gives the scorer the rows themselves (the same score, with
+    a copy of the rows)."""
+    return _RESPONSE_SCORER is not None and type(scorer) is _RESPONSE_SCORER
 
 __all__ = ["ENV_VAR", "OWN_COPIES", "Interval", "Options", "StrOptions",
            "InvalidParameterError", "validate_parameter_constraints",
            "fit_context", "LOSS_FUNCTIONS", "check_sample_weight",
            "check_partial_fit_first_call", "lbfgs_options",
-           "check_optimize_result"]
+           "check_optimize_result", "reads_predictions_only"]

@@ -172,6 +172,25 @@ def test_fit_allocates_no_copy_of_x(kind, dtype, options):
     assert _peak_of(fit) < copy_bytes / 4
 
 
+def test_scorer_reads_no_copy_of_the_validation_rows():
+    """A scoring string's scorer scores the early-stopping validation rows
+    through their outputs: a fit with it allocates less than the default
+    scoring's fit plus half a copy of the validation rows in float32."""
+    X, y = _big_input("float64")
+    rows_copy = int(np.ceil(0.1 * N_ROWS)) * N_FEATURES * 4
+
+    def fit(scoring=None, rows=N_ROWS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(hidden_layer_sizes=(16,), max_iter=1,
+                          early_stopping=True, scoring=scoring,
+                          random_state=0).fit(X[:rows], y[:rows])
+
+    fit("balanced_accuracy", rows=1000)  # imports, kernels loaded
+    default = _peak_of(fit)
+    assert _peak_of(lambda: fit("balanced_accuracy")) < default + rows_copy / 2
+
+
 def test_dask_block_steps_allocate_no_copy_of_the_block():
     """A block's local steps read its rows where they lie."""
     X, y = _big_input("float64")

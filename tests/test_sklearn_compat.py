@@ -29,6 +29,7 @@ PRIVATE = {
     "sklearn.utils.multiclass": ["_check_partial_fit_first_call"],
     "sklearn.utils.fixes": ["_get_additional_lbfgs_options_dict"],
     "sklearn.utils.optimize": ["_check_optimize_result"],
+    "sklearn.metrics._scorer": ["_Scorer"],
 }
 
 # Deletes the private names from scikit-learn's modules (after importing
@@ -82,6 +83,11 @@ for dtype in ("float32", "float64"):
     record(f"early stopping on the loss {dtype}", lambda: MLPClassifier(
         max_iter=15, early_stopping=True, scoring="loss", **common
     ).fit(X, y, sample_weight=sw))
+    # A scorer through the validation outputs (scikit-learn's _Scorer) or,
+    # without that class, on a copy of the validation rows: the same fit.
+    record(f"early stopping on roc_auc {dtype}", lambda: MLPClassifier(
+        max_iter=15, early_stopping=True, scoring="roc_auc", **common
+    ).fit(X, y))
     record(f"multilabel loss {dtype}", lambda: MLPClassifier(
         max_iter=8, early_stopping=True, scoring="loss", **common).fit(X, Y))
     record(f"poisson loss {dtype}", lambda: MLPRegressor(
@@ -150,7 +156,7 @@ def _assert_same(ours, theirs):
 
 def test_scikit_learns_helpers_are_used_where_they_exist(with_sklearns):
     assert with_sklearns["own"] == []
-    assert len(with_sklearns["fits"]) == 10
+    assert len(with_sklearns["fits"]) == 12
     # every bad input was refused, every lbfgs fit warned
     assert len(with_sklearns["errors"]) == 19
     assert all("ConvergenceWarning: lbfgs failed to converge" in

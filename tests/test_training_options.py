@@ -112,16 +112,52 @@ def test_scoring_loss_records_the_negative_validation_loss(digits):
     assert model.best_validation_score_ == max(model.validation_scores_)
 
 
+def _rows_accuracy(estimator, X, y, sample_weight=None):
+    """A scorer of the user's own that reads X itself."""
+    assert X.shape == (len(y), 64)
+    return float(np.mean(estimator.predict(X) == y))
+
+
 @pytest.mark.parametrize("scoring", ["neg_log_loss", "balanced_accuracy",
-                                     "callable"])
-def test_scoring_scorer_on_validation_data(digits, scoring):
+                                     "make_scorer", "function"])
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_scoring_scorer_on_validation_data(digits, scoring, n_classes):
+    """A scorer scores the validation rows as it scores the model on them:
+    scikit-learn's scorers through their outputs computed in blocks (a
+    binary one through predict_proba's positive column), a function of the
+    user's on the rows themselves."""
     X, y = digits
-    scorer = get_scorer("f1_macro") if scoring == "callable" else scoring
+    y = y % n_classes
+    scorer = {"make_scorer": get_scorer("f1_macro"),
+              "function": _rows_accuracy}.get(scoring, scoring)
     model = MLPClassifier(hidden_layer_sizes=(16,), scoring=scorer,
                           max_iter=1, random_state=0, dtype="float64")
     model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
     expected = get_scorer(scorer)(model, X[300:], y[300:]) \
         if isinstance(scorer, str) else scorer(model, X[300:], y[300:])
+    assert model.validation_scores_ == [pytest.approx(expected, rel=1e-12)]
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc", "average_precision",
+                                     "neg_brier_score"])
+def test_binary_probability_scorers_on_validation_data(digits, scoring):
+    X, y = digits
+    y = y % 2
+    model = MLPClassifier(hidden_layer_sizes=(16,), scoring=scoring,
+                          max_iter=1, random_state=0, dtype="float64")
+    model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
+    expected = get_scorer(scoring)(model, X[300:], y[300:])
+    assert model.validation_scores_ == [pytest.approx(expected, rel=1e-12)]
+
+
+@pytest.mark.parametrize("scoring", ["r2", "neg_mean_absolute_error"])
+def test_regression_scorers_on_validation_data(scoring):
+    X, y = make_regression(n_samples=400, n_features=8, n_targets=2,
+                           random_state=0)
+    model = MLPRegressor(hidden_layer_sizes=(16,), scoring=scoring,
+                         max_iter=1, random_state=0, dtype="float64")
+    model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
+    expected = get_scorer(scoring)(model, X[300:], y[300:])
     assert model.validation_scores_ == [pytest.approx(expected, rel=1e-12)]
 
 
@@ -521,13 +557,16 @@ def test_dask_max_grad_norm_refused_with_lbfgs(client, digits):
                                   max_iter=1).fit(Xd, yd)
 
 
-@pytest.mark.parametrize("scoring", ["loss", "neg_log_loss"])
+@pytest.mark.parametrize("scoring", ["loss", "neg_log_loss", "function"])
 def test_dask_scoring(client, digits, scoring):
+    """On dask arrays too: a scorer name's scorer reads the validation rows'
+    outputs gathered from the workers, a function of the user's the rows."""
     import fastbp.dask
     X, y = digits
     Xd, yd, Xv, yv = _dask_digits(digits)
+    scorer = _rows_accuracy if scoring == "function" else scoring
     model = fastbp.dask.MLPClassifier(hidden_layer_sizes=(8,), max_iter=2,
-                                      scoring=scoring, random_state=0,
+                                      scoring=scorer, random_state=0,
                                       dtype="float64", local_batches=1)
     model.fit(Xd, yd, validation_data=(Xv, yv))
     if scoring == "loss":
@@ -535,7 +574,7 @@ def test_dask_scoring(client, digits, scoring):
                            -np.asarray(model.validation_loss_curve_))
     else:
         assert model.validation_scores_[-1] == pytest.approx(
-            get_scorer(scoring)(model.to_fastbp(), X[300:], y[300:]),
+            get_scorer(scorer)(model.to_fastbp(), X[300:], y[300:]),
             rel=1e-12)
 
 

@@ -362,6 +362,22 @@ class Blocks:
              for x in client.gather(self.X)]
         X = sp.vstack(X, format="csr") if sp.issparse(X[0]) else \
             np.concatenate(X)
+        return (X, *self._targets_and_weights(client, model))
+
+    def outputs(self, client, model):
+        """The rows' output activations under ``model``, computed on the
+        workers and gathered in block order (rows x outputs, not the rows
+        themselves), with the targets and weights as :meth:`gather` gives
+        them."""
+        model_future = client.submit(_identity, model, pure=False)
+        output = np.concatenate(client.gather([
+            client.submit(block_predict, model_future, X, pure=False)
+            for X in self.X]))
+        return (output, *self._targets_and_weights(client, model))
+
+    def _targets_and_weights(self, client, model):
+        """All rows' targets as ``model.score`` takes them (labels or
+        values) and sample weights (None if unweighted), in block order."""
         Y = np.concatenate(client.gather(self.Y))
         if hasattr(model, "classes_"):
             y = model._label_binarizer.inverse_transform(Y)
@@ -369,7 +385,7 @@ class Blocks:
             y = Y.ravel() if Y.shape[1] == 1 else Y
         sample_weight = (None if self.sample_weight is None else
                          np.concatenate(client.gather(self.sample_weight)))
-        return X, y, sample_weight
+        return y, sample_weight
 
     def split(self, client, seeds, fraction, dtype, stratify=False):
         """Each block cut into a training and a validation part: a dense X

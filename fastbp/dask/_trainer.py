@@ -48,6 +48,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -57,7 +58,8 @@ from . import _data
 from .._kernels import SOLVER_CODES
 from .._kernels._config import BETA_1
 from .._losses import smoothed_labels
-from .._sklearn_compat import Interval, StrOptions, fit_context
+from .._sklearn_compat import (Interval, StrOptions, fit_context,
+                               reads_predictions_only)
 from ._blocks import (add_loss_grads, add_weighted_sums, block_local_steps,
                       block_loss_grad, finish_loss_grad, mean_weights,
                       optimizer_settings, outer_step, pack_weights,
@@ -753,8 +755,10 @@ class _BlockValidation:
     the blocks on the workers.
 
     A ``scoring`` other than None (accuracy or R^2) and "loss" is a
-    scikit-learn scorer, which needs all rows at once: the client gathers
-    the validation rows the first time and scores them itself.
+    scikit-learn scorer, which needs all rows at once: a scoring name's or
+    ``make_scorer``'s reads their predictions only, so the client gathers
+    the rows' outputs (rows x outputs) and scores them; any other callable
+    is given the validation rows, which the client gathers the first time.
     """
 
     def __init__(self, client, blocks):
@@ -770,6 +774,12 @@ class _BlockValidation:
             return score, loss
         if model.scoring == "loss":
             return -loss, loss
+        scorer = check_scoring(in_memory, scoring=model.scoring)
+        if reads_predictions_only(scorer):
+            output, y, sample_weight = self._blocks.outputs(self._client,
+                                                            in_memory)
+            return in_memory._score_outputs(scorer, output, y,
+                                            sample_weight), loss
         if self._rows is None:
             self._rows = self._blocks.gather(self._client, model)
         return in_memory._validation_score(*self._rows, loss), loss
