@@ -51,6 +51,23 @@ def pytest_configure(config):
     os.environ[_CACHE_LOCK] = path  # the workers inherit it
 
 
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist, the files holding ``cold_compile`` tests first.
+
+    ``--dist loadfile --no-loadscope-reorder`` gives each worker one file
+    at a time in this order: the long files start at once, one on each
+    worker, and the many short ones fill in after them, rather than a long
+    file starting last while the other worker has nothing left to do. The
+    order within a file does not change (nor anything without -n).
+    """
+    if not hasattr(config, "workerinput") and config.getoption(
+            "dist", "no") == "no":
+        return
+    first = {item.path for item in items
+             if item.get_closest_marker("cold_compile")}
+    items.sort(key=lambda item: item.path not in first)  # a stable sort
+
+
 def pytest_unconfigure(config):
     if not hasattr(config, "workerinput") and _CACHE_LOCK in os.environ:
         Path(os.environ.pop(_CACHE_LOCK)).unlink(missing_ok=True)

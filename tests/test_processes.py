@@ -133,6 +133,7 @@ def _fit_report(package, env):
     return report
 
 
+@pytest.mark.cold_compile
 def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
         private_package, tmp_path):
     package, env = private_package
@@ -154,6 +155,7 @@ def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_loading_kernels_imports_none_of_numbas_implementations(
         warm_package):
     """A process that finds the kernels cached loads their machine code and
@@ -220,6 +222,7 @@ print(json.dumps({
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_editing_any_kernel_file_invalidates_the_cache(warm_package):
     """Numba keys a function's cache on its own file only: a change to a
     kernel it calls from another file would run stale machine code.
@@ -287,6 +290,7 @@ print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
 """
 
 
+@pytest.mark.cold_compile
 def test_compile_command_covers_every_fit_and_prediction(private_package,
                                                          tmp_path):
     """``python -m fastbp.compile`` (which the package build runs) compiles
@@ -317,6 +321,7 @@ def test_compile_command_covers_every_fit_and_prediction(private_package,
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_kernels_call_each_other_through_registered_handles(
         private_package):
     """Compiling every entry point, for every input the estimators pass,
@@ -627,6 +632,7 @@ print(json.dumps({"user": len(re.findall("zmm", user)),
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_kernels_use_512_bit_vectors_where_llvm_prefers_256(tmp_path):
     """Where LLVM's tuning prefers 256-bit vectors (Intel's server cores;
     here ``NUMBA_CPU_NAME`` asks for one), fastbp's kernels still get
@@ -698,6 +704,7 @@ def test_importing_numba_first_keeps_512_bit_kernels(tmp_path, jit_first):
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_avx512_default_compiles_512_bit_kernels_that_agree(tmp_path):
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):

@@ -67,6 +67,7 @@ def _fit(env):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.cold_compile
 def test_public_path_fits_as_the_fast_path_does(public_env):
     fast_env = dict(public_env, NUMBA_NUM_THREADS="2", PYTHONPATH=str(ROOT))
     del fast_env["FASTBP_NUMBA_PUBLIC"]
@@ -77,6 +78,7 @@ def test_public_path_fits_as_the_fast_path_does(public_env):
             np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.cold_compile
 def test_cache_and_process_tests_pass_on_the_public_path(public_env):
     """The tests that run fresh processes on their own copy of the package
     (compile, cache, load), and the ones of the kernels' calls, on the
