@@ -56,6 +56,7 @@ def _digest(threads, dtype, cache_dir=None):
     return out.stdout.strip()
 
 
+@pytest.mark.cold_compile
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bitwise_identical_across_thread_counts_and_runs(dtype, tmp_path):
     # The first process compiles every kernel into an empty cache and runs

@@ -1,5 +1,7 @@
 """The compiled kernels against the plain-numpy reference (tests/reference.py)."""
 
+import functools
+
 import numba
 import numpy as np
 import pytest
@@ -20,9 +22,13 @@ from .engine import (LOSS_PARAMS, OUT_CODES, TOL, engine_loss_grad, flat,
                      loss_param_of, make_layout, make_targets,
                      random_network)
 
+@functools.cache
 def from_python(kernel):
     """A jitted function calling ``kernel``, which is compiled for calls
-    from compiled code only (``_config.InternalKernel``)."""
+    from compiled code only (``_config.InternalKernel``).
+
+    One per kernel, so that the tests that call it with the same argument
+    types compile it once (a new one compiled for each test, some 0.4 s)."""
     @numba.njit
     def call(*args):
         return kernel(*args)

@@ -2,7 +2,9 @@
 and a compiled-code cache that must never outlive the source it came from.
 
 Each test runs fresh Python processes on a private copy of the package, so
-that Numba's on-disk cache starts empty and belongs to the test alone.
+that Numba's on-disk cache belongs to the test alone: empty where the test
+is about compiling into it, or, where it is about loading from it, copied
+from a package whose first process compiled it (``compiled_package``).
 """
 
 import json
@@ -58,17 +60,53 @@ print(json.dumps({
 """
 
 
-@pytest.fixture
-def private_package(tmp_path):
-    """A copy of fastbp without compiled caches, and an environment that
-    imports it and keeps Numba's user-wide cache inside ``tmp_path``."""
+def _copy_package(source, tmp_path, with_caches=False):
+    """A copy of the package ``source`` in ``tmp_path``, with or without its
+    compiled caches, and an environment that imports it and keeps Numba's
+    user-wide cache inside ``tmp_path``."""
     root = tmp_path / "site"
-    shutil.copytree(PACKAGE, root / "fastbp",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, root / "fastbp", ignore=None if with_caches
+                    else shutil.ignore_patterns("__pycache__"))
     env = dict(os.environ, PYTHONPATH=str(root),
                XDG_CACHE_HOME=str(tmp_path / "user-cache"))
     env.pop("NUMBA_CACHE_DIR", None)
     return root / "fastbp", env
+
+
+@pytest.fixture
+def private_package(tmp_path):
+    """A copy of fastbp without compiled caches, and an environment that
+    imports it and keeps Numba's user-wide cache inside ``tmp_path``."""
+    return _copy_package(PACKAGE, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def compiled_package(tmp_path_factory):
+    """A copy of fastbp without compiled caches, and the report of the first
+    process that fitted with it (``FIT_AND_REPORT``): that process compiled
+    the float32 training kernels into the copy's in-tree cache.
+
+    Compiled once for the tests below that need a cold process's report or
+    a warm cache, not the cold compilation itself; they take copies
+    (``warm_package``) and must not change this one."""
+    package, env = _copy_package(PACKAGE, tmp_path_factory.mktemp("compiled"))
+    compiled = _fit_report(package, env)
+    assert compiled["misses"] > 0 and compiled["hits"] == 0
+    return package, compiled
+
+
+@pytest.fixture
+def warm_package(compiled_package, tmp_path):
+    """A copy of ``compiled_package`` with its in-tree cache, the report of
+    the process that compiled it, and an environment as ``private_package``'s.
+
+    The cache moves with the package: Numba's index keys an entry on the
+    function's name, argument types, bytecode and target machine, not on
+    the file's path, and fastbp stamps it with a digest of the kernel
+    sources (``_cache_stamp``), which the copy has unchanged."""
+    template, compiled = compiled_package
+    package, env = _copy_package(template, tmp_path, with_caches=True)
+    return package, env, json.loads(json.dumps(compiled))
 
 
 def _unimportable(folder, *names):
@@ -95,6 +133,7 @@ def _fit_report(package, env):
     return report
 
 
+@pytest.mark.cold_compile
 def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
         private_package, tmp_path):
     package, env = private_package
@@ -116,17 +155,20 @@ def test_unwritable_package_dir_uses_user_cache_and_never_recompiles(
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_loading_kernels_imports_none_of_numbas_implementations(
-        private_package):
+        warm_package):
     """A process that finds the kernels cached loads their machine code and
     nothing else: not Numba's typing and lowering registries (which
     compiling installs, importing numba.np.linalg among ~90 modules), nor
     the implementation modules a kernel's environment would name if it
     reshaped an array (numba.np.arrayobj) or read ``.dtype`` in a parallel
     loop (numba.np.npyimpl), nor does it compile Numba's runtime
-    functions."""
-    package, env = private_package
-    compiled = _fit_report(package, env)
+    functions.
+
+    ``compiled`` is the first process on an empty cache, ``loaded`` the next
+    one, here on a copy of that package and its cache."""
+    package, env, compiled = warm_package
     loaded = _fit_report(package, env)
     assert loaded["misses"] == 0 and loaded["hits"] > 0
     assert "numba.np.linalg" in compiled["numba modules"]
@@ -180,12 +222,13 @@ print(json.dumps({
 
 
 @fast_path_only
-def test_editing_any_kernel_file_invalidates_the_cache(private_package):
+@pytest.mark.cold_compile
+def test_editing_any_kernel_file_invalidates_the_cache(warm_package):
     """Numba keys a function's cache on its own file only: a change to a
     kernel it calls from another file would run stale machine code.
     fastbp stamps every kernel with a digest of all kernel sources."""
-    package, env = private_package
-    warm = [_fit_report(package, env) for _ in range(2)][-1]
+    package, env, _ = warm_package
+    warm = _fit_report(package, env)
     assert warm["misses"] == 0
 
     # The epoch lives in epoch.py; change only a file it calls into.
@@ -247,6 +290,7 @@ print(json.dumps({kernel.__name__: [sum(kernel.stats.cache_misses.values()),
 """
 
 
+@pytest.mark.cold_compile
 def test_compile_command_covers_every_fit_and_prediction(private_package,
                                                          tmp_path):
     """``python -m fastbp.compile`` (which the package build runs) compiles
@@ -277,6 +321,7 @@ def test_compile_command_covers_every_fit_and_prediction(private_package,
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_kernels_call_each_other_through_registered_handles(
         private_package):
     """Compiling every entry point, for every input the estimators pass,
@@ -366,11 +411,12 @@ print(json.dumps({
 
 @fast_path_only
 def test_a_process_that_only_predicts_needs_only_prediction_kernels(
-        private_package, tmp_path):
+        warm_package, tmp_path):
     """Loading a pickled model and predicting compiles (or loads from the
     cache) the prediction kernels alone, none of training's: in the process
-    that compiles them and in one that loads them."""
-    package, env = private_package
+    that compiles them and in one that loads them. (The package's cache
+    holds training's kernels, from a fit, and not prediction's.)"""
+    package, env, _ = warm_package
     cwd = package.parent.parent
     model_file = tmp_path / "model.pkl"
     out = subprocess.run(
@@ -586,6 +632,7 @@ print(json.dumps({"user": len(re.findall("zmm", user)),
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_kernels_use_512_bit_vectors_where_llvm_prefers_256(tmp_path):
     """Where LLVM's tuning prefers 256-bit vectors (Intel's server cores;
     here ``NUMBA_CPU_NAME`` asks for one), fastbp's kernels still get
@@ -657,15 +704,20 @@ def test_importing_numba_first_keeps_512_bit_kernels(tmp_path, jit_first):
 
 
 @fast_path_only
+@pytest.mark.cold_compile
 def test_avx512_default_compiles_512_bit_kernels_that_agree(tmp_path):
     import llvmlite.binding as llvm
     if "+avx512f" not in llvm.get_host_cpu_features().flatten().split(","):
         pytest.skip("this CPU has no AVX-512")
     runs = {}
     for flag in ("0", "1"):
-        env = dict(os.environ, FASTBP_AVX512=flag,
-                   NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+        env = dict(os.environ, FASTBP_AVX512=flag)
         env.pop("NUMBA_CPU_FEATURES", None)
+        if flag == "0":
+            # Other CPU features: compiled into a cache of its own. The
+            # default ("1") finds its kernels where every default fit of
+            # the suite does (Numba keys entries on the CPU features).
+            env["NUMBA_CACHE_DIR"] = str(tmp_path / "cache")
         out = _run(AVX512_FIT, env, tmp_path)
         runs[flag] = json.loads(out.strip().splitlines()[-1])
     assert runs["1"]["features"].endswith(",-prefer-256-bit")

@@ -135,6 +135,7 @@ def test_fuzz_no_crash_finite_outputs_or_clean_error(
     assert set(model.predict(X)) <= set(y)
 
 
+@pytest.mark.cold_compile
 def test_kernels_pass_with_numba_boundscheck(tmp_path):
     """Run the kernel tests again with Numba's bounds checking compiled in:
     an out-of-bounds index then raises instead of corrupting memory."""
