@@ -299,7 +299,8 @@ def round_costs(client, blocks, out, repeats=5):
                 cpu.setdefault(n_blocks, []).append(clock.cpu[0])
         ms = 1e3 * float(np.median(times))
         figures.append((n_blocks, ms))
-        out.append(f"| {n_blocks} | {2 * n_blocks - 1} | {ms:.1f} |")
+        out.append(f"| {n_blocks} | {_round_tasks(client, n_blocks)} | "
+                   f"{ms:.1f} |")
         print(f"round, {n_blocks} blocks: {ms:.1f} ms", flush=True)
     b = np.array([f[0] for f in figures], dtype=float)
     t = np.array([f[1] for f in figures])
@@ -311,6 +312,17 @@ def round_costs(client, blocks, out, repeats=5):
                    f"{coef[1]:.3f} x {name} (rms residual {rms:.1f} ms).")
     out.append("")
     round_model(client, figures, cpu, out)
+
+
+def _round_tasks(client, n_blocks):
+    """Tasks of a round over ``n_blocks`` blocks: the blocks' tasks (one
+    per aligned group of blocks, ``_group_size``) and the tree's adds."""
+    try:
+        from fastbp.dask._trainer import _group_size
+    except ImportError:  # a checkout from before blocks were grouped
+        return 2 * n_blocks - 1
+    g = _group_size(n_blocks, len(client.scheduler_info()["workers"]))
+    return 2 * -(-n_blocks // g) - 1
 
 
 class _CpuClock(_LossClock):

@@ -384,16 +384,61 @@ class _KillWorkerAfterEpoch(_EpochCallback):
         return False
 
 
-def test_fit_survives_a_worker_dying(client, digits):
+@pytest.mark.parametrize("rows", [BLOCK_ROWS, 15],
+                         ids=["task per block", "grouped tasks"])
+def test_fit_survives_a_worker_dying(client, digits, rows):
     X, y, _, _ = digits
     params = _small(max_iter=6)
-    expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y, rows))
     model = fastbp_dask.MLPClassifier(**params)
     model.set_callbacks(_KillWorkerAfterEpoch(client, epoch=2))
     # Fresh arrays: Dask must recompute the blocks the dead worker held.
-    model.fit(*_blocks(X.copy(), y.copy()))
+    model.fit(*_blocks(X.copy(), y.copy(), rows))
     _assert_same_weights(model, expected)
     client.wait_for_workers(2, timeout=60)
+
+
+def _grouped_fit(client, X, y, **params):
+    """A fit on 32 blocks of 15 rows: over 8 per worker, so that a round's
+    tasks each run several blocks (``_group_size``); returns the model and
+    how many grouped tasks ran."""
+    model = fastbp_dask.MLPClassifier(**_small(local_batches=1, max_iter=2,
+                                               **params))
+    with distributed.get_task_stream(client) as tasks:
+        model.fit(*_blocks(X, y, rows=len(y) // 32))
+    return model, _task_names(tasks).count("_local_steps_group_task")
+
+
+def test_grouped_round_tasks_give_the_fit_of_a_task_per_block(
+        client, one_worker_client, digits, monkeypatch):
+    """Several blocks per task (aligned runs of the block order, whose sum
+    is a subtree of the round's tree) fit bitwise what a task per block
+    fits, on 2 workers (4 blocks a task) and on 1 (8 blocks a task)."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    grouped, n_grouped = _grouped_fit(client, X, y)
+    assert n_grouped > 0
+    with one_worker_client.as_current():
+        on_one, n_on_one = _grouped_fit(one_worker_client, X, y)
+    assert n_on_one > 0
+    monkeypatch.setattr(_trainer, "_TASKS_PER_WORKER", 10**6)
+    single, n_single = _grouped_fit(client, X, y)
+    assert n_single == 0
+    for other in (on_one, single):
+        _assert_same_weights(grouped, other)
+        assert grouped.loss_curve_ == other.loss_curve_
+
+
+def test_group_size_is_a_power_of_two_with_tasks_for_every_worker():
+    from fastbp.dask._trainer import _TASKS_PER_WORKER, _group_size
+
+    for n_workers in (1, 2, 3, 8):
+        for n_blocks in range(1, 300):
+            g = _group_size(n_blocks, n_workers)
+            assert g & (g - 1) == 0
+            assert g == 1 or n_blocks / g >= _TASKS_PER_WORKER * n_workers
+            assert n_blocks / (2 * g) < _TASKS_PER_WORKER * n_workers
 
 
 # ---------------------------------------------------------------- validation

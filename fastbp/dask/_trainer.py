@@ -32,7 +32,11 @@ blocks' sums, one total per round comes back.
 Every reduction is a fixed binary tree of small tasks over the block order
 (``_reduce_tree``), in float64: the client receives one result per round,
 whatever the number of blocks, and the sum does not depend on which worker
-computed which block.
+computed which block. With many blocks per worker, one task of a round runs
+an aligned run of a power of two blocks and adds their results up itself,
+in the same tree (``_group_size``): the Dask scheduler, which spends a few
+milliseconds of its one thread on every task, handles a few tasks per
+worker instead of two per block, and the sum is the same.
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
@@ -179,21 +183,55 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
     return weighted_sum(weights, stop - start, step, loss_sum)
 
 
+def _tree(items, pair):
+    """``items`` combined by ``pair(left, right)`` in a fixed binary tree
+    over their order: (0 + 1) + (2 + 3), ... An odd one out at a level
+    moves up unchanged. The tree depends on the number of items alone; an
+    aligned run of 2**k items (starting at a multiple of 2**k) is one of
+    its subtrees, as is the run's last part."""
+    while len(items) > 1:
+        pairs = [pair(items[i], items[i + 1])
+                 for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            pairs.append(items[-1])
+        items = pairs
+    return items[0]
+
+
 def _reduce_tree(client, futures, combine):
     """The futures' results added up on the workers, ``combine(left,
-    right)`` in a fixed binary tree over their order: (0 + 1) + (2 + 3),
-    ... An odd one out at a level moves up unchanged. The tree depends on
-    the number of futures alone, so the total does not depend on which
-    worker computed what; the client receives one result, not one per
-    block. Returns the future of the total."""
-    while len(futures) > 1:
-        pairs = [client.submit(combine, futures[i], futures[i + 1],
-                               pure=False)
-                 for i in range(0, len(futures) - 1, 2)]
-        if len(futures) % 2:
-            pairs.append(futures[-1])
-        futures = pairs
-    return futures[0]
+    right)`` in the fixed tree of :func:`_tree`, so the total does not
+    depend on which worker computed what; the client receives one result,
+    not one per block. Returns the future of the total."""
+    return _tree(futures, lambda left, right: client.submit(
+        combine, left, right, pure=False))
+
+
+# Round tasks per worker above which blocks are grouped (``_group_size``).
+_TASKS_PER_WORKER = 4
+
+
+def _group_size(n_blocks, n_workers):
+    """Blocks per round task: the largest power of two g that still gives
+    every worker about _TASKS_PER_WORKER tasks (n_blocks / g >=
+    _TASKS_PER_WORKER * n_workers); 1, a task per block, for fewer blocks.
+
+    A task's blocks are an aligned run of the block order, whose tree sum
+    is a subtree of the round's (``_tree``): the total is the same whatever
+    g, so results do not depend on the number of workers it is chosen
+    from."""
+    g = 1
+    while n_blocks >= 2 * g * _TASKS_PER_WORKER * max(n_workers, 1):
+        g *= 2
+    return g
+
+
+def _local_steps_group_task(blocks):
+    """Several blocks' shares of a round in one task: ``_local_steps_task``
+    of each (its arguments in ``blocks``, in block order), their results
+    added up in the round's tree order."""
+    return _tree([_local_steps_task(*args) for args in blocks],
+                 add_weighted_sums)
 
 
 def _outer_learning_rate(setting, n_blocks):
@@ -583,10 +621,11 @@ class _DaskMLP:
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
             accumulated_loss = 0.0
+            n_workers = len(client.scheduler_info()["workers"])
             for r in range(n_rounds):
                 accumulated_loss += self._round(
                     client, train, spec, seeds, r, round_rows, batches,
-                    params, optimizer)
+                    params, optimizer, n_workers)
             return accumulated_loss
 
         self._run_epochs(
@@ -596,7 +635,7 @@ class _DaskMLP:
             tasks, incremental)
 
     def _round(self, client, train, spec, seeds, r, round_rows, batches,
-               params, optimizer):
+               params, optimizer, n_workers=1):
         """Averaging round ``r``: every block b with rows left runs its rows
         ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
         order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
@@ -604,7 +643,8 @@ class _DaskMLP:
         the workers add up the blocks' weights and optimizer state,
         weighted by rows, in a tree over the block order; the client takes
         the mean state and moves the parameters by the outer optimizer's
-        step on the mean change. Returns the round's loss sum."""
+        step on the mean change; ``n_workers`` only sets how many blocks
+        one task runs (``_group_size``). Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
         weights = _send(client, weights)
@@ -619,16 +659,21 @@ class _DaskMLP:
             # times the mini-batch's.
             noise = [batch_size / rows for rows, _ in batches]
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
-        futures = [
-            client.submit(_local_steps_task, train.X[b], train.Y[b],
-                          train.weights_of(b), weights, step, seeds[b],
-                          r * round_rows[b],
-                          min((r + 1) * round_rows[b], train.sizes[b]),
-                          batches[b], self.shuffle, spec,
-                          int(first_rows[b]),
-                          mean_gradient if noise[b] > 1 else None, noise[b],
-                          pure=False)
+        blocks = [
+            (train.X[b], train.Y[b], train.weights_of(b), weights, step,
+             seeds[b], r * round_rows[b],
+             min((r + 1) * round_rows[b], train.sizes[b]), batches[b],
+             self.shuffle, spec, int(first_rows[b]),
+             mean_gradient if noise[b] > 1 else None, noise[b])
             for b in active]
+        g = _group_size(len(blocks), n_workers)
+        if g == 1:
+            futures = [client.submit(_local_steps_task, *args, pure=False)
+                       for args in blocks]
+        else:
+            futures = [client.submit(_local_steps_group_task,
+                                     blocks[i:i + g], pure=False)
+                       for i in range(0, len(blocks), g)]
         total = _reduce_tree(client, futures, add_weighted_sums).result()
         mean, mean_as_params = mean_weights(total, params.dtype)
         if len(active) > 1:
