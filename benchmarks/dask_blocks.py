@@ -261,18 +261,18 @@ def round_costs(client, blocks, out, repeats=5):
                "network (64,), 40 features, 4 classes) on blocks of 200 "
                "rows, batch 200 per block (`local_batch_size='batch_size'`,"
                " `local_batches=1`): each epoch is one round of one mini-batch "
-               "per block, the weights out, one task per block, the tree "
-               "of `blocks - 1` add tasks on the workers and one result "
-               "back to the client. Figure: the epoch's wall time (from "
-               "the epoch callback's begin to its end), median of "
-               f"{repeats} fits after a warm-up fit. On 2 workers all "
-               "`2 x blocks - 1` tasks of a round run on the same 2 "
-               "processes, so the round's cost grows linearly with the "
-               "blocks here: the linear model fits, the log model does "
-               "not. What the tree removes is the client's share (one "
-               "result received per round instead of one per block); a "
-               "log(blocks) round needs workers in proportion to the "
-               "blocks, which this machine does not have.\n")
+               "per block, the weights out, one task per block (from 8 "
+               "blocks per worker on, per aligned run of blocks: "
+               "`_group_size`), a tree of add tasks over those on the "
+               "workers and one result back to the client. Figure: the "
+               "epoch's wall time (from the epoch callback's begin to its "
+               "end), median of "
+               f"{repeats} fits after a warm-up fit. On 2 workers every "
+               "block's compute runs on the same 2 processes, so the "
+               "round's cost grows linearly with the blocks here: the "
+               "linear model fits, the log model does not; a log(blocks) "
+               "round needs workers in proportion to the blocks, which "
+               "this machine does not have.\n")
     out.append("| blocks | tasks per round | ms per round |")
     out.append("|---|---|---|")
     rng = np.random.RandomState(SEED)
@@ -314,15 +314,20 @@ def round_costs(client, blocks, out, repeats=5):
     round_model(client, figures, cpu, out)
 
 
-def _round_tasks(client, n_blocks):
-    """Tasks of a round over ``n_blocks`` blocks: the blocks' tasks (one
-    per aligned group of blocks, ``_group_size``) and the tree's adds."""
+def _tasks(n_blocks, n_workers):
+    """Tasks of a round over ``n_blocks`` blocks on ``n_workers`` workers:
+    the blocks' tasks (one per aligned group of blocks, ``_group_size``)
+    and the tree's adds."""
     try:
         from fastbp.dask._trainer import _group_size
     except ImportError:  # a checkout from before blocks were grouped
         return 2 * n_blocks - 1
-    g = _group_size(n_blocks, len(client.scheduler_info()["workers"]))
+    g = _group_size(n_blocks, n_workers)
     return 2 * -(-n_blocks // g) - 1
+
+
+def _round_tasks(client, n_blocks):
+    return _tasks(n_blocks, len(client.scheduler_info()["workers"]))
 
 
 class _CpuClock(_LossClock):
@@ -379,11 +384,6 @@ def _hop_seconds(client, chain=40, repeats=3):
     return float(np.median(hops))
 
 
-def _linear_fit(x, y):
-    A = np.column_stack([np.ones_like(x), x])
-    return np.linalg.lstsq(A, y, rcond=None)[0]
-
-
 def round_model(client, figures, cpu, out):
     """The round's cost split into the CPU time of each party, measured on
     this cluster, and the model they give for more workers."""
@@ -391,7 +391,13 @@ def round_model(client, figures, cpu, out):
     b = np.array([n for n, _ in figures], dtype=float)
     wall = np.array([ms for _, ms in figures]) / 1e3
     parts = np.array([np.median(cpu[n], axis=0) for n, _ in figures])
-    fits = [_linear_fit(b, parts[:, i]) for i in range(3)]
+    n_workers = len(client.scheduler_info()["workers"])
+    tasks = np.array([_tasks(int(n), n_workers) for n in b], dtype=float)
+    # Each party's CPU: a fixed part, a part per task (scheduling, a
+    # task's start) and a part per block (its rows, its data's keys).
+    design = np.column_stack([np.ones_like(b), tasks, b])
+    fits = [np.linalg.lstsq(design, parts[:, i], rcond=None)[0]
+            for i in range(3)]
     hop = _hop_seconds(client)
     out.append(
         "The same rounds as section 4, with the CPU seconds each party spent "
@@ -407,23 +413,25 @@ def round_model(client, figures, cpu, out):
                    f"{1e3 * row[1]:.1f} | {1e3 * row[2]:.1f} |")
     names = ("client", "scheduler", "workers")
     out.append("\nLeast squares per party, CPU ms per round: " + "; ".join(
-        f"{name} {1e3 * f[0]:.1f} + {1e3 * f[1]:.3f} x blocks"
-        for name, f in zip(names, fits)) + ".\n")
+        f"{name} {1e3 * f[0]:.1f} + {1e3 * f[1]:.3f} x tasks + "
+        f"{1e3 * f[2]:.3f} x blocks" for name, f in zip(names, fits))
+        + " (tasks per round: section 4's column).\n")
     out.append(
         f"One tree level (an add on the other worker: scheduler round trip "
         f"and the transfer of a partial sum) takes {1e3 * hop:.2f} ms of "
         "wall time (median of 3 chains of 40 adds).\n")
     out.append(
-        "Model, W workers and B blocks: seconds per round = client(B) + "
-        "max(scheduler(B), workers(B) / W + ceil(log2 B) x hop), the three "
-        "parties' fitted lines above: the scheduler is one thread, the "
-        "workers' CPU divides among W, and the tree's levels follow one "
-        "another. On the 2 workers measured:\n")
+        "Model, W workers and B blocks, T(B, W) tasks per round: seconds "
+        "per round = client(T) + max(scheduler(T), workers(B) / W + "
+        "ceil(log2 B) x hop), the three parties' fitted lines above: the "
+        "scheduler is one thread, the workers' CPU divides among W, and the "
+        "tree's levels follow one another. On the 2 workers measured:\n")
 
     def parties(n, w):
         """Client, scheduler, and workers / W + the tree's levels, for n
         blocks on w workers."""
-        c, s, k = (f[0] + f[1] * n for f in fits)
+        t = _tasks(int(n), w)
+        c, s, k = (f[0] + f[1] * t + f[2] * n for f in fits)
         return c, s, k / w + _tree_depth(n) * hop
 
     def model(n, w):
@@ -434,7 +442,9 @@ def round_model(client, figures, cpu, out):
 
     def on_this_machine(n):
         # Client, scheduler and workers share this machine's cores.
-        return max(model(n, 2), sum(f[0] + f[1] * n for f in fits) / cores)
+        t = _tasks(int(n), 2)
+        cpu = sum(f[0] + f[1] * t + f[2] * n for f in fits)
+        return max(model(n, 2), cpu / cores)
 
     out.append(f"| blocks | measured wall ms | model ms | model ms, all "
                f"parties on {cores} cores |")
@@ -455,10 +465,16 @@ def round_model(client, figures, cpu, out):
                        " |")
     out.append(
         "\nWith as many workers as blocks, the tree's part grows with "
-        f"log2(blocks) ({1e3 * hop:.1f} ms per doubling); the scheduler's "
-        f"CPU, {1e3 * fits[1][1]:.2f} ms per block (a block task and a tree "
-        "add), stays linear in the blocks and sets the round's cost from "
-        "about 8 blocks on.\n")
+        f"log2(blocks) ({1e3 * hop:.1f} ms per doubling), but each block is "
+        "a task of its own: the scheduler's CPU, "
+        f"{1e3 * fits[1][1]:.2f} ms per task (two per block) and "
+        f"{1e3 * fits[1][2]:.2f} ms per block, stays linear in the workers. "
+        "With 8 or more blocks per worker, a task runs an "
+        "aligned run of blocks and the tasks per round stay between 4 and 8 "
+        "per worker (twice that with the tree's adds) whatever the blocks: "
+        "the scheduler's per-task part is then linear in the workers and "
+        "only its per-block part grows with the blocks; the rest is the "
+        "blocks' own compute divided among the workers.\n")
     print("\n".join(out[-32:]), flush=True)
 
 
