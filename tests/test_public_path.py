@@ -30,11 +30,19 @@ warnings.simplefilter("ignore")
 rng = np.random.RandomState(0)
 X = rng.rand(300, 12)
 y = (X[:, :3].sum(axis=1) > 1.5).astype(int)
+# CSR with float32 values and an odd number of them: training reads them
+# in place, as float32 (and only as float32) whatever the model's dtype.
+import scipy.sparse as sp
+Xs = sp.csr_matrix(np.where(X > 0.6, X, 0).astype(np.float32))
+assert Xs.nnz % 2  # a float64 view of the values' bytes would not fit
 coefs = {}
 for dtype in ("float32", "float64"):
     model = MLPClassifier((32,), max_iter=3, batch_size=64, random_state=0,
                           dtype=dtype).fit(X, y)
     coefs[dtype] = [model.coefs_[0].tolist(), model.predict_proba(X).tolist()]
+    model = MLPClassifier((32,), max_iter=3, batch_size=64, random_state=0,
+                          dtype=dtype).fit(Xs, y)
+    coefs[dtype].append(model.coefs_[0].tolist())
 print(json.dumps({"fast path": FAST_PATH, "coefs": coefs}))
 """
 

@@ -89,10 +89,14 @@ def _chunk_start(c, n_chunks, m):
 
 
 @jit
-def _values(X, dtype):
-    """Sparse X's stored values, its raw bytes read as ``dtype`` (a view
-    that only the values' own type, ``X.kind``, reads right)."""
-    return rows_flat(bytes_as(X.data, dtype), 0, 1)
+def _values(X, dtype, own):
+    """Sparse X's stored values read as ``dtype`` if ``own`` (they are of
+    that type), else an empty array of ``dtype``: a view of the bytes as
+    the other type would need their length to be a multiple of its size
+    (numpy's ``view``, on Numba's public path)."""
+    if own:
+        return rows_flat(bytes_as(X.data, dtype), 0, 1)
+    return rows_flat(bytes_as(X.dense, dtype), 0, 0)
 
 
 @jit
@@ -155,9 +159,11 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         product_kind = IDENTITY if keep else kind
         if l == 0 and sparse:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
-            _sparse_forward(_values(X, np.float32), _values(X, np.float64),
-                            X.kind != X_FLOAT32, X.indices, X.indptr, X.rows,
-                            idx, start, W, b, Z, product_kind, s0, s1)
+            wide = X.kind != X_FLOAT32
+            _sparse_forward(_values(X, np.float32, not wide),
+                            _values(X, np.float64, wide), wide, X.indices,
+                            X.indptr, X.rows, idx, start, W, b, Z,
+                            product_kind, s0, s1)
         else:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
@@ -355,10 +361,11 @@ def _weight_gradient_task(X, idx, start, grad, layers, cap, m, xbuf, acts,
             gW = _view(grad, layers[l, COEF_OFFSET], fan_in, fan_out)
             if l == 0 and sparse:
                 D = _view(deltas, layers[0, ACT_OFFSET], cap, fan_out)
+                wide = X.kind != X_FLOAT32
                 _sparse_weight_gradient(
-                    _values(X, np.float32), _values(X, np.float64),
-                    X.kind != X_FLOAT32, X.indices, X.indptr, X.rows, idx,
-                    start, m, D, gW, r0, r1)
+                    _values(X, np.float32, not wide),
+                    _values(X, np.float64, wide), wide, X.indices, X.indptr,
+                    X.rows, idx, start, m, D, gW, r0, r1)
             else:
                 A = xbuf if l == 0 else _view(
                     acts, layers[l - 1, ACT_OFFSET], cap, fan_in)

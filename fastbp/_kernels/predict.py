@@ -49,6 +49,9 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
     m = s1 - s0
     # Not a literal 0: the callees would be compiled once more for it.
     zero = np.int64(0)
+    # The values are of the params' dtype (``data``, not ``wide_data``, of
+    # ``_sparse_forward``); False, but not a literal, for the same reason.
+    wide = indptr.shape[0] < 0
     n_layers = layers.shape[0]
     for l in range(n_layers):
         fan_in = layers[l, FAN_IN]
@@ -66,8 +69,9 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
         # Layer 0 reads X, layer l what layer l - 1 wrote: scratch_a after
         # even layers.
         if l == 0 and indptr.shape[0] > 0:
-            _sparse_forward(data, data, False, indices, indptr, indptr[:0],
-                            indptr[:0], s0, W, b, Z, kind, zero, m)
+            _sparse_forward(data, data, wide, indices, indptr,
+                            indptr[:0], indptr[:0], s0, W, b, Z, kind, zero,
+                            m)
         elif l == 0:
             _dense_forward_ext(dense[s0:s1], W, W[:0], b, Z, kind, zero,
                                m)
