@@ -1004,7 +1004,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         else:
             y_val = Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
         validation = _MemoryValidation(X, val, y_val, sw_val, Y_val)
-        return X, train, Y_train, sw_train, validation
+        return train, Y_train, sw_train, validation
 
     def _fit_lbfgs(self, X, Y, sample_weight, tasks):
         _refuse_strings(Y)
@@ -1034,10 +1034,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
             raise ValueError("partial_fit does not support early_stopping=True")
         rows = None
         if validation is None and self.early_stopping:
-            X_train, rows, Y_train, sw_train, validation = (
-                self._split_validation(X, Y, sample_weight))
+            rows, Y_train, sw_train, validation = self._split_validation(
+                X, Y, sample_weight)
         else:
-            X_train, Y_train, sw_train = X, Y, sample_weight
+            Y_train, sw_train = Y, sample_weight
         _refuse_strings(Y_train)
         # After the split: validation keeps the true targets.
         Y_train = self._training_targets(Y_train)
@@ -1045,8 +1045,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         n_samples = Y_train.shape[0]
         batch_size = self._batch_size(n_samples)
         workspace = Workspace(self._layout, batch_size, dtype,
-                              sparse=issparse(X_train))
-        X_kernel = training_data(X_train, dtype, rows)
+                              sparse=issparse(X))
+        X_kernel = training_data(X, dtype, rows)
         Y_kernel = training_data(Y_train, dtype)
         sw = weights_or_empty(sw_train, dtype)
         _, out = self._kernel_codes()

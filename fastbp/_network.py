@@ -284,8 +284,9 @@ class Workspace:
 
     def buffers(self):
         """Workspace arrays as the kernels' named ``Work`` tuple."""
-        return Work(self.wt, self.xbuf, self.ybuf, self.acts, self.deltas, self.deriv,
-                    self.grad, self.grad_tmp, self.chunk_loss, self.block_sq)
+        return Work(self.wt, self.xbuf, self.ybuf, self.acts, self.deltas,
+                    self.deriv, self.grad, self.grad_tmp, self.chunk_loss,
+                    self.block_sq)
 
 
 def kernel_input(X, dtype):

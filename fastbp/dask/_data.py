@@ -23,6 +23,7 @@ from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
+from .._mlp import _BLOCK_ENTRIES
 from .._network import GATHERED_DTYPES, SPARSE_VALUE_DTYPES
 from ._blocks import BlockRows, block_predict
 
@@ -150,7 +151,7 @@ def persisted_blocks(client, arrays):
 def _finite_block(X, dtype):
     """Whether a sparse block's stored values are all finite once
     converted to ``dtype`` (in slices: a bounded copy)."""
-    step = 1 << 18
+    step = _BLOCK_ENTRIES
     return all(np.isfinite(X.data[i:i + step].astype(dtype)).all()
                for i in range(0, X.data.shape[0], step))
 
@@ -388,10 +389,9 @@ class Blocks:
         return y, sample_weight
 
     def split(self, client, seeds, fraction, dtype, stratify=False):
-        """Each block cut into a training and a validation part: a dense X
+        """Each block cut into a training and a validation part: an X
         block's as :class:`BlockRows` (row numbers into the block, no copy),
-        the rest (a sparse X block, Y, sample weights) copied and converted
-        to ``dtype``.
+        Y's and the sample weights' copied and converted to ``dtype``.
 
         ``ceil(fraction * n_rows)`` of block b's rows, drawn with
         ``seeds[b]``, go to validation (``stratify``: in the proportions of
@@ -453,8 +453,8 @@ def _validation_rows(n_rows, seed, fraction, Y=None):
 def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None,
                    in_place=False):
     """The training or validation rows of a block (see
-    :func:`_validation_rows`), in their original order, of ``dtype`` (a
-    sparse block's as a CSR matrix); ``in_place``: the block's as
+    :func:`_validation_rows`), in their original order, of ``dtype``;
+    ``in_place`` (X's blocks, dense or sparse): the block's as
     :class:`BlockRows`, not copied."""
     validation = _validation_rows(n_rows, seed, fraction, Y)
     if part == "validation":
@@ -464,8 +464,6 @@ def _rows_of_block(block, n_rows, seed, fraction, part, dtype, Y=None,
                             assume_unique=True)
     if in_place:
         return BlockRows(block, rows.astype(np.int64))
-    if sp.issparse(block):
-        return sp.csr_matrix(block, dtype=dtype)[rows]
     return np.ascontiguousarray(block[rows], dtype=dtype)
 
 
