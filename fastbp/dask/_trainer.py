@@ -400,13 +400,8 @@ class _DaskMLP:
 
         classifier = is_classifier(self)
         multilabel = classifier and y.ndim == 2
-        checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier, dtype=dtype)
-        if multilabel:
-            checks["labels"] = _data.unique_labels(y)
-        elif classifier:
-            checks["classes"] = _unique_with_counts(y)
-        results = _data.compute(checks)
+        results = _checked(X, y, sample_weight, classifier, multilabel,
+                           dtype)
         if multilabel:
             labels = results.pop("labels")
         elif classifier:
@@ -496,13 +491,8 @@ class _DaskMLP:
                 "validation_data's targets must be of the training targets' "
                 f"kind ({self._label_binarizer.y_type_}), got an array of "
                 f"shape {y.shape}.")
-        checks = _data.check_finite(X, y, sample_weight,
-                                    check_y=not classifier, dtype=dtype)
-        if multilabel:
-            checks["labels"] = _data.unique_labels(y)
-        elif classifier:
-            checks["classes"] = _unique_with_counts(y)
-        results = _data.compute(checks)
+        results = _checked(X, y, sample_weight, classifier, multilabel,
+                           dtype)
         if multilabel:
             binarizer = _data.multilabel_binarizer(results.pop("labels"),
                                                    y.shape[1])
@@ -834,6 +824,21 @@ def _unique_with_counts(y):
     import dask.array as da
 
     return da.unique(y, return_counts=True)
+
+
+def _checked(X, y, sample_weight, classifier, multilabel, dtype):
+    """One pass over the blocks of training or validation data: the
+    results of ``_data.check_finite`` (X finite once converted to
+    ``dtype``, a regressor's y finite, the weights finite and not
+    negative) and a multilabel target's ``"labels"`` or a classifier's
+    ``"classes"`` with their counts."""
+    checks = _data.check_finite(X, y, sample_weight, check_y=not classifier,
+                                dtype=dtype)
+    if multilabel:
+        checks["labels"] = _data.unique_labels(y)
+    elif classifier:
+        checks["classes"] = _unique_with_counts(y)
+    return _data.compute(checks)
 
 
 _DASK_PARAMS_DOC = """
