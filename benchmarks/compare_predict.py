@@ -21,7 +21,11 @@ through ``coefs_`` and ``intercepts_``.
 Each peer runs in a fresh process of its own, one after the other, so that
 no thread pool is left spinning while another library is timed. Batch
 times are the best of ``--repeats`` calls after one warm-up call; one-row
-latency is the median over ``--calls`` calls on successive rows.
+latency is the median over ``--calls`` calls on successive rows. With
+``--rounds N`` the peers run N times in turn (on a shared machine a burst
+of someone else's work then hits one round, not one peer) and each figure
+is the median of the rounds. The last column is fastbp's speed over the
+fastest of JAX and ONNX Runtime (above 1: fastbp is faster).
 
 ``--sparse DENSITY`` keeps that fraction of X's entries (the others zero)
 and passes X as a CSR matrix to the peers that take one, fastbp and
@@ -30,7 +34,7 @@ scikit-learn; the others are skipped.
 Usage (from the repository root)::
 
     python benchmarks/compare_predict.py [--repeats 5] [--calls 2000]
-        [--dtype float32] [--peers fastbp sklearn onnxruntime jax torch]
+        [--rounds 1] [--dtype float32] [--peers fastbp sklearn onnxruntime jax torch]
         [--sparse 0.05] [--models small wide mnist deep] [--out DIR]
 
 JAX runs float64 models with 64-bit types enabled.
@@ -53,6 +57,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+from benchmarks.common import cpu_model  # noqa: E402
 
 MODELS = {  # n_features, hidden layers, classes, rows
     "small": (64, (100,), 10, 90_000),
@@ -214,10 +220,24 @@ def _run_worker(peer, model, dtype, repeats, calls, density=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _median_of_rounds(runs):
+    """One peer's times, the median of each over the rounds that measured
+    it, and its largest difference from the reference (the first failure
+    or skip when no round measured it)."""
+    timed = [r for r in runs if "batch_s" in r]
+    if not timed:
+        return runs[0]
+    return {"batch_s": statistics.median(r["batch_s"] for r in timed),
+            "row_s": statistics.median(r["row_s"] for r in timed),
+            "max_abs_diff": max(r["max_abs_diff"] for r in timed),
+            "rounds": len(timed)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--dtype", default="float32",
                         choices=["float32", "float64"])
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
@@ -228,20 +248,33 @@ def main():
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args()
 
-    results = {}
-    for model in args.models:
-        for peer in args.peers:
-            if args.sparse is not None and peer not in SPARSE_PEERS:
-                r = {"skipped": "takes dense input only"}
-            else:
-                r = _run_worker(peer, model, args.dtype, args.repeats,
-                                args.calls, args.sparse)
-            results[f"{model}/{peer}"] = r
-            print(model, peer, r, flush=True)
+    load_before = os.getloadavg()[0]
+    rounds = {}
+    for _ in range(args.rounds):
+        for model in args.models:
+            for peer in args.peers:
+                if args.sparse is not None and peer not in SPARSE_PEERS:
+                    r = {"skipped": "takes dense input only"}
+                else:
+                    r = _run_worker(peer, model, args.dtype, args.repeats,
+                                    args.calls, args.sparse)
+                rounds.setdefault(f"{model}/{peer}", []).append(r)
+                print(model, peer, r, flush=True)
+    load_after = os.getloadavg()[0]
+    results = {key: _median_of_rounds(runs) for key, runs in rounds.items()}
 
     def cell(model, peer, key, scale):
         r = results.get(f"{model}/{peer}", {})
         return f"{r[key] * scale:.3g}" if key in r else "-"
+
+    def speedup(model, key):
+        ours = results.get(f"{model}/fastbp", {}).get(key)
+        peers = [results.get(f"{model}/{p}", {}).get(key)
+                 for p in ("jax", "onnxruntime")]
+        peers = [t for t in peers if t is not None]
+        if ours is None or not peers:
+            return "-"
+        return f"{min(peers) / ours:.2f}x"
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
@@ -254,17 +287,24 @@ def main():
              f"{sparse}"
              + ("" if args.models == DEFAULT_MODELS
                 else " --models " + " ".join(args.models))
-             + f"` on {platform.machine()}, {os.cpu_count()} cores, "
-             f"Python {platform.python_version()}.", "",
-             "| model, rows | " + " | ".join(args.peers) + " |",
-             "|---|" + "---:|" * len(args.peers)]
+             + ("" if args.rounds == 1 else f" --rounds {args.rounds}")
+             + f"` on {cpu_model()}, {os.cpu_count()} cores, Python "
+             f"{platform.python_version()}; load average {load_before:.1f} "
+             f"before, {load_after:.1f} after"
+             + ("" if args.rounds == 1 else
+                f"; medians of {args.rounds} rounds") + ".", "",
+             "| model, rows | " + " | ".join(args.peers)
+             + " | fastbp vs fastest of JAX, ONNX Runtime |",
+             "|---|" + "---:|" * (len(args.peers) + 1)]
     for model in args.models:
         n_features, hidden, n_classes, n_rows = MODELS[model]
         name = f"{n_features} -> {hidden} -> {n_classes}"
         lines.append(f"| {name}, {n_rows} rows (ms) | " + " | ".join(
-            cell(model, p, "batch_s", 1e3) for p in args.peers) + " |")
+            cell(model, p, "batch_s", 1e3) for p in args.peers)
+            + f" | {speedup(model, 'batch_s')} |")
         lines.append(f"| {name}, one row per call (us) | " + " | ".join(
-            cell(model, p, "row_s", 1e6) for p in args.peers) + " |")
+            cell(model, p, "row_s", 1e6) for p in args.peers)
+            + f" | {speedup(model, 'row_s')} |")
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -91,6 +91,10 @@ METHODS = {
     "pooled-0.7": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.7),
     "pooled-0.5-lb16": dict(_POOLED, outer_learning_rate=1.0,
                             outer_momentum=0.5, local_batches=16),
+    "pooled-0.5-lb32": dict(_POOLED, outer_learning_rate=1.0,
+                            outer_momentum=0.5, local_batches=32),
+    "pooled-0.5-lb8": dict(_POOLED, outer_learning_rate=1.0,
+                           outer_momentum=0.5, local_batches=8),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
