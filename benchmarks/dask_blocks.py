@@ -23,6 +23,9 @@ same parameters. Every dask fit records the training loss against wall time
    and 128 workers they give.
 6. Outer momentum against the learning rate and the averaging period, on
    digits: which momentum stays stable.
+8. ``--sections seeds`` (not run by default): the in-memory fit's final
+   loss over ten values of ``random_state``, the data fixed: how far two
+   fits that differ only in their draws land apart.
 
 Usage (from the repository root, nothing else running)::
 
@@ -36,6 +39,7 @@ import datetime
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 import warnings
@@ -95,6 +99,23 @@ METHODS = {
                             outer_momentum=0.5, local_batches=32),
     "pooled-0.5-lb8": dict(_POOLED, outer_learning_rate=1.0,
                            outer_momentum=0.5, local_batches=8),
+    "pooled-0.7-lb32": dict(_POOLED, outer_learning_rate=1.0,
+                            outer_momentum=0.7, local_batches=32),
+    "pooled-0.7-lb16": dict(_POOLED, outer_learning_rate=1.0,
+                            outer_momentum=0.7, local_batches=16),
+    # half (a quarter of) the inner learning rate, twice (four times) the
+    # outer step: the same averaged move while the loss is near linear
+    # over a round, half (a quarter of) the blocks' drift
+    "pooled-lr/2-o2": dict(_POOLED, outer_learning_rate=2.0,
+                           outer_momentum=0.5, learning_rate_init=0.0005),
+    "pooled-lr/2-o2-lb32": dict(_POOLED, outer_learning_rate=2.0,
+                                outer_momentum=0.5, local_batches=32,
+                                learning_rate_init=0.0005),
+    "pooled-lr/2-o2-lb16": dict(_POOLED, outer_learning_rate=2.0,
+                                outer_momentum=0.5, local_batches=16,
+                                learning_rate_init=0.0005),
+    "pooled-lr/4-o4": dict(_POOLED, outer_learning_rate=4.0,
+                           outer_momentum=0.5, learning_rate_init=0.00025),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
@@ -487,6 +508,39 @@ def _identity_part(part):
 
 
 
+def seed_spread(sets, kinds, epochs, out, n_seeds=10):
+    """The in-memory fit's final loss over ``random_state`` 0..n_seeds-1
+    (the data fixed): how far two fits that differ only in their draws
+    land apart, the scale against which a dask fit's loss ratio reads."""
+    out.append("## 8. The in-memory fit's final loss against its seed\n")
+    out.append("The data fixed, `random_state` 0 to "
+               f"{n_seeds - 1} (the weights' initialisation and the "
+               "shuffles): final model loss (section 1's definition) of "
+               "each seed as a ratio to seed 0's, and test scores.\n")
+    out.append("| data | epochs | seed 0 loss | min / seed 0 | median / "
+               "seed 0 | max / seed 0 | scores |")
+    out.append("|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        X, X_test, y, y_test = sets[kind]
+        for n_epochs in epochs:
+            finals, scores = [], []
+            for seed in range(n_seeds):
+                settings = dict(params(kind, n_epochs), random_state=seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model = estimator(fastbp, kind)(**settings).fit(X, y)
+                finals.append(final_loss(model, X, y))
+                scores.append(model.score(X_test, y_test))
+            ref = finals[0]
+            out.append(
+                f"| {kind} | {n_epochs} | {ref:.5f} | "
+                f"{min(finals) / ref:.3f} | "
+                f"{statistics.median(finals) / ref:.3f} | "
+                f"{max(finals) / ref:.3f} | "
+                f"{min(scores):.4f}-{max(scores):.4f} |")
+    out.append("")
+
+
 def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("## 3. Time to a target accuracy, 1 and 2 workers\n")
     trainer = fastbp.dask._trainer
@@ -640,6 +694,8 @@ def main():
                 learning_rates(out)
     if "target" in args.sections:
         time_to_target(sets, 10, 15, args.target, out)
+    if "seeds" in args.sections:
+        seed_spread(sets, args.kinds, args.epochs, out)
     text = "\n".join(out) + "\n"
     print(text)
     if not args.no_write:
