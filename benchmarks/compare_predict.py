@@ -155,7 +155,10 @@ def _predictor(peer, coefs, intercepts, X, dtype):
         torch.set_num_threads(N_THREADS)
         layers = []
         for W, b in zip(coefs, intercepts):
-            linear = torch.nn.Linear(*W.shape)
+            # float64 weights for a float64 model (torch's default is
+            # float32, which would refuse float64 rows)
+            linear = torch.nn.Linear(*W.shape,
+                                     dtype=torch.from_numpy(W).dtype)
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(W.T.copy()))
                 linear.bias.copy_(torch.from_numpy(b))
