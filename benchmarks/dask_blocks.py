@@ -26,6 +26,8 @@ same parameters. Every dask fit records the training loss against wall time
 8. ``--sections seeds`` (not run by default): the in-memory fit's final
    loss over ten values of ``random_state``, the data fixed: how far two
    fits that differ only in their draws land apart.
+9. ``--sections transfers`` (not run by default): bytes the workers send
+   each other during a fit on 64 blocks, a small and a wide network.
 
 Usage (from the repository root, nothing else running)::
 
@@ -508,6 +510,55 @@ def _identity_part(part):
 
 
 
+def _bytes_sent(dask_worker):
+    return dask_worker.transfer_outgoing_bytes_total
+
+
+def transfers(client, out):
+    """Bytes the workers sent each other during a fit on 64 blocks, with
+    the blocks as Dask placed them (``as_blocks``: alternately on 2
+    workers): the small network of the table, and a wide one whose round
+    results weigh megabytes."""
+    out.append("## 9. Bytes between the workers during a fit\n")
+    out.append("Fits of `fastbp.dask.MLPClassifier` (adam, batch 200, "
+               "`local_batch_size='split'`, `tol=0`) on 64 blocks persisted "
+               "as `da.from_array(...).persist()` places them; the workers' "
+               "`transfer_outgoing_bytes_total` before and after each fit "
+               "(after a warm-up fit), the fit's wall time, and the rounds' "
+               "count. Data: make_classification, float32.\n")
+    out.append("| data | network | local_batches | epochs | rounds | "
+               "X MB | MB between workers | per round MB | fit s |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    cases = [(50_000, 40, (64,), 8, 3), (12_800, 784, (512, 256), 4, 2)]
+    for n_rows, n_features, hidden, local_batches, epochs in cases:
+        X, y = make_classification(n_samples=n_rows, n_features=n_features,
+                                   n_informative=min(n_features - 2, 50),
+                                   n_classes=4, random_state=SEED)
+        X = X.astype(np.float32)
+        Xd, yd = as_blocks(X, y, 64)
+        params = dict(hidden_layer_sizes=hidden, batch_size=200,
+                      max_iter=epochs, random_state=SEED, tol=0.0,
+                      n_iter_no_change=10 * epochs,
+                      local_batches=local_batches)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fastbp.dask.MLPClassifier(**params).fit(Xd, yd)
+            before = sum(client.run(_bytes_sent).values())
+            start = time.perf_counter()
+            model = fastbp.dask.MLPClassifier(**params).fit(Xd, yd)
+            seconds = time.perf_counter() - start
+            sent = sum(client.run(_bytes_sent).values()) - before
+        block_rows = math.ceil(n_rows / 64)
+        split = max(1, round(200 * block_rows / n_rows))
+        rounds = model.n_iter_ * math.ceil(block_rows
+                                           / (split * local_batches))
+        out.append(f"| {n_rows} x {n_features} | {hidden} | "
+                   f"{local_batches} | {epochs} | {rounds} | "
+                   f"{X.nbytes / 1e6:.1f} | {sent / 1e6:.1f} | "
+                   f"{sent / rounds / 1e6:.2f} | {seconds:.1f} |")
+    out.append("")
+
+
 def seed_spread(sets, kinds, epochs, out, n_seeds=10):
     """The in-memory fit's final loss over ``random_state`` 0..n_seeds-1
     (the data fixed): how far two fits that differ only in their draws
@@ -679,7 +730,7 @@ def main():
                     if k in args.methods) + ".\n",
     ]
     curves = []
-    if {"table", "rounds", "lr"} & set(args.sections):
+    if {"table", "rounds", "lr", "transfers"} & set(args.sections):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                       processes=True,
                                       dashboard_address=None) as cluster, \
@@ -692,6 +743,8 @@ def main():
                 round_costs(client, args.round_blocks, out)
             if "lr" in args.sections:
                 learning_rates(out)
+            if "transfers" in args.sections:
+                transfers(client, out)
     if "target" in args.sections:
         time_to_target(sets, 10, 15, args.target, out)
     if "seeds" in args.sections:

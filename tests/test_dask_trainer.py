@@ -430,6 +430,45 @@ def test_grouped_round_tasks_give_the_fit_of_a_task_per_block(
         assert grouped.loss_curve_ == other.loss_curve_
 
 
+def test_grouped_round_tasks_find_their_blocks_on_their_worker(client):
+    """Blocks placed alternately (as Dask places them) are copied once so
+    that each worker holds one contiguous share of the aligned runs; a
+    round task is then sent where its blocks are."""
+    from fastbp.dask import _data
+    from fastbp.dask._trainer import _colocated, _group_size
+
+    workers = sorted(client.scheduler_info()["workers"])
+    n_blocks = 32
+    X = [client.scatter(np.full((3, 2), b, dtype=np.float32),
+                        workers=[workers[b % 2]]) for b in range(n_blocks)]
+    Y = [client.scatter(np.ones((3, 1), dtype=np.float32),
+                        workers=[workers[b % 2]]) for b in range(n_blocks)]
+    train = _data.Blocks(X, Y, None, [3] * n_blocks)
+    g = _group_size(n_blocks, 2)
+    assert g > 1
+    moved, block_workers = _colocated(client, train, 2)
+    # One contiguous share per worker, whole runs of g blocks.
+    changes = [b for b in range(1, n_blocks)
+               if block_workers[b] != block_workers[b - 1]]
+    assert len(changes) == 1 and changes[0] % g == 0
+    assert set(block_workers) == set(workers)
+    distributed.wait(moved.X + moved.Y)
+    who_has = client.who_has(moved.X + moved.Y)
+    for b in range(n_blocks):
+        assert block_workers[b] in who_has[moved.X[b].key]
+        assert block_workers[b] in who_has[moved.Y[b].key]
+    # The blocks' values are unchanged, and where they already were,
+    # their futures are kept.
+    for b in range(n_blocks):
+        assert moved.X[b].result()[0, 0] == b
+    kept = sum(m is x for m, x in zip(moved.X, X))
+    assert kept >= n_blocks // 2
+    # Blocks not grouped: nothing moves.
+    same, none = _colocated(client, _data.Blocks(X[:4], Y[:4], None,
+                                                 [3] * 4), 2)
+    assert none is None and same.X == X[:4]
+
+
 def test_group_size_is_a_power_of_two_with_tasks_for_every_worker():
     from fastbp.dask._trainer import _TASKS_PER_WORKER, _group_size
 

@@ -45,12 +45,14 @@ workers, on which worker holds which block, or on their thread counts.
 Every call into the compiled engine goes through ``_blocks``.
 """
 
+import collections
 import copy
 import inspect
 import math
 from numbers import Integral, Real
 
 import numpy as np
+from distributed import wait
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
@@ -198,13 +200,25 @@ def _tree(items, pair):
     return items[0]
 
 
-def _reduce_tree(client, futures, combine):
+def _reduce_tree(client, futures, combine, workers=None):
     """The futures' results added up on the workers, ``combine(left,
     right)`` in the fixed tree of :func:`_tree`, so the total does not
     depend on which worker computed what; the client receives one result,
-    not one per block. Returns the future of the total."""
-    return _tree(futures, lambda left, right: client.submit(
-        combine, left, right, pure=False))
+    not one per block. ``workers``: the worker each future is computed on,
+    where the caller chose it (``_colocated``); each add then runs where
+    its left operand is (elsewhere only if that worker is gone), so that
+    a worker's run of operands is added up without leaving it. Returns
+    the future of the total."""
+    if workers is None:
+        return _tree(futures, lambda left, right: client.submit(
+            combine, left, right, pure=False))
+
+    def pair(left, right):
+        return (client.submit(combine, left[0], right[0], pure=False,
+                              workers=[left[1]], allow_other_workers=True),
+                left[1])
+
+    return _tree(list(zip(futures, workers)), pair)[0]
 
 
 # Round tasks per worker above which blocks are grouped (``_group_size``).
@@ -224,6 +238,56 @@ def _group_size(n_blocks, n_workers):
     while n_blocks >= 2 * g * _TASKS_PER_WORKER * max(n_workers, 1):
         g *= 2
     return g
+
+
+def _colocated(client, train, n_workers):
+    """``train`` with the blocks of each grouped round task on one worker,
+    and that worker for each block (None when blocks are not grouped).
+
+    A round task runs an aligned run of blocks (``_group_size``), but Dask
+    places a data set's blocks without regard to those runs (on a
+    LocalCluster of 2 workers, alternately), so every such task would
+    fetch the run's blocks held elsewhere -- in every round, since Dask
+    drops the extra copies again. Here the runs are cut into one
+    contiguous share per worker, each share goes to the worker that holds
+    most of its blocks, and its other blocks are copied there, once per
+    fit. The round's tree then adds each worker's share where it lies
+    (``_reduce_tree``): a round moves the weights to each worker and
+    ``workers - 1`` partial sums between them, whatever the blocks. Where
+    the data lie changes no result: the sums' tree is the block order's.
+    """
+    g = _group_size(len(train), n_workers)
+    workers = sorted(client.scheduler_info()["workers"])
+    if g == 1 or not workers:
+        return train, None
+    parts = [train.X, train.Y] + ([] if train.sample_weight is None
+                                  else [train.sample_weight])
+    futures = [f for part in parts for f in part]
+    wait(futures)
+    who_has = client.who_has(futures)
+    runs = -(-len(train) // g)
+    share = g * -(-runs // len(workers))  # blocks per worker
+    free = list(workers)
+    block_workers = []
+    for start in range(0, len(train), share):
+        blocks = range(start, min(start + share, len(train)))
+        held = collections.Counter(
+            w for b in blocks for w in who_has.get(train.X[b].key, ()))
+        worker = max(free, key=lambda w: held[w])
+        free.remove(worker)
+        block_workers += [worker] * len(blocks)
+
+    def moved(futures):
+        return [f if block_workers[b] in who_has.get(f.key, ()) else
+                client.submit(_data._identity, f, workers=[block_workers[b]],
+                              allow_other_workers=True, pure=False)
+                for b, f in enumerate(futures)]
+
+    colocated = copy.copy(train)
+    colocated.X, colocated.Y = moved(train.X), moved(train.Y)
+    if train.sample_weight is not None:
+        colocated.sample_weight = moved(train.sample_weight)
+    return colocated, block_workers
 
 
 def _local_steps_group_task(blocks):
@@ -582,6 +646,8 @@ class _DaskMLP:
                 validation.sizes)
             self._check_validation_size(validation.n_samples)
         train = self._training_blocks(client, train)
+        train, block_workers = _colocated(
+            client, train, len(client.scheduler_info()["workers"]))
 
         n_samples = train.n_samples
         batches = _block_batches(self.local_batch_size,
@@ -615,7 +681,7 @@ class _DaskMLP:
             for r in range(n_rounds):
                 accumulated_loss += self._round(
                     client, train, spec, seeds, r, round_rows, batches,
-                    params, optimizer, n_workers)
+                    params, optimizer, n_workers, block_workers)
             return accumulated_loss
 
         self._run_epochs(
@@ -625,7 +691,7 @@ class _DaskMLP:
             tasks, incremental)
 
     def _round(self, client, train, spec, seeds, r, round_rows, batches,
-               params, optimizer, n_workers=1):
+               params, optimizer, n_workers=1, block_workers=None):
         """Averaging round ``r``: every block b with rows left runs its rows
         ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
         order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
@@ -634,7 +700,9 @@ class _DaskMLP:
         weighted by rows, in a tree over the block order; the client takes
         the mean state and moves the parameters by the outer optimizer's
         step on the mean change; ``n_workers`` only sets how many blocks
-        one task runs (``_group_size``). Returns the round's loss sum."""
+        one task runs (``_group_size``), ``block_workers`` where a task of
+        several blocks runs (``_colocated``). Returns the round's loss
+        sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
         weights = _send(client, weights)
@@ -657,14 +725,22 @@ class _DaskMLP:
              mean_gradient if noise[b] > 1 else None, noise[b])
             for b in active]
         g = _group_size(len(blocks), n_workers)
+        task_workers = None
         if g == 1:
             futures = [client.submit(_local_steps_task, *args, pure=False)
                        for args in blocks]
         else:
-            futures = [client.submit(_local_steps_group_task,
-                                     blocks[i:i + g], pure=False)
-                       for i in range(0, len(blocks), g)]
-        total = _reduce_tree(client, futures, add_weighted_sums).result()
+            if block_workers is not None:
+                task_workers = [block_workers[active[i]]
+                                for i in range(0, len(blocks), g)]
+            futures = [client.submit(
+                _local_steps_group_task, blocks[i:i + g], pure=False,
+                workers=(None if task_workers is None
+                         else [task_workers[i // g]]),
+                allow_other_workers=True)
+                for i in range(0, len(blocks), g)]
+        total = _reduce_tree(client, futures, add_weighted_sums,
+                             task_workers).result()
         mean, mean_as_params = mean_weights(total, params.dtype)
         if len(active) > 1:
             # A round of one block averages nothing: its weights are taken
