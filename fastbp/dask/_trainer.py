@@ -36,7 +36,10 @@ computed which block. With many blocks per worker, one task of a round runs
 an aligned run of a power of two blocks and adds their results up itself,
 in the same tree (``_group_size``): the Dask scheduler, which spends a few
 milliseconds of its one thread on every task, handles a few tasks per
-worker instead of two per block, and the sum is the same.
+worker instead of two per block, and the sum is the same. Each worker is
+given one contiguous share of those runs, their blocks copied to it once
+per fit (``_colocated``), and the tree's adds run where their operands are:
+a round moves the weights out and a few partial sums, not blocks.
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
