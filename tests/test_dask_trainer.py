@@ -469,6 +469,19 @@ def test_grouped_round_tasks_find_their_blocks_on_their_worker(client):
     assert none is None and same.X == X[:4]
 
 
+def test_streamed_tree_pairs_as_the_tree():
+    """A group task's running sum pairs its blocks exactly as the round's
+    tree does, for every number of blocks."""
+    from fastbp.dask._trainer import _streamed_tree, _tree
+
+    def pair(left, right):
+        return f"({left}+{right})"
+
+    for n in range(1, 70):
+        items = [str(i) for i in range(n)]
+        assert _streamed_tree(iter(items), pair) == _tree(items, pair)
+
+
 def test_group_size_is_a_power_of_two_with_tasks_for_every_worker():
     from fastbp.dask._trainer import _TASKS_PER_WORKER, _group_size
 
