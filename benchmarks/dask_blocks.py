@@ -71,6 +71,15 @@ N_TRAIN, N_TEST = 50_000, 12_500
 _WHOLE = dict(local_batch_size="batch_size", pooled_second_moment=False)
 _SPLIT = dict(local_batch_size="split", pooled_second_moment=False)
 _POOLED = dict(local_batch_size="split", pooled_second_moment=True)
+
+
+def _pooled(momentum, local_batches=64, outer=1.0, **extra):
+    """The default's split batches and pooled second moment, with outer
+    momentum, averaging period and outer step given."""
+    return dict(_POOLED, outer_learning_rate=outer, outer_momentum=momentum,
+                local_batches=local_batches, **extra)
+
+
 METHODS = {
     "average": dict(_WHOLE, outer_learning_rate=1.0, outer_momentum=0.0),
     "momentum-0.5": dict(_WHOLE, outer_learning_rate=1.0,
@@ -90,34 +99,24 @@ METHODS = {
     "split-0.9": dict(_SPLIT, outer_learning_rate=1.0, outer_momentum=0.9),
     "split-diloco": dict(_SPLIT, outer_learning_rate=0.7,
                          outer_momentum=0.9),
-    "pooled-0.5": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.5),
-    "pooled-0.9": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.9),
-    "pooled-average": dict(_POOLED, outer_learning_rate=1.0,
-                           outer_momentum=0.0),
-    "pooled-0.7": dict(_POOLED, outer_learning_rate=1.0, outer_momentum=0.7),
-    "pooled-0.5-lb16": dict(_POOLED, outer_learning_rate=1.0,
-                            outer_momentum=0.5, local_batches=16),
-    "pooled-0.5-lb32": dict(_POOLED, outer_learning_rate=1.0,
-                            outer_momentum=0.5, local_batches=32),
-    "pooled-0.5-lb8": dict(_POOLED, outer_learning_rate=1.0,
-                           outer_momentum=0.5, local_batches=8),
-    "pooled-0.7-lb32": dict(_POOLED, outer_learning_rate=1.0,
-                            outer_momentum=0.7, local_batches=32),
-    "pooled-0.7-lb16": dict(_POOLED, outer_learning_rate=1.0,
-                            outer_momentum=0.7, local_batches=16),
+    "pooled-0.5": _pooled(0.5),
+    "pooled-0.9": _pooled(0.9),
+    "pooled-average": _pooled(0.0),
+    "pooled-0.7": _pooled(0.7),
+    "pooled-0.5-lb16": _pooled(0.5, local_batches=16),
+    "pooled-0.5-lb32": _pooled(0.5, local_batches=32),
+    "pooled-0.5-lb8": _pooled(0.5, local_batches=8),
+    "pooled-0.7-lb32": _pooled(0.7, local_batches=32),
+    "pooled-0.7-lb16": _pooled(0.7, local_batches=16),
     # half (a quarter of) the inner learning rate, twice (four times) the
     # outer step: the same averaged move while the loss is near linear
     # over a round, half (a quarter of) the blocks' drift
-    "pooled-lr/2-o2": dict(_POOLED, outer_learning_rate=2.0,
-                           outer_momentum=0.5, learning_rate_init=0.0005),
-    "pooled-lr/2-o2-lb32": dict(_POOLED, outer_learning_rate=2.0,
-                                outer_momentum=0.5, local_batches=32,
-                                learning_rate_init=0.0005),
-    "pooled-lr/2-o2-lb16": dict(_POOLED, outer_learning_rate=2.0,
-                                outer_momentum=0.5, local_batches=16,
-                                learning_rate_init=0.0005),
-    "pooled-lr/4-o4": dict(_POOLED, outer_learning_rate=4.0,
-                           outer_momentum=0.5, learning_rate_init=0.00025),
+    "pooled-lr/2-o2": _pooled(0.5, outer=2.0, learning_rate_init=0.0005),
+    "pooled-lr/2-o2-lb32": _pooled(0.5, outer=2.0, local_batches=32,
+                                   learning_rate_init=0.0005),
+    "pooled-lr/2-o2-lb16": _pooled(0.5, outer=2.0, local_batches=16,
+                                   learning_rate_init=0.0005),
+    "pooled-lr/4-o4": _pooled(0.5, outer=4.0, learning_rate_init=0.00025),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
