@@ -20,6 +20,11 @@ variant's result is checked to be bitwise equal to the kernel's.
    (``backprop._block_rows``: 8 rows for the widest layers); (c) D copied
    once, panel after panel, before the same row blocks run on it.
 
+4. Placement: ``_gemm_ab`` 64 x 1024 x 1024 on 12 fresh allocations of
+   its operands (the heap shifted by a random amount before each), unpacked
+   and packed: the spread shows whether speed depends on where the
+   operands happen to lie relative to each other.
+
 The cache facts the rule would read are printed at the top (sysfs).
 
 Usage::
@@ -277,6 +282,30 @@ def _strides(rng, dtype, name):
               f"{ours:.0f} ({blas:.0f}; {ours / blas:.2f}x)", flush=True)
 
 
+def _placements(rng, dtype, name, m=64, K=1024, n=1024, trials=12):
+    L = 64 // np.dtype(dtype).itemsize
+    rates = {False: [], True: []}
+    shifts = []
+    for _ in range(trials):
+        shifts.append(np.empty(rng.randint(1, 300000), dtype))
+        A = rng.randn(m, K).astype(dtype)
+        B = rng.randn(K, n).astype(dtype)
+        b = rng.randn(n).astype(dtype)
+        C = np.empty((m, n), dtype)
+        none = np.empty((0, K), dtype)
+        P = _aligned(K, 2 * L, dtype)
+        for pack in (False, True):
+            rates[pack].append(_rate(
+                2 * m * K * n,
+                lambda r: _repeat_ab(A, B, b, C, r, none, P, pack), 2, 5))
+    for pack in (False, True):
+        x = rates[pack]
+        print(f"  _gemm_ab  {m} x {K} times {K} x {n}, "
+              f"{'packed' if pack else 'unpacked'}, {trials} placements: "
+              f"min {min(x):.0f}, median {np.median(x):.0f}, "
+              f"max {max(x):.0f} GFLOP/s", flush=True)
+
+
 def main():
     rng = np.random.RandomState(0)
     print(f"CPU: {cpu_model()}; Numba threads {numba.get_num_threads()}",
@@ -289,6 +318,7 @@ def main():
             L = 64 // np.dtype(dtype).itemsize
             register(dtype, ("activations", "dense"))
             _strides(rng, dtype, name)
+            _placements(rng, dtype, name)
             print(f"{name}: GFLOP/s unpacked / packed (numpy's; ratios)",
                   flush=True)
             for m, K, n in AB_SHAPES:
