@@ -35,7 +35,6 @@ Usage::
 import glob
 import os
 import sys
-import time
 
 import numba
 import numpy as np
@@ -50,6 +49,7 @@ from fastbp._kernels.dense import _gemm_ab, _gemm_atb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import cpu_model  # noqa: E402
+from products import _numpy, _rate  # noqa: E402  (the same timings)
 
 AB_SHAPES = [(64, 1024, 1024), (64, 784, 512), (64, 512, 256),
              (64, 512, 512), (64, 1024, 512), (256, 784, 512)]
@@ -219,21 +219,6 @@ def _repeat_atb(A, D, C, reps, rows, P, mode):
                 _gemm_atb(A, D, C, r0, r1, m)
             else:
                 _atb_packed(A, D, C, r0, r1, m, P, mode == 2)
-
-
-def _rate(flops, run, reps, repeats=7):
-    run(1)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(reps)
-        times.append(time.perf_counter() - t0)
-    return flops * reps / np.median(times) / 1e9
-
-
-def _numpy(reps, left, right):
-    for _ in range(reps):
-        left @ right
 
 
 def _aligned(rows, cols, dtype):

@@ -469,17 +469,26 @@ def test_grouped_round_tasks_find_their_blocks_on_their_worker(client):
     assert none is None and same.X == X[:4]
 
 
-def test_streamed_tree_pairs_as_the_tree():
-    """A group task's running sum pairs its blocks exactly as the round's
-    tree does, for every number of blocks."""
-    from fastbp.dask._trainer import _streamed_tree, _tree
+def test_tree_pairs_level_by_level_as_the_items_come():
+    """The round's tree, combined as the items come (a group task's
+    running sum), pairs them exactly as level-by-level pairing does, for
+    every number of items."""
+    from fastbp.dask._trainer import _tree
 
     def pair(left, right):
         return f"({left}+{right})"
 
+    def levels(items):
+        while len(items) > 1:
+            pairs = [pair(items[i], items[i + 1])
+                     for i in range(0, len(items) - 1, 2)]
+            items = pairs + items[len(pairs) * 2:]
+        return items[0]
+
+    assert levels([str(i) for i in range(7)]) == "(((0+1)+(2+3))+((4+5)+6))"
     for n in range(1, 70):
         items = [str(i) for i in range(n)]
-        assert _streamed_tree(iter(items), pair) == _tree(items, pair)
+        assert _tree(iter(items), pair) == levels(items)
 
 
 def test_group_size_is_a_power_of_two_with_tasks_for_every_worker():

@@ -315,15 +315,17 @@ def weighted_sum(weights, n_rows, step, loss_sum):
             int(step), float(loss_sum))
 
 
-def add_weighted_sums(left, right):
+def add_weighted_sums(left, right, in_place=False):
     """Two partial sums of :func:`weighted_sum`'s form added up (the step
-    is the larger of the two).
+    is the larger of the two); ``in_place``: ``right``'s array added into
+    ``left``'s, which the caller owns (the same values, no new array).
 
     In float64 and in the order given: the trainer adds the blocks in a
     fixed binary tree over the block order, so the total depends on the
     blocks alone, never on where or when they were computed.
     """
-    return (left[0] + right[0], left[1] + right[1], max(left[2], right[2]),
+    total = np.add(left[0], right[0], out=left[0] if in_place else None)
+    return (total, left[1] + right[1], max(left[2], right[2]),
             left[3] + right[3])
 
 

@@ -50,6 +50,7 @@ Every call into the compiled engine goes through ``_blocks``.
 
 import collections
 import copy
+import functools
 import inspect
 import math
 from numbers import Integral, Real
@@ -189,18 +190,29 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
 
 
 def _tree(items, pair):
-    """``items`` combined by ``pair(left, right)`` in a fixed binary tree
-    over their order: (0 + 1) + (2 + 3), ... An odd one out at a level
-    moves up unchanged. The tree depends on the number of items alone; an
-    aligned run of 2**k items (starting at a multiple of 2**k) is one of
-    its subtrees, as is the run's last part."""
-    while len(items) > 1:
-        pairs = [pair(items[i], items[i + 1])
-                 for i in range(0, len(items) - 1, 2)]
-        if len(items) % 2:
-            pairs.append(items[-1])
-        items = pairs
-    return items[0]
+    """``items`` (any iterable) combined by ``pair(left, right)`` in a
+    fixed binary tree over their order: (0 + 1) + (2 + 3), ... level by
+    level, an odd one out at a level moving up unchanged. The tree depends
+    on the number of items alone; an aligned run of 2**k items (starting
+    at a multiple of 2**k) is one of its subtrees, as is the run's last
+    part.
+
+    Combined as the items come: a stack of partial results, the top two
+    paired while they cover equal runs, the runs left over (one per binary
+    digit of n) paired from the right at the end -- the same pairs as the
+    levels' (tests/test_dask_trainer.py checks 1 to 69 items), with at
+    most log2(n) + 1 partial results held."""
+    stack = []  # (result, number of items it covers)
+    for item in items:
+        top = (item, 1)
+        while stack and stack[-1][1] == top[1]:
+            left = stack.pop()
+            top = (pair(left[0], top[0]), left[1] + top[1])
+        stack.append(top)
+    result = stack.pop()[0]
+    while stack:
+        result = pair(stack.pop()[0], result)
+    return result
 
 
 def _reduce_tree(client, futures, combine, workers=None):
@@ -221,7 +233,7 @@ def _reduce_tree(client, futures, combine, workers=None):
                               workers=[left[1]], allow_other_workers=True),
                 left[1])
 
-    return _tree(list(zip(futures, workers)), pair)[0]
+    return _tree(zip(futures, workers), pair)[0]
 
 
 # Round tasks per worker above which blocks are grouped (``_group_size``).
@@ -296,40 +308,11 @@ def _colocated(client, train, n_workers):
 def _local_steps_group_task(blocks):
     """Several blocks' shares of a round in one task: ``_local_steps_task``
     of each (its arguments in ``blocks``, in block order), their results
-    added up in the round's tree order as they come (``_streamed_tree``):
-    at most log2(blocks) + 1 results held at once, each block's result
-    (the weights and optimizer state in float64) added into one it owns."""
-    return _streamed_tree((_local_steps_task(*args) for args in blocks),
-                          _add_weighted_sums_into)
-
-
-def _add_weighted_sums_into(left, right):
-    """``add_weighted_sums``, adding ``right``'s arrays into ``left``'s
-    (owned by the caller): the same values, no new array."""
-    np.add(left[0], right[0], out=left[0])
-    return (left[0], left[1] + right[1], max(left[2], right[2]),
-            left[3] + right[3])
-
-
-def _streamed_tree(items, pair):
-    """:func:`_tree` of an iterable, combined as the items come: a stack of
-    partial results, the top two paired while they cover equal runs, the
-    rest paired from the right at the end. ``_tree`` too sums aligned runs
-    of 2, 4, ... items and joins the runs left over (one per binary digit
-    of n) from the right, so the pairs and the result are the same
-    (tests/test_dask_trainer.py checks 1 to 69 items), with at most
-    log2(n) + 1 partial results held."""
-    stack = []  # (result, number of items it covers)
-    for item in items:
-        top = (item, 1)
-        while stack and stack[-1][1] == top[1]:
-            left = stack.pop()
-            top = (pair(left[0], top[0]), left[1] + top[1])
-        stack.append(top)
-    result = stack.pop()[0]
-    while stack:
-        result = pair(stack.pop()[0], result)
-    return result
+    added up in the round's tree order as they come (``_tree``): at most
+    log2(blocks) + 1 results held at once, each block's result (the
+    weights and optimizer state in float64) added into one the task owns."""
+    return _tree((_local_steps_task(*args) for args in blocks),
+                 functools.partial(add_weighted_sums, in_place=True))
 
 
 def _outer_learning_rate(setting, n_blocks):
