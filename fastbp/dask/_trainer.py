@@ -270,6 +270,10 @@ def _colocated(client, train, n_workers):
     (``_reduce_tree``): a round moves the weights to each worker and
     ``workers - 1`` partial sums between them, whatever the blocks. Where
     the data lie changes no result: the sums' tree is the block order's.
+    The copies' worker restrictions are loose, so that a lost worker's
+    share is recomputed elsewhere; Dask's work stealing may then still
+    run a copy where its block already is (a block of a few bytes, say),
+    and the round task fetches that block as before.
     """
     g = _group_size(len(train), n_workers)
     workers = sorted(client.scheduler_info()["workers"])
