@@ -6,6 +6,11 @@
   tiny's batch of 32, one row; given B^T, as training gives it, so that
   a row's last columns past its last full vector are dot products where
   that pays (``dense._dot_tail``);
+  beside, where B has a panel of two vectors of columns and C eight
+  rows or more (fewer are summed along B's rows), the same
+  product on B packed in column panels (``dense.pack_panels``), as
+  prediction reads the weights from PREDICT_PACK_ROWS_PER_THREAD rows per
+  thread on; the packing itself is not timed;
 - ``_gemm_atb``: C = A^T D over a batch, a layer's weight gradient, for
   (batch, fan_in, fan_out) shapes of wide, mnist and reg.
 
@@ -31,7 +36,8 @@ from threadpoolctl import threadpool_limits
 import fastbp  # noqa: F401  (sets the CPU features before numba compiles)
 from fastbp._kernels._config import RELU
 from fastbp._kernels._extern import register
-from fastbp._kernels.dense import _gemm_ab, _gemm_atb
+from fastbp._kernels.dense import _gemm_ab, _gemm_atb, pack_panels
+from fastbp._network import aligned_empty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import cpu_model  # noqa: E402
@@ -52,9 +58,14 @@ ATB_SHAPES = [(256, 784, 512), (256, 512, 256), (256, 256, 10),
 
 
 @numba.njit
-def _repeat_ab(A, B, b, C, reps, BT):
+def _repeat_ab(A, B, b, C, reps, BT, BP):
     for _ in range(reps):
-        _gemm_ab(A, B, C, 0, A.shape[0], b, RELU, BT)
+        _gemm_ab(A, B, C, 0, A.shape[0], b, RELU, BT, BP)
+
+
+@numba.njit
+def _pack(B, BP):
+    pack_panels(B, BP)
 
 
 @numba.njit
@@ -107,11 +118,21 @@ def main():
                 reps = max(1, int(1e8 / (m * K * n)))
                 flops = 2 * m * K * n
                 BT = np.ascontiguousarray(B.T)
-                ours = _rate(flops, lambda r: _repeat_ab(A, B, b, C, r, BT),
-                             reps)
+                ours = _rate(flops, lambda r: _repeat_ab(A, B, b, C, r, BT,
+                                                         BT[:0]), reps)
+                # B's column panels packed once, as prediction packs the
+                # weights for many rows (not timed: one pass over B).
+                panel = 128 // B.itemsize
+                BP = aligned_empty((n // panel * K, panel), dtype)
+                _pack(B, BP)
                 blas = _rate(flops, lambda r: _numpy(r, A, B), reps)
+                packed = ""
+                if BP.shape[0] and m >= 8:  # fewer rows: B's rows as they lie
+                    rate = _rate(flops, lambda r: _repeat_ab(A, B, b, C, r,
+                                                             BT, BP), reps)
+                    packed = f", packed {rate:.0f} ({rate / blas:.2f}x)"
                 print(f"{name} _gemm_ab  {m} x {K} times {K} x {n}: "
-                      f"{ours:.0f} GFLOP/s (numpy {blas:.0f}, "
+                      f"{ours:.0f} GFLOP/s{packed} (numpy {blas:.0f}, "
                       f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
             for m, fan_in, fan_out in ATB_SHAPES:

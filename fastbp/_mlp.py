@@ -34,8 +34,8 @@ from sklearn.utils.validation import (check_array, check_consistent_length,
 
 from ._callbacks import FitTasks, callbacks_active
 from ._kernels import (HIDDEN_CODES, LOSS_CODES, OUTPUT_CODES,
-                       PREDICT_BLOCK, PREDICT_SLOTS, _predict_rows,
-                       _run_epoch)
+                       PREDICT_BLOCK, PREDICT_PACK_ROWS_PER_THREAD, PREDICT_SLOTS,
+                       _predict_rows, _run_epoch, packed_size)
 from ._kernels._layer import compiled_section, prepare_threading
 from ._kernels._state import Dropout
 from ._kernels.dropout import DROPOUT_BITS
@@ -1269,8 +1269,14 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
         args = (X_kernel, params, layout.table_for_one, out, buf_a, buf_b,
                 result, check_finite)
         if n_samples > PREDICT_BLOCK:
-            with compiled_section(), fit_threads():
-                finite = _predict_rows(*args)
+            with compiled_section(), fit_threads() as n_threads:
+                # Many rows per thread: the weights packed once for all
+                # their products.
+                packed = None
+                if n_samples >= PREDICT_PACK_ROWS_PER_THREAD * n_threads:
+                    packed = aligned_empty(packed_size(
+                        layout.table_for_one, dtype, issparse(X)), dtype)
+                finite = _predict_rows(*args, packed=packed)
         else:
             prepare_threading()
             finite = _predict_rows(*args)

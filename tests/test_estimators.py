@@ -719,3 +719,48 @@ def test_known_labels_binarize_as_label_binarizer(classes, label_dtype):
         assert model._binarize_known(np.array([-1, classes[0]])) is None
     with pytest.raises(ValueError):
         model.partial_fit(X[:2], np.array([classes[0], classes.max() + 1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_predictions_with_packed_weights_equal_those_without(
+        monkeypatch, dtype, sparse):
+    """From PREDICT_PACK_ROWS_PER_THREAD rows per thread on, prediction
+    reads each layer's weights packed in column panels: the same products
+    in the same order, so the same predictions as in slices too small to
+    pack, for layers whose widths are whole panels, panels and a rest, and
+    less than a panel; for sparse X the first layer is not packed."""
+    from scipy.sparse import csr_matrix
+
+    import fastbp._mlp
+    from fastbp._kernels import _predict_rows
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(700, 50).astype(dtype)
+    X[X < 0.5] = 0
+    y = rng.randint(0, 3, len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((64, 70, 20), max_iter=2, dtype=dtype,
+                              random_state=0).fit(X, y)
+    if sparse:
+        X = csr_matrix(X)
+    sliced = np.vstack([model.predict_proba(X[i:i + 100])
+                        for i in range(0, 700, 100)])
+    packed_sizes = []
+
+    def spy(*args, packed=None, **kwargs):
+        packed_sizes.append(None if packed is None else packed.shape[0])
+        return _predict_rows(*args, packed=packed, **kwargs)
+
+    monkeypatch.setattr(fastbp._mlp, "PREDICT_PACK_ROWS_PER_THREAD", 300)
+    monkeypatch.setattr(fastbp._mlp, "_predict_rows", spy)
+    assert_array_equal(model.predict_proba(X), sliced)
+    # Panels of 2 x 64 bytes, 32 float32 or 16 float64 columns: packed,
+    # the first layer's 64 columns (dense X only), the second's 64 of 70,
+    # in float64 the third's 16 of 20.
+    expected = (0 if sparse else 50 * 64) + 64 * 64 + (
+        0 if dtype == "float32" else 70 * 16)
+    assert packed_sizes[-1] == expected
+    model.predict_proba(X[:100])
+    assert packed_sizes[-1] is None

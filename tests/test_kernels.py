@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from fastbp._kernels import (OUTPUT_CODES, PREDICT_BLOCK,
                             PREDICT_SLOTS, _predict_rows, _run_epoch)
@@ -337,8 +337,9 @@ def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind,
                                transposed):
     """C = f(A @ B + b), with f = relu for RELU and the identity for every
     other code (the layer applies those after the product); with B^T given
-    or not (an empty one)."""
-    from fastbp._kernels.dense import _gemm_ab
+    or not (an empty one); with B's column panels packed (prediction's
+    layout for many rows) the same C, bitwise."""
+    from fastbp._kernels.dense import _gemm_ab, pack_panels
     _gemm_ab = from_python(_gemm_ab)
     A = rng.randn(n_rows, K).astype(dtype)
     B = rng.randn(K, n_cols).astype(dtype)
@@ -348,11 +349,20 @@ def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind,
     if kind == RELU:
         expected = np.maximum(expected, 0)
     tol = TOL[dtype] * max(1.0, np.sqrt(K / 64))  # sums of K terms
+    panel = 2 * 64 // np.dtype(dtype).itemsize  # two 512-bit vectors
+    unpacked = np.empty((0, panel), dtype)
     C = np.full((n_rows, n_cols), np.nan, dtype)
-    _gemm_ab(A, B, C, 0, n_rows, b, kind, BT)
+    _gemm_ab(A, B, C, 0, n_rows, b, kind, BT, unpacked)
     assert_allclose(C, expected, rtol=tol * 10, atol=tol)
+    BP = np.full((n_cols // panel * K, panel), np.nan, dtype)
+    from_python(pack_panels)(B, BP)
+    assert not np.isnan(BP).any()
+    if BP.shape[0]:
+        C_packed = np.full((n_rows, n_cols), np.nan, dtype)
+        _gemm_ab(A, B, C_packed, 0, n_rows, b, kind, BT, BP)
+        assert_array_equal(C_packed, C)
     C = np.full((n_rows, n_cols), np.nan, dtype)
-    _gemm_ab(A, B, C, 2, n_rows, b, kind, BT)  # rows 2.. only
+    _gemm_ab(A, B, C, 2, n_rows, b, kind, BT, unpacked)  # rows 2.. only
     assert np.isnan(C[:2]).all()
     assert_allclose(C[2:], expected[2:], rtol=tol * 10, atol=tol)
 
@@ -429,7 +439,7 @@ def test_row_product_writes_nothing_past_its_rows(rng, dtype, n_cols):
     buf = np.full(n_rows * n_cols + 64, -7.0, dtype)
     C = buf[:n_rows * n_cols].reshape(n_rows, n_cols)
     _gemm_ab(A, B, C, 1, n_rows - 1, np.empty(0, dtype), IDENTITY,
-             np.empty((0, K), dtype))
+             np.empty((0, K), dtype), np.empty((0, K), dtype))
     assert (buf[n_rows * n_cols:] == -7).all()
     assert (C[0] == -7).all() and (C[-1] == -7).all()
     assert_allclose(C[1:-1], (A.astype(float) @ B)[1:-1],
@@ -566,7 +576,8 @@ def test_only_entry_points_are_callable_from_python():
     A = np.ones((2, 2))
     with pytest.raises(TypeError, match="_gemm_ab is compiled without a "
                                         "Python wrapper"):
-        _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY, A)
+        _kernels.dense._gemm_ab(A, A, A, 0, 2, np.empty(0), IDENTITY, A,
+                                A)
 
 
 def test_minimum_and_maximum_are_pythons_min_and_max():

@@ -635,3 +635,20 @@ def test_fit_makes_no_full_copy_of_c_contiguous_float32_X():
     # Labels, their one-hot encoding and the shuffled index are allocated;
     # a copy of X would add X.nbytes on top of them.
     assert peak < X.nbytes / 2, (peak / 2**20, X.nbytes / 2**20)
+
+
+def test_prediction_kernel_refuses_a_packed_buffer_of_another_size():
+    from fastbp._kernels import PREDICT_SLOTS, _predict_rows, packed_size
+    from fastbp._network import dense_kernel_input
+
+    layout = make_layout([5, 40, 3])
+    X = np.ones((10, 5))
+    params = np.ones(layout.n_params)
+    scratch = np.empty(PREDICT_SLOTS * 10 * 40)
+    size = packed_size(layout.table_for_one, np.float64, False)
+    assert size == 5 * 32
+    for wrong in (size - 1, size + 16):
+        with pytest.raises(ValueError, match="packed-weights buffer"):
+            _predict_rows(dense_kernel_input(X), params,
+                          layout.table_for_one, 0, scratch, scratch.copy(),
+                          np.empty((10, 3)), packed=np.empty(wrong))

@@ -172,6 +172,14 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
               "(optimizer state row 2)")
 
 
+def check_packed_weights(packed, size):
+    """``predict._predict_kernel``'s packed-weights buffer: none (no
+    entries) or ``size`` entries (``predict.packed_size``)."""
+    if packed.ndim != 1 or packed.shape[0] not in (0, size):
+        _fail(f"a packed-weights buffer of shape {packed.shape}, "
+              f"({size},) needed")
+
+
 def check_predict_arguments(X, params, layers, buf_a, buf_b, result):
     """Shapes of ``predict._predict_kernel``'s arguments (see there)."""
     n_samples, n_features = _n_samples_and_features(X)

@@ -167,7 +167,8 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
         else:
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
-            _dense_forward_ext(A, W, WT, b, Z, product_kind, s0, s1)
+            _dense_forward_ext(A, W, WT, b, Z, product_kind, s0, s1,
+                               W[:0])
         if keep:
             P = _view(deriv, layers[l, ACT_OFFSET], cap, fan_out)
             _activate_keep_rows_ext(kind, Z, P, s0, s1)

@@ -60,7 +60,7 @@ from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
 @jit
-def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
+def _gemm_ab(A, B, C, r0, r1, bias, kind, BT, BP):
     """C[r, c] = f(sum_k A[r, k] * B[k, c] + bias[c]) for r0 <= r < r1 and
     every c, where f is relu for ``kind`` RELU and the identity otherwise
     (the caller applies the other activations).
@@ -92,6 +92,11 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
         Hidden activation code; only RELU is applied here.
     BT : ndarray of shape (n_cols, K), or with no rows for none
         B transposed, read only from row ``_tail_start(n_cols, C)`` on.
+    BP : ndarray of shape (packed_rows(K, n_cols, L), 2 L), or with no rows
+        B's two-vector column panels one after the other (``pack_panels``),
+        read instead of B where given: each panel's K rows lie in one
+        contiguous run, not one row of B (a stride of n_cols entries)
+        apart. The same products in the same order, so the same C.
     """
     relu = kind == RELU
     if r1 - r0 < 8:
@@ -108,6 +113,15 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
         if n_cols - j >= 2 * L:
             b0 = simd.load1(bias, j, L) if has_bias else zero
             b1 = simd.load1(bias, j + L, L) if has_bias else zero
+            # The panel's rows: B's rows k at column j, or BP's rows
+            # kb + k at column 0.
+            src = B
+            kb = np.int64(0)
+            jb = j
+            if BP.shape[0] > 0:
+                src = BP
+                kb = j // (2 * L) * K
+                jb = np.int64(0)
             r = r0
             while r < r1:
                 r = minimum(r, r1 - 8)  # the last tile may overlap (see above)
@@ -120,7 +134,8 @@ def _gemm_ab(A, B, C, r0, r1, bias, kind, BT):
                 c60 = b0; c61 = b1
                 c70 = b0; c71 = b1
                 for k in range(K):
-                    w0 = simd.load(B, k, j, L); w1 = simd.load(B, k, j + L, L)
+                    w0 = simd.load(src, kb + k, jb, L)
+                    w1 = simd.load(src, kb + k, jb + L, L)
                     a = simd.splat_at(A, r, k)
                     c00 = simd.fma(a, w0, c00); c01 = simd.fma(a, w1, c01)
                     a = simd.splat_at(A, r + 1, k)
@@ -226,6 +241,27 @@ def _tail_start(n_cols, a):
     with rows of B^T (fewer than a vector of ``a``'s dtype): the transposed
     weights the training keeps start there for the first layer."""
     return n_cols - n_cols % simd.lanes(a)
+
+
+@jit
+def packed_rows(K, n_cols, L):
+    """Rows (of 2 L entries) of ``_gemm_ab``'s packed B of K rows and
+    n_cols columns: K per two-vector panel, for its n_cols // (2 L)
+    panels (the columns after them are read from B itself)."""
+    return n_cols // (2 * L) * K
+
+
+@jit
+def pack_panels(B, BP):
+    """BP[p K + k, :] = B[k, 2 L p:2 L (p + 1)] for every two-vector panel
+    p of B (K rows): the layout ``_gemm_ab`` reads as ``BP``."""
+    K = B.shape[0]
+    L = simd.lanes(BP)
+    for p in range(B.shape[1] // (2 * L)):
+        for k in range(K):
+            simd.store(BP, p * K + k, 0, L, simd.load(B, k, 2 * L * p, L))
+            simd.store(BP, p * K + k, L, L,
+                       simd.load(B, k, 2 * L * p + L, L))
 
 
 @jit
@@ -489,14 +525,14 @@ def _row_product(A, B, C, r, bias, relu):
 # Handles compiled callers use (see _extern).
 _gemm_ab_ext = extern(_gemm_ab, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
-     readonly(f, 1), types.int64, readonly(f, 2))])
+     readonly(f, 1), types.int64, readonly(f, 2), readonly(f, 2))])
 _gemm_atb_ext = extern(_gemm_atb, lambda f: [
     (readonly(f, 2), readonly(f, 2), array(f, 2), types.int64, types.int64,
      types.int64)])
 
 
 @jit
-def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
+def _dense_forward(A, W, WT, b, Z, kind, s0, s1, WP):
     """Z[s] = f(A[s] @ W + b) for s0 <= s < s1, in place.
 
     Parameters
@@ -515,8 +551,11 @@ def _dense_forward(A, W, WT, b, Z, kind, s0, s1):
     kind : int
         Hidden activation code; pass IDENTITY for the output layer, whose
         activation is applied by the loss.
+    WP : ndarray of shape (packed_rows(fan_in, fan_out, L), 2 L), or with
+        no rows
+        W's column panels packed (``pack_panels``), read instead of W.
     """
-    _gemm_ab_ext(A, W, Z, s0, s1, b, kind, WT)  # relu applied there too
+    _gemm_ab_ext(A, W, Z, s0, s1, b, kind, WT, WP)  # relu applied there too
     if kind != RELU:  # the others; nothing for the identity
         _activate_rows_ext(kind, Z, s0, s1)
 
@@ -546,13 +585,13 @@ def _dense_backward_input(D, WT, W, A_prev, P_prev, D_prev, kind, s0, s1):
         Hidden activation code of the previous layer.
     """
     no_bias = D_prev[0][:0]
-    _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY, W)
+    _gemm_ab_ext(D, WT, D_prev, s0, s1, no_bias, IDENTITY, W, W[:0])
     _apply_derivative_rows_ext(kind, A_prev, P_prev, D_prev, s0, s1)
 
 
 _dense_forward_ext = extern(_dense_forward, lambda f: [
     (readonly(f, 2), array(f, 2), array(f, 2), array(f, 1), array(f, 2),
-     types.int64, types.int64, types.int64)])
+     types.int64, types.int64, types.int64, array(f, 2))])
 _dense_backward_input_ext = extern(_dense_backward_input, lambda f: [
     (array(f, 2), array(f, 2), array(f, 2), array(f, 2), array(f, 2),
      array(f, 2), types.int64, types.int64, types.int64)])

@@ -10,6 +10,14 @@ beyond its result is fixed (slots x block x widest layer, twice), whatever
 the number of rows; an earlier version kept every row's activations
 (90,000 x 100 floats, twice) and ran twice as slowly.
 
+From ``PREDICT_PACK_ROWS_PER_THREAD`` rows per thread on, each layer's W is
+first copied into two-vector column panels (``_pack_weights``,
+``dense.pack_panels``): every block's product then walks a panel's K rows
+as one contiguous run, where in W they lie a layer's width apart (2 KiB for
+512 float32 columns, 8 KiB for 1024 float64). The products are the same multiply-adds
+in the same order, so packing never changes a prediction; the rule and its
+measurements are in ``_config``.
+
 Block and slot bounds depend on the row count only, never on the number of
 threads, so predictions do not either.
 """
@@ -19,22 +27,59 @@ import math
 import numpy as np
 from numba import prange, types
 
+from . import simd
 from ._config import (ACTIVATION, COEF_OFFSET, FAN_IN, FAN_OUT, IDENTITY,
                       INTERCEPT_OFFSET, PREDICT_BLOCK,
                       PREDICT_PARALLEL_MIN_WORK, PREDICT_SLOTS, jit,
                       jit_entry_parallel)
-from ._checks import check_predict_arguments
+from ._checks import check_packed_weights, check_predict_arguments
 from ._extern import array, extern, read_only, register
 from ._minmax import minimum
 from ._views import stack_int64, view as _view
 from .backprop import _kernel_input_type
-from .dense import _dense_forward_ext, _sparse_forward
+from .dense import _dense_forward_ext, _sparse_forward, pack_panels, packed_rows
 from .losses import _output_activate_rows_ext
 
 
 @jit
+def _packed_weights(packed, off, l, fan_in, fan_out, sparse):
+    """Layer l's packed W in ``packed`` from entry ``off`` (with no rows
+    if ``packed`` is empty, or for a sparse X's first layer, which is not
+    a dense product), and the offset of the next layer's."""
+    L = simd.lanes(packed)
+    rows = packed_rows(fan_in, fan_out, L)
+    if packed.shape[0] == 0 or (l == 0 and sparse):
+        rows = 0
+    return _view(packed, off, rows, 2 * L), off + rows * 2 * L
+
+
+@jit
+def _pack_weights(params, layers, packed, sparse):
+    """Every layer's W packed into ``packed`` (``dense.pack_panels``), one
+    layer after the other, as ``_packed_weights`` finds them."""
+    off = np.int64(0)
+    for l in range(layers.shape[0]):
+        fan_in = layers[l, FAN_IN]
+        fan_out = layers[l, FAN_OUT]
+        WP, off = _packed_weights(packed, off, l, fan_in, fan_out, sparse)
+        if WP.shape[0] > 0:
+            pack_panels(_view(params, layers[l, COEF_OFFSET], fan_in,
+                              fan_out), WP)
+
+
+def packed_size(layers, dtype, sparse):
+    """Entries of the buffer ``_predict_kernel`` packs the weights into
+    (``_pack_weights``)."""
+    panel = 2 * simd.VECTOR_BYTES // np.dtype(dtype).itemsize
+    return sum(fan_out // panel * panel * fan_in
+               for l, (fan_in, fan_out) in enumerate(
+                   zip(layers[:, FAN_IN], layers[:, FAN_OUT]))
+               if not (l == 0 and sparse))
+
+
+@jit
 def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
-                  scratch_b, result):
+                  scratch_b, result, packed):
     """result[s - s0] = output activations of row s of X, s0 <= s < s1 (at
     most PREDICT_BLOCK rows).
 
@@ -43,7 +88,9 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
     only. Layer l writes its activations to ``scratch_a`` (l even) or
     ``scratch_b`` (l odd), viewed as (rows, fan_out); the last layer writes
     ``result``. Dense products multiply by W's rows (``dense._gemm_ab``):
-    prediction needs no transposed weights.
+    prediction needs no transposed weights. With a non-empty ``packed``
+    they read each W's column panels from there, as ``_pack_weights``
+    left them.
     """
     dense, data, indices, indptr = X
     m = s1 - s0
@@ -53,10 +100,13 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
     # ``_sparse_forward``); False, but not a literal, for the same reason.
     wide = indptr.shape[0] < 0
     n_layers = layers.shape[0]
+    off = zero
     for l in range(n_layers):
         fan_in = layers[l, FAN_IN]
         fan_out = layers[l, FAN_OUT]
         W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
+        WP, off = _packed_weights(packed, off, l, fan_in, fan_out,
+                                  indptr.shape[0] > 0)
         b = params[layers[l, INTERCEPT_OFFSET]:layers[l, INTERCEPT_OFFSET] + fan_out]
         kind = layers[l, ACTIVATION]
         if l == n_layers - 1:
@@ -74,11 +124,11 @@ def _forward_rows(X, s0, s1, params, layers, out, scratch_a,
                             m)
         elif l == 0:
             _dense_forward_ext(dense[s0:s1], W, W[:0], b, Z, kind, zero,
-                               m)
+                               m, WP)
         else:
             A = _view(scratch_a if l % 2 == 1 else scratch_b, zero, m,
                       fan_in)
-            _dense_forward_ext(A, W, W[:0], b, Z, kind, zero, m)
+            _dense_forward_ext(A, W, W[:0], b, Z, kind, zero, m, WP)
     _output_activate_rows_ext(out, result, 0, m)
 
 
@@ -103,7 +153,7 @@ def _n_rows(X):
 
 @jit
 def _predict_slot(X, params, layers, out, buf_a, buf_b, result,
-                  slot, finite):
+                  slot, finite, packed):
     """The blocks of slot ``slot``, one after the other, in its scratch;
     ``finite[slot]`` is set to 0 if a dense block's sum is not finite
     (unless ``finite`` is empty)."""
@@ -119,19 +169,19 @@ def _predict_slot(X, params, layers, out, buf_a, buf_b, result,
         if finite.shape[0] > 0 and not _sum_is_finite(X[0][s0:s1]):
             finite[slot] = 0
         _forward_rows(X, s0, s1, params, layers, out, scratch_a,
-                      scratch_b, result[s0:s1])
+                      scratch_b, result[s0:s1], packed)
 
 
 # Called from both loops of the kernel below: compiled once (see _extern).
 _predict_slot_ext = extern(_predict_slot, lambda f: [
     (_kernel_input_type(f), array(f, 1), array(types.int64, 2),
      types.int64, array(f, 1), array(f, 1), array(f, 2), types.int64,
-     array(types.int64, 1))])
+     array(types.int64, 1), array(f, 1))])
 
 
 @jit_entry_parallel
 def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
-                    check_finite):
+                    check_finite, packed):
     """Forward pass of every row of X.
 
     Parameters
@@ -152,6 +202,10 @@ def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
     check_finite : bool
         Whether to check dense X for NaN and infinity, each block while it
         is in cache (cheaper than a pass over X before prediction).
+    packed : ndarray of shape (packed_size(layers, dtype, sparse),) or (0,)
+        Where given, every layer's W is first packed there in two-vector
+        column panels (``_pack_weights``), and the products read those.
+        Same results either way.
 
     Returns
     -------
@@ -167,11 +221,13 @@ def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
     finite = stack_int64(PREDICT_SLOTS)[:PREDICT_SLOTS if check_finite else 0]
     for slot in range(finite.shape[0]):
         finite[slot] = 1
+    if packed.shape[0] > 0:
+        _pack_weights(params, layers, packed, X[3].shape[0] > 0)
     if (n_samples > PREDICT_BLOCK
             and n_samples * layers[0, INTERCEPT_OFFSET] >= PREDICT_PARALLEL_MIN_WORK):
         for slot in prange(PREDICT_SLOTS):
             _predict_slot_ext(X, params, layers, out, buf_a, buf_b,
-                              result, np.int64(slot), finite)
+                              result, np.int64(slot), finite, packed)
     else:
         n_blocks = (n_samples + PREDICT_BLOCK - 1) // PREDICT_BLOCK
         for slot in range(PREDICT_SLOTS):
@@ -179,7 +235,7 @@ def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
             if (slot + 1) * n_blocks // PREDICT_SLOTS > \
                     slot * n_blocks // PREDICT_SLOTS:
                 _predict_slot_ext(X, params, layers, out, buf_a,
-                                  buf_b, result, slot, finite)
+                                  buf_b, result, slot, finite, packed)
     for slot in range(finite.shape[0]):
         if finite[slot] == 0:
             return False
@@ -191,7 +247,7 @@ _MODULES = ("activations", "losses", "dense", "predict")
 
 
 def _predict_rows(X, params, layers, out, buf_a, buf_b, result,
-                  check_finite=False):
+                  check_finite=False, packed=None):
     """``_predict_kernel``, after registering the kernels it calls for the
     params' dtype (see ``_extern``), on read-only views of X's arrays (one
     compiled kernel for writable and read-only X). Arguments and result as
@@ -200,8 +256,12 @@ def _predict_rows(X, params, layers, out, buf_a, buf_b, result,
     At most PREDICT_BLOCK rows run serially, never in a parallel region
     (callers skip thread settings for them).
     """
+    if packed is None:
+        packed = np.empty(0, params.dtype)
     check_predict_arguments(X, params, layers, buf_a, buf_b, result)
+    check_packed_weights(packed, packed_size(layers, params.dtype,
+                                             X[3].shape[0] > 0))
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     return _predict_kernel(X, params, layers, out, buf_a, buf_b,
-                           result, check_finite)
+                           result, check_finite, packed)
