@@ -173,9 +173,9 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
 
 
 def check_packed_weights(packed, size):
-    """``predict._predict_kernel``'s packed-weights buffer: none (no
-    entries) or ``size`` entries (``predict.packed_size``)."""
-    if packed.ndim != 1 or packed.shape[0] not in (0, size):
+    """``predict._predict_kernel``'s packed-weights buffer: ``size``
+    entries (``predict.packed_size``)."""
+    if packed.ndim != 1 or packed.shape[0] != size:
         _fail(f"a packed-weights buffer of shape {packed.shape}, "
               f"({size},) needed")
 

@@ -256,11 +256,12 @@ def _predict_rows(X, params, layers, out, buf_a, buf_b, result,
     At most PREDICT_BLOCK rows run serially, never in a parallel region
     (callers skip thread settings for them).
     """
-    if packed is None:
-        packed = np.empty(0, params.dtype)
     check_predict_arguments(X, params, layers, buf_a, buf_b, result)
-    check_packed_weights(packed, packed_size(layers, params.dtype,
-                                             X[3].shape[0] > 0))
+    if packed is None:
+        packed = params[:0]
+    else:  # (the size costs microseconds: not for one-row predictions)
+        check_packed_weights(packed, packed_size(layers, params.dtype,
+                                                 X[3].shape[0] > 0))
     register(params.dtype, _MODULES)
     X = tuple(read_only(a) for a in X)
     return _predict_kernel(X, params, layers, out, buf_a, buf_b,
