@@ -127,6 +127,46 @@ def test_new_activations_predict_rows_match_reference(rng, hidden, dtype,
     assert_allclose(result, expected, rtol=TOL[dtype] * 10, atol=TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_predict_rows_with_packed_weights_match_reference(rng, dtype,
+                                                          sparse):
+    """Prediction with every layer's weights packed in column panels
+    (``predict._pack_weights``; widths of whole panels, panels and a rest,
+    less than a panel) gives what it gives without, bitwise, and the
+    reference's values; the packed buffer holds exactly the panels."""
+    from fastbp._kernels import packed_size
+
+    units = [40, 64, 70, 20, 3]
+    coefs, intercepts = random_network(rng, units)
+    X = rng.randn(200, 40)
+    X[X < 0.3] = 0
+    layout = make_layout(units)
+    params = layout.pack(coefs, intercepts, dtype)
+    Xk = X.astype(dtype)
+    if sparse:
+        Xk = sp.csr_matrix(Xk)
+    scratch = PREDICT_SLOTS * PREDICT_BLOCK * 70
+    results = []
+    size = packed_size(layout.table(1), dtype, sparse)
+    panel = 128 // np.dtype(dtype).itemsize
+    assert size == sum(fan_in * (fan_out // panel * panel)
+                       for i, (fan_in, fan_out) in enumerate(
+                           zip(units[:-1], units[1:])) if i or not sparse)
+    for packed in (None, np.full(size, np.nan, dtype)):
+        result = np.full((200, 3), np.nan, dtype)
+        _predict_rows(kernel_input(Xk, dtype), params, layout.table(1),
+                      OUTPUT_CODES["softmax"], np.empty(scratch, dtype),
+                      np.empty(scratch, dtype), result, packed=packed)
+        results.append(result)
+    assert not np.isnan(packed).any()
+    assert_array_equal(results[1], results[0])
+    expected = reference.forward(coefs, intercepts, X, "relu",
+                                 "softmax")[-1]
+    assert_allclose(results[0], expected, rtol=TOL[dtype] * 10,
+                    atol=TOL[dtype])
+
+
 @pytest.mark.parametrize("hidden, needed", [
     ("relu", False), ("elu", False), (["tanh", "leaky_relu"], False),
     ("gelu", True), (["gelu", "relu"], True), (["relu", "silu"], True),
