@@ -28,6 +28,11 @@ same parameters. Every dask fit records the training loss against wall time
    fits that differ only in their draws land apart.
 9. ``--sections transfers`` (not run by default): bytes the workers send
    each other during a fit on 64 blocks, a small and a wide network.
+10. ``--sections schedule`` (not run by default): a shorter averaging
+   period for the last epochs only, on the largest ``--blocks`` and
+   ``--epochs``: the default (``pooled-0.5``) for the first epochs, then
+   ``local_batches`` and ``outer_momentum`` changed and the last epochs
+   run one ``partial_fit`` each (optimizer state and outer velocity kept).
 
 Usage (from the repository root, nothing else running)::
 
@@ -693,6 +698,60 @@ def learning_rates(out, epochs=30):
     out.append("")
 
 
+# (epochs in the last phase, its local_batches, its outer momentum, or
+# None to keep the default's)
+SCHEDULES = [(0, 64, None), (15, 8, None), (7, 8, None), (7, 4, None),
+             (5, 4, None), (10, 4, None), (7, 4, 0.0), (10, 8, 0.0),
+             (15, 8, 0.0)]
+
+
+def scheduled_fit(data, kind, epochs, n_blocks, last, local_batches,
+                  momentum):
+    """The default for ``epochs - last`` epochs, then ``last`` epochs of
+    one partial_fit each with the given period (and outer momentum)."""
+    X, X_test, y, y_test = data
+    Xd, yd = as_blocks(X, y, n_blocks)
+    model = estimator(fastbp.dask, kind)(**params(kind, epochs - last),
+                                         **METHODS["pooled-0.5"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(Xd, yd)
+        model.set_params(local_batches=local_batches)
+        if momentum is not None:
+            model.set_params(outer_momentum=momentum)
+        for _ in range(last):
+            model.partial_fit(Xd, yd)
+        seconds = time.perf_counter() - start
+    return model.score(X_test, y_test), seconds, final_loss(model, X, y)
+
+
+def schedules(sets, kinds, n_blocks, epochs, out):
+    out.append("## 10. A shorter averaging period for the last epochs\n")
+    out.append(f"{n_blocks} blocks, {epochs} epochs: the default "
+               "(`pooled-0.5`, 64 batches per round) for the first epochs, "
+               "then the last ones at another period (and outer momentum), "
+               "one `partial_fit` each. Final model loss (section 1) over "
+               "the in-memory fit's; test score minus in memory (points); "
+               "seconds of the whole fit.\n")
+    out.append("| data | last epochs | their local_batches | their outer "
+               "momentum | loss / in memory | score (points) | s |")
+    out.append("|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        data = sets[kind]
+        score_m, _, _, loss_m = in_memory(data, kind, epochs)
+        for last, local_batches, momentum in SCHEDULES:
+            score, seconds, loss = scheduled_fit(
+                data, kind, epochs, n_blocks, last, local_batches, momentum)
+            out.append(
+                f"| {kind} | {last} | {local_batches if last else '-'} | "
+                f"{'0.5' if momentum is None else momentum} | "
+                f"{loss / loss_m:.3f} | {100 * (score - score_m):+.2f} | "
+                f"{seconds:.1f} |")
+            print(out[-1], flush=True)
+    out.append("")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, nargs="+", default=[4, 10, 64])
@@ -729,7 +788,8 @@ def main():
                     if k in args.methods) + ".\n",
     ]
     curves = []
-    if {"table", "rounds", "lr", "transfers"} & set(args.sections):
+    if {"table", "rounds", "lr", "transfers", "schedule"} & set(
+            args.sections):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                       processes=True,
                                       dashboard_address=None) as cluster, \
@@ -744,6 +804,9 @@ def main():
                 learning_rates(out)
             if "transfers" in args.sections:
                 transfers(client, out)
+            if "schedule" in args.sections:
+                schedules(sets, args.kinds, max(args.blocks),
+                          max(args.epochs), out)
     if "target" in args.sections:
         time_to_target(sets, 10, 15, args.target, out)
     if "seeds" in args.sections:
