@@ -34,9 +34,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import fastbp  # noqa: F401  (sets the CPU features before numba compiles)
+from fastbp._kernels import simd
 from fastbp._kernels._config import RELU
 from fastbp._kernels._extern import register
-from fastbp._kernels.dense import _gemm_ab, _gemm_atb, pack_panels
+from fastbp._kernels.dense import _gemm_ab, _gemm_atb, pack_panels, panel_rows
 from fastbp._network import aligned_empty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,8 +123,8 @@ def main():
                                                          BT[:0]), reps)
                 # B's column panels packed once, as prediction packs the
                 # weights for many rows (not timed: one pass over B).
-                panel = 128 // B.itemsize
-                BP = aligned_empty((n // panel * K, panel), dtype)
+                L = simd.VECTOR_BYTES // B.itemsize
+                BP = aligned_empty((panel_rows(K, n, L), 2 * L), dtype)
                 _pack(B, BP)
                 blas = _rate(flops, lambda r: _numpy(r, A, B), reps)
                 packed = ""

@@ -243,12 +243,15 @@ def _tail_start(n_cols, a):
     return n_cols - n_cols % simd.lanes(a)
 
 
-@jit
-def packed_rows(K, n_cols, L):
+def panel_rows(K, n_cols, L):
     """Rows (of 2 L entries) of ``_gemm_ab``'s packed B of K rows and
     n_cols columns: K per two-vector panel, for its n_cols // (2 L)
-    panels (the columns after them are read from B itself)."""
+    panels (the columns after them are read from B itself). Plain Python,
+    for sizing buffers; ``packed_rows`` is the same for compiled code."""
     return n_cols // (2 * L) * K
+
+
+packed_rows = jit(panel_rows)
 
 
 @jit

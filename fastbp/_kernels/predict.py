@@ -14,9 +14,9 @@ From ``PREDICT_PACK_ROWS_PER_THREAD`` rows per thread on, each layer's W is
 first copied into two-vector column panels (``_pack_weights``,
 ``dense.pack_panels``): every block's product then walks a panel's K rows
 as one contiguous run, where in W they lie a layer's width apart (2 KiB for
-512 float32 columns, 8 KiB for 1024 float64). The products are the same multiply-adds
-in the same order, so packing never changes a prediction; the rule and its
-measurements are in ``_config``.
+512 float32 columns, 8 KiB for 1024 float64). The products are the same
+multiply-adds in the same order, so packing never changes a prediction; the
+rule and its measurements are in ``_config``.
 
 Block and slot bounds depend on the row count only, never on the number of
 threads, so predictions do not either.
@@ -37,7 +37,8 @@ from ._extern import array, extern, read_only, register
 from ._minmax import minimum
 from ._views import stack_int64, view as _view
 from .backprop import _kernel_input_type
-from .dense import _dense_forward_ext, _sparse_forward, pack_panels, packed_rows
+from .dense import (_dense_forward_ext, _sparse_forward, pack_panels,
+                    panel_rows, packed_rows)
 from .losses import _output_activate_rows_ext
 
 
@@ -70,8 +71,8 @@ def _pack_weights(params, layers, packed, sparse):
 def packed_size(layers, dtype, sparse):
     """Entries of the buffer ``_predict_kernel`` packs the weights into
     (``_pack_weights``)."""
-    panel = 2 * simd.VECTOR_BYTES // np.dtype(dtype).itemsize
-    return sum(fan_out // panel * panel * fan_in
+    L = simd.VECTOR_BYTES // np.dtype(dtype).itemsize  # simd.lanes
+    return sum(panel_rows(fan_in, fan_out, L) * 2 * L
                for l, (fan_in, fan_out) in enumerate(
                    zip(layers[:, FAN_IN], layers[:, FAN_OUT]))
                if not (l == 0 and sparse))
