@@ -32,7 +32,13 @@ same parameters. Every dask fit records the training loss against wall time
    period for the last epochs only, on the largest ``--blocks`` and
    ``--epochs``: the default (``pooled-0.5``) for the first epochs, then
    ``local_batches`` and ``outer_momentum`` changed and the last epochs
-   run one ``partial_fit`` each (optimizer state and outer velocity kept).
+   run one ``partial_fit`` each (optimizer state and outer velocity kept);
+   ``--schedules`` picks the phases (``last:local_batches:momentum``).
+
+The ``final-PxE`` methods are the estimators' own final phase (the last E
+epochs, at most a quarter of them, every P batches without outer momentum;
+``final-8x10`` is the default); every other method runs without one, as it
+was measured before the phase existed.
 
 Usage (from the repository root, nothing else running)::
 
@@ -122,9 +128,18 @@ METHODS = {
     "pooled-lr/2-o2-lb16": _pooled(0.5, outer=2.0, local_batches=16,
                                    learning_rate_init=0.0005),
     "pooled-lr/4-o4": _pooled(0.5, outer=4.0, learning_rate_init=0.00025),
+    # a final phase (the last E epochs, every P batches, no outer momentum)
+    # after pooled-0.5: final-PxE; final-8x10 is the default
+    "final-8x10": _pooled(0.5, final_local_batches=8, final_epochs=10),
+    "final-8x5": _pooled(0.5, final_local_batches=8, final_epochs=5),
+    "final-4x5": _pooled(0.5, final_local_batches=4, final_epochs=5),
+    "final-16x10": _pooled(0.5, final_local_batches=16, final_epochs=10),
+    "final-8x15": _pooled(0.5, final_local_batches=8, final_epochs=15),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
+    # methods without a final phase, as they were measured before it
+    _settings.setdefault("final_local_batches", None)
 
 
 def datasets():
@@ -726,7 +741,14 @@ def scheduled_fit(data, kind, epochs, n_blocks, last, local_batches,
     return model.score(X_test, y_test), seconds, final_loss(model, X, y)
 
 
-def schedules(sets, kinds, n_blocks, epochs, out):
+def _schedule(text):
+    """``last:local_batches:momentum`` (momentum '-': the default's)."""
+    last, local_batches, momentum = text.split(":")
+    return (int(last), int(local_batches),
+            None if momentum == "-" else float(momentum))
+
+
+def schedules(sets, kinds, n_blocks, epochs, out, schedule_list=SCHEDULES):
     out.append("## 10. A shorter averaging period for the last epochs\n")
     out.append(f"{n_blocks} blocks, {epochs} epochs: the default "
                "(`pooled-0.5`, 64 batches per round) for the first epochs, "
@@ -740,7 +762,7 @@ def schedules(sets, kinds, n_blocks, epochs, out):
     for kind in kinds:
         data = sets[kind]
         score_m, _, _, loss_m = in_memory(data, kind, epochs)
-        for last, local_batches, momentum in SCHEDULES:
+        for last, local_batches, momentum in schedule_list:
             score, seconds, loss = scheduled_fit(
                 data, kind, epochs, n_blocks, last, local_batches, momentum)
             out.append(
@@ -764,6 +786,11 @@ def main():
     parser.add_argument("--sections", nargs="+",
                         default=["table", "target", "rounds", "lr"])
     parser.add_argument("--target", type=float, default=0.90)
+    parser.add_argument("--schedules", type=_schedule, nargs="+",
+                        default=SCHEDULES,
+                        help="section 10's last phases, each "
+                        "last_epochs:local_batches:outer_momentum ('-' for "
+                        "the default's momentum)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=os.path.join(
         HERE, "results", "dask_blocks.md"))
@@ -806,7 +833,7 @@ def main():
                 transfers(client, out)
             if "schedule" in args.sections:
                 schedules(sets, args.kinds, max(args.blocks),
-                          max(args.epochs), out)
+                          max(args.epochs), out, args.schedules)
     if "target" in args.sections:
         time_to_target(sets, 10, 15, args.target, out)
     if "seeds" in args.sections:

@@ -14,7 +14,8 @@ the weights travel.
    rounding, so their test accuracies agree.
 2. ``solver="adam"``: each block runs ``local_batches`` mini-batches from
    the same weights; the workers add up weights and Adam's moments, and
-   the client moves the model by a momentum step on their averaged change.
+   the client moves the model by a momentum step on their averaged change;
+   the last epochs average more often, without momentum (the final phase).
    Every epoch makes fewer sequential updates than in memory (the blocks'
    steps are averaged, not chained), so it may need more epochs.
 3. Predictions on a dask array come back as a dask array (one task per

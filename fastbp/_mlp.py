@@ -727,10 +727,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, BaseEstimator, ABC):
                 msg = ("Training loss did not improve more than tol=%f"
                        " for %d consecutive epochs."
                        % (self.tol, self.n_iter_no_change))
-            if optimizer.trigger_stopping(msg, self.verbose):
+            if self._trigger_stopping(msg):
                 return True
             self._no_improvement_count = 0
         return False
+
+    def _trigger_stopping(self, msg):
+        """Whether to stop after ``n_iter_no_change`` epochs without
+        improvement (``msg`` says which); the optimizer's answer (SGD's
+        'adaptive' learning rate shrinks instead). A trainer that has a
+        last resort of its own (``fastbp.dask``'s final phase) overrides
+        it."""
+        return self._optimizer.trigger_stopping(msg, self.verbose)
 
     def _update_no_improvement_count(self, validation):
         early_stopping = self.early_stopping

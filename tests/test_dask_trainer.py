@@ -308,7 +308,7 @@ def test_activations_on_blocks_as_in_memory(client, one_worker_client,
 @pytest.mark.parametrize("solver, dropout, outer", [
     ("adam", 0.0, {}), ("sgd", 0.0, {}), ("adam", 0.3, {}),
     ("adam", 0.0, dict(outer_learning_rate="sqrt_blocks",
-                       outer_momentum=0.5))])
+                       outer_momentum=0.5, final_epochs=3))])
 def test_stochastic_fit_does_not_depend_on_worker_count(
         client, one_worker_client, digits, solver, dropout, outer):
     X, y, _, _ = digits
@@ -543,8 +543,9 @@ def test_early_stopping_keeps_the_best_epoch(client, digits):
     model = fastbp_dask.MLPClassifier(**_small(
         max_iter=40, early_stopping=True, n_iter_no_change=2, tol=0.5))
     model.fit(*_blocks(X, y))
-    # No epoch improves on the first by tol = 0.5: stop after 1 + 2 + 1.
-    assert model.n_iter_ == 4
+    # No epoch improves on the first by tol = 0.5: the rule fires after
+    # 1 + 2 + 1 epochs, begins the final phase, and stops the fit 3 later.
+    assert model.n_iter_ == 7
     assert len(model.validation_scores_) == model.n_iter_
     assert model.best_validation_score_ == max(model.validation_scores_)
     assert_array_equal(model._params, model._best_params)
@@ -811,6 +812,102 @@ def test_outer_optimizer_is_validated(client, digits, params, name):
     X, y, _, _ = digits
     with pytest.raises(InvalidParameterError, match=name):
         fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(final_local_batches=0), "final_local_batches"),
+    (dict(final_local_batches=2.5), "final_local_batches"),
+    (dict(final_epochs=-1), "final_epochs"),
+    (dict(final_epochs=None), "final_epochs")])
+def test_final_phase_is_validated(client, digits, params, name):
+    X, y, _, _ = digits
+    with pytest.raises(InvalidParameterError, match=name):
+        fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+
+
+def _rounds_run(tasks):
+    """Blocks' round tasks in a task stream (one per block and round)."""
+    return sum("_local_steps_task" in str(t["key"]) for t in tasks.data)
+
+
+# 4 blocks of 120 rows, batch 40 split into 10 rows per block: 12 batches
+# per block and epoch; every 4 batches: 3 rounds, every 2: 6.
+_PHASED = dict(batch_size=40, local_batches=4, final_local_batches=2,
+               outer_momentum=0.5)
+
+
+def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
+    X, y, _, _ = digits
+    # final_epochs=10, but at most a quarter of max_iter: the last epoch.
+    params = _small(max_iter=4, final_epochs=10, **_PHASED)
+    with distributed.get_task_stream(client) as tasks:
+        phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == (3 * 3 + 6) * N_BLOCKS
+    # The epochs before it are the fit without a final phase.
+    plain = fastbp_dask.MLPClassifier(
+        **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
+    assert phased.loss_curve_[:3] == plain.loss_curve_[:3]
+    assert phased.loss_curve_[3] != plain.loss_curve_[3]
+    # partial_fit (one epoch, no end in sight) has none.
+    with distributed.get_task_stream(client) as tasks:
+        phased.partial_fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == 3 * N_BLOCKS
+
+
+def test_final_phase_is_plain_averaging_at_its_period(client, digits):
+    # The last epoch in the final phase is an epoch at that period without
+    # outer momentum, from the same weights and optimizer state, bitwise
+    # (shuffle=False: the same rows in the same order in both).
+    X, y, _, _ = digits
+    params = _small(max_iter=4, final_epochs=1, shuffle=False, **_PHASED)
+    phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    continued = fastbp_dask.MLPClassifier(**dict(
+        params, max_iter=3, final_local_batches=None)).fit(*_blocks(X, y))
+    continued.set_params(local_batches=2, outer_momentum=0.0)
+    continued.partial_fit(*_blocks(X, y))
+    _assert_same_weights(phased, continued)
+    # Its period is at most the one before it.
+    shorter = dict(params, local_batches=1, final_local_batches=1)
+    _assert_same_weights(
+        fastbp_dask.MLPClassifier(**shorter).fit(*_blocks(X, y)),
+        fastbp_dask.MLPClassifier(**dict(shorter, final_local_batches=2))
+        .fit(*_blocks(X, y)))
+
+
+def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
+    X, y, _, _ = digits
+    # tol=1: no epoch improves the loss by 1; the first sets the best
+    # loss, the rule fires at the third (n_iter_no_change=1).
+    params = _small(max_iter=20, final_epochs=0, tol=1.0, n_iter_no_change=1,
+                    verbose=True, **_PHASED)
+    plain = fastbp_dask.MLPClassifier(
+        **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
+    assert plain.n_iter_ == 3
+    capsys.readouterr()
+    with distributed.get_task_stream(client) as tasks:
+        phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    out = capsys.readouterr().out
+    assert "epochs. Averaging every 2 mini-batches from now on." in out
+    assert out.rstrip().endswith("epochs. Stopping.")
+    # Two more epochs at the final period, then the rule stops the fit.
+    assert phased.n_iter_ == 5
+    assert phased.loss_curve_[:3] == plain.loss_curve_
+    assert _rounds_run(tasks) == (3 * 3 + 2 * 6) * N_BLOCKS
+
+
+def test_one_block_has_no_final_phase(client, digits):
+    # Its rounds average nothing; the fit stays the in-memory one and
+    # stops where it does.
+    X, y, _, _ = digits
+    params = _small(max_iter=20, tol=1.0, n_iter_no_change=1,
+                    batch_size=40, shuffle=False)
+    on_blocks = fastbp_dask.MLPClassifier(
+        **params, local_batches=4, final_local_batches=2).fit(
+            *_blocks(X, y, rows=len(y)))
+    in_memory = fastbp.MLPClassifier(**params).fit(X, y)
+    assert on_blocks.n_iter_ == in_memory.n_iter_ == 3
+    assert_allclose(on_blocks.loss_curve_, in_memory.loss_curve_,
+                    rtol=1e-5)
 
 
 def test_plain_averaging_is_the_mean_of_the_blocks(client, digits):
