@@ -42,6 +42,9 @@ pytestmark = pytest.mark.filterwarnings(
 
 BLOCK_ROWS = 120
 N_BLOCKS = 4
+# Round tasks of N_BLOCKS blocks on the 2-worker cluster: a task per
+# aligned pair (``_group_size``).
+_TASKS_PER_ROUND = 2
 # Dask's L-BFGS sums the same float64 objective in another order than the
 # in-memory fit and scikit-learn. After 15 iterations the weights differed
 # by at most 1.3e-13 of the largest weight (loss: 5e-15) over the cases
@@ -319,11 +322,11 @@ def test_stochastic_fit_does_not_depend_on_worker_count(
         on_one = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     _assert_same_weights(on_two, on_one)
     assert on_two.loss_curve_ == on_one.loss_curve_
-    # One task per block and round, on both workers of the first cluster:
-    # the batch of 200 split into 4 blocks of 120 rows is 50 rows per
-    # block, 3 batches (rounds) per epoch.
-    rounds = [t for t in tasks.data if "_local_steps_task" in str(t["key"])]
-    assert len(rounds) == params["max_iter"] * N_BLOCKS * 3
+    # Every round's tasks, on both workers of the first cluster: the batch
+    # of 200 split into 4 blocks of 120 rows is 50 rows per block, 3
+    # batches (rounds) per epoch.
+    rounds = [t for t in tasks.data if "_local_steps" in str(t["key"])]
+    assert len(rounds) == params["max_iter"] * 3 * _TASKS_PER_ROUND
     assert {t["worker"] for t in rounds} == set(
         client.scheduler_info()["workers"])
 
@@ -399,9 +402,9 @@ def test_fit_survives_a_worker_dying(client, digits, rows):
 
 
 def _grouped_fit(client, X, y, **params):
-    """A fit on 32 blocks of 15 rows: over 8 per worker, so that a round's
-    tasks each run several blocks (``_group_size``); returns the model and
-    how many grouped tasks ran."""
+    """A fit on 32 blocks of 15 rows, so that a round's tasks each run
+    several blocks (``_group_size``); returns the model and how many
+    grouped tasks ran."""
     model = fastbp_dask.MLPClassifier(**_small(local_batches=1, max_iter=2,
                                                **params))
     with distributed.get_task_stream(client) as tasks:
@@ -413,7 +416,7 @@ def test_grouped_round_tasks_give_the_fit_of_a_task_per_block(
         client, one_worker_client, digits, monkeypatch):
     """Several blocks per task (aligned runs of the block order, whose sum
     is a subtree of the round's tree) fit bitwise what a task per block
-    fits, on 2 workers (4 blocks a task) and on 1 (8 blocks a task)."""
+    fits, on 2 workers (16 blocks a task) and on 1 (32 blocks a task)."""
     from fastbp.dask import _trainer
 
     X, y, _, _ = digits
@@ -422,7 +425,7 @@ def test_grouped_round_tasks_give_the_fit_of_a_task_per_block(
     with one_worker_client.as_current():
         on_one, n_on_one = _grouped_fit(one_worker_client, X, y)
     assert n_on_one > 0
-    monkeypatch.setattr(_trainer, "_TASKS_PER_WORKER", 10**6)
+    monkeypatch.setattr(_trainer, "_group_size", lambda n_blocks, n_slots: 1)
     single, n_single = _grouped_fit(client, X, y)
     assert n_single == 0
     for other in (on_one, single):
@@ -479,10 +482,11 @@ def test_grouped_round_tasks_find_their_blocks_on_their_worker(
         assert moved.Y[b].result()[0, 0] == b
     kept = sum(m is x for m, x in zip(moved.X, X))
     assert kept >= n_blocks // 2
-    # Blocks not grouped: nothing moves.
-    same, none = _colocated(client, _data.Blocks(X[:4], Y[:4], None,
-                                                 [3] * 4), 2)
-    assert none is None and same.X == X[:4]
+    # Blocks not grouped (3 on 2 workers): nothing moves.
+    assert _group_size(3, 2) == 1
+    same, none = _colocated(client, _data.Blocks(X[:3], Y[:3], None,
+                                                 [3] * 3), 2)
+    assert none is None and same.X == X[:3]
 
 
 def test_tree_pairs_level_by_level_as_the_items_come():
@@ -507,15 +511,35 @@ def test_tree_pairs_level_by_level_as_the_items_come():
         assert _tree(iter(items), pair) == levels(items)
 
 
-def test_group_size_is_a_power_of_two_with_tasks_for_every_worker():
-    from fastbp.dask._trainer import _TASKS_PER_WORKER, _group_size
+def _shares(n_blocks, n_slots, g):
+    """Blocks in each slot's contiguous share of the aligned runs of g."""
+    runs = -(-n_blocks // g)
+    share = g * -(-runs // n_slots)
+    return [min(share, n_blocks - start)
+            for start in range(0, n_blocks, share)]
 
-    for n_workers in (1, 2, 3, 8):
+
+def test_group_size_is_the_largest_balanced_power_of_two():
+    from fastbp.dask._trainer import _MAX_SHARE, _group_size
+
+    def balanced(n_blocks, n_slots, g):
+        shares = _shares(n_blocks, n_slots, g)
+        return (len(shares) == min(n_slots, n_blocks)
+                and max(shares) <= _MAX_SHARE * n_blocks / n_slots)
+
+    for n_slots in (1, 2, 3, 8):
         for n_blocks in range(1, 300):
-            g = _group_size(n_blocks, n_workers)
-            assert g & (g - 1) == 0
-            assert g == 1 or n_blocks / g >= _TASKS_PER_WORKER * n_workers
-            assert n_blocks / (2 * g) < _TASKS_PER_WORKER * n_workers
+            g = _group_size(n_blocks, n_slots)
+            assert g & (g - 1) == 0 and g <= n_blocks
+            assert g == 1 or balanced(n_blocks, n_slots, g)
+            larger = [h for h in (2 ** k for k in range(10))
+                      if g < h <= n_blocks]
+            assert not any(balanced(n_blocks, n_slots, h) for h in larger)
+    # One slot: one or two tasks; 2 slots: 4 blocks in pairs, 10 in pairs
+    # (shares of 6 and 4: 8 and 2 would load one slot 1.6 times the mean),
+    # 64 in halves.
+    assert [_group_size(n, 1) for n in (10, 64)] == [8, 64]
+    assert [_group_size(n, 2) for n in (3, 4, 10, 64)] == [1, 2, 2, 32]
 
 
 # ---------------------------------------------------------------- validation
@@ -826,8 +850,10 @@ def test_final_phase_is_validated(client, digits, params, name):
 
 
 def _rounds_run(tasks):
-    """Blocks' round tasks in a task stream (one per block and round)."""
-    return sum("_local_steps_task" in str(t["key"]) for t in tasks.data)
+    """Rounds in a task stream of the 2-worker cluster."""
+    n_tasks = sum("_local_steps" in str(t["key"]) for t in tasks.data)
+    assert n_tasks % _TASKS_PER_ROUND == 0
+    return n_tasks // _TASKS_PER_ROUND
 
 
 # 4 blocks of 120 rows, batch 40 split into 10 rows per block: 12 batches
@@ -842,7 +868,7 @@ def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
     params = _small(max_iter=4, final_epochs=10, **_PHASED)
     with distributed.get_task_stream(client) as tasks:
         phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == (3 * 3 + 6) * N_BLOCKS
+    assert _rounds_run(tasks) == (3 * 3 + 6)
     # The epochs before it are the fit without a final phase.
     plain = fastbp_dask.MLPClassifier(
         **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
@@ -851,7 +877,7 @@ def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
     # partial_fit (one epoch, no end in sight) has none.
     with distributed.get_task_stream(client) as tasks:
         phased.partial_fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 3 * N_BLOCKS
+    assert _rounds_run(tasks) == 3
 
 
 def test_final_phase_is_plain_averaging_at_its_period(client, digits):
@@ -892,7 +918,7 @@ def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
     # Two more epochs at the final period, then the rule stops the fit.
     assert phased.n_iter_ == 5
     assert phased.loss_curve_[:3] == plain.loss_curve_
-    assert _rounds_run(tasks) == (3 * 3 + 2 * 6) * N_BLOCKS
+    assert _rounds_run(tasks) == (3 * 3 + 2 * 6)
 
 
 def test_one_block_has_no_final_phase(client, digits):

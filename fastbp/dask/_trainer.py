@@ -35,11 +35,13 @@ blocks' sums, one total per round comes back.
 Every reduction is a fixed binary tree of small tasks over the block order
 (``_reduce_tree``), in float64: the client receives one result per round,
 whatever the number of blocks, and the sum does not depend on which worker
-computed which block. With many blocks per worker, one task of a round runs
-an aligned run of a power of two blocks and adds their results up itself,
-in the same tree (``_group_size``): the Dask scheduler, which spends a few
-milliseconds of its one thread on every task, handles a few tasks per
-worker instead of two per block, and the sum is the same. Each worker is
+computed which block. Where the blocks outnumber the worker threads, one
+task of a round runs an aligned run of a power of two blocks and adds their
+results up itself, in the same tree (``_group_size``: the largest runs that
+still share the blocks about evenly among the threads): the Dask
+scheduler, which spends a few milliseconds of its one thread on every task,
+handles one or two tasks per thread instead of two per block, and the sum
+is the same. Each worker is
 given one contiguous share of those runs, their blocks copied to it once
 per fit (``_colocated``), and the tree's adds run where their operands are:
 a round moves the weights out and a few partial sums, not blocks.
@@ -257,26 +259,49 @@ def _reduce_tree(client, futures, combine, workers=None):
     return _tree(zip(futures, workers), pair)[0]
 
 
-# Round tasks per worker above which blocks are grouped (``_group_size``).
-_TASKS_PER_WORKER = 4
+# How many times the mean number of blocks one slot's share of a round may
+# hold when blocks are grouped (``_group_size``). A round's fixed cost is
+# per task: on a 2-worker LocalCluster (adam, 15 epochs, network (64,),
+# 50,000 rows) grouping into 1-2 tasks per worker instead of at least 4
+# (from 8 blocks per worker on, a task per block below) took the fit from
+# 7.1 / 10.4 / 14.8 s to 6.0 / 8.8 / 9.9 s on 4 / 10 / 64 blocks, and 2
+# epochs of a (512, 256) network on 12,800 x 784 rows from 8.0 / 10.8 s to
+# 5.7 / 6.1 s on 10 / 12 blocks (benchmarks/dask_round_tasks.py; results
+# in benchmarks/results/dask_blocks.md, "round tasks"). A share above the mean is what a round whose compute dominates
+# pays: at most 1.25 times it.
+_MAX_SHARE = 1.25
 
 
-def _group_size(n_blocks, n_workers):
-    """Blocks per round task: the largest power of two g that still gives
-    every worker about _TASKS_PER_WORKER tasks (n_blocks / g >=
-    _TASKS_PER_WORKER * n_workers); 1, a task per block, for fewer blocks.
+def _group_size(n_blocks, n_slots):
+    """Blocks per round task: the largest power of two g whose aligned runs
+    of g blocks, cut into contiguous shares of ceil(runs / n_slots) runs,
+    give every slot (a worker thread) a share, none of more than
+    _MAX_SHARE times the mean, n_blocks / n_slots blocks; 1, a task per
+    block, when no g > 1 does.
 
     A task's blocks are an aligned run of the block order, whose tree sum
     is a subtree of the round's (``_tree``): the total is the same whatever
-    g, so results do not depend on the number of workers it is chosen
+    g, so results do not depend on the number of slots it is chosen
     from."""
-    g = 1
-    while n_blocks >= 2 * g * _TASKS_PER_WORKER * max(n_workers, 1):
+    n_slots = max(n_slots, 1)
+    best, g = 1, 2
+    while g <= n_blocks:
+        runs = -(-n_blocks // g)
+        share = g * -(-runs // n_slots)
+        if (-(-n_blocks // share) == min(n_slots, n_blocks)
+                and min(share, n_blocks) <= _MAX_SHARE * n_blocks / n_slots):
+            best = g
         g *= 2
-    return g
+    return best
 
 
-def _colocated(client, train, n_workers):
+def _slots(client):
+    """Tasks the cluster runs at once: its workers' threads."""
+    return sum(w.get("nthreads", 1)
+               for w in client.scheduler_info()["workers"].values())
+
+
+def _colocated(client, train, n_slots):
     """``train`` with the blocks of each grouped round task on one worker,
     and that worker for each block (None when blocks are not grouped).
 
@@ -296,7 +321,7 @@ def _colocated(client, train, n_workers):
     run a copy where its block already is (a block of a few bytes, say),
     and the round task fetches that block as before.
     """
-    g = _group_size(len(train), n_workers)
+    g = _group_size(len(train), n_slots)
     workers = sorted(client.scheduler_info()["workers"])
     if g == 1 or not workers:
         return train, None
@@ -691,8 +716,7 @@ class _DaskMLP:
                 validation.sizes)
             self._check_validation_size(validation.n_samples)
         train = self._training_blocks(client, train)
-        train, block_workers = _colocated(
-            client, train, len(client.scheduler_info()["workers"]))
+        train, block_workers = _colocated(client, train, _slots(client))
 
         n_samples = train.n_samples
         batches = _block_batches(self.local_batch_size,
@@ -731,11 +755,11 @@ class _DaskMLP:
             round_rows, n_rounds = periods[final_phase]
             momentum = 0.0 if final_phase else float(self.outer_momentum)
             accumulated_loss = 0.0
-            n_workers = len(client.scheduler_info()["workers"])
+            n_slots = _slots(client)
             for r in range(n_rounds):
                 accumulated_loss += self._round(
                     client, train, spec, seeds, r, round_rows, batches,
-                    params, optimizer, momentum, n_workers, block_workers)
+                    params, optimizer, momentum, n_slots, block_workers)
             return accumulated_loss
 
         self._run_epochs(
@@ -780,7 +804,7 @@ class _DaskMLP:
         return super()._trigger_stopping(msg)
 
     def _round(self, client, train, spec, seeds, r, round_rows, batches,
-               params, optimizer, momentum, n_workers=1,
+               params, optimizer, momentum, n_slots=1,
                block_workers=None):
         """Averaging round ``r``: every block b with rows left runs its rows
         ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
@@ -789,7 +813,7 @@ class _DaskMLP:
         the workers add up the blocks' weights and optimizer state,
         weighted by rows, in a tree over the block order; the client takes
         the mean state and moves the parameters by the outer optimizer's
-        step (Nesterov ``momentum``) on the mean change; ``n_workers`` only
+        step (Nesterov ``momentum``) on the mean change; ``n_slots`` only
         sets how many blocks one task runs (``_group_size``),
         ``block_workers`` where a task of several blocks runs
         (``_colocated``). Returns the round's loss sum."""
@@ -814,7 +838,7 @@ class _DaskMLP:
              self.shuffle, spec, int(first_rows[b]),
              mean_gradient if noise[b] > 1 else None, noise[b])
             for b in active]
-        g = _group_size(len(blocks), n_workers)
+        g = _group_size(len(blocks), n_slots)
         task_workers = None
         if g == 1:
             futures = [client.submit(_local_steps_task, *args, pure=False)
