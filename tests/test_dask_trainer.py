@@ -868,7 +868,7 @@ def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
     params = _small(max_iter=4, final_epochs=10, **_PHASED)
     with distributed.get_task_stream(client) as tasks:
         phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == (3 * 3 + 6)
+    assert _rounds_run(tasks) == 3 * 3 + 6
     # The epochs before it are the fit without a final phase.
     plain = fastbp_dask.MLPClassifier(
         **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
@@ -918,7 +918,7 @@ def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
     # Two more epochs at the final period, then the rule stops the fit.
     assert phased.n_iter_ == 5
     assert phased.loss_curve_[:3] == plain.loss_curve_
-    assert _rounds_run(tasks) == (3 * 3 + 2 * 6)
+    assert _rounds_run(tasks) == 3 * 3 + 2 * 6
 
 
 def test_one_block_has_no_final_phase(client, digits):

@@ -29,8 +29,9 @@ blocks' sums, one total per round comes back.
   outer step is 1 and the momentum 0). An epoch ends when every block has
   used all its rows. A final phase (the last ``final_epochs`` of
   ``max_iter``, at most a quarter of them, or from when the no-improvement
-  rule would have stopped the fit) averages plainly every ``final_local_batches`` mini-batches, taking
-  back most of what the blocks' drift cost the loss.
+  rule would have stopped the fit) averages plainly every
+  ``final_local_batches`` mini-batches, taking back most of what the
+  blocks' drift cost the loss.
 
 Every reduction is a fixed binary tree of small tasks over the block order
 (``_reduce_tree``), in float64: the client receives one result per round,
@@ -267,8 +268,8 @@ def _reduce_tree(client, futures, combine, workers=None):
 # 7.1 / 10.4 / 14.8 s to 6.0 / 8.8 / 9.9 s on 4 / 10 / 64 blocks, and 2
 # epochs of a (512, 256) network on 12,800 x 784 rows from 8.0 / 10.8 s to
 # 5.7 / 6.1 s on 10 / 12 blocks (benchmarks/dask_round_tasks.py; results
-# in benchmarks/results/dask_blocks.md, "round tasks"). A share above the mean is what a round whose compute dominates
-# pays: at most 1.25 times it.
+# in benchmarks/results/dask_blocks.md, "round tasks"). A share above the
+# mean is what a round whose compute dominates pays: at most 1.25 times it.
 _MAX_SHARE = 1.25
 
 
@@ -726,11 +727,17 @@ class _DaskMLP:
         # every block has used all its rows.
         periods = {False: self._rounds(self.local_batches, train.sizes,
                                        batches)}
-        final = self._final_local_batches(len(train), incremental)
-        # None: no final phase in this fit; False: not begun; True: begun.
-        self._final_phase = None if final is None else False
-        if final is not None:
-            periods[True] = self._rounds(final, train.sizes, batches)
+        # The final phase's period (None: no phase in this fit), whether it
+        # has begun (``_trigger_stopping`` may begin it early) and the epoch
+        # it begins at otherwise.
+        self._final_period = self._final_local_batches(len(train),
+                                                       incremental)
+        self._final_phase = False
+        if self._final_period is not None:
+            periods[True] = self._rounds(self._final_period, train.sizes,
+                                         batches)
+        final_start = self.max_iter - min(self.final_epochs,
+                                          self.max_iter // 4)
         layer_units, hidden, out, loss_param = self._spec()
         params = self._params
         dropout = self._dropout(_block_seed(seed, _DROPOUT))
@@ -747,11 +754,9 @@ class _DaskMLP:
                     dropout)
             seeds = [_block_seed(seed, _SHUFFLE, self.n_iter_, b)
                      for b in range(len(train))]
-            if self._final_phase is False and (
-                    self.n_iter_ >= self.max_iter - min(
-                        self.final_epochs, self.max_iter // 4)):
+            if self._final_period is not None and self.n_iter_ >= final_start:
                 self._final_phase = True
-            final_phase = bool(self._final_phase)
+            final_phase = self._final_phase
             round_rows, n_rounds = periods[final_phase]
             momentum = 0.0 if final_phase else float(self.outer_momentum)
             accumulated_loss = 0.0
@@ -795,11 +800,11 @@ class _DaskMLP:
         """When the no-improvement rule fires before the final phase has
         begun, the phase begins instead of the stop (as SGD's 'adaptive'
         learning rate shrinks); afterwards the rule stops the fit."""
-        if getattr(self, "_final_phase", None) is False:
+        if self._final_period is not None and not self._final_phase:
             self._final_phase = True
             if self.verbose:
                 print(msg + " Averaging every %d mini-batches from now on."
-                      % self._final_local_batches(2, False))
+                      % self._final_period)
             return False
         return super()._trigger_stopping(msg)
 
