@@ -48,6 +48,7 @@ Usage (from the repository root, nothing else running)::
 """
 
 import argparse
+import contextlib
 import datetime
 import math
 import os
@@ -307,24 +308,24 @@ def round_costs(client, blocks, out, repeats=5):
                "network (64,), 40 features, 4 classes) on blocks of 200 "
                "rows, batch 200 per block (`local_batch_size='batch_size'`,"
                " `local_batches=1`): each epoch is one round of one mini-batch "
-               "per block, the weights out, one task per block (from 8 "
-               "blocks per worker on, per aligned run of blocks: "
-               "`_group_size`), a tree of add tasks over those on the "
-               "workers and one result back to the client. Figure: the "
-               "epoch's wall time (from the epoch callback's begin to its "
-               "end), median of "
+               "per block: a task per worker thread, each a contiguous share "
+               "of the blocks (`_shares`) that adds up its blocks' results, "
+               "the weights inside the tasks (they are small), merge tasks "
+               "between the shares beyond two and the last merge on the "
+               "client. Figure: the epoch's wall time (from the epoch "
+               "callback's begin to its end), median of "
                f"{repeats} fits after a warm-up fit. On 2 workers every "
                "block's compute runs on the same 2 processes, so the "
-               "round's cost grows linearly with the blocks here: the "
-               "linear model fits, the log model does not; a log(blocks) "
-               "round needs workers in proportion to the blocks, which "
-               "this machine does not have.\n")
+               "round's compute grows linearly with the blocks here, while "
+               "its tasks stay the same.\n")
     out.append("| blocks | tasks per round | ms per round |")
     out.append("|---|---|---|")
     rng = np.random.RandomState(SEED)
-    figures = []
+    n_workers = len(client.scheduler_info()["workers"])
+    figures = []  # (blocks, tasks per round, ms per round)
     cpu = {}
-    for n_blocks in blocks:
+
+    def measure(n_blocks, n_shares=None):
         X = rng.standard_normal((200 * n_blocks, 40)).astype(np.float32)
         y = rng.randint(0, 4, 200 * n_blocks)
         Xd = da.from_array(X, chunks=(200, 40)).persist()
@@ -333,8 +334,8 @@ def round_costs(client, blocks, out, repeats=5):
             hidden_layer_sizes=(64,), batch_size=200, max_iter=1,
             random_state=SEED, local_batches=1,
             local_batch_size="batch_size")
-        times = []
-        with warnings.catch_warnings():
+        times, parts = [], []
+        with warnings.catch_warnings(), _forced_shares(n_shares):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(Xd, yd)   # warm-up
             for _ in range(repeats):
@@ -342,14 +343,19 @@ def round_costs(client, blocks, out, repeats=5):
                 model.set_callbacks(clock)
                 model.fit(Xd, yd)
                 times.append(clock.epochs[0])
-                cpu.setdefault(n_blocks, []).append(clock.cpu[0])
+                parts.append(clock.cpu[0])
+            tasks = _tasks(n_blocks, n_workers)
         ms = 1e3 * float(np.median(times))
-        figures.append((n_blocks, ms))
-        out.append(f"| {n_blocks} | {_round_tasks(client, n_blocks)} | "
-                   f"{ms:.1f} |")
+        figures.append((n_blocks, tasks, ms))
+        cpu[n_blocks, tasks] = np.median(parts, axis=0)
+        return tasks, ms
+
+    for n_blocks in blocks:
+        tasks, ms = measure(n_blocks)
+        out.append(f"| {n_blocks} | {tasks} | {ms:.1f} |")
         print(f"round, {n_blocks} blocks: {ms:.1f} ms", flush=True)
     b = np.array([f[0] for f in figures], dtype=float)
-    t = np.array([f[1] for f in figures])
+    t = np.array([f[2] for f in figures])
     for name, x in (("log2(blocks)", np.log2(b)), ("blocks", b)):
         A = np.column_stack([np.ones_like(x), x])
         coef = np.linalg.lstsq(A, t, rcond=None)[0]
@@ -357,12 +363,73 @@ def round_costs(client, blocks, out, repeats=5):
         out.append(f"\nLeast squares, ms per round = {coef[0]:.1f} + "
                    f"{coef[1]:.3f} x {name} (rms residual {rms:.1f} ms).")
     out.append("")
+    # The same 64 blocks cut into more shares than the workers have
+    # threads: what a task costs, at the same blocks.
+    shared_out = []
+    for n_shares in FORCED_SHARES:
+        tasks, ms = measure(64, n_shares)
+        shared_out.append(f"| 64 | {n_shares} | {tasks} | {ms:.1f} |")
+        print(f"round, 64 blocks in {n_shares} shares: {ms:.1f} ms",
+              flush=True)
+    out.append("The same rounds on 64 blocks cut into more shares (a task "
+               "each, nested in the workers' shares so that no block "
+               "moves), for what a task costs at the same blocks:\n")
+    out.append("| blocks | shares | tasks per round | ms per round |")
+    out.append("|---|---|---|---|")
+    out.extend(shared_out)
+    out.append("")
     round_model(client, figures, cpu, out)
 
 
+# Shares of 64 blocks for the tasks series of ``round_costs``: powers of two
+# from the 2 workers' own, so that each lies on one worker.
+FORCED_SHARES = (4, 8, 16, 32, 64)
+
+
+@contextlib.contextmanager
+def _forced_shares(n_shares):
+    """Rounds cut into ``n_shares`` equal contiguous shares (None: the
+    trainer's own), the blocks placed by the trainer's own shares."""
+    from fastbp.dask import _trainer
+
+    if n_shares is None:
+        yield
+        return
+    rule, colocated = _trainer._shares, _trainer._colocated
+
+    def forced(n_blocks, n_slots):
+        size = -(-n_blocks // n_shares)
+        return [range(start, min(start + size, n_blocks))
+                for start in range(0, n_blocks, size)]
+
+    def placed_by_own_rule(client, train, n_slots):
+        _trainer._shares = rule
+        try:
+            return colocated(client, train, n_slots)
+        finally:
+            _trainer._shares = forced
+
+    _trainer._shares, _trainer._colocated = forced, placed_by_own_rule
+    try:
+        yield
+    finally:
+        _trainer._shares, _trainer._colocated = rule, colocated
+
+
 def _tasks(n_blocks, n_workers):
-    """Tasks of a round over ``n_blocks`` blocks on ``n_workers`` workers:
-    the blocks' tasks (one per aligned group of blocks, ``_group_size``)
+    """Tasks of a round over ``n_blocks`` blocks on ``n_workers`` workers
+    (one thread each): a task per share of the blocks (``_shares``) and
+    the merges on the workers (all but the client's last one)."""
+    try:
+        from fastbp.dask._trainer import _shares
+    except ImportError:  # a checkout from before shares
+        return _tasks_before_shares(n_blocks, n_workers)
+    n_shares = len(_shares(n_blocks, n_workers))
+    return n_shares + max(n_shares - 2, 0)
+
+
+def _tasks_before_shares(n_blocks, n_workers):
+    """A task per aligned run of blocks (``_group_size``) or per block,
     and the tree's adds."""
     try:
         from fastbp.dask._trainer import _group_size
@@ -434,11 +501,10 @@ def round_model(client, figures, cpu, out):
     """The round's cost split into the CPU time of each party, measured on
     this cluster, and the model they give for more workers."""
     out.append("## 5. A model of the round, fitted on measured parts\n")
-    b = np.array([n for n, _ in figures], dtype=float)
-    wall = np.array([ms for _, ms in figures]) / 1e3
-    parts = np.array([np.median(cpu[n], axis=0) for n, _ in figures])
-    n_workers = len(client.scheduler_info()["workers"])
-    tasks = np.array([_tasks(int(n), n_workers) for n in b], dtype=float)
+    b = np.array([n for n, _, _ in figures], dtype=float)
+    tasks = np.array([t for _, t, _ in figures], dtype=float)
+    wall = np.array([ms for _, _, ms in figures]) / 1e3
+    parts = np.array([cpu[n, t] for n, t, _ in figures])
     # Each party's CPU: a fixed part, a part per task (scheduling, a
     # task's start) and a part per block (its rows, its data's keys).
     design = np.column_stack([np.ones_like(b), tasks, b])
@@ -446,22 +512,23 @@ def round_model(client, figures, cpu, out):
             for i in range(3)]
     hop = _hop_seconds(client)
     out.append(
-        "The same rounds as section 4, with the CPU seconds each party spent "
-        "in them (medians): the client's thread, the scheduler's event-loop "
-        "thread (both in the client process of a LocalCluster) and the two "
-        "worker processes together. CPU time is what a party can not share "
-        "out; on a loaded machine it is steadier than the wall clock.\n")
-    out.append("| blocks | wall ms | client CPU ms | scheduler CPU ms | "
-               "workers' CPU ms |")
-    out.append("|---|---|---|---|---|")
-    for (n, ms), row in zip(figures, parts):
-        out.append(f"| {n} | {ms:.1f} | {1e3 * row[0]:.1f} | "
+        "The same rounds as section 4 (both series), with the CPU seconds "
+        "each party spent in them (medians): the client's thread, the "
+        "scheduler's event-loop thread (both in the client process of a "
+        "LocalCluster) and the two worker processes together. CPU time is "
+        "what a party can not share out; on a loaded machine it is steadier "
+        "than the wall clock.\n")
+    out.append("| blocks | tasks | wall ms | client CPU ms | scheduler CPU ms "
+               "| workers' CPU ms |")
+    out.append("|---|---|---|---|---|---|")
+    for (n, t, ms), row in zip(figures, parts):
+        out.append(f"| {n} | {t} | {ms:.1f} | {1e3 * row[0]:.1f} | "
                    f"{1e3 * row[1]:.1f} | {1e3 * row[2]:.1f} |")
     names = ("client", "scheduler", "workers")
     out.append("\nLeast squares per party, CPU ms per round: " + "; ".join(
         f"{name} {1e3 * f[0]:.1f} + {1e3 * f[1]:.3f} x tasks + "
         f"{1e3 * f[2]:.3f} x blocks" for name, f in zip(names, fits))
-        + " (tasks per round: section 4's column).\n")
+        + " (tasks per round: the tables' column).\n")
     out.append(
         f"One tree level (an add on the other worker: scheduler round trip "
         f"and the transfer of a partial sum) takes {1e3 * hop:.2f} ms of "
@@ -469,16 +536,19 @@ def round_model(client, figures, cpu, out):
     out.append(
         "Model, W workers and B blocks, T(B, W) tasks per round: seconds "
         "per round = client(T) + max(scheduler(T), workers(B) / W + "
-        "ceil(log2 B) x hop), the three parties' fitted lines above: the "
-        "scheduler is one thread, the workers' CPU divides among W, and the "
-        "tree's levels follow one another. On the 2 workers measured:\n")
+        "(ceil(log2 min(B, W)) - 1) x hop), the three parties' fitted lines "
+        "above: the scheduler is one thread, the workers' CPU divides among "
+        "W, and the merges' levels on the workers follow one another. On "
+        "the 2 workers measured:\n")
 
     def parties(n, w):
         """Client, scheduler, and workers / W + the tree's levels, for n
         blocks on w workers."""
         t = _tasks(int(n), w)
         c, s, k = (f[0] + f[1] * t + f[2] * n for f in fits)
-        return c, s, k / w + _tree_depth(n) * hop
+        # The merges' levels on the workers: one fewer than the shares'
+        # tree has (the last merge is the client's).
+        return c, s, k / w + max(_tree_depth(min(n, w)) - 1, 0) * hop
 
     def model(n, w):
         c, s, spread = parties(n, w)
@@ -495,7 +565,9 @@ def round_model(client, figures, cpu, out):
     out.append(f"| blocks | measured wall ms | model ms | model ms, all "
                f"parties on {cores} cores |")
     out.append("|---|---|---|---|")
-    for n, ms in zip(b, wall):
+    for (n, t, _), ms in zip(figures, wall):
+        if t != _tasks(n, 2):
+            continue  # the forced shares' rounds
         out.append(f"| {int(n)} | {1e3 * ms:.1f} | {1e3 * model(n, 2):.1f} "
                    f"| {1e3 * on_this_machine(n):.1f} |")
     out.append("\nThe model for more workers (blocks = workers and 4 x "
@@ -510,19 +582,13 @@ def round_model(client, figures, cpu, out):
                        f"{1e3 * spread:.1f} | {1e3 * (c + max(s, spread)):.1f}"
                        " |")
     out.append(
-        "\nWith as many workers as blocks, the tree's part grows with "
-        f"log2(blocks) ({1e3 * hop:.1f} ms per doubling), but each block is "
-        "a task of its own: the scheduler's CPU, "
-        f"{1e3 * fits[1][1]:.2f} ms per task (two per block) and "
-        f"{1e3 * fits[1][2]:.2f} ms per block, stays linear in the workers. "
-        "(Measured when a task ran an aligned run of blocks only from 8 "
-        "blocks per worker on, with 4 to 8 tasks per worker per round; now "
-        "1 to 2 per worker thread.) With grouped tasks, "
-        "the tasks per round stay bounded per worker "
-        "(twice that with the tree's adds) whatever the blocks: "
-        "the scheduler's per-task part is then linear in the workers and "
-        "only its per-block part grows with the blocks; the rest is the "
-        "blocks' own compute divided among the workers.\n")
+        "\nA round's tasks are a share per worker thread and the merges "
+        "between them, whatever the blocks: the merges' levels grow with "
+        f"log2(workers) ({1e3 * hop:.1f} ms each), the scheduler's CPU, "
+        f"{1e3 * fits[1][1]:.2f} ms per task and "
+        f"{1e3 * fits[1][2]:.2f} ms per block, with the workers (two tasks "
+        "per worker) and only its per-block part with the blocks; the "
+        "rest is the blocks' own compute divided among the workers.\n")
     print("\n".join(out[-32:]), flush=True)
 
 
@@ -788,6 +854,8 @@ def main():
     parser.add_argument("--sections", nargs="+",
                         default=["table", "target", "rounds", "lr"])
     parser.add_argument("--target", type=float, default=0.90)
+    parser.add_argument("--target-blocks", type=int, nargs="+", default=[10],
+                        help="the blocks of section 3's fits")
     parser.add_argument("--schedules", type=_schedule, nargs="+",
                         default=SCHEDULES,
                         help="section 10's last phases, each "
@@ -837,7 +905,8 @@ def main():
                 schedules(sets, args.kinds, max(args.blocks),
                           max(args.epochs), out, args.schedules)
     if "target" in args.sections:
-        time_to_target(sets, 10, 15, args.target, out)
+        for n_blocks in args.target_blocks:
+            time_to_target(sets, n_blocks, 15, args.target, out)
     if "seeds" in args.sections:
         seed_spread(sets, args.kinds, args.epochs, out)
     text = "\n".join(out) + "\n"

@@ -1,14 +1,14 @@
 #!/usr/bin/env python
-"""How many tasks a fastbp.dask round should have: fit time by grouping rule.
+"""How many tasks a fastbp.dask round should have: fit time by task rule.
 
-A round runs its blocks in tasks of aligned runs of blocks
-(``fastbp.dask._trainer._group_size``). This script times whole fits with
-the current rule (runs as large as leave every worker thread at most 1.25
-times its even share of the blocks: one or two tasks per thread) against
-the rule before it (a task per block below 8 blocks per worker, then runs
-leaving 4 to 8 tasks per worker), alternating the two, 3 times each,
-medians. The fits are bitwise the same either way (the sums' tree is the
-block order's); only the time differs.
+A round runs one task per worker thread, each a contiguous share of the
+blocks that adds up its blocks' results itself, and merges the shares'
+partial sums in a tree of tasks (``fastbp.dask._trainer._shares``,
+``_round_total``). This script times whole fits with that rule against
+the one before it (a task per aligned run of ``_group_size`` blocks: one
+or two tasks per thread, then a tree of adds), alternating the two, 3
+times each, medians. The fits are bitwise the same either way (the sums'
+tree is the block order's); only the time differs.
 
 Cases: the small network of ``dask_blocks.py`` (50,000 x 40 rows, 4
 classes, (64,), adam, batch 200, 15 epochs, the estimators' defaults) on 4,
@@ -41,15 +41,26 @@ from fastbp.dask import _trainer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dask_blocks  # noqa: E402  (data, blocks and fits of that script)
 
-CURRENT_RULE = _trainer._group_size
+CURRENT_RULE = _trainer._shares
+COLOCATED = _trainer._colocated
 
 
-def rule_before(n_blocks, n_workers, tasks_per_worker=4):
-    """The grouping rule this one replaced."""
-    g = 1
-    while n_blocks >= 2 * g * tasks_per_worker * max(n_workers, 1):
-        g *= 2
-    return g
+def rule_before(n_blocks, n_slots):
+    """The rule this one replaced: a task per aligned run of blocks."""
+    g = _trainer._group_size(n_blocks, n_slots)
+    return [range(start, min(start + g, n_blocks))
+            for start in range(0, n_blocks, g)]
+
+
+def colocated_by_shares(client, train, n_slots):
+    """The blocks placed by the current rule's shares under either rule,
+    as both placed them: a contiguous share per worker thread."""
+    rule = _trainer._shares
+    _trainer._shares = CURRENT_RULE
+    try:
+        return COLOCATED(client, train, n_slots)
+    finally:
+        _trainer._shares = rule
 
 
 def wide_fit(X, y, n_blocks):
@@ -71,6 +82,7 @@ def main():
     args = parser.parse_args()
 
     dask.config.set({"distributed.worker.daemon": False})
+    _trainer._colocated = colocated_by_shares
     sets = dask_blocks.datasets()
     X_wide, y_wide = make_classification(12800, 784, n_informative=50,
                                          n_classes=10, random_state=0)
@@ -91,7 +103,7 @@ def main():
             seconds = {name: [] for name, _ in rules}
             for _ in range(args.repeats):
                 for name, rule in rules:
-                    _trainer._group_size = rule
+                    _trainer._shares = rule
                     if network == "small":
                         seconds[name].append(dask_blocks.dask_fit(
                             sets["classification"], "classification", 15,
@@ -99,7 +111,7 @@ def main():
                     else:
                         seconds[name].append(wide_fit(X_wide, y_wide,
                                                       n_blocks))
-            _trainer._group_size = CURRENT_RULE
+            _trainer._shares = CURRENT_RULE
             before, current = (statistics.median(seconds[n])
                                for n in ("before", "current"))
             runs = ", ".join(f"{s:.1f}" for s in seconds["current"])

@@ -6,8 +6,8 @@ One network trained across a Dask cluster's workers with fastbp.dask.
 A ``LocalCluster`` of 2 worker processes with 1 thread each holds the
 training data as a dask array cut into blocks of rows. ``fastbp.dask``'s
 ``MLPClassifier`` trains one network on all of it: every round runs one
-task per block on the worker holding it, with the compiled kernels; only
-the weights travel.
+task per worker thread over the blocks that worker holds, with the
+compiled kernels; only the weights and a few partial sums travel.
 
 1. ``solver="lbfgs"``: the exact full-batch loss and gradient, summed over
    the blocks. The fitted model equals the in-memory fastbp fit up to

@@ -42,8 +42,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 BLOCK_ROWS = 120
 N_BLOCKS = 4
-# Round tasks of N_BLOCKS blocks on the 2-worker cluster: a task per
-# aligned pair (``_group_size``).
+# Round tasks of N_BLOCKS blocks on the 2-worker cluster: one share of two
+# blocks per worker thread (``_shares``).
 _TASKS_PER_ROUND = 2
 # Dask's L-BFGS sums the same float64 objective in another order than the
 # in-memory fit and scikit-learn. After 15 iterations the weights differed
@@ -179,10 +179,12 @@ def test_lbfgs_on_blocks_equals_in_memory_fit_and_sklearn(
     for want in (expected, reference):
         assert_allclose(model.loss_, want.loss_, rtol=LOSS_RTOL)
         _assert_close_weights(model, want, LBFGS_RTOL)
-    # Every block's gradient ran as a task; several blocks on both workers.
+    # Several blocks: their gradients ran in a task per worker, on both.
+    # (One block's task runs where Dask's work stealing puts it.)
     workers = {t["worker"] for t in tasks.data
-               if "_loss_grad_task" in str(t["key"])}
-    assert len(workers) == min(2, len(X) // rows)
+               if "_loss_grad_share_task" in str(t["key"])}
+    if len(X) // rows > 1:
+        assert len(workers) == 2
 
 
 WEIGHTED_CASES = {
@@ -403,34 +405,76 @@ def test_fit_survives_a_worker_dying(client, digits, rows):
 
 def _grouped_fit(client, X, y, **params):
     """A fit on 32 blocks of 15 rows, so that a round's tasks each run
-    several blocks (``_group_size``); returns the model and how many
-    grouped tasks ran."""
+    several blocks (``_shares``); returns the model and how many share
+    tasks ran."""
     model = fastbp_dask.MLPClassifier(**_small(local_batches=1, max_iter=2,
                                                **params))
     with distributed.get_task_stream(client) as tasks:
         model.fit(*_blocks(X, y, rows=len(y) // 32))
-    return model, _task_names(tasks).count("_local_steps_group_task")
+    return model, _task_names(tasks).count("_local_steps_share_task")
 
 
-def test_grouped_round_tasks_give_the_fit_of_a_task_per_block(
+def test_shared_round_tasks_give_the_fit_of_a_task_per_block(
         client, one_worker_client, digits, monkeypatch):
-    """Several blocks per task (aligned runs of the block order, whose sum
-    is a subtree of the round's tree) fit bitwise what a task per block
-    fits, on 2 workers (16 blocks a task) and on 1 (32 blocks a task)."""
+    """Shares of the blocks in one task each (whose sums are parts of the
+    round's tree, merged by further tasks) fit bitwise what a task per
+    block fits, on 2 workers (16 blocks a task) and on 1 (32 blocks a
+    task, no merge)."""
     from fastbp.dask import _trainer
 
     X, y, _, _ = digits
-    grouped, n_grouped = _grouped_fit(client, X, y)
-    assert n_grouped > 0
+    shared, n_shared = _grouped_fit(client, X, y)
     with one_worker_client.as_current():
         on_one, n_on_one = _grouped_fit(one_worker_client, X, y)
-    assert n_on_one > 0
-    monkeypatch.setattr(_trainer, "_group_size", lambda n_blocks, n_slots: 1)
+    monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
+        range(b, b + 1) for b in range(n_blocks)])
     single, n_single = _grouped_fit(client, X, y)
-    assert n_single == 0
+    assert n_single > 0
+    assert n_shared * 16 == n_single and n_on_one * 32 == n_single
     for other in (on_one, single):
-        _assert_same_weights(grouped, other)
-        assert grouped.loss_curve_ == other.loss_curve_
+        _assert_same_weights(shared, other)
+        assert shared.loss_curve_ == other.loss_curve_
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_weights_sent_in_a_task_of_their_own_fit_the_same(
+        client, digits, monkeypatch, solver):
+    """Weights above ``_INLINE_BYTES`` go to the workers in a task of
+    their own (``_send``) instead of inside each round task: the same
+    fit, bitwise."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    params = _small(solver=solver, max_iter=3)
+    with distributed.get_task_stream(client) as tasks:
+        inline = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert "_weights_task" not in _task_names(tasks)
+    monkeypatch.setattr(_trainer, "_INLINE_BYTES", 0)
+    with distributed.get_task_stream(client) as tasks:
+        sent = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert "_weights_task" in _task_names(tasks)
+    _assert_same_weights(inline, sent)
+    assert inline.loss_ == sent.loss_
+
+
+def test_shares_cut_the_blocks_evenly_on_aligned_runs():
+    from fastbp.dask._trainer import _group_size, _shares
+
+    for n_slots in (1, 2, 3, 8):
+        for n_blocks in range(1, 300):
+            shares = _shares(n_blocks, n_slots)
+            g = _group_size(n_blocks, n_slots)
+            # Contiguous, in order, covering every block once.
+            assert [b for share in shares for b in share] == list(
+                range(n_blocks))
+            assert len(shares) <= n_slots
+            assert all(share.start % g == 0 for share in shares)
+            # As even as ceil allows where runs are single blocks.
+            if g == 1:
+                assert max(map(len, shares)) == -(-n_blocks // n_slots)
+    assert [len(s) for s in _shares(10, 2)] == [6, 4]
+    assert [len(s) for s in _shares(3, 2)] == [2, 1]
+    assert [len(s) for s in _shares(64, 1)] == [64]
 
 
 @pytest.fixture(scope="module")
@@ -446,11 +490,11 @@ def unstolen_client(client):
         yield unstolen
 
 
-def test_grouped_round_tasks_find_their_blocks_on_their_worker(
+def test_round_shares_find_their_blocks_on_their_worker(
         unstolen_client):
     """Blocks placed alternately (as Dask places them) are copied once so
-    that each worker holds one contiguous share of the aligned runs; a
-    round task is then sent where its blocks are."""
+    that each worker holds one contiguous share of the blocks; a round
+    task is then sent where its blocks are."""
     from fastbp.dask import _data
     from fastbp.dask._trainer import _colocated, _group_size
 
@@ -482,11 +526,19 @@ def test_grouped_round_tasks_find_their_blocks_on_their_worker(
         assert moved.Y[b].result()[0, 0] == b
     kept = sum(m is x for m, x in zip(moved.X, X))
     assert kept >= n_blocks // 2
-    # Blocks not grouped (3 on 2 workers): nothing moves.
-    assert _group_size(3, 2) == 1
-    same, none = _colocated(client, _data.Blocks(X[:3], Y[:3], None,
-                                                 [3] * 3), 2)
-    assert none is None and same.X == X[:3]
+    # A block per share (2 blocks on 2 workers): nothing moves.
+    same, none = _colocated(client, _data.Blocks(X[:2], Y[:2], None,
+                                                 [3] * 2), 2)
+    assert none is None and same.X == X[:2]
+    # 3 blocks on 2 workers: shares of 2 and 1, block 1 joins block 0
+    # (and block 2, on the first worker too, goes to the second).
+    three, where = _colocated(client, _data.Blocks(X[:3], Y[:3], None,
+                                                   [3] * 3), 2)
+    assert where == [workers[0], workers[0], workers[1]]
+    distributed.wait(three.X)
+    who_has = client.who_has(three.X)
+    assert all(w in who_has[x.key] for w, x in zip(where, three.X))
+    assert [x.result()[0, 0] for x in three.X] == [0, 1, 2]
 
 
 def test_tree_pairs_level_by_level_as_the_items_come():
@@ -1018,14 +1070,30 @@ def _partial(value, rows):
     return weighted_sum(np.full((2, 3), value), rows, int(rows), value)
 
 
-def test_tree_reduction_adds_in_a_fixed_order_on_the_workers(client):
+def _partials_task(sent, first, blocks, final):
     from fastbp.dask._blocks import add_weighted_sums
-    from fastbp.dask._trainer import _reduce_tree
+    from fastbp.dask._trainer import _share_sum
+
+    return _share_sum(first, (_partial(*args) for args in blocks),
+                      add_weighted_sums, final)
+
+
+@pytest.mark.parametrize("n_slots", [1, 2, 3, 4, 7])
+def test_round_total_adds_in_a_fixed_order_on_the_workers(client, n_slots):
+    """Whatever the shares (one to seven tasks of 7 blocks), the total is
+    the one tree over the block order, bitwise."""
+    from fastbp.dask._blocks import add_weighted_sums
+    from fastbp.dask._trainer import _round_total
 
     values = [0.1 * (b + 1) ** 3 for b in range(7)]
-    futures = [client.submit(_partial, v, b + 1, pure=False)
-               for b, v in enumerate(values)]
-    total = _reduce_tree(client, futures, add_weighted_sums).result()
+    blocks = [(v, b + 1) for b, v in enumerate(values)]
+    with distributed.get_task_stream(client) as tasks:
+        total = _round_total(client, _partials_task, None, blocks, n_slots,
+                             None, add_weighted_sums)
+    names = _task_names(tasks)
+    # A task per share, the merges but the last (the client's) in tasks.
+    assert names.count("_partials_task") == n_slots
+    assert names.count("_merge_task") == max(n_slots - 2, 0)
     # ((0 + 1) + (2 + 3)) + ((4 + 5) + 6), in float64.
     leaves = [_partial(v, b + 1) for b, v in enumerate(values)]
     add = add_weighted_sums

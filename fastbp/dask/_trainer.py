@@ -1,16 +1,17 @@
 """One network trained data-parallel on a Dask cluster.
 
 The training rows stay where Dask put them: one block per chunk of rows,
-persisted on the workers. Each solver step is a round of tasks, one per
-block, run by Dask wherever the block is; only the weights go out (fetched
-by every worker once per round) and, once the workers have added up the
-blocks' sums, one total per round comes back.
+persisted on the workers (a worker thread's share of them copied to one
+worker once per fit). Each solver step is a round of tasks, one per worker
+thread, each running a contiguous share of the blocks where they are; only
+the weights go out (once to every worker) and, once the workers have added
+up the blocks' sums, two partial totals per round come back.
 
 * L-BFGS: a round computes every block's loss sum and gradient sum with the
-  compiled kernels; the client adds them in block order, adds the L2 term
-  and hands loss and gradient to scipy's L-BFGS-B. This is the exact
-  full-batch objective of the in-memory fit: the two differ only by the
-  order of summation.
+  compiled kernels; they are added in block order, and the client adds
+  the L2 term and hands loss and gradient to scipy's L-BFGS-B. This is the
+  exact full-batch objective of the in-memory fit: the two differ only by
+  the order of summation.
 * SGD and Adam: synchronous local SGD with periodic averaging (Zinkevich et
   al. 2010; Lin et al. 2020) and an outer optimizer (SlowMo, Wang et al.
   2020; DiLoCo, Douillard et al. 2023). The mini-batch is split among the
@@ -33,19 +34,20 @@ blocks' sums, one total per round comes back.
   ``final_local_batches`` mini-batches, taking back most of what the
   blocks' drift cost the loss.
 
-Every reduction is a fixed binary tree of small tasks over the block order
-(``_reduce_tree``), in float64: the client receives one result per round,
-whatever the number of blocks, and the sum does not depend on which worker
-computed which block. Where the blocks outnumber the worker threads, one
-task of a round runs an aligned run of a power of two blocks and adds their
-results up itself, in the same tree (``_group_size``: the largest runs that
-still share the blocks about evenly among the threads): the Dask
-scheduler, which spends a few milliseconds of its one thread on every task,
-handles one or two tasks per thread instead of two per block, and the sum
-is the same. Each worker is
-given one contiguous share of those runs, their blocks copied to it once
-per fit (``_colocated``), and the tree's adds run where their operands are:
-a round moves the weights out and a few partial sums, not blocks.
+Every reduction is a fixed binary tree over the block order (``_tree``),
+in float64, whose parts the workers add up: a round runs one task per
+worker thread, each a contiguous share of the blocks (``_shares``) that
+adds up its blocks' results as they come, and a tree of merge tasks over
+the shares finishes the sum but for the last merge, the client's
+(``_round_total``). The client receives at most two results per round,
+whatever the number of blocks, and the sum does not depend on how the
+blocks were shared out or which worker computed which. Dask's scheduler
+spends a few milliseconds of its one thread on every task: a round is a
+task per thread (the weights inside, unless large: ``_send``) and two
+fewer merges, not two tasks per block. Each share's blocks are copied to
+one worker once per fit (``_colocated``) and the merges run where their
+left operand is: a round moves the weights out and a few partial sums,
+not blocks.
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
@@ -168,36 +170,59 @@ def _block_seed(base, stream, *numbers):
                .generate_state(1)[0])
 
 
+# What every block of a round starts from (the weights) travels inside each
+# round task's message, through the scheduler, up to this many bytes;
+# larger, it goes once to one worker in a task of its own (``_send``) that
+# the round's tasks wait for and the other workers fetch from. That task
+# costs a round a trip through the scheduler: on a 2-worker LocalCluster,
+# 10 blocks, network (64,) (35 kB of weights), the fit to a target took
+# 1.49 / 1.61 s on 1 / 2 workers with it and 1.08 / 1.48 s inline (medians
+# of 2), while for a (512, 256) network (6.4 MB) the two ways took the same
+# time within the noise (benchmarks/results/dask_blocks.md, "a task per
+# worker thread"). Far below the 10 MB from which Dask warns of a large
+# graph.
+_INLINE_BYTES = 1 << 20
+
+
 def _weights_task(weights):
     return weights
 
 
 def _send(client, weights):
-    """A future of ``weights`` for the round's tasks.
+    """``weights`` (an array, or a tuple of arrays and numbers), what every
+    block of a round starts from, for the round's tasks: inline when small
+    (``_INLINE_BYTES``), else the future of a task that returns them.
 
-    A task that returns its argument rather than ``client.scatter``: the
-    scheduler keeps the task, so if the worker holding the weights dies
-    Dask computes them again elsewhere, as it does for the data blocks (a
-    scattered array would be lost with its worker). The other workers fetch
-    them from the first, as they would scattered data.
+    A task rather than ``client.scatter``: the scheduler keeps the task,
+    so if the worker holding the weights dies Dask computes them again
+    elsewhere, as it does for the data blocks (a scattered array would be
+    lost with its worker). The other workers fetch them from the first,
+    as they would scattered data.
     """
+    items = weights if isinstance(weights, tuple) else (weights,)
+    if sum(getattr(item, "nbytes", 0) for item in items) <= _INLINE_BYTES:
+        return weights
     return client.submit(_weights_task, weights, pure=False)
 
 
-def _loss_grad_task(X, Y, sample_weight, params, spec):
+def _loss_grad_task(sent, X, Y, sample_weight, spec):
+    """One block's loss and gradient sums at the round's parameters
+    ``sent``."""
     layer_units, hidden, out, loss_param = spec
-    return block_loss_grad(X, Y, sample_weight, params, layer_units, hidden,
+    return block_loss_grad(X, Y, sample_weight, sent, layer_units, hidden,
                            out, loss_param)
 
 
-def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
-                      batch, shuffle, spec, first_row, mean_gradient=None,
-                      pooled_noise=0.0):
+def _local_steps_task(sent, X, Y, sample_weight, seed, start, stop, batch,
+                      shuffle, spec, first_row, pooled_noise=0.0):
     """One block's share of a round: its rows ``order[start:stop]`` in
     mini-batches, where ``order`` is the block's permutation for this
-    epoch; ``batch`` is the block's ``(batch_size, alpha)``; the block's
-    rows are rows ``first_row, ...`` of the training data (dropout's
-    key); ``mean_gradient``, ``pooled_noise``: see ``block_local_steps``."""
+    epoch; ``sent``: the round's ``(weights, step, mean_gradient)``;
+    ``batch`` is the block's ``(batch_size, alpha)``; the block's rows are
+    rows ``first_row, ...`` of the training data (dropout's key);
+    ``pooled_noise``: see ``block_local_steps`` (the mean gradient is taken
+    where it is above 1)."""
+    weights, step, mean_gradient = sent
     layer_units, hidden, out, loss_param, solver, hyper, dropout = spec
     batch_size, alpha = batch
     order = np.arange(len(Y), dtype=np.int64)
@@ -209,8 +234,32 @@ def _local_steps_task(X, Y, sample_weight, weights, step, seed, start, stop,
     weights, step, loss_sum = block_local_steps(
         X, Y, sample_weight, order[start:stop], batch_size, weights, step,
         layer_units, hidden, out, loss_param, alpha, solver, hyper,
-        dropout, mean_gradient, pooled_noise)
+        dropout, mean_gradient if pooled_noise > 1 else None, pooled_noise)
     return weighted_sum(weights, stop - start, step, loss_sum)
+
+
+def _push(stack, value, start, count, pair):
+    """Put ``value``, the sum of the aligned run of ``count`` (a power of
+    two) items from ``start``, on ``stack``, a list of such runs in item
+    order, pairing it with its sibling in the tree of :func:`_tree` (the
+    run of ``count`` items before it, starting at a multiple of
+    ``2 * count``) while that is on top. Pushed in order, a stack holds the
+    largest aligned runs that its items make up."""
+    while (stack and stack[-1][2] == count and stack[-1][1] + count == start
+           and stack[-1][1] % (2 * count) == 0):
+        left, start, _ = stack.pop()
+        value = pair(left, value)
+        count *= 2
+    stack.append((value, start, count))
+
+
+def _fold(stack, pair):
+    """The total of a stack of runs covering all the items: the runs left
+    over (one per binary digit of their number) paired from the right."""
+    value = stack.pop()[0]
+    while stack:
+        value = pair(stack.pop()[0], value)
+    return value
 
 
 def _tree(items, pair):
@@ -221,69 +270,126 @@ def _tree(items, pair):
     at a multiple of 2**k) is one of its subtrees, as is the run's last
     part.
 
-    Combined as the items come: a stack of partial results, the top two
-    paired while they cover equal runs, the runs left over (one per binary
-    digit of n) paired from the right at the end -- the same pairs as the
+    Combined as the items come (:func:`_push`), the runs left over paired
+    from the right at the end (:func:`_fold`) -- the same pairs as the
     levels' (tests/test_dask_trainer.py checks 1 to 69 items), with at
-    most log2(n) + 1 partial results held."""
-    stack = []  # (result, number of items it covers)
-    for item in items:
-        top = (item, 1)
-        while stack and stack[-1][1] == top[1]:
-            left = stack.pop()
-            top = (pair(left[0], top[0]), left[1] + top[1])
-        stack.append(top)
-    result = stack.pop()[0]
-    while stack:
-        result = pair(stack.pop()[0], result)
-    return result
+    most log2(n) + 1 partial results held. A contiguous part of the items
+    reduces on its own to a stack of runs, and stacks of consecutive parts
+    merge (:func:`_merge_task`): the round's tasks each add up a share of
+    the blocks, and the total is still this tree's."""
+    stack = []
+    for i, item in enumerate(items):
+        _push(stack, item, i, 1, pair)
+    return _fold(stack, pair)
 
 
-def _reduce_tree(client, futures, combine, workers=None):
-    """The futures' results added up on the workers, ``combine(left,
-    right)`` in the fixed tree of :func:`_tree`, so the total does not
-    depend on which worker computed what; the client receives one result,
-    not one per block. ``workers``: the worker each future is computed on,
-    where the caller chose it (``_colocated``); each add then runs where
-    its left operand is (elsewhere only if that worker is gone), so that
-    a worker's run of operands is added up without leaving it. Returns
-    the future of the total."""
-    if workers is None:
-        return _tree(futures, lambda left, right: client.submit(
-            combine, left, right, pure=False))
+def _share_sum(first, results, pair, final):
+    """Blocks ``first, first + 1, ...``'s ``results``, as they come, as a
+    stack of runs of the round's tree (:func:`_push`); ``final``: the
+    share is the whole round, and its total is returned."""
+    stack = []
+    for i, result in enumerate(results):
+        _push(stack, result, first + i, 1, pair)
+    return _fold(stack, pair) if final else stack
 
-    def pair(left, right):
-        return (client.submit(combine, left[0], right[0], pure=False,
-                              workers=[left[1]], allow_other_workers=True),
+
+def _local_steps_share_task(sent, first, blocks, final):
+    """A contiguous share of a round's blocks in one task:
+    ``_local_steps_task`` of each (its arguments after ``sent`` in
+    ``blocks``), added up in the round's tree as they come, each block's
+    result (weights and optimizer state in float64) added into one the
+    task owns."""
+    return _share_sum(first, (_local_steps_task(sent, *args)
+                              for args in blocks),
+                      functools.partial(add_weighted_sums, in_place=True),
+                      final)
+
+
+def _loss_grad_share_task(sent, first, blocks, final):
+    """``_loss_grad_task`` over a contiguous share of the blocks, added up
+    as :func:`_local_steps_share_task` adds its blocks."""
+    return _share_sum(first, (_loss_grad_task(sent, *args)
+                              for args in blocks), add_loss_grads, final)
+
+
+def _merge_task(left, right, combine, final):
+    """Two consecutive shares' stacks of runs (:func:`_share_sum`) merged,
+    their sibling runs added by ``combine`` (into new arrays: a task's
+    arguments are not its own to change); ``final``: the total."""
+    stack = list(left)
+    for piece in right:
+        _push(stack, *piece, combine)
+    return _fold(stack, combine) if final else stack
+
+
+def _round_total(client, share_task, sent, blocks, n_slots, workers,
+                 combine):
+    """A round over ``blocks`` (each block's arguments for ``share_task``,
+    in block order): its total.
+
+    The blocks are cut into contiguous shares (:func:`_shares`), one task
+    each, given ``sent`` (what every block starts from, ``_send``); each
+    share adds up its blocks in the round's tree (:func:`_tree`), the
+    shares' partial sums are merged in a tree of tasks over the share
+    order (:func:`_merge_task`), and the client merges the last two: the
+    total does not depend on the number of shares or on which worker
+    computed what, and the client receives at most two results, not one
+    per block. ``workers``: the worker each block lies on where the
+    caller chose it (``_colocated``), or None; a share runs where its
+    first block lies and a merge where its left operand is (elsewhere
+    only if that worker is gone), so that a worker's blocks are added up
+    without leaving it."""
+    shares = _shares(len(blocks), n_slots)
+    parts = []
+    for share in shares:
+        worker = None if workers is None else workers[share.start]
+        parts.append((client.submit(
+            share_task, sent, share.start, blocks[share.start:share.stop],
+            len(shares) == 1, pure=False, **_placed(worker)), worker))
+    if len(parts) == 1:
+        return parts[0][0].result()
+    n_pairs = [0]
+
+    def merge(left, right):
+        n_pairs[0] += 1
+        if n_pairs[0] == len(parts) - 1:  # the root: on the client
+            return client.gather([left[0], right[0]]), None
+        return (client.submit(_merge_task, left[0], right[0], combine,
+                              False, pure=False, **_placed(left[1])),
                 left[1])
 
-    return _tree(zip(futures, workers), pair)[0]
+    (left, right), _ = _tree(parts, merge)
+    return _merge_task(left, right, combine, True)
+
+
+def _placed(worker):
+    """``client.submit``'s arguments that run a task on ``worker`` where
+    it can (anywhere if None, or if that worker is gone)."""
+    if worker is None:
+        return {}
+    return {"workers": [worker], "allow_other_workers": True}
 
 
 # How many times the mean number of blocks one slot's share of a round may
-# hold when blocks are grouped (``_group_size``). A round's fixed cost is
-# per task: on a 2-worker LocalCluster (adam, 15 epochs, network (64,),
-# 50,000 rows) grouping into 1-2 tasks per worker instead of at least 4
-# (from 8 blocks per worker on, a task per block below) took the fit from
-# 7.1 / 10.4 / 14.8 s to 6.0 / 8.8 / 9.9 s on 4 / 10 / 64 blocks, and 2
-# epochs of a (512, 256) network on 12,800 x 784 rows from 8.0 / 10.8 s to
-# 5.7 / 6.1 s on 10 / 12 blocks (benchmarks/dask_round_tasks.py; results
-# in benchmarks/results/dask_blocks.md, "round tasks"). A share above the
-# mean is what a round whose compute dominates pays: at most 1.25 times it.
+# hold (``_group_size``). A round's fixed cost is per task (the scheduler's
+# and the workers' ~1 ms each, benchmarks/results/dask_blocks.md): a round
+# runs one task per slot, a contiguous share of the blocks
+# (``_round_total``); on a 2-worker LocalCluster (adam, 15 epochs, network
+# (64,), 50,000 rows in 10 blocks) that took the fit from 6.29 s with a
+# task per aligned pair of blocks to 3.66 s (benchmarks/dask_round_tasks.py).
+# The shares end on multiples of the largest power of two that keeps them
+# this even, so that few partial sums of the round's tree cross from one
+# share to the next. A share above the mean is what a round whose compute
+# dominates pays: at most 1.25 times it.
 _MAX_SHARE = 1.25
 
 
 def _group_size(n_blocks, n_slots):
-    """Blocks per round task: the largest power of two g whose aligned runs
-    of g blocks, cut into contiguous shares of ceil(runs / n_slots) runs,
-    give every slot (a worker thread) a share, none of more than
-    _MAX_SHARE times the mean, n_blocks / n_slots blocks; 1, a task per
-    block, when no g > 1 does.
-
-    A task's blocks are an aligned run of the block order, whose tree sum
-    is a subtree of the round's (``_tree``): the total is the same whatever
-    g, so results do not depend on the number of slots it is chosen
-    from."""
+    """The alignment of the round's shares: the largest power of two g
+    whose aligned runs of g blocks, cut into contiguous shares of
+    ceil(runs / n_slots) runs, give every slot (a worker thread) a share,
+    none of more than _MAX_SHARE times the mean, n_blocks / n_slots
+    blocks; 1 when no g > 1 does."""
     n_slots = max(n_slots, 1)
     best, g = 1, 2
     while g <= n_blocks:
@@ -296,6 +402,20 @@ def _group_size(n_blocks, n_slots):
     return best
 
 
+def _shares(n_blocks, n_slots):
+    """The blocks of each task of a round, as ranges: at most one
+    contiguous share per slot, whole runs of ``_group_size`` blocks.
+
+    Any cut gives the same total (the shares' sums are parts of the
+    round's tree, :func:`_tree`), so results do not depend on the number
+    of slots it is chosen from."""
+    g = _group_size(n_blocks, n_slots)
+    runs = -(-n_blocks // g)
+    share = g * -(-runs // max(n_slots, 1))
+    return [range(start, min(start + share, n_blocks))
+            for start in range(0, n_blocks, share)]
+
+
 def _slots(client):
     """Tasks the cluster runs at once: its workers' threads."""
     return sum(w.get("nthreads", 1)
@@ -303,50 +423,50 @@ def _slots(client):
 
 
 def _colocated(client, train, n_slots):
-    """``train`` with the blocks of each grouped round task on one worker,
-    and that worker for each block (None when blocks are not grouped).
+    """``train`` with the blocks of each round task's share on one worker,
+    and that worker for each block (None when every share is one block).
 
-    A round task runs an aligned run of blocks (``_group_size``), but Dask
-    places a data set's blocks without regard to those runs (on a
+    A round task runs a contiguous share of the blocks (``_shares``), but
+    Dask places a data set's blocks without regard to those shares (on a
     LocalCluster of 2 workers, alternately), so every such task would
-    fetch the run's blocks held elsewhere -- in every round, since Dask
-    drops the extra copies again. Here the runs are cut into one
-    contiguous share per worker, each share goes to the worker that holds
-    most of its blocks, and its other blocks are copied there, once per
-    fit. The round's tree then adds each worker's share where it lies
-    (``_reduce_tree``): a round moves the weights to each worker and
-    ``workers - 1`` partial sums between them, whatever the blocks. Where
-    the data lie changes no result: the sums' tree is the block order's.
-    The copies' worker restrictions are loose, so that a lost worker's
-    share is recomputed elsewhere; Dask's work stealing may then still
-    run a copy where its block already is (a block of a few bytes, say),
-    and the round task fetches that block as before.
+    fetch the share's blocks held elsewhere -- in every round, since Dask
+    drops the extra copies again. Here each share goes to the worker that
+    holds most of its blocks among those with a thread free (a worker
+    takes as many shares as it has threads), and its other blocks are
+    copied there, once per fit. The round's merges then run where their
+    left operand lies (``_round_total``): a round moves the weights to
+    each worker and a few partial sums between them, whatever the blocks.
+    Where the data lie changes no result: the sums' tree is the block
+    order's. The copies' worker restrictions are loose, so that a lost
+    worker's share is recomputed elsewhere; Dask's work stealing may then
+    still run a copy where its block already is (a block of a few bytes,
+    say), and the round task fetches that block as before.
     """
-    g = _group_size(len(train), n_slots)
-    workers = sorted(client.scheduler_info()["workers"])
-    if g == 1 or not workers:
+    shares = _shares(len(train), n_slots)
+    threads = {address: info.get("nthreads", 1) for address, info
+               in sorted(client.scheduler_info()["workers"].items())}
+    if len(shares) == len(train) or not threads:
         return train, None
     parts = [train.X, train.Y] + ([] if train.sample_weight is None
                                   else [train.sample_weight])
     futures = [f for part in parts for f in part]
     wait(futures)
     who_has = client.who_has(futures)
-    runs = -(-len(train) // g)
-    share = g * -(-runs // len(workers))  # blocks per worker
-    free = list(workers)
+    free = dict(threads)
     block_workers = []
-    for start in range(0, len(train), share):
-        blocks = range(start, min(start + share, len(train)))
+    for share in shares:
+        if not any(free.values()):  # more shares than threads
+            free = dict(threads)
         held = collections.Counter(
-            w for b in blocks for w in who_has.get(train.X[b].key, ()))
-        worker = max(free, key=lambda w: held[w])
-        free.remove(worker)
-        block_workers += [worker] * len(blocks)
+            w for b in share for w in who_has.get(train.X[b].key, ()))
+        worker = max((w for w in free if free[w]), key=lambda w: held[w])
+        free[worker] -= 1
+        block_workers += [worker] * len(share)
 
     def moved(futures):
         return [f if block_workers[b] in who_has.get(f.key, ()) else
-                client.submit(_data._identity, f, workers=[block_workers[b]],
-                              allow_other_workers=True, pure=False)
+                client.submit(_data._identity, f, pure=False,
+                              **_placed(block_workers[b]))
                 for b, f in enumerate(futures)]
 
     colocated = copy.copy(train)
@@ -354,16 +474,6 @@ def _colocated(client, train, n_slots):
     if train.sample_weight is not None:
         colocated.sample_weight = moved(train.sample_weight)
     return colocated, block_workers
-
-
-def _local_steps_group_task(blocks):
-    """Several blocks' shares of a round in one task: ``_local_steps_task``
-    of each (its arguments in ``blocks``, in block order), their results
-    added up in the round's tree order as they come (``_tree``): at most
-    log2(blocks) + 1 results held at once, each block's result (the
-    weights and optimizer state in float64) added into one the task owns."""
-    return _tree((_local_steps_task(*args) for args in blocks),
-                 functools.partial(add_weighted_sums, in_place=True))
 
 
 def _outer_learning_rate(setting, n_blocks):
@@ -684,16 +794,16 @@ class _DaskMLP:
         spec = self._spec()
         alpha = float(self.alpha)
         train = self._training_blocks(client, train)
+        n_slots = _slots(client)
+        train, block_workers = _colocated(client, train, n_slots)
+        blocks = [(X, Y, train.weights_of(b), spec)
+                  for b, (X, Y) in enumerate(zip(train.X, train.Y))]
 
         def loss_grad(x):
             params[...] = x
-            weights = _send(client, params.copy())
-            futures = [client.submit(_loss_grad_task, X, Y,
-                                     train.weights_of(b), weights, spec,
-                                     pure=False)
-                       for b, (X, Y) in enumerate(zip(train.X, train.Y))]
-            loss_sum, grad_sum, weight_sum = _reduce_tree(
-                client, futures, add_loss_grads).result()
+            loss_sum, grad_sum, weight_sum = _round_total(
+                client, _loss_grad_share_task, _send(client, params.copy()),
+                blocks, n_slots, block_workers, add_loss_grads)
             return finish_loss_grad(loss_sum, grad_sum, weight_sum, params,
                                     spec[0], alpha)
 
@@ -819,47 +929,34 @@ class _DaskMLP:
         weighted by rows, in a tree over the block order; the client takes
         the mean state and moves the parameters by the outer optimizer's
         step (Nesterov ``momentum``) on the mean change; ``n_slots`` only
-        sets how many blocks one task runs (``_group_size``),
-        ``block_workers`` where a task of several blocks runs
+        sets how the blocks are shared among the round's tasks
+        (``_shares``), ``block_workers`` where each block lies
         (``_colocated``). Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
-        weights = _send(client, weights)
         active = [b for b, n in enumerate(train.sizes)
                   if n > r * round_rows[b]]
         batch_size = self._batch_size(train.n_samples)
         if mean_gradient is None or len(active) < 2:
+            mean_gradient = None
             noise = [0.0] * len(batches)
         else:
-            mean_gradient = _send(client, mean_gradient)
             # A block's gradient has its batch's noise: batch_size / rows
             # times the mini-batch's.
             noise = [batch_size / rows for rows, _ in batches]
+        sent = _send(client, (weights, step, mean_gradient))
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         blocks = [
-            (train.X[b], train.Y[b], train.weights_of(b), weights, step,
-             seeds[b], r * round_rows[b],
+            (train.X[b], train.Y[b], train.weights_of(b), seeds[b],
+             r * round_rows[b],
              min((r + 1) * round_rows[b], train.sizes[b]), batches[b],
-             self.shuffle, spec, int(first_rows[b]),
-             mean_gradient if noise[b] > 1 else None, noise[b])
+             self.shuffle, spec, int(first_rows[b]), noise[b])
             for b in active]
-        g = _group_size(len(blocks), n_slots)
-        task_workers = None
-        if g == 1:
-            futures = [client.submit(_local_steps_task, *args, pure=False)
-                       for args in blocks]
-        else:
-            if block_workers is not None:
-                task_workers = [block_workers[active[i]]
-                                for i in range(0, len(blocks), g)]
-            futures = [client.submit(
-                _local_steps_group_task, blocks[i:i + g], pure=False,
-                workers=(None if task_workers is None
-                         else [task_workers[i // g]]),
-                allow_other_workers=True)
-                for i in range(0, len(blocks), g)]
-        total = _reduce_tree(client, futures, add_weighted_sums,
-                             task_workers).result()
+        total = _round_total(
+            client, _local_steps_share_task, sent, blocks, n_slots,
+            None if block_workers is None else [block_workers[b]
+                                                for b in active],
+            add_weighted_sums)
         mean, mean_as_params = mean_weights(total, params.dtype)
         if len(active) > 1:
             # A round of one block averages nothing: its weights are taken
@@ -1112,11 +1209,12 @@ _DASK_NOTES = """
     ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks,
     whose blocks are numpy arrays or scipy.sparse matrices (each sparse
     block is read as CSR by the kernels of in-memory sparse fits), and
-    trains on the current ``distributed.Client``. Every block is one task per
-    round, run where Dask holds the block; only the weights (and Adam's or
-    SGD's state) go to the workers, the blocks' sums are added up on the
-    workers in a fixed binary tree over the block order, and one total comes
-    back to the client. 'lbfgs' steps scipy's L-BFGS-B over the exact
+    trains on the current ``distributed.Client``. A round runs one task per
+    worker thread, each a contiguous share of the blocks on the worker
+    holding them (copied there once per fit); only the weights (and Adam's
+    or SGD's state) go to the workers, the blocks' sums are added up on the
+    workers in a fixed binary tree over the block order, and the shares'
+    last two partial sums come back to the client. 'lbfgs' steps scipy's L-BFGS-B over the exact
     full-batch loss and gradient, so it finds the same model as the
     in-memory fit up to rounding; 'sgd' and 'adam' average the blocks'
     weights every ``local_batches`` mini-batches and move the model by an
