@@ -323,7 +323,7 @@ def _merge_task(left, right, combine, final):
 
 
 def _round_total(client, share_task, sent, blocks, n_slots, workers,
-                 combine):
+                 combine, held=None):
     """A round over ``blocks`` (each block's arguments for ``share_task``,
     in block order): its total.
 
@@ -338,7 +338,14 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
     caller chose it (``_colocated``), or None; a share runs where its
     first block lies and a merge where its left operand is (elsewhere
     only if that worker is gone), so that a worker's blocks are added up
-    without leaving it."""
+    without leaving it.
+
+    ``held``: a list the caller keeps from round to round; it holds this
+    round's futures until the next round's tasks are submitted. The client
+    sends its messages to the scheduler in batches at most one per 10 ms:
+    released between two rounds, the futures would cost the next round's
+    submission a wait (on 10 blocks, 2 workers, network (64,): 24-25 ms a
+    round, 21 ms held; benchmarks/results/dask_blocks.md)."""
     shares = _shares(len(blocks), n_slots)
     parts = []
     for share in shares:
@@ -346,6 +353,8 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
         parts.append((client.submit(
             share_task, sent, share.start, blocks[share.start:share.stop],
             len(shares) == 1, pure=False, **_placed(worker)), worker))
+    if held is not None:
+        held[:] = [sent] + [future for future, _ in parts]
     if len(parts) == 1:
         return parts[0][0].result()
     n_pairs = [0]
@@ -354,9 +363,11 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
         n_pairs[0] += 1
         if n_pairs[0] == len(parts) - 1:  # the root: on the client
             return client.gather([left[0], right[0]]), None
-        return (client.submit(_merge_task, left[0], right[0], combine,
-                              False, pure=False, **_placed(left[1])),
-                left[1])
+        future = client.submit(_merge_task, left[0], right[0], combine,
+                               False, pure=False, **_placed(left[1]))
+        if held is not None:
+            held.append(future)
+        return future, left[1]
 
     (left, right), _ = _tree(parts, merge)
     return _merge_task(left, right, combine, True)
@@ -799,11 +810,13 @@ class _DaskMLP:
         blocks = [(X, Y, train.weights_of(b), spec)
                   for b, (X, Y) in enumerate(zip(train.X, train.Y))]
 
+        held = []  # the last round's futures (``_round_total``)
+
         def loss_grad(x):
             params[...] = x
             loss_sum, grad_sum, weight_sum = _round_total(
                 client, _loss_grad_share_task, _send(client, params.copy()),
-                blocks, n_slots, block_workers, add_loss_grads)
+                blocks, n_slots, block_workers, add_loss_grads, held)
             return finish_loss_grad(loss_sum, grad_sum, weight_sum, params,
                                     spec[0], alpha)
 
@@ -856,6 +869,8 @@ class _DaskMLP:
                 or velocity.shape != params.shape):
             self._outer_velocity = np.zeros(params.shape, dtype=np.float64)
 
+        held = []  # the last round's futures (``_round_total``)
+
         def run_epoch():
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
@@ -874,7 +889,8 @@ class _DaskMLP:
             for r in range(n_rounds):
                 accumulated_loss += self._round(
                     client, train, spec, seeds, r, round_rows, batches,
-                    params, optimizer, momentum, n_slots, block_workers)
+                    params, optimizer, momentum, n_slots, block_workers,
+                    held)
             return accumulated_loss
 
         self._run_epochs(
@@ -920,7 +936,7 @@ class _DaskMLP:
 
     def _round(self, client, train, spec, seeds, r, round_rows, batches,
                params, optimizer, momentum, n_slots=1,
-               block_workers=None):
+               block_workers=None, held=None):
         """Averaging round ``r``: every block b with rows left runs its rows
         ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
         order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
@@ -931,7 +947,8 @@ class _DaskMLP:
         step (Nesterov ``momentum``) on the mean change; ``n_slots`` only
         sets how the blocks are shared among the round's tasks
         (``_shares``), ``block_workers`` where each block lies
-        (``_colocated``). Returns the round's loss sum."""
+        (``_colocated``), ``held`` keeps the round's futures until the next
+        round's (``_round_total``). Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
         active = [b for b, n in enumerate(train.sizes)
@@ -956,7 +973,7 @@ class _DaskMLP:
             client, _local_steps_share_task, sent, blocks, n_slots,
             None if block_workers is None else [block_workers[b]
                                                 for b in active],
-            add_weighted_sums)
+            add_weighted_sums, held)
         mean, mean_as_params = mean_weights(total, params.dtype)
         if len(active) > 1:
             # A round of one block averages nothing: its weights are taken
