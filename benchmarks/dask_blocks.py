@@ -36,7 +36,8 @@ same parameters. Every dask fit records the training loss against wall time
    ``--schedules`` picks the phases (``last:local_batches:momentum``).
 
 The ``final-PxE`` methods are the estimators' own final phase (the last E
-epochs, at most a quarter of them, every P batches without outer momentum;
+epochs, at most a quarter of them, every P batches with half the outer
+momentum, each epoch ending at the mean of its rounds' models;
 ``final-8x10`` is the default); every other method runs without one, as it
 was measured before the phase existed.
 
@@ -129,8 +130,9 @@ METHODS = {
     "pooled-lr/2-o2-lb16": _pooled(0.5, outer=2.0, local_batches=16,
                                    learning_rate_init=0.0005),
     "pooled-lr/4-o4": _pooled(0.5, outer=4.0, learning_rate_init=0.00025),
-    # a final phase (the last E epochs, every P batches, no outer momentum)
-    # after pooled-0.5: final-PxE; final-8x10 is the default
+    # a final phase (the last E epochs, every P batches, half the outer
+    # momentum, each epoch's rounds averaged) after pooled-0.5: final-PxE;
+    # final-8x10 is the default
     "final-8x10": _pooled(0.5, final_local_batches=8, final_epochs=10),
     "final-8x5": _pooled(0.5, final_local_batches=8, final_epochs=5),
     "final-4x5": _pooled(0.5, final_local_batches=4, final_epochs=5),

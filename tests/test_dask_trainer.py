@@ -932,24 +932,90 @@ def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
     assert _rounds_run(tasks) == 3
 
 
-def test_final_phase_is_plain_averaging_at_its_period(client, digits):
-    # The last epoch in the final phase is an epoch at that period without
-    # outer momentum, from the same weights and optimizer state, bitwise
-    # (shuffle=False: the same rows in the same order in both).
+def _round_models(monkeypatch):
+    """Record the model after every averaging round of the fits that
+    follow, in a list returned."""
+    from fastbp.dask import _trainer
+
+    models = []
+    original = _trainer._DaskMLP._round
+
+    def recorded(self, client, train, spec, seeds, r, round_rows, batches,
+                 params, *args, **kwargs):
+        loss = original(self, client, train, spec, seeds, r, round_rows,
+                        batches, params, *args, **kwargs)
+        models.append(params.copy())
+        return loss
+
+    monkeypatch.setattr(_trainer._DaskMLP, "_round", recorded)
+    return models
+
+
+def test_final_phase_epoch_is_its_rounds_mean(client, digits, monkeypatch):
+    """The final phase's epoch is an epoch at its period with half the
+    outer momentum, from the same weights, optimizer state and outer
+    velocity (shuffle=False: the same rows in the same order), bitwise;
+    the model after it is the mean of its rounds' models, summed in
+    float64."""
+    from fastbp.dask._trainer import _RunningMean
+
     X, y, _, _ = digits
     params = _small(max_iter=4, final_epochs=1, shuffle=False, **_PHASED)
+    models = _round_models(monkeypatch)
     phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    phase_rounds = models[3 * 3:]
+    assert len(phase_rounds) == 6
+    mean = _RunningMean()
+    for model in phase_rounds:
+        mean.add(model)
+    assert_array_equal(phased._params, mean.mean(np.float32))
+    assert not np.array_equal(phased._params, phase_rounds[-1])
+
+    models.clear()
     continued = fastbp_dask.MLPClassifier(**dict(
         params, max_iter=3, final_local_batches=None)).fit(*_blocks(X, y))
-    continued.set_params(local_batches=2, outer_momentum=0.0)
+    continued.set_params(local_batches=2, outer_momentum=0.25)
     continued.partial_fit(*_blocks(X, y))
-    _assert_same_weights(phased, continued)
+    assert len(models) == 3 * 3 + 6
+    for got, want in zip(phase_rounds, models[3 * 3:]):
+        assert_array_equal(got, want)
     # Its period is at most the one before it.
     shorter = dict(params, local_batches=1, final_local_batches=1)
     _assert_same_weights(
         fastbp_dask.MLPClassifier(**shorter).fit(*_blocks(X, y)),
         fastbp_dask.MLPClassifier(**dict(shorter, final_local_batches=2))
         .fit(*_blocks(X, y)))
+
+
+def test_final_phase_epochs_go_on_from_the_last_round(client, digits,
+                                                      monkeypatch):
+    """Two final-phase epochs: the second starts from the first's last
+    round, not from its mean, so the rounds are those of a fit without
+    the means."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    params = _small(max_iter=8, final_epochs=2, **_PHASED)
+    models = _round_models(monkeypatch)
+    fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    averaged = list(models)
+    models.clear()
+    monkeypatch.setattr(_trainer, "_RunningMean", _NoMean)
+    fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert len(averaged) == len(models) == 6 * 3 + 2 * 6
+    for got, want in zip(averaged, models):
+        assert_array_equal(got, want)
+
+
+class _NoMean:
+    """A stand-in for ``_RunningMean`` whose mean is the last array
+    added: the fit without the final phase's means."""
+
+    def add(self, array):
+        self.last = array.copy()
+
+    def mean(self, dtype):
+        return self.last.astype(dtype)
 
 
 def test_final_phase_begins_when_training_would_stop(client, digits, capsys):

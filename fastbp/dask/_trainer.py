@@ -30,9 +30,11 @@ up the blocks' sums, two partial totals per round come back.
   outer step is 1 and the momentum 0). An epoch ends when every block has
   used all its rows. A final phase (the last ``final_epochs`` of
   ``max_iter``, at most a quarter of them, or from when the no-improvement
-  rule would have stopped the fit) averages plainly every
-  ``final_local_batches`` mini-batches, taking back most of what the
-  blocks' drift cost the loss.
+  rule would have stopped the fit) averages every ``final_local_batches``
+  mini-batches with half the outer momentum, and each of its epochs ends
+  with the model at the mean of its rounds' models (training goes on from
+  the last round's), taking back most of what the blocks' drift cost the
+  loss.
 
 Every reduction is a fixed binary tree over the block order (``_tree``),
 in float64, whose parts the workers add up: a round runs one task per
@@ -120,19 +122,26 @@ DEFAULT_POOLED_SECOND_MOMENT = True
 
 # The final phase: the last FINAL_EPOCHS epochs of max_iter, at most a
 # quarter of them (or, should the no-improvement rule come first, the epochs
-# after it fires) average every FINAL_LOCAL_BATCHES mini-batches, plainly
-# (outer momentum 0). Between two averagings the blocks drift apart, and the
-# long default period leaves the averaged model's loss above the in-memory
-# fit's: on 64 blocks after 45 epochs 1.20x (classification) and 1.19x
+# after it fires) average every FINAL_LOCAL_BATCHES mini-batches, with
+# FINAL_MOMENTUM_SHARE of the outer momentum, and each of its epochs ends
+# with the model at the mean of its rounds' models (tail averaging, as in
+# Polyak-Ruppert averaging and SWA; training goes on from the last
+# round's). Between two averagings the blocks drift apart, and the long
+# default period leaves the averaged model's loss above the in-memory fit's:
+# on 64 blocks after 45 epochs 1.20x (classification) and 1.19x
 # (regression); averaging every 8 batches throughout gets 1.01x / 1.09x at
-# 6x the time, for the last 10 epochs only 1.05x / 1.02x at 2x
-# (benchmarks/results/dask_blocks.md, "the final phase"). The momentum is
-# off in the phase: with 0.5 kept, regression's loss swung from 1.02x to
-# 2.09x with the phase's length (section 10). At most a quarter: without
-# the momentum a fit learns less per epoch, and a phase of 10 of 15 epochs
-# left regression on 10 blocks at 1.20x where the default ends at 0.95x.
+# 6x the time. The phase gets 1.04x / 1.01x after 15 / 45 epochs for
+# classification, 1.31x / 0.98x for regression, at about 2x the time; on 4
+# and 10 blocks 0.81-0.95x (benchmarks/results/dask_blocks.md, "the final
+# phase, averaged"). On 64 blocks, without the epoch's mean: classification
+# 1.03-1.06x, regression 1.13-1.29x with momentum 0.25-0.5 in the phase,
+# 1.05x and 1.02-1.34x without; with the mean but no momentum 1.04-1.06x and
+# 0.99-1.36x. At most a quarter: with less momentum a fit learns less per
+# epoch, and a phase of 10 of 15 epochs (plain averaging) left regression
+# on 10 blocks at 1.20x where the fit without it ended at 0.95x.
 DEFAULT_FINAL_LOCAL_BATCHES = 8
 DEFAULT_FINAL_EPOCHS = 10
+FINAL_MOMENTUM_SHARE = 0.5
 
 # Seed streams derived from one draw of random_state.
 _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
@@ -517,6 +526,24 @@ def _block_batches(setting, batch_size, alpha, sizes):
     return batches
 
 
+class _RunningMean:
+    """The mean of arrays added one after the other, summed in float64 in
+    the order added."""
+
+    def __init__(self):
+        self.total, self.count = None, 0
+
+    def add(self, array):
+        if self.total is None:
+            self.total = array.astype(np.float64)
+        else:
+            self.total += array
+        self.count += 1
+
+    def mean(self, dtype):
+        return (self.total / self.count).astype(dtype)
+
+
 def _predict_block(X, model, method):
     return getattr(model, method)(X)
 
@@ -870,8 +897,14 @@ class _DaskMLP:
             self._outer_velocity = np.zeros(params.shape, dtype=np.float64)
 
         held = []  # the last round's futures (``_round_total``)
+        # The last round's model while the parameters hold the mean of a
+        # final-phase epoch's rounds (None otherwise).
+        iterate = [None]
 
         def run_epoch():
+            if iterate[0] is not None:  # training goes on from the rounds'
+                params[...] = iterate[0]
+                iterate[0] = None
             solver, hyper = optimizer_settings(optimizer)
             if dropout is not None:
                 dropout.key[1] = self.t_  # this epoch's masks
@@ -883,14 +916,22 @@ class _DaskMLP:
                 self._final_phase = True
             final_phase = self._final_phase
             round_rows, n_rounds = periods[final_phase]
-            momentum = 0.0 if final_phase else float(self.outer_momentum)
+            momentum = float(self.outer_momentum)
+            if final_phase:
+                momentum *= FINAL_MOMENTUM_SHARE
             accumulated_loss = 0.0
             n_slots = _slots(client)
+            models = _RunningMean() if final_phase and n_rounds > 1 else None
             for r in range(n_rounds):
                 accumulated_loss += self._round(
                     client, train, spec, seeds, r, round_rows, batches,
                     params, optimizer, momentum, n_slots, block_workers,
                     held)
+                if models is not None:
+                    models.add(params)
+            if models is not None:
+                iterate[0] = params.copy()
+                params[...] = models.mean(params.dtype)
             return accumulated_loss
 
         self._run_epochs(
@@ -1201,12 +1242,15 @@ _DASK_PARAMS_DOC = """
         False: the plain Adam update in every block.
     final_local_batches : int or None, default=%d
         fastbp.dask only; stochastic solvers only. The averaging period of
-        the final phase (at most ``local_batches``), whose rounds average
-        plainly (no outer momentum): the blocks drift apart between two
-        averagings, and a long period leaves the averaged model's loss above
-        the in-memory fit's; a short period for the last epochs takes most
-        of that back at a fraction of the rounds it would cost throughout.
-        None: no final phase. Not used by ``partial_fit`` or on one block.
+        the final phase (at most ``local_batches``), whose rounds take half
+        the outer momentum and whose epochs each end with the model at the
+        mean of their rounds' models (training goes on from the last
+        round's): the blocks drift apart between two averagings, and a long
+        period leaves the averaged model's loss above the in-memory fit's;
+        a short period for the last epochs, and the mean over an epoch,
+        take most of that back at a fraction of the rounds a short period
+        would cost throughout. None: no final phase. Not used by
+        ``partial_fit`` or on one block.
     final_epochs : int, default=%d
         fastbp.dask only; stochastic solvers only. The final phase's epochs
         at the end of ``max_iter``, at most a quarter of ``max_iter`` (the
@@ -1231,16 +1275,17 @@ _DASK_NOTES = """
     holding them (copied there once per fit); only the weights (and Adam's
     or SGD's state) go to the workers, the blocks' sums are added up on the
     workers in a fixed binary tree over the block order, and the shares'
-    last two partial sums come back to the client. 'lbfgs' steps scipy's L-BFGS-B over the exact
-    full-batch loss and gradient, so it finds the same model as the
-    in-memory fit up to rounding; 'sgd' and 'adam' average the blocks'
-    weights every ``local_batches`` mini-batches and move the model by an
-    outer Nesterov-momentum step on the averaged change
-    (``outer_learning_rate``, ``outer_momentum``), and average plainly and
-    more often in a final phase (``final_local_batches``,
-    ``final_epochs``). Results depend on
-    the data, their chunking and ``random_state``, never on the number of
-    workers or threads. ``early_stopping`` sets ``validation_fraction`` of
+    last two partial sums come back to the client. 'lbfgs' steps scipy's
+    L-BFGS-B over the exact full-batch loss and gradient, so it finds the
+    same model as the in-memory fit up to rounding; 'sgd' and 'adam'
+    average the blocks' weights every ``local_batches`` mini-batches and
+    move the model by an outer Nesterov-momentum step on the averaged
+    change (``outer_learning_rate``, ``outer_momentum``), and average more
+    often in a final phase, each of its epochs ending at the mean of its
+    rounds' models (``final_local_batches``, ``final_epochs``). Results
+    depend on the data, their chunking and ``random_state``, never on the
+    number of workers or threads. ``early_stopping`` sets
+    ``validation_fraction`` of
     each block aside (for a classifier, stratified by class within each
     block where the block allows it).
 
