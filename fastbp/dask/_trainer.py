@@ -286,10 +286,7 @@ def _tree(items, pair):
     reduces on its own to a stack of runs, and stacks of consecutive parts
     merge (:func:`_merge_task`): the round's tasks each add up a share of
     the blocks, and the total is still this tree's."""
-    stack = []
-    for i, item in enumerate(items):
-        _push(stack, item, i, 1, pair)
-    return _fold(stack, pair)
+    return _share_sum(0, items, pair, final=True)
 
 
 def _share_sum(first, results, pair, final):
