@@ -457,6 +457,25 @@ def test_weights_sent_in_a_task_of_their_own_fit_the_same(
     assert inline.loss_ == sent.loss_
 
 
+def test_epoch_orders_are_the_seeds_permutations_within_a_byte_bound():
+    from fastbp.dask._trainer import _OrderCache
+
+    cache = _OrderCache(max_bytes=3 * 8 * 100)
+    for seed in range(5):
+        want = np.arange(100)
+        np.random.RandomState(seed).shuffle(want)
+        assert_array_equal(cache.get(seed, 100), want)
+        assert cache.get(seed, 100) is cache.get(seed, 100)  # kept
+    # The three most recent kept, within the bound.
+    assert list(cache._orders) == [(2, 100), (3, 100), (4, 100)]
+    assert cache._bytes == 3 * 8 * 100
+    # An order larger than the bound is drawn, not kept.
+    want = np.arange(1000)
+    np.random.RandomState(9).shuffle(want)
+    assert_array_equal(cache.get(9, 1000), want)
+    assert (9, 1000) not in cache._orders
+
+
 def test_shares_cut_the_blocks_evenly_on_aligned_runs():
     from fastbp.dask._trainer import _group_size, _shares
 

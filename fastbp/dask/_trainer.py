@@ -63,6 +63,7 @@ import copy
 import functools
 import inspect
 import math
+import threading
 from numbers import Integral, Real
 
 import numpy as np
@@ -234,17 +235,56 @@ def _local_steps_task(sent, X, Y, sample_weight, seed, start, stop, batch,
     weights, step, mean_gradient = sent
     layer_units, hidden, out, loss_param, solver, hyper, dropout = spec
     batch_size, alpha = batch
-    order = np.arange(len(Y), dtype=np.int64)
     if shuffle:
-        np.random.RandomState(seed).shuffle(order)
+        rows = _EPOCH_ORDERS.get(seed, len(Y))[start:stop].copy()
+    else:
+        rows = np.arange(start, stop, dtype=np.int64)
     if dropout is not None:
         dropout = dropout._replace(key=dropout.key.copy())
         dropout.key[2] = first_row
     weights, step, loss_sum = block_local_steps(
-        X, Y, sample_weight, order[start:stop], batch_size, weights, step,
+        X, Y, sample_weight, rows, batch_size, weights, step,
         layer_units, hidden, out, loss_param, alpha, solver, hyper,
         dropout, mean_gradient if pooled_noise > 1 else None, pooled_noise)
     return weighted_sum(weights, stop - start, step, loss_sum)
+
+
+class _OrderCache:
+    """A block's order of rows for an epoch (its ``RandomState(seed)``
+    permutation), kept between the epoch's rounds on the worker: each round
+    takes a slice of it, and drawing it again each round (the generator's
+    seeding most of the cost) took a 10-block round's task on one worker
+    from 8.0 to 10.6 ms (benchmarks/results/dask_blocks.md). The most
+    recently used orders, up to ``max_bytes`` in all; the same for every
+    round, cached or not."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._orders = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # a worker may run several threads
+
+    def get(self, seed, n_rows):
+        key = (seed, n_rows)
+        with self._lock:
+            order = self._orders.get(key)
+            if order is not None:
+                self._orders.move_to_end(key)
+                return order
+        order = np.arange(n_rows, dtype=np.int64)
+        np.random.RandomState(seed).shuffle(order)
+        with self._lock:
+            if key not in self._orders and order.nbytes <= self.max_bytes:
+                self._orders[key] = order
+                self._bytes += order.nbytes
+                while self._bytes > self.max_bytes:
+                    _, evicted = self._orders.popitem(last=False)
+                    self._bytes -= evicted.nbytes
+        return order
+
+
+# 64 MiB: the orders of 8 million rows a worker process.
+_EPOCH_ORDERS = _OrderCache(64 << 20)
 
 
 def _push(stack, value, start, count, pair):
