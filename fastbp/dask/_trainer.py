@@ -455,8 +455,7 @@ def _group_size(n_blocks, n_slots):
     n_slots = max(n_slots, 1)
     best, g = 1, 2
     while g <= n_blocks:
-        runs = -(-n_blocks // g)
-        share = g * -(-runs // n_slots)
+        share = _share_size(n_blocks, n_slots, g)
         if (-(-n_blocks // share) == min(n_slots, n_blocks)
                 and min(share, n_blocks) <= _MAX_SHARE * n_blocks / n_slots):
             best = g
@@ -471,11 +470,16 @@ def _shares(n_blocks, n_slots):
     Any cut gives the same total (the shares' sums are parts of the
     round's tree, :func:`_tree`), so results do not depend on the number
     of slots it is chosen from."""
-    g = _group_size(n_blocks, n_slots)
-    runs = -(-n_blocks // g)
-    share = g * -(-runs // max(n_slots, 1))
+    share = _share_size(n_blocks, n_slots, _group_size(n_blocks, n_slots))
     return [range(start, min(start + share, n_blocks))
             for start in range(0, n_blocks, share)]
+
+
+def _share_size(n_blocks, n_slots, g):
+    """Blocks in one slot's share of the aligned runs of ``g`` blocks:
+    ceil(runs / n_slots) runs."""
+    runs = -(-n_blocks // g)
+    return g * -(-runs // max(n_slots, 1))
 
 
 def _slots(client):
