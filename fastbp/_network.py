@@ -13,7 +13,10 @@ import numpy as np
 from ._kernels import MAX_CHUNKS, REDUCE_BLOCK
 from ._kernels._config import (ACT_OFFSET, ACTIVATION, COEF_OFFSET, FAN_IN,
                                FAN_OUT, IDENTITY, INTERCEPT_OFFSET,
-                               N_LAYER_COLUMNS, SOFTPLUS, X_KINDS)
+                               N_LAYER_COLUMNS, PACK_OFFSET, SOFTPLUS,
+                               TRAIN_PACK_MIN_ROWS, X_KINDS)
+from ._kernels.dense import panel_rows
+from ._kernels.simd import VECTOR_BYTES
 from ._kernels._state import TrainingData, Work
 
 # Workspaces start on a 64-byte boundary (one cache line, one 512-bit
@@ -49,11 +52,12 @@ class Layout:
 
     Attributes
     ----------
-    table : int64 ndarray of shape (n_layers - 1, 6)
+    table : int64 ndarray of shape (n_layers - 1, 7)
         Per layer: fan_in, fan_out, coefficient offset, intercept offset,
         the offset of the layer's block in the activation workspace
-        (in units of one sample: multiply by the workspace capacity), and
-        its activation code (IDENTITY for the output layer).
+        (in units of one sample: multiply by the workspace capacity), its
+        activation code (IDENTITY for the output layer), and -1 for the
+        packed weights' offset (a ``Workspace`` sets those it packs).
     keeps_derivative : bool
         Whether the forward pass keeps f'(z) of some layer for the
         backward pass (softplus, gelu, silu).
@@ -72,6 +76,7 @@ class Layout:
         self.keeps_derivative = any(c >= SOFTPLUS for c in hidden_codes)
         table = np.zeros((len(fans), N_LAYER_COLUMNS), dtype=np.int64)
         table[:, ACTIVATION] = hidden_codes + [IDENTITY]
+        table[:, PACK_OFFSET] = -1
         offset = 0
         for i, (fan_in, fan_out) in enumerate(fans):
             table[i, [FAN_IN, FAN_OUT, COEF_OFFSET]] = fan_in, fan_out, offset
@@ -89,15 +94,20 @@ class Layout:
         """Lower bound on the memory a fit with batches of ``capacity`` needs.
 
         Parameters, gradient, its block buffer (L-BFGS) or two optimizer
-        state vectors, transposed weights, plus the workspace's per-sample
-        buffers (for ``sparse`` X, no copy of the batch's rows: see
-        ``Workspace``).
+        state vectors, transposed and packed weights, plus the workspace's
+        per-sample buffers (for ``sparse`` X, no copy of the batch's rows:
+        see ``Workspace``).
         The float64 draws of the initialisation come on top of it.
         """
         units = self.layer_units
         per_sample = ((3 if self.keeps_derivative else 2) * sum(units[1:])
                       + (0 if sparse else units[0]))
-        return (5 * self.n_params + capacity * per_sample) * itemsize
+        lanes = VECTOR_BYTES // itemsize
+        packed = sum(panel_rows(units[l], units[l + 1], lanes) * 2 * lanes
+                     for l in packed_training_layers(units, itemsize,
+                                                     capacity, sparse))
+        return (5 * self.n_params + packed
+                + capacity * per_sample) * itemsize
 
     def check_memory(self, capacity, itemsize, sparse=False):
         """Raise ``MemoryError`` if a fit cannot fit into physical memory.
@@ -224,6 +234,59 @@ def physical_memory():
         return None
 
 
+def l1_data_cache_bytes():
+    """Bytes of a core's level-1 data cache as Linux reports it (sysfs),
+    or 32 KiB where it does not say (every x86 core of the last decade has
+    32 or 48 KiB)."""
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(root)):
+            path = os.path.join(root, entry)
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(path, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(path, "type")) as f:
+                kind = f.read().strip()
+            if level == "1" and kind in ("Data", "Unified"):
+                with open(os.path.join(path, "size")) as f:
+                    size = f.read().strip()
+                factor = {"K": 1024, "M": 1024 ** 2}.get(size[-1:], 1)
+                return int(size.rstrip("KM")) * factor
+    except (OSError, ValueError):
+        pass
+    return 32 * 1024
+
+
+def packed_training_layers(layer_units, itemsize, capacity, sparse=False,
+                           l1_bytes=None):
+    """The layers whose W training reads packed in column panels, for
+    batches of up to ``capacity`` rows.
+
+    A layer is packed when its W does not fit in a core's level-1 data
+    cache (``l1_data_cache_bytes``) and has at least one two-vector column
+    panel, and batches hold at least ``TRAIN_PACK_MIN_ROWS`` rows; a
+    sparse X's first layer never (its product reads W row by row of the
+    stored entries). A W that fits in L1 is read from there whatever its
+    layout; a larger one streams through L1 once per tile of eight rows,
+    and packed, each panel's rows are one contiguous run (not rows a
+    layer's width apart, which on some CPUs defeat the prefetchers and map
+    to few cache sets). The copy is written by the optimizer step beside
+    the transposed weights (``optimizers._store_transposed``), once per
+    batch: smaller batches do not repay it (``_config`` has the figures).
+    """
+    if capacity < TRAIN_PACK_MIN_ROWS:
+        return []
+    if l1_bytes is None:
+        l1_bytes = l1_data_cache_bytes()
+    lanes = VECTOR_BYTES // itemsize
+    return [l for l, (fan_in, fan_out) in enumerate(
+                zip(layer_units[:-1], layer_units[1:]))
+            if panel_rows(fan_in, fan_out, lanes) > 0
+            and fan_in * fan_out * itemsize > l1_bytes
+            and not (l == 0 and sparse)]
+
+
 def _format_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024:
@@ -238,7 +301,9 @@ class Workspace:
     Allocated once per fit; the compiled epoch allocates nothing.
     ``buffers()`` gives them to the kernels as a named ``Work`` tuple:
 
-    wt : transposed weights (each layer's W as (fan_out, fan_in))
+    wt : transposed weights (each layer's W as (fan_out, fan_in)), then
+        the W of the layers ``packed_training_layers`` names in column
+        panels (``dense.pack_panels``), at the table's ``PACK_OFFSET``
     xbuf : (capacity, n_features), the batch's rows of X; (capacity, 0)
         for ``sparse`` X, whose first layer reads the CSR arrays directly
         (a batch of 200 rows of 2**20 hashed features would otherwise take
@@ -265,7 +330,15 @@ class Workspace:
         self.table = layout.table(capacity)
         n_act = int(sum(units[1:])) * capacity
         n_coefs = int(self.table[0, INTERCEPT_OFFSET])
-        self.wt = aligned_empty(n_coefs, dtype)
+        # The packed panels follow the transposed weights, each layer's
+        # from a multiple of two vectors (128 bytes) on.
+        panel = 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+        end = -(-n_coefs // panel) * panel
+        for l in packed_training_layers(units, np.dtype(dtype).itemsize,
+                                        capacity, sparse):
+            self.table[l, PACK_OFFSET] = end
+            end += panel_rows(units[l], units[l + 1], panel // 2) * panel
+        self.wt = aligned_empty(end, dtype)
         self.xbuf = aligned_empty((capacity, 0 if sparse else units[0]),
                                   dtype)
         self.ybuf = aligned_empty((capacity, units[-1]), dtype)

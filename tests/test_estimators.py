@@ -1,6 +1,7 @@
 """Estimator behaviour: accuracy, scikit-learn parity of the features around
 the training loop, errors, persistence and ecosystem use."""
 
+import functools
 import pickle
 import re
 import warnings
@@ -719,6 +720,89 @@ def test_known_labels_binarize_as_label_binarizer(classes, label_dtype):
         assert model._binarize_known(np.array([-1, classes[0]])) is None
     with pytest.raises(ValueError):
         model.partial_fit(X[:2], np.array([classes[0], classes.max() + 1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="sgd", nesterovs_momentum=True, max_grad_norm=0.5,
+         dropout=0.2),
+    dict(solver="lbfgs"),
+], ids=["adam", "sgd-clip-dropout", "lbfgs"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fits_with_packed_weights_equal_those_without(monkeypatch, dtype,
+                                                      params, sparse):
+    """Training reads the W of layers larger than a core's L1 data cache
+    packed in column panels (``_network.packed_training_layers``), which
+    the optimizer keeps up to date: the same products in the same order, so
+    the same fit as with every W read in place; forced here on for every
+    layer of at least one panel (none for a sparse X's first layer), and
+    off."""
+    from scipy.sparse import csr_matrix
+
+    import fastbp._network
+    from fastbp._kernels._config import PACK_OFFSET
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 50).astype(dtype)
+    X[X < 0.5] = 0
+    y = rng.randint(0, 3, len(X))
+    if sparse:
+        X = csr_matrix(X)
+    tables = []
+    workspace = fastbp._network.Workspace
+
+    def spy(*args, **kwargs):
+        ws = workspace(*args, **kwargs)
+        tables.append(ws.table)
+        return ws
+
+    monkeypatch.setattr(fastbp._network, "Workspace", spy)
+    monkeypatch.setattr(fastbp._mlp, "Workspace", spy, raising=False)
+    fits = {}
+    for pack in (True, False):
+        monkeypatch.setattr(fastbp._network, "l1_data_cache_bytes",
+                            lambda: 0 if pack else 1 << 40)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[pack] = MLPClassifier((64, 70, 20), max_iter=3, dtype=dtype,
+                                       batch_size=128, random_state=0,
+                                       **params).fit(X, y)
+        # Panels of 32 float32 or 16 float64 columns: the first layer's
+        # (dense X only), the second's, in float64 the third's.
+        expected = [pack and not sparse, pack,
+                    pack and dtype == "float64", False]
+        assert list(tables[-1][:, PACK_OFFSET] >= 0) == expected
+    for a, b in zip(fits[True].coefs_ + fits[True].intercepts_,
+                    fits[False].coefs_ + fits[False].intercepts_):
+        assert_array_equal(a, b)
+    assert fits[True].loss_ == fits[False].loss_
+
+
+def test_packed_training_layers_rule():
+    """Which layers training packs: W larger than the L1 data cache and at
+    least one two-vector panel wide (16 float32, 8 float64 columns per
+    vector), batches of TRAIN_PACK_MIN_ROWS rows or more, never a sparse
+    X's first layer."""
+    from fastbp._kernels._config import TRAIN_PACK_MIN_ROWS
+    from fastbp._network import l1_data_cache_bytes, packed_training_layers
+
+    assert l1_data_cache_bytes() >= 16 * 1024
+    rule = functools.partial(packed_training_layers, l1_bytes=32768)
+    wide = [784, 512, 256, 10]
+    assert rule(wide, 4, 256) == [0, 1]
+    assert rule(wide, 4, 256, True) == [1]
+    assert rule(wide, 8, 256) == [0, 1]
+    # Batches too small to repay the copy.
+    assert rule(wide, 4, TRAIN_PACK_MIN_ROWS - 1) == []
+    assert rule(wide, 4, TRAIN_PACK_MIN_ROWS) == [0, 1]
+    # 100 x 64 float32 (25 KiB) fits a 32 KiB L1, in float64 it does not;
+    # 64 x 64 float64 fills it exactly.
+    assert rule([100, 64, 64, 1], 4, 256) == []
+    assert rule([100, 64, 64, 1], 8, 256) == [0]
+    # 31 float32 columns: no whole panel.
+    assert packed_training_layers([2000, 31, 3], 4, 256, l1_bytes=0) == []
+    assert packed_training_layers([2000, 31, 3], 8, 256, l1_bytes=0) == [0]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -316,8 +316,18 @@ def test_sgd_epoch_matches_reference(rng, nesterov, units):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-@pytest.mark.parametrize("units", NETWORKS)
-def test_adam_epoch_matches_reference(rng, units, sparse):
+@pytest.mark.parametrize("units", NETWORKS + [[130, 40, 3]])
+@pytest.mark.parametrize("pack", [False, True])
+def test_adam_epoch_matches_reference(rng, monkeypatch, units, sparse, pack):
+    """An Adam epoch equals the plain-numpy reference's; also with every
+    layer of at least one column panel read packed (``PACK_OFFSET``; the
+    last network's hidden layer has two float64 panels and 8 columns more),
+    which the optimizer keeps up to date between batches."""
+    import fastbp._network
+    from fastbp._kernels._config import PACK_OFFSET
+    monkeypatch.setattr(fastbp._network, "l1_data_cache_bytes",
+                        lambda: 0 if pack else 1 << 40)
+    monkeypatch.setattr(fastbp._network, "TRAIN_PACK_MIN_ROWS", 1)
     coefs, intercepts = random_network(rng, units)
     X = rng.randn(70, units[0])
     Y = make_targets(rng, "softmax", 70, 3)
@@ -340,6 +350,10 @@ def test_adam_epoch_matches_reference(rng, units, sparse):
     # Sparse X: no buffer for the batch's rows (its first layer reads the
     # CSR arrays), which bounds checking would catch being read.
     ws = Workspace(layout, 16, np.float64, sparse=sparse)
+    n_panels = [units[l + 1] // 16 for l in range(len(units) - 1)]
+    expect_packed = [pack and n > 0 and not (l == 0 and sparse)
+                     for l, n in enumerate(n_panels)]
+    assert list(ws.table[:, PACK_OFFSET] >= 0) == expect_packed
     optimizer = AdamOptimizer(layout.n_params, np.float64, 0.01, 0.9, 0.999,
                               1e-8)
     state = optimizer.state
@@ -405,6 +419,48 @@ def test_product_matches_numpy(rng, dtype, n_rows, K, n_cols, bias, kind,
     _gemm_ab(A, B, C, 2, n_rows, b, kind, BT, unpacked)  # rows 2.. only
     assert np.isnan(C[:2]).all()
     assert_allclose(C[2:], expected[2:], rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_store_transposed_keeps_packed_panels(rng, dtype):
+    """The optimizer's refresh of the transposed weights writes the packed
+    panels of the layers that have a PACK_OFFSET, over any range of
+    coefficients (whole rows as vectors, cut rows entry by entry): after
+    ranges that cover every coefficient, each layer's panels are
+    ``pack_panels`` of its W, and nothing else in ``wt`` is touched."""
+    from fastbp._kernels._config import (COEF_OFFSET, INTERCEPT_OFFSET,
+                                         PACK_OFFSET)
+    from fastbp._kernels.dense import pack_panels, panel_rows
+    from fastbp._kernels.optimizers import _store_transposed
+    from fastbp._network import Layout
+
+    store = from_python(_store_transposed)
+    # Layers of 2 panels and 9 columns more, less than a panel, exactly 1
+    # panel (float32: 32 columns; float64: 16).
+    units = [37, 73, 5, 32]
+    layout = Layout(units, [RELU, RELU])
+    table = layout.table(4)
+    lanes = 64 // np.dtype(dtype).itemsize
+    n_coefs = int(table[0, INTERCEPT_OFFSET])
+    end = -(-n_coefs // (2 * lanes)) * 2 * lanes
+    for l in (0, 2):
+        table[l, PACK_OFFSET] = end
+        end += panel_rows(units[l], units[l + 1], lanes) * 2 * lanes
+    params = rng.randn(layout.n_params).astype(dtype)
+    wt = np.full(end + 3, np.nan, dtype)
+    cuts = np.unique(np.r_[0, rng.randint(0, n_coefs, 9), n_coefs])
+    for p0, p1 in zip(cuts[:-1], cuts[1:]):
+        store(params, wt, table, np.int64(p0), np.int64(p1))
+    for l in (0, 2):
+        off = table[l, PACK_OFFSET]
+        rows = panel_rows(units[l], units[l + 1], lanes)
+        W = params[table[l, COEF_OFFSET]:][:units[l] * units[l + 1]]
+        expected = np.full((rows, 2 * lanes), np.nan, dtype)
+        from_python(pack_panels)(W.reshape(units[l], units[l + 1]), expected)
+        assert_array_equal(wt[off:off + rows * 2 * lanes].reshape(
+            rows, 2 * lanes), expected)
+    assert np.isnan(wt[end:]).all()
+    assert np.isnan(wt[n_coefs:table[0, PACK_OFFSET]]).all()
 
 
 def test_float32_exp_of_nonpositive_values_within_one_ulp():

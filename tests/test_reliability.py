@@ -245,7 +245,8 @@ def _epoch_arguments(n_samples=50, batch_size=16):
     "a table for another capacity", "a workspace too small",
     "a CSR column index past X", "a row map past X", "a row map past Y",
     "sparse Y",
-    "an optimizer state too small"])
+    "an optimizer state too small",
+    "packed weights over the transposed ones", "packed weights past wt"])
 def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
     """Shapes are checked in Python before the compiled epoch, which reads
     through vector loads that Numba's bounds checking does not cover."""
@@ -289,6 +290,11 @@ def test_epoch_kernel_refuses_arguments_that_do_not_fit(change):
                                  sparse=True).buffers()
     elif change == "a row map past X":
         args["X"] = args["X"]._replace(rows=np.arange(1, 51, dtype=np.int64))
+    elif change.startswith("packed weights"):
+        from fastbp._kernels._config import PACK_OFFSET
+        args["layers"] = args["layers"].copy()
+        args["layers"][1, PACK_OFFSET] = (
+            0 if change.endswith("ones") else args["work"].wt.shape[0] + 1)
     elif change == "an optimizer state too small":
         args["optimizer"] = args["optimizer"]._replace(
             state=np.zeros((2, n_params - 1)))

@@ -16,8 +16,9 @@ import numpy as np
 
 from ._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT, FULL_BATCH,
                       INTERCEPT_OFFSET, MAX_CHUNKS, N_HYPER, N_LAYER_COLUMNS,
-                      POOLED_NOISE, PREDICT_BLOCK, PREDICT_SLOTS, X_FLOAT32,
-                      X_FLOAT64, X_INT64, X_UINT8)
+                      PACK_OFFSET, POOLED_NOISE, PREDICT_BLOCK,
+                      PREDICT_SLOTS, X_FLOAT32, X_FLOAT64, X_INT64, X_UINT8)
+from .simd import VECTOR_BYTES
 
 _ITEMSIZE = {X_FLOAT32: 4, X_FLOAT64: 8, X_UINT8: 1, X_INT64: 8}
 
@@ -162,6 +163,7 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
             or work.grad_tmp.shape[0] not in (0, params.shape[0])
             or work.chunk_loss.shape[0] < MAX_CHUNKS):
         _fail("a workspace made for another network or batch size")
+    _check_packed_layers(layers, work.wt, n_coefs, params.dtype.itemsize)
     if (optimizer.hyper.shape[0] != N_HYPER or optimizer.step.shape[0] < 1
             or optimizer.solver != FULL_BATCH
             and (optimizer.state.ndim != 2 or optimizer.state.shape[0] < 2
@@ -170,6 +172,22 @@ def check_train_arguments(X, Y, sw, idx, start, stop, batch_size, params,
     if optimizer.hyper[POOLED_NOISE] > 1 and optimizer.state.shape[0] < 3:
         _fail("a pooled second moment without the pooled mean gradient "
               "(optimizer state row 2)")
+
+
+def _check_packed_layers(layers, wt, n_coefs, itemsize):
+    """The layer table's PACK_OFFSET column: -1, or panels that lie in
+    ``wt`` after its transposed weights and do not overlap."""
+    lanes = VECTOR_BYTES // itemsize
+    end = n_coefs
+    for row in sorted(layers.tolist(), key=lambda row: row[PACK_OFFSET]):
+        offset = row[PACK_OFFSET]
+        if offset == -1:
+            continue
+        size = row[FAN_OUT] // (2 * lanes) * row[FAN_IN] * 2 * lanes
+        if offset < end or offset + size > wt.shape[0]:
+            _fail(f"packed weights at {offset} in a wt of {wt.shape[0]} "
+                  f"entries (from {end} free)")
+        end = offset + size
 
 
 def check_packed_weights(packed, size):

@@ -113,6 +113,16 @@ PREDICT_PARALLEL_MIN_WORK = 1 << 18
 # for (512, 256), 4,096 rows 0.99 and 0.99, 20,000 rows 0.99 and 0.92,
 # (1024, 1024) 0.80-0.99.
 PREDICT_PACK_ROWS_PER_THREAD = 2048
+# Training reads a layer's W packed in column panels when W does not fit in
+# the L1 data cache (``fastbp._network.packed_training_layers``) and a batch
+# holds at least TRAIN_PACK_MIN_ROWS rows: the optimizer step copies W into
+# its panels once per batch (``optimizers._store_packed``), and the forward
+# product reads each panel once per tile of eight rows. Measured (AMD EPYC
+# Zen 4, 2 threads, float32, packed / in place epoch time, two models
+# alternating in one process, medians of 6-8 epochs): 784 -> (100) -> 10 at
+# batch 16 1.08, 32 1.05, 64 0.96, 128 0.98, 200 0.94; 784 -> (512, 256)
+# -> 10 at batch 16 1.06, 32 1.04, 64 1.00, 256 0.86 (float64 0.91).
+TRAIN_PACK_MIN_ROWS = 128
 
 # The weight gradient of a batch is cut into tasks of rows of dW, each about
 # this many multiply-adds, so that tasks cost alike across layers. Task
@@ -134,11 +144,15 @@ REDUCE_BLOCK = 16384
 # of its coefficients and intercepts in the flat parameter vector, and the
 # offset of its block in the activation workspace (in units of one sample),
 # and the code of its activation (IDENTITY for the output layer, whose
-# activation the loss applies). Module-level ints are compile-time constants
-# to Numba.
+# activation the loss applies), and where training keeps the layer's W
+# packed in two-vector column panels (``dense.pack_panels``): an offset into
+# the workspace's ``wt`` beyond the transposed weights, or -1 where the
+# forward product reads W in place (``fastbp._network.Workspace`` decides,
+# by ``packed_training_layers``). Module-level ints are compile-time
+# constants to Numba.
 (FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET, ACT_OFFSET,
- ACTIVATION) = range(6)
-N_LAYER_COLUMNS = 6
+ ACTIVATION, PACK_OFFSET) = range(7)
+N_LAYER_COLUMNS = 7
 
 # Hidden activations. For the codes from SOFTPLUS on, the forward pass keeps
 # f'(z) for the backward pass (see activations); the workspace has room for

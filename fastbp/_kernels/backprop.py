@@ -7,12 +7,17 @@ Memory layout shared with ``fastbp._network``:
   ``_pack`` orders them. ``grad`` has the same layout; ``wt`` holds the W
   of every layer transposed, (fan_out, fan_in), at the same offsets; of
   the first layer's only the rows from ``dense._tail_start`` on, which its
-  forward product reads (the input needs no error).
-* ``layers`` is an int64 array of shape (n_layers - 1, 6) whose row ``l``
+  forward product reads (the input needs no error). After them, ``wt``
+  holds the W of the layers with a ``PACK_OFFSET`` in two-vector column
+  panels (``dense.training_panels``), which their forward products read
+  instead of W: each panel's rows one contiguous run, not rows a layer's
+  width apart. The same multiply-adds in the same order either way.
+* ``layers`` is an int64 array of shape (n_layers - 1, 7) whose row ``l``
   holds the layer's ``FAN_IN, FAN_OUT, COEF_OFFSET, INTERCEPT_OFFSET,
-  ACT_OFFSET, ACTIVATION`` (the column names of ``_config``); the offsets
-  point into ``params`` and into the activation workspace, the activation
-  is the layer's own code (one per layer: activations may differ by layer).
+  ACT_OFFSET, ACTIVATION, PACK_OFFSET`` (the column names of ``_config``);
+  the offsets point into ``params``, the activation workspace and ``wt``,
+  the activation is the layer's own code (one per layer: activations may
+  differ by layer).
 * ``acts`` and ``deltas`` are flat workspaces holding, for each layer ``l``,
   a C-contiguous (capacity, fan_out) block at ``act_offset``; so does
   ``deriv`` for f'(z) of the layers whose derivative the forward pass
@@ -58,7 +63,8 @@ from ._state import TrainingData
 from .activations import _activate_keep_rows_ext, keeps_derivative
 from .dropout import _dropout_backward_rows_ext, _dropout_forward_rows_ext
 from .dense import (_dense_backward_input_ext, _dense_forward_ext,
-                    _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient)
+                    _gemm_atb_ext, _sparse_forward, _sparse_weight_gradient,
+                    training_panels)
 from .gather import _gather_rows_ext
 from .losses import (_loss_factor, _output_activate_rows_ext,
                      _output_delta, _robust_loss_delta, _sample_loss)
@@ -168,7 +174,7 @@ def _forward_backward_chunk(X, Y, sw, idx, start, m, chunk, n_chunks,
             W = _view(params, layers[l, COEF_OFFSET], fan_in, fan_out)
             WT = _view(wt, layers[l, COEF_OFFSET], fan_out, fan_in)
             _dense_forward_ext(A, W, WT, b, Z, product_kind, s0, s1,
-                               W[:0])
+                               training_panels(wt, layers, l))
         if keep:
             P = _view(deriv, layers[l, ACT_OFFSET], cap, fan_out)
             _activate_keep_rows_ext(kind, Z, P, s0, s1)

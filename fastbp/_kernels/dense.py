@@ -53,9 +53,10 @@ import numpy as np
 from numba import types
 
 from . import simd
-from ._config import IDENTITY, RELU, jit
+from ._config import FAN_IN, FAN_OUT, IDENTITY, PACK_OFFSET, RELU, jit
 from ._extern import array, extern, readonly
 from ._minmax import maximum, minimum
+from ._views import view
 from .activations import _activate_rows_ext, _apply_derivative_rows_ext
 
 
@@ -265,6 +266,19 @@ def pack_panels(B, BP):
             simd.store(BP, p * K + k, 0, L, simd.load(B, k, 2 * L * p, L))
             simd.store(BP, p * K + k, L, L,
                        simd.load(B, k, 2 * L * p + L, L))
+
+
+@jit
+def training_panels(wt, layers, l):
+    """Layer l's W as training keeps it packed (``pack_panels``) in the
+    workspace's ``wt`` from the layer table's PACK_OFFSET, or with no rows
+    where the table says -1 (the forward product then reads W itself)."""
+    L = simd.lanes(wt)
+    off = layers[l, PACK_OFFSET]
+    rows = packed_rows(layers[l, FAN_IN], layers[l, FAN_OUT], L)
+    if off < 0:
+        rows = 0
+    return view(wt, maximum(off, 0), rows, 2 * L)
 
 
 @jit

@@ -106,7 +106,7 @@ def _train_kernel(X, Y, sw, idx, start, stop, batch_size, params, layers,
         Samples per batch, at most the workspace capacity.
     params : ndarray of shape (n_params,)
         Updated in place by SGD and Adam.
-    layers : int64 ndarray of shape (n_layers - 1, 6)
+    layers : int64 ndarray of shape (n_layers - 1, 7)
         The layer table for the workspace capacity (``fastbp._network``),
         with each layer's activation code.
     out : int

@@ -29,6 +29,7 @@ import math
 import numpy as np
 from numba import types
 
+from . import simd
 from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
                       FAN_OUT, LEARNING_RATE, MOMENTUM, NESTEROV,
                       POOLED_NOISE, REDUCE_BLOCK, SGD, WEIGHT_DECAY, jit,
@@ -36,7 +37,7 @@ from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
-from .dense import _tail_start
+from .dense import _tail_start, training_panels
 
 
 @jit_sum
@@ -241,7 +242,8 @@ def _adam_step_size(learning_rate_init, beta_1, beta_2, t, dtype_of):
 
 @jit
 def _store_transposed(params, wt, layers, p0, p1):
-    """Copy coefficient entries p0 <= p < p1 into the transposed weights.
+    """Copy coefficient entries p0 <= p < p1 into the transposed weights,
+    and into the packed ones of the layers that have them.
 
     Entry ``p`` is W[k, j] of some layer (offset ``coff``, shape
     (fan_in, fan_out)); it goes to ``wt[coff + j * fan_in + k]``. The input
@@ -249,7 +251,8 @@ def _store_transposed(params, wt, layers, p0, p1):
     input error (the input needs none), and its W is most of the weights in
     wide and mnist (784 inputs): only its last columns, from
     ``dense._tail_start`` on, are copied, for the forward product's last
-    columns (``dense._dot_tail``).
+    columns (``dense._dot_tail``). A layer with a PACK_OFFSET gets its
+    entries in its column panels too (``_store_packed``).
     """
     for l in range(layers.shape[0]):
         fan_in = layers[l, FAN_IN]
@@ -258,7 +261,11 @@ def _store_transposed(params, wt, layers, p0, p1):
         j0 = _tail_start(fan_out, params) if l == 0 else 0
         lo = maximum(p0, coff)
         hi = minimum(p1, coff + fan_in * fan_out)
-        if lo >= hi or j0 == fan_out:
+        if lo >= hi:
+            continue
+        _store_packed(params, training_panels(wt, layers, l), coff, fan_in,
+                      fan_out, lo, hi)
+        if j0 == fan_out:
             continue
         # Whole rows k_a <= k < k_b of W go column by column, so that wt is
         # written in contiguous runs; partial rows at either end entry by
@@ -283,6 +290,37 @@ def _store_transposed(params, wt, layers, p0, p1):
                 WT[j, k] = W[k, j]
         _store_entries(params, wt, coff, fan_in, fan_out, j0, k_b,
                        coff + k_b * fan_out, hi)
+
+
+@jit
+def _store_packed(params, WP, coff, fan_in, fan_out, lo, hi):
+    """Entries lo <= p < hi of a layer's W (offset ``coff``, shape (fan_in,
+    fan_out)) into its column panels ``WP`` (``dense.pack_panels``'s
+    layout: W[k, j] at WP[j // (2 L) * fan_in + k, j % (2 L)] for the
+    columns of whole panels); nothing if ``WP`` has no rows.
+
+    Whole rows go as two vectors per panel, what ``pack_panels`` does; the
+    rows the range cuts, entry by entry.
+    """
+    if WP.shape[0] == 0:
+        return
+    L = simd.lanes(WP)
+    width = 2 * L
+    n_packed = fan_out // width * width
+    W = view(params, coff, fan_in, fan_out)
+    e0 = lo - coff
+    e1 = hi - coff
+    for k in range(e0 // fan_out, (e1 + fan_out - 1) // fan_out):
+        j_a = maximum(e0 - k * fan_out, 0)
+        j_b = minimum(e1 - k * fan_out, n_packed)
+        if j_a == 0 and j_b == n_packed:
+            for p in range(n_packed // width):
+                r = p * fan_in + k
+                simd.store(WP, r, 0, L, simd.load(W, k, p * width, L))
+                simd.store(WP, r, L, L, simd.load(W, k, p * width + L, L))
+        else:
+            for j in range(j_a, j_b):
+                WP[j // width * fan_in + k, j % width] = W[k, j]
 
 
 @jit

@@ -192,7 +192,7 @@ def _predict_kernel(X, params, layers, out, buf_a, buf_b, result,
         or an empty dense array with X's CSR arrays (int32 indices), as
         ``fastbp._network.kernel_input`` gives them.
     params : ndarray of shape (n_params,)
-    layers : int64 ndarray of shape (n_layers - 1, 6)
+    layers : int64 ndarray of shape (n_layers - 1, 7)
         The layer table, with each layer's activation code.
     out : int
     buf_a, buf_b : ndarray of shape (PREDICT_SLOTS * PREDICT_BLOCK *
