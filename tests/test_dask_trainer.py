@@ -1633,3 +1633,42 @@ def test_pooled_second_moment_changes_split_adam_only(client, digits,
         fits[0].coefs_ + fits[0].intercepts_,
         fits[1].coefs_ + fits[1].intercepts_))
     assert same != changes
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fit_sends_promptly_and_restores_the_clients_batching(
+        client, digits, monkeypatch, solver):
+    """While a fit runs its rounds, the client sends its messages to the
+    scheduler at most SEND_INTERVAL apart (distributed batches them 10 ms
+    apart, which every round's submissions would wait out); after the fit,
+    and after a fit that fails, the client's own interval is back."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    before = client.scheduler_comm.interval
+    assert before > _trainer.SEND_INTERVAL
+    seen = []
+    round_total = _trainer._round_total
+
+    def spy(*args, **kwargs):
+        seen.append(client.scheduler_comm.interval)
+        return round_total(*args, **kwargs)
+
+    monkeypatch.setattr(_trainer, "_round_total", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fastbp_dask.MLPClassifier((8,), solver=solver, max_iter=2,
+                                  random_state=0).fit(*_blocks(X, y))
+    assert seen and set(seen) == {_trainer.SEND_INTERVAL}
+    assert client.scheduler_comm.interval == before
+
+    def failing(*args, **kwargs):
+        seen.append(client.scheduler_comm.interval)
+        raise RuntimeError("a round failed")
+
+    monkeypatch.setattr(_trainer, "_round_total", failing)
+    with pytest.raises(RuntimeError, match="a round failed"):
+        fastbp_dask.MLPClassifier((8,), solver=solver, max_iter=2,
+                                  random_state=0).fit(*_blocks(X, y))
+    assert seen[-1] == _trainer.SEND_INTERVAL
+    assert client.scheduler_comm.interval == before

@@ -59,6 +59,7 @@ Every call into the compiled engine goes through ``_blocks``.
 """
 
 import collections
+import contextlib
 import copy
 import functools
 import inspect
@@ -174,6 +175,37 @@ def _get_client():
             "fastbp.dask estimators train on the current dask.distributed "
             "Client; none was found. Create one first, e.g. "
             "`client = distributed.Client(cluster)`.") from exc
+
+
+# How long the client may hold a message to the scheduler while a fit
+# runs, in seconds: distributed's Client batches its messages at most one
+# send per 10 ms, and a round submits a task per worker and releases the
+# round before (``_round_total``), each of which could wait for the next
+# send. The scheduler's own streams (5 ms to workers, 2 ms to clients) are
+# left as the cluster has them. Measured (AMD EPYC Zen 4, LocalCluster of 1
+# and 2 workers x 1 thread, 10 blocks, network (64,), 15 epochs, four
+# alternating fits in one cluster): 2 workers 2.55 -> 2.12 s, 1 worker
+# 2.19 -> 1.80 s; 0 (no batching) was no faster than 1 ms.
+SEND_INTERVAL = 0.001
+
+
+@contextlib.contextmanager
+def _prompt_sends(client):
+    """The client sends its messages to the scheduler at most
+    SEND_INTERVAL apart inside this block, as before it after: the rounds'
+    submissions do not wait out distributed's 10 ms batching. Nothing
+    changes where the client has no such stream (another implementation of
+    the interface)."""
+    comm = getattr(client, "scheduler_comm", None)
+    before = getattr(comm, "interval", None)
+    if not isinstance(before, (int, float)) or before <= SEND_INTERVAL:
+        yield
+        return
+    comm.interval = SEND_INTERVAL
+    try:
+        yield
+    finally:
+        comm.interval = before
 
 
 def _is_dask(data):
@@ -680,11 +712,12 @@ class _DaskMLP:
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
 
         tasks = self._fit_tasks(X, y, sample_weight, incremental)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs_blocks(client, train, tasks)
-        else:
-            self._fit_stochastic_blocks(client, train, validation, seed,
-                                        tasks, incremental)
+        with _prompt_sends(client):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs_blocks(client, train, tasks)
+            else:
+                self._fit_stochastic_blocks(client, train, validation, seed,
+                                            tasks, incremental)
         self._end_training(tasks)
         return self
 
