@@ -119,9 +119,14 @@ PREDICT_PACK_ROWS_PER_THREAD = 2048
 # its panels once per batch (``optimizers._store_packed``), and the forward
 # product reads each panel once per tile of eight rows. Measured (AMD EPYC
 # Zen 4, 2 threads, float32, packed / in place epoch time, two models
-# alternating in one process, medians of 6-8 epochs): 784 -> (100) -> 10 at
-# batch 16 1.08, 32 1.05, 64 0.96, 128 0.98, 200 0.94; 784 -> (512, 256)
-# -> 10 at batch 16 1.06, 32 1.04, 64 1.00, 256 0.86 (float64 0.91).
+# alternating in one process, medians of 6-8 epochs), in phases when that
+# shared host ran slowly (an in-place 784 -> (512, 256) -> 10 epoch 1.0-1.2
+# s instead of 0.76): 784 -> (100) -> 10 at batch 16 1.08, 32 1.05, 64
+# 0.96, 128 0.98, 200 0.94; 784 -> (512, 256) -> 10 at batch 16 1.06, 32
+# 1.04, 64 1.00, 256 0.86 (float64 0.91). When it ran at full speed,
+# packing was level (the wide epoch 0.99, mnist 0.98, deep 1.015): the gain
+# is where reading W in place falls behind (issue 27 measured the 2 KiB row
+# stride costing the product 30% on an Intel Xeon).
 TRAIN_PACK_MIN_ROWS = 128
 
 # The weight gradient of a batch is cut into tasks of rows of dW, each about
