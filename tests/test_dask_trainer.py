@@ -550,7 +550,10 @@ def test_round_shares_find_their_blocks_on_their_worker(
                                                  [3] * 2), 2)
     assert none is None and same.X == X[:2]
     # 3 blocks on 2 workers: shares of 2 and 1, block 1 joins block 0
-    # (and block 2, on the first worker too, goes to the second).
+    # (and block 2, on the first worker too, goes to the second). Block 1
+    # may also be held on the first worker now (the copy the first
+    # colocation fetched there), until Dask drops one of its two copies:
+    # it is copied anew, to a block the first worker alone holds.
     three, where = _colocated(client, _data.Blocks(X[:3], Y[:3], None,
                                                    [3] * 3), 2)
     assert where == [workers[0], workers[0], workers[1]]

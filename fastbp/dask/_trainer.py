@@ -562,7 +562,10 @@ def _colocated(client, train, n_slots):
         block_workers += [worker] * len(share)
 
     def moved(futures):
-        return [f if block_workers[b] in who_has.get(f.key, ()) else
+        # A block stays where its share's worker is its only holder: of a
+        # block held twice, Dask's active memory manager drops one copy,
+        # which may be the one on that worker.
+        return [f if set(who_has.get(f.key, ())) == {block_workers[b]} else
                 client.submit(_data._identity, f, pure=False,
                               **_placed(block_workers[b]))
                 for b, f in enumerate(futures)]
