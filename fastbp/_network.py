@@ -103,10 +103,7 @@ class Layout:
         units = self.layer_units
         per_sample = ((3 if self.keeps_derivative else 2) * sum(units[1:])
                       + (0 if sparse else units[0]))
-        lanes = VECTOR_BYTES // itemsize
-        packed = sum(panel_rows(units[l], units[l + 1], lanes) * 2 * lanes
-                     for l in packed_training_layers(units, itemsize,
-                                                     capacity, sparse))
+        _, packed = _packed_offsets(units, itemsize, capacity, sparse, 0)
         return (5 * self.n_params + packed
                 + capacity * per_sample) * itemsize
 
@@ -290,6 +287,21 @@ def packed_training_layers(layer_units, itemsize, capacity, sparse=False,
             and not (l == 0 and sparse)]
 
 
+def _packed_offsets(layer_units, itemsize, capacity, sparse, start):
+    """Where the W of ``packed_training_layers`` lie packed in a buffer
+    from entry ``start`` on, one layer after the other, each from a
+    multiple of two vectors (128 bytes) past ``start``: ``{layer:
+    offset}`` and the entry after the last."""
+    width = 2 * VECTOR_BYTES // itemsize
+    offsets, end = {}, start
+    for l in packed_training_layers(layer_units, itemsize, capacity,
+                                    sparse):
+        offsets[l] = end
+        end += panel_rows(layer_units[l], layer_units[l + 1],
+                          width // 2) * width
+    return offsets, end
+
+
 def _format_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024:
@@ -333,14 +345,14 @@ class Workspace:
         self.table = layout.table(capacity)
         n_act = int(sum(units[1:])) * capacity
         n_coefs = int(self.table[0, INTERCEPT_OFFSET])
-        # The packed panels follow the transposed weights, each layer's
-        # from a multiple of two vectors (128 bytes) on.
-        panel = 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
-        end = -(-n_coefs // panel) * panel
-        for l in packed_training_layers(units, np.dtype(dtype).itemsize,
-                                        capacity, sparse):
-            self.table[l, PACK_OFFSET] = end
-            end += panel_rows(units[l], units[l + 1], panel // 2) * panel
+        # The packed panels follow the transposed weights, from a multiple
+        # of two vectors (128 bytes) on.
+        itemsize = np.dtype(dtype).itemsize
+        width = 2 * VECTOR_BYTES // itemsize
+        offsets, end = _packed_offsets(units, itemsize, capacity, sparse,
+                                       -(-n_coefs // width) * width)
+        for l, offset in offsets.items():
+            self.table[l, PACK_OFFSET] = offset
         self.wt = aligned_empty(end, dtype)
         self.xbuf = aligned_empty((capacity, 0 if sparse else units[0]),
                                   dtype)

@@ -8,8 +8,8 @@ they turn a caller's mistake into a ValueError instead of a read or write
 outside an array, in every build. Their cost: a lookup of the layer table
 by its contents and a few comparisons per call (a prediction of one row),
 plus one pass over the batch order and a sparse X's index arrays per
-training call (an epoch, or an L-BFGS evaluation). This module imports no
-numba.
+training call (an epoch, or an L-BFGS evaluation). It calls no compiled
+code (``dense.panel_rows`` is plain Python).
 """
 
 import numpy as np
@@ -18,6 +18,7 @@ from ._config import (ACT_OFFSET, COEF_OFFSET, FAN_IN, FAN_OUT, FULL_BATCH,
                       INTERCEPT_OFFSET, MAX_CHUNKS, N_HYPER, N_LAYER_COLUMNS,
                       PACK_OFFSET, POOLED_NOISE, PREDICT_BLOCK,
                       PREDICT_SLOTS, X_FLOAT32, X_FLOAT64, X_INT64, X_UINT8)
+from .dense import panel_rows
 from .simd import VECTOR_BYTES
 
 _ITEMSIZE = {X_FLOAT32: 4, X_FLOAT64: 8, X_UINT8: 1, X_INT64: 8}
@@ -183,7 +184,7 @@ def _check_packed_layers(layers, wt, n_coefs, itemsize):
         offset = row[PACK_OFFSET]
         if offset == -1:
             continue
-        size = row[FAN_OUT] // (2 * lanes) * row[FAN_IN] * 2 * lanes
+        size = panel_rows(row[FAN_IN], row[FAN_OUT], lanes) * 2 * lanes
         if offset < end or offset + size > wt.shape[0]:
             _fail(f"packed weights at {offset} in a wt of {wt.shape[0]} "
                   f"entries (from {end} free)")

@@ -259,10 +259,18 @@ packed_rows = jit(panel_rows)
 def pack_panels(B, BP):
     """BP[p K + k, :] = B[k, 2 L p:2 L (p + 1)] for every two-vector panel
     p of B (K rows): the layout ``_gemm_ab`` reads as ``BP``."""
+    # Not a literal 0: pack_panel_rows would be compiled once more for it.
+    pack_panel_rows(B, BP, np.int64(0), B.shape[0])
+
+
+@jit
+def pack_panel_rows(B, BP, k0, k1):
+    """``pack_panels`` for B's rows k0 <= k < k1 only (the optimizer step
+    refreshes the rows it has just updated)."""
     K = B.shape[0]
     L = simd.lanes(BP)
     for p in range(B.shape[1] // (2 * L)):
-        for k in range(K):
+        for k in range(k0, k1):
             simd.store(BP, p * K + k, 0, L, simd.load(B, k, 2 * L * p, L))
             simd.store(BP, p * K + k, L, L,
                        simd.load(B, k, 2 * L * p + L, L))

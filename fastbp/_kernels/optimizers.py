@@ -37,7 +37,7 @@ from ._config import (ADAM, BETA_1, BETA_2, COEF_OFFSET, EPSILON, FAN_IN,
 from ._extern import array, extern
 from ._minmax import maximum, minimum
 from ._views import view
-from .dense import _tail_start, training_panels
+from .dense import _tail_start, pack_panel_rows, training_panels
 
 
 @jit_sum
@@ -299,28 +299,26 @@ def _store_packed(params, WP, coff, fan_in, fan_out, lo, hi):
     layout: W[k, j] at WP[j // (2 L) * fan_in + k, j % (2 L)] for the
     columns of whole panels); nothing if ``WP`` has no rows.
 
-    Whole rows go as two vectors per panel, what ``pack_panels`` does; the
-    rows the range cuts, entry by entry.
+    Whole rows k_a <= k < k_b go through ``dense.pack_panel_rows``; the
+    rows the range cuts at either end, entry by entry.
     """
     if WP.shape[0] == 0:
         return
-    L = simd.lanes(WP)
-    width = 2 * L
+    width = 2 * simd.lanes(WP)
     n_packed = fan_out // width * width
     W = view(params, coff, fan_in, fan_out)
     e0 = lo - coff
     e1 = hi - coff
+    k_a = (e0 + fan_out - 1) // fan_out
+    k_b = e1 // fan_out
+    if k_a < k_b:
+        pack_panel_rows(W, WP, k_a, k_b)
     for k in range(e0 // fan_out, (e1 + fan_out - 1) // fan_out):
-        j_a = maximum(e0 - k * fan_out, 0)
-        j_b = minimum(e1 - k * fan_out, n_packed)
-        if j_a == 0 and j_b == n_packed:
-            for p in range(n_packed // width):
-                r = p * fan_in + k
-                simd.store(WP, r, 0, L, simd.load(W, k, p * width, L))
-                simd.store(WP, r, L, L, simd.load(W, k, p * width + L, L))
-        else:
-            for j in range(j_a, j_b):
-                WP[j // width * fan_in + k, j % width] = W[k, j]
+        if k_a <= k < k_b:
+            continue
+        for j in range(maximum(e0 - k * fan_out, 0),
+                       minimum(e1 - k * fan_out, n_packed)):
+            WP[j // width * fan_in + k, j % width] = W[k, j]
 
 
 @jit
