@@ -12,7 +12,10 @@
   prediction reads the weights from PREDICT_PACK_ROWS_PER_THREAD rows per
   thread on; the packing itself is not timed;
 - ``_gemm_atb``: C = A^T D over a batch, a layer's weight gradient, for
-  (batch, fan_in, fan_out) shapes of wide, mnist and reg.
+  (batch, fan_in, fan_out) shapes of wide, mnist and reg: all of C's rows
+  in one call, and beside it ("in tasks") as training calls it, C's rows
+  in tasks of ``backprop._block_rows`` rows for that layer of its
+  network (8 for wide's first layer), each task reading all of D again.
 
 Beside each, numpy's matmul of the same operands (OpenBLAS, limited to one
 thread) as a reference for what this core reaches, and the ratio of the
@@ -37,8 +40,9 @@ import fastbp  # noqa: F401  (sets the CPU features before numba compiles)
 from fastbp._kernels import simd
 from fastbp._kernels._config import RELU
 from fastbp._kernels._extern import register
+from fastbp._kernels.backprop import _block_rows
 from fastbp._kernels.dense import _gemm_ab, _gemm_atb, pack_panels, panel_rows
-from fastbp._network import aligned_empty
+from fastbp._network import Layout, aligned_empty
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.common import cpu_model  # noqa: E402
@@ -50,12 +54,15 @@ AB_SHAPES = [(64, 64, 100), (64, 100, 10), (64, 784, 512), (64, 512, 256),
              (64, 256, 10), (50, 784, 100), (32, 20, 32), (1, 784, 512),
              (1, 512, 256), (1, 256, 10), (1, 784, 100), (256, 256, 512),
              (256, 10, 256), (256, 784, 512), (64, 1024, 1024)]
-# (batch, fan_in, fan_out): every layer's weight gradient of wide, mnist
-# (batch 200), reg and tiny
-ATB_SHAPES = [(256, 784, 512), (256, 512, 256), (256, 256, 10),
-              (200, 784, 100), (200, 100, 10), (64, 50, 64), (64, 64, 64),
-              (32, 20, 32), (32, 32, 10), (512, 784, 512),
-              (256, 1024, 1024)]
+# (batch, network's layer units, layer): every layer's weight gradient of
+# wide, mnist (batch 200), reg and tiny, wide at batch 512 and a 1024-wide
+# network's middle layer
+_WIDE = (784, 512, 256, 10)
+ATB_SHAPES = [(256, _WIDE, 0), (256, _WIDE, 1), (256, _WIDE, 2),
+              (200, (784, 100, 10), 0), (200, (784, 100, 10), 1),
+              (64, (50, 64, 64, 1), 0), (64, (50, 64, 64, 1), 1),
+              (32, (20, 32, 10), 0), (32, (20, 32, 10), 1), (512, _WIDE, 0),
+              (256, (784, 1024, 1024, 10), 1)]
 
 
 @numba.njit
@@ -70,9 +77,16 @@ def _pack(B, BP):
 
 
 @numba.njit
-def _repeat_atb(A, D, C, reps):
+def _repeat_atb(A, D, C, reps, rows):
+    """``reps`` times C = A^T D, C's rows ``rows`` at a time."""
     for _ in range(reps):
-        _gemm_atb(A, D, C, 0, C.shape[0], A.shape[0])
+        for r0 in range(0, C.shape[0], rows):
+            _gemm_atb(A, D, C, r0, min(r0 + rows, C.shape[0]), A.shape[0])
+
+
+@numba.njit
+def _task_rows(layers, layer, m):
+    return _block_rows(layers, layer, False, m)
 
 
 def _rate(flops, run, reps, repeats=7):
@@ -136,18 +150,25 @@ def main():
                       f"{ours:.0f} GFLOP/s{packed} (numpy {blas:.0f}, "
                       f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
-            for m, fan_in, fan_out in ATB_SHAPES:
+            for m, units, layer in ATB_SHAPES:
+                fan_in, fan_out = units[layer], units[layer + 1]
+                layers = Layout(units, [RELU] * (len(units) - 2)).table(m)
+                rows = int(_task_rows(layers, layer, m))
                 A = rng.randn(m, fan_in).astype(dtype)
                 D = rng.randn(m, fan_out).astype(dtype)
                 C = np.empty((fan_in, fan_out), dtype)
                 reps = max(1, int(1e8 / (m * fan_in * fan_out)))
                 flops = 2 * m * fan_in * fan_out
-                ours = _rate(flops, lambda r: _repeat_atb(A, D, C, r), reps)
+                ours = _rate(flops, lambda r: _repeat_atb(A, D, C, r,
+                                                          fan_in), reps)
+                tasks = _rate(flops, lambda r: _repeat_atb(A, D, C, r, rows),
+                              reps)
                 blas = _rate(flops, lambda r: _numpy(r, A.T, D), reps)
                 print(f"{name} _gemm_atb ({m} x {fan_in})^T times {m} x "
-                      f"{fan_out}: {ours:.0f} GFLOP/s (numpy {blas:.0f}, "
-                      f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
-                      flush=True)
+                      f"{fan_out}: {ours:.0f} GFLOP/s, in tasks of {rows} "
+                      f"rows {tasks:.0f} ({tasks / blas:.2f}x) (numpy "
+                      f"{blas:.0f}, {ours / blas:.2f}x; roof "
+                      f"{ours / roofs[dtype]:.0%})", flush=True)
 
 
 if __name__ == "__main__":

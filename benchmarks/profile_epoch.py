@@ -56,7 +56,7 @@ def main(shape):
                                               model._layout.layer_units[1:]))
     print(f"{shape}: forward products {flops / 1e9:.1f} GFLOP per epoch; "
           f"backward about twice that")
-    args = (Xk, Y, sw, idx)
+    args = (Xk, training_data(Y, np.float32), sw, idx)
     for _ in range(3):
         t0 = time.perf_counter()
         _train(*args, 0, n, b, params, workspace.table, out,
