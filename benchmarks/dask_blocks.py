@@ -34,12 +34,18 @@ same parameters. Every dask fit records the training loss against wall time
    ``local_batches`` and ``outer_momentum`` changed and the last epochs
    run one ``partial_fit`` each (optimizer state and outer velocity kept);
    ``--schedules`` picks the phases (``last:local_batches:momentum``).
+11. ``--sections pairs`` (not run by default): the default dask fit
+   against the in-memory fit of the same ``random_state``, seed by seed
+   (``--seeds`` of them), on ``--blocks`` and ``--epochs``, for
+   ``--pair-methods`` (the default's only unless given): a single
+   seed's loss ratio read against the seeds' own spread.
 
 The ``final-PxE`` methods are the estimators' own final phase (the last E
 epochs, at most a quarter of them, every P batches with half the outer
 momentum, each epoch ending at the mean of its rounds' models;
-``final-8x10`` is the default); every other method runs without one, as it
-was measured before the phase existed.
+``final-8x10-0.7`` is the default, ``final-8x10`` the default before the
+outer momentum went from 0.5 to 0.7); every other method runs without one,
+as it was measured before the phase existed.
 
 Usage (from the repository root, nothing else running)::
 
@@ -51,6 +57,7 @@ Usage (from the repository root, nothing else running)::
 import argparse
 import contextlib
 import datetime
+import itertools
 import math
 import os
 import platform
@@ -132,12 +139,17 @@ METHODS = {
     "pooled-lr/4-o4": _pooled(0.5, outer=4.0, learning_rate_init=0.00025),
     # a final phase (the last E epochs, every P batches, half the outer
     # momentum, each epoch's rounds averaged) after pooled-0.5: final-PxE;
-    # final-8x10 is the default
+    # final-8x10-0.7 (outer momentum 0.7) is the default, final-8x10 was
     "final-8x10": _pooled(0.5, final_local_batches=8, final_epochs=10),
     "final-8x5": _pooled(0.5, final_local_batches=8, final_epochs=5),
     "final-4x5": _pooled(0.5, final_local_batches=4, final_epochs=5),
     "final-16x10": _pooled(0.5, final_local_batches=16, final_epochs=10),
     "final-8x15": _pooled(0.5, final_local_batches=8, final_epochs=15),
+    "final-8x10-lb32": _pooled(0.5, local_batches=32, final_local_batches=8,
+                               final_epochs=10),
+    "final-8x10-lb16": _pooled(0.5, local_batches=16, final_local_batches=8,
+                               final_epochs=10),
+    "final-8x10-0.7": _pooled(0.7, final_local_batches=8, final_epochs=10),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
@@ -217,23 +229,25 @@ def final_loss(model, X, y):
     return plain._validation_loss(X, Y.astype(X.dtype), None)
 
 
-def in_memory(data, kind, epochs):
+def in_memory(data, kind, epochs, seed=SEED):
     X, X_test, y, y_test = data
+    settings = dict(params(kind, epochs), random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
-        model = estimator(fastbp, kind)(**params(kind, epochs)).fit(X, y)
+        model = estimator(fastbp, kind)(**settings).fit(X, y)
         seconds = time.perf_counter() - start
     return (model.score(X_test, y_test), model.loss_, seconds,
             final_loss(model, X, y))
 
 
-def dask_fit(data, kind, epochs, n_blocks, method, **extra):
+def dask_fit(data, kind, epochs, n_blocks, method, seed=SEED, **extra):
     X, X_test, y, y_test = data
     Xd, yd = as_blocks(X, y, n_blocks)
     clock = _LossClock()
-    model = estimator(fastbp.dask, kind)(**params(kind, epochs),
-                                         **METHODS[method], **extra)
+    settings = dict(params(kind, epochs), random_state=seed)
+    model = estimator(fastbp.dask, kind)(**settings, **METHODS[method],
+                                         **extra)
     model.set_callbacks(clock)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -303,25 +317,28 @@ def _one_round_task(x):
     return x
 
 
-def round_costs(client, blocks, out, repeats=5):
+def round_costs(client, blocks, out, repeats=3, later=8):
     """Wall time of one round of the stochastic trainer against blocks."""
     out.append("## 4. What a round costs against the number of blocks\n")
-    out.append("One-epoch fits of `fastbp.dask.MLPClassifier` (adam, "
-               "network (64,), 40 features, 4 classes) on blocks of 200 "
-               "rows, batch 200 per block (`local_batch_size='batch_size'`,"
-               " `local_batches=1`): each epoch is one round of one mini-batch "
-               "per block: a task per worker thread, each a contiguous share "
-               "of the blocks (`_shares`) that adds up its blocks' results, "
-               "the weights inside the tasks (they are small), merge tasks "
-               "between the shares beyond two and the last merge on the "
-               "client. Figure: the epoch's wall time (from the epoch "
-               "callback's begin to its end), median of "
-               f"{repeats} fits after a warm-up fit. On 2 workers every "
+    out.append(f"Fits of {1 + later} epochs of `fastbp.dask.MLPClassifier` "
+               "(adam, network (64,), 40 features, 4 classes, no final "
+               "phase) on blocks of 200 rows, batch 200 per block "
+               "(`local_batch_size='batch_size'`, `local_batches=1`): each "
+               "epoch is one round of one mini-batch per block: a task per "
+               "worker thread, each a contiguous share of the blocks "
+               "(`_shares`) that adds up its blocks' results, the weights "
+               "inside the tasks (they are small), merge tasks between the "
+               "shares beyond two and the last merge on the client. Figure: "
+               "an epoch's wall time (from the epoch callback's begin to its "
+               f"end), median of epochs 2 to {1 + later} of {repeats} fits "
+               "after a warm-up fit (the rounds of a fit under way); beside "
+               "it the median of the fits' first epochs (until 2026-12-05 "
+               "the table's figure: fits of one epoch). On 2 workers every "
                "block's compute runs on the same 2 processes, so the "
                "round's compute grows linearly with the blocks here, while "
                "its tasks stay the same.\n")
-    out.append("| blocks | tasks per round | ms per round |")
-    out.append("|---|---|---|")
+    out.append("| blocks | tasks per round | ms per round | first epoch, ms |")
+    out.append("|---|---|---|---|")
     rng = np.random.RandomState(SEED)
     n_workers = len(client.scheduler_info()["workers"])
     figures = []  # (blocks, tasks per round, ms per round)
@@ -333,10 +350,10 @@ def round_costs(client, blocks, out, repeats=5):
         Xd = da.from_array(X, chunks=(200, 40)).persist()
         yd = da.from_array(y, chunks=200).persist()
         model = fastbp.dask.MLPClassifier(
-            hidden_layer_sizes=(64,), batch_size=200, max_iter=1,
-            random_state=SEED, local_batches=1,
-            local_batch_size="batch_size")
-        times, parts = [], []
+            hidden_layer_sizes=(64,), batch_size=200, max_iter=1 + later,
+            tol=0.0, random_state=SEED, local_batches=1,
+            local_batch_size="batch_size", final_local_batches=None)
+        times, firsts, parts = [], [], []
         with warnings.catch_warnings(), _forced_shares(n_shares):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(Xd, yd)   # warm-up
@@ -344,18 +361,20 @@ def round_costs(client, blocks, out, repeats=5):
                 clock = _CpuClock(client)
                 model.set_callbacks(clock)
                 model.fit(Xd, yd)
-                times.append(clock.epochs[0])
-                parts.append(clock.cpu[0])
+                firsts.append(clock.epochs[0])
+                times.extend(clock.epochs[1:])
+                parts.extend(clock.cpu[1:])
             tasks = _tasks(n_blocks, n_workers)
         ms = 1e3 * float(np.median(times))
         figures.append((n_blocks, tasks, ms))
         cpu[n_blocks, tasks] = np.median(parts, axis=0)
-        return tasks, ms
+        return tasks, ms, 1e3 * float(np.median(firsts))
 
     for n_blocks in blocks:
-        tasks, ms = measure(n_blocks)
-        out.append(f"| {n_blocks} | {tasks} | {ms:.1f} |")
-        print(f"round, {n_blocks} blocks: {ms:.1f} ms", flush=True)
+        tasks, ms, first = measure(n_blocks)
+        out.append(f"| {n_blocks} | {tasks} | {ms:.1f} | {first:.1f} |")
+        print(f"round, {n_blocks} blocks: {ms:.1f} ms (first epoch "
+              f"{first:.1f})", flush=True)
     b = np.array([f[0] for f in figures], dtype=float)
     t = np.array([f[2] for f in figures])
     for name, x in (("log2(blocks)", np.log2(b)), ("blocks", b)):
@@ -369,7 +388,7 @@ def round_costs(client, blocks, out, repeats=5):
     # threads: what a task costs, at the same blocks.
     shared_out = []
     for n_shares in FORCED_SHARES:
-        tasks, ms = measure(64, n_shares)
+        tasks, ms, _ = measure(64, n_shares)
         shared_out.append(f"| 64 | {n_shares} | {tasks} | {ms:.1f} |")
         print(f"round, 64 blocks in {n_shares} shares: {ms:.1f} ms",
               flush=True)
@@ -681,6 +700,47 @@ def seed_spread(sets, kinds, epochs, out, n_seeds=10):
     out.append("")
 
 
+def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
+               methods=("final-8x10-0.7",)):
+    """The dask fit (each of ``methods``; the default's is final-8x10-0.7)
+    against the in-memory fit of the
+    same ``random_state``, for ``random_state`` 0..n_seeds-1: the final
+    loss ratio per seed, next to how far the in-memory seeds land from each
+    other (section 8): one seed's ratio reads against that spread."""
+    out.append("## 11. Dask against in memory, seed by seed\n")
+    out.append(f"`random_state` 0 to {n_seeds - 1}, the data fixed: for each "
+               "seed the final model loss (section 1's definition) of the "
+               "dask fit (`final-8x10-0.7` is the default) over that of the "
+               "in-memory fit with the same seed; the in-memory losses' own "
+               "spread as max / min, and the medians' ratio.\n")
+    out.append("| data | epochs | blocks | method | dask / in memory: min "
+               "| median | max | median dask / median in memory | in-memory max / min "
+               "| test score, dask - in memory (points): min / median |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        for n_epochs in epochs:
+            refs = [in_memory(sets[kind], kind, n_epochs, seed)
+                    for seed in range(n_seeds)]
+            for n_blocks, method in itertools.product(blocks, methods):
+                fits = [dask_fit(sets[kind], kind, n_epochs, n_blocks,
+                                 method, seed)
+                        for seed in range(n_seeds)]
+                ratios = [f[4] / r[3] for f, r in zip(fits, refs)]
+                points = [100 * (f[0] - r[0]) for f, r in zip(fits, refs)]
+                ref_finals = [r[3] for r in refs]
+                medians = (statistics.median(f[4] for f in fits)
+                           / statistics.median(ref_finals))
+                out.append(
+                    f"| {kind} | {n_epochs} | {n_blocks} | {method} | "
+                    f"{min(ratios):.3f} | {statistics.median(ratios):.3f} | "
+                    f"{max(ratios):.3f} | {medians:.3f} | "
+                    f"{max(ref_finals) / min(ref_finals):.3f} | "
+                    f"{min(points):+.2f} / {statistics.median(points):+.2f} |")
+                print(out[-1], " per seed:",
+                      " ".join(f"{x:.3f}" for x in ratios), flush=True)
+    out.append("")
+
+
 def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("## 3. Time to a target accuracy, 1 and 2 workers\n")
     trainer = fastbp.dask._trainer
@@ -732,7 +792,7 @@ def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("")
 
 
-def learning_rates(out, epochs=30):
+def learning_rates(out, epochs=30, momenta=(0.5, 0.9)):
     """Outer momentum against the learning rate and the averaging period:
     digits (1,200 training rows in 4 blocks of 300, batch 40 split into
     4 x 10 rows), adam, network (32,)."""
@@ -762,7 +822,7 @@ def learning_rates(out, epochs=30):
                                          **common).fit(X, y)
             rows.append(("in memory", "", "", "", model))
             for lb in (64, 8, 1):
-                for momentum in (0.5, 0.9):
+                for momentum in momenta:
                     for pooled in (False, True):
                         model = fastbp.dask.MLPClassifier(
                             learning_rate_init=lr, local_batches=lb,
@@ -863,6 +923,14 @@ def main():
                         help="section 10's last phases, each "
                         "last_epochs:local_batches:outer_momentum ('-' for "
                         "the default's momentum)")
+    parser.add_argument("--lr-momenta", type=float, nargs="+",
+                        default=[0.5, 0.9],
+                        help="section 6's outer momenta")
+    parser.add_argument("--pair-methods", nargs="+",
+                        default=["final-8x10-0.7"],
+                        help="section 11's methods")
+    parser.add_argument("--seeds", type=int, default=10,
+                        help="section 11's seeds (0 to SEEDS - 1)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=os.path.join(
         HERE, "results", "dask_blocks.md"))
@@ -887,7 +955,7 @@ def main():
                     if k in args.methods) + ".\n",
     ]
     curves = []
-    if {"table", "rounds", "lr", "transfers", "schedule"} & set(
+    if {"table", "rounds", "lr", "transfers", "schedule", "pairs"} & set(
             args.sections):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                       processes=True,
@@ -900,9 +968,12 @@ def main():
             if "rounds" in args.sections:
                 round_costs(client, args.round_blocks, out)
             if "lr" in args.sections:
-                learning_rates(out)
+                learning_rates(out, momenta=args.lr_momenta)
             if "transfers" in args.sections:
                 transfers(client, out)
+            if "pairs" in args.sections:
+                seed_pairs(sets, args.kinds, args.blocks, args.epochs, out,
+                           args.seeds, args.pair_methods)
             if "schedule" in args.sections:
                 schedules(sets, args.kinds, max(args.blocks),
                           max(args.epochs), out, args.schedules)
