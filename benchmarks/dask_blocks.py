@@ -703,10 +703,10 @@ def seed_spread(sets, kinds, epochs, out, n_seeds=10):
 def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
                methods=("final-8x10-0.7",)):
     """The dask fit (each of ``methods``; the default's is final-8x10-0.7)
-    against the in-memory fit of the
-    same ``random_state``, for ``random_state`` 0..n_seeds-1: the final
-    loss ratio per seed, next to how far the in-memory seeds land from each
-    other (section 8): one seed's ratio reads against that spread."""
+    against the in-memory fit of the same ``random_state``, for
+    ``random_state`` 0..n_seeds-1: the final loss ratio per seed, next to
+    how far the in-memory seeds land from each other (section 8): one
+    seed's ratio reads against that spread."""
     out.append("## 11. Dask against in memory, seed by seed\n")
     out.append(f"`random_state` 0 to {n_seeds - 1}, the data fixed: for each "
                "seed the final model loss (section 1's definition) of the "
@@ -714,8 +714,9 @@ def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
                "in-memory fit with the same seed; the in-memory losses' own "
                "spread as max / min, and the medians' ratio.\n")
     out.append("| data | epochs | blocks | method | dask / in memory: min "
-               "| median | max | median dask / median in memory | in-memory max / min "
-               "| test score, dask - in memory (points): min / median |")
+               "| median | max | median dask / median in memory | in-memory "
+               "max / min | test score, dask - in memory (points): min / "
+               "median |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         for n_epochs in epochs:
