@@ -26,6 +26,7 @@ sgemm/dgemm roof, numpy's 2048 x 2048 x 2048 matmul on one thread.
 Usage::
 
     NUMBA_NUM_THREADS=1 python benchmarks/products.py
+    python benchmarks/products.py --quick   # one shape of each, a smoke run
 """
 
 import os
@@ -113,19 +114,25 @@ def _roof(dtype, n=2048):
     return _rate(2 * n ** 3, lambda r: _numpy(r, A, B), 1, repeats=5)
 
 
-def main():
+def main(quick=False):
+    """Every shape; ``quick``: the first forward and weight-gradient shape
+    of each dtype, a smaller roof, to check that the script runs."""
     rng = np.random.RandomState(0)
+    ab_shapes = AB_SHAPES[2:3] if quick else AB_SHAPES
+    atb_shapes = ATB_SHAPES[:1] if quick else ATB_SHAPES
     print(f"CPU: {cpu_model()}; Numba threads {numba.get_num_threads()}",
           flush=True)
     with threadpool_limits(1):
-        roofs = {dtype: _roof(dtype) for dtype in (np.float32, np.float64)}
-        print(f"single-thread roof (numpy 2048^3): sgemm "
+        n_roof = 256 if quick else 2048
+        roofs = {dtype: _roof(dtype, n_roof)
+                 for dtype in (np.float32, np.float64)}
+        print(f"single-thread roof (numpy {n_roof}^3): sgemm "
               f"{roofs[np.float32]:.0f}, dgemm {roofs[np.float64]:.0f} "
               f"GFLOP/s", flush=True)
         for dtype in (np.float32, np.float64):
             name = np.dtype(dtype).name
             register(dtype, ("activations", "dense"))
-            for m, K, n in AB_SHAPES:
+            for m, K, n in ab_shapes:
                 A = rng.randn(m, K).astype(dtype)
                 B = rng.randn(K, n).astype(dtype)
                 b = rng.randn(n).astype(dtype)
@@ -150,7 +157,7 @@ def main():
                       f"{ours:.0f} GFLOP/s{packed} (numpy {blas:.0f}, "
                       f"{ours / blas:.2f}x; roof {ours / roofs[dtype]:.0%})",
                       flush=True)
-            for m, units, layer in ATB_SHAPES:
+            for m, units, layer in atb_shapes:
                 fan_in, fan_out = units[layer], units[layer + 1]
                 layers = Layout(units, [RELU] * (len(units) - 2)).table(m)
                 rows = int(_task_rows(layers, layer, m))
@@ -172,4 +179,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(quick="--quick" in sys.argv[1:])
