@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rounds of fastbp.dask on a LocalCluster: accuracy, time split, bytes, model.
+"""Rounds of fastbp.dask on a LocalCluster: accuracy and averaging period.
 
 On a ``LocalCluster`` of 2 worker processes x 1 thread:
 
@@ -7,14 +7,14 @@ On a ``LocalCluster`` of 2 worker processes x 1 thread:
    same parameters, for 'adam' and 'lbfgs', on digits and on a synthetic
    set of 200,000 training rows.
 2. The averaging period: 'adam' on both sets for several ``local_batches``
-   (accuracy after a fixed number of epochs, time per epoch, rounds).
-3. What a round costs: L-BFGS rounds (one loss-and-gradient task per block)
-   for 2 to 16 blocks and for a small and a large network, split into the
-   workers' compute time (from Dask's task stream: the busiest worker's
-   compute per round) and the rest (communication and scheduling: wall time
-   per round minus that), with the bytes a round moves.
-4. From those figures, a model of the time per epoch on 8, 32 and 128
-   workers (on paper; see the results file for its terms).
+   (accuracy after a fixed number of epochs, time per epoch, rounds, and
+   per round the busiest worker's compute, from Dask's task stream, and
+   the rest).
+
+What a round costs against the blocks, the tasks and the workers, and the
+model of a round on more workers fitted on it: ``dask_blocks.py``,
+sections 4 and 5 (this script's L-BFGS round costs and its on-paper model
+for more workers assumed a task per block, which rounds no longer run).
 
 Usage (from the repository root, nothing else running)::
 
@@ -30,8 +30,6 @@ import platform
 import sys
 import time
 import warnings
-
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -91,13 +89,17 @@ def task_compute(tasks, name):
 
 
 def dask_fit(client, model, X, y, task_name):
-    """Fit on the cluster; wall time, rounds, busiest worker's compute."""
+    """Fit on the cluster; wall time, rounds, busiest worker's compute.
+
+    A round is a task per share of the blocks (a share per worker thread,
+    ``fastbp.dask._trainer._shares``), each named ``task_name``."""
     with distributed.get_task_stream(client) as tasks:
         wall = timed_fit(model, X, y)
     per_worker, n_tasks = task_compute(tasks, task_name)
-    n_blocks = X.numblocks[0]
-    return {"wall": wall, "rounds": n_tasks / n_blocks,
-            "compute": max(per_worker.values()),
+    n_slots = sum(client.nthreads().values())
+    shares = len(fastbp.dask._trainer._shares(X.numblocks[0], n_slots))
+    return {"wall": wall, "rounds": n_tasks / shares,
+            "compute": max(per_worker.values(), default=0.0),
             "compute_total": sum(per_worker.values()),
             "workers": len(per_worker)}
 
@@ -150,7 +152,8 @@ def period_sweep(client, data, quick, out):
             model = fastbp.dask.MLPClassifier(
                 hidden_layer_sizes=(64,), random_state=SEED,
                 max_iter=epochs[name], tol=0.0, local_batches=period)
-            stats = dask_fit(client, model, Xd, yd, "_local_steps_task")
+            stats = dask_fit(client, model, Xd, yd,
+                             "_local_steps_share_task")
             rounds = stats["rounds"]
             compute_ms = 1e3 * stats["compute"] / rounds
             other_ms = 1e3 * stats["wall"] / rounds - compute_ms
@@ -166,107 +169,6 @@ def period_sweep(client, data, quick, out):
             print(out[-1], flush=True)
     out.append("")
     return results
-
-
-def _payload(n_params, itemsize, solver, n_blocks, n_workers):
-    """Bytes of arrays a round moves: weights out to every worker, one
-    result per block back to the client."""
-    rows = {"lbfgs": 1, "sgd": 2, "adam": 3}[solver]
-    out_bytes = rows * n_params * itemsize
-    back = n_params * 8 if solver == "lbfgs" else rows * n_params * itemsize
-    return out_bytes * n_workers, back * n_blocks
-
-
-def round_costs(client, data, quick, out):
-    out.append("## 3. What a round costs (L-BFGS rounds on digits)\n")
-    out.append("One round: the parameters go to the workers (a task "
-               "returning them; the other worker fetches them from the "
-               "first), one loss-and-gradient task per block, the float64 "
-               "gradients come back and are added on the client. Bytes are "
-               "the arrays' sizes (`out`: one copy per worker; `back`: one "
-               "gradient per block).\n")
-    out.append("| network | n_params | blocks | rounds | wall ms/round | "
-               "compute ms/round | other ms/round | bytes out/round | "
-               "bytes back/round |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
-    (X_tr, _, y_tr, _), _ = data["digits"]
-    rows = []
-    cases = [((64,), 2), ((64,), 4), ((64,), 8), ((64,), 16),
-             ((1024, 1024), 4)]
-    for hidden, n_blocks in cases:
-        Xd, yd = as_blocks(X_tr, y_tr, n_blocks)
-        model = fastbp.dask.MLPClassifier(
-            hidden_layer_sizes=hidden, solver="lbfgs", random_state=SEED,
-            max_iter=5 if quick else 20)
-        stats = dask_fit(client, model, Xd, yd, "_loss_grad_task")
-        n_params = model._layout.n_params
-        out_b, back_b = _payload(n_params, 4, "lbfgs", n_blocks, N_WORKERS)
-        wall_ms = 1e3 * stats["wall"] / stats["rounds"]
-        compute_ms = 1e3 * stats["compute"] / stats["rounds"]
-        rows.append(dict(n_params=n_params, blocks=n_blocks,
-                         other=(wall_ms - compute_ms) / 1e3,
-                         bytes=out_b + back_b))
-        out.append(f"| {hidden} | {n_params} | {n_blocks} | "
-                   f"{stats['rounds']:.0f} | {wall_ms:.2f} | {compute_ms:.2f}"
-                   f" | {wall_ms - compute_ms:.2f} | {out_b} | {back_b} |")
-        print(out[-1], flush=True)
-    out.append("")
-    # other = a + c * blocks + b * bytes, least squares over the cases.
-    A = np.array([[1.0, r["blocks"], r["bytes"]] for r in rows])
-    a, c, b = np.linalg.lstsq(A, np.array([r["other"] for r in rows]),
-                              rcond=None)[0]
-    out.append(f"Least-squares fit of the non-compute time per round: "
-               f"**{1e3 * a:.2f} ms fixed + {1e3 * c:.3f} ms per block task "
-               f"+ {1e9 * b:.3f} ms per MB moved** (effective "
-               f"{1e-6 / b if b > 0 else float('inf'):.0f} MB/s).\n")
-    return a, c, b
-
-
-def scaling_model(sweep, costs, out):
-    a, c, b = costs
-    periods = [p for (name, p) in sweep if name == "synthetic"]
-    first = sweep["synthetic", periods[0]]
-    n_rows, n_params = first["n_rows"], first["n_params"]
-    batch = 200
-    # Compute per row, one thread: the workers' total compute per epoch
-    # over the rows they trained on (section 2, averaged over the periods).
-    t_row = np.mean([sweep["synthetic", p]["compute_total"]
-                     / (sweep["synthetic", p]["epochs"] * n_rows)
-                     for p in periods])
-    out.append("## 4. Time per epoch on more workers (model, on paper)\n")
-    out.append(
-        f"The {n_rows}-row synthetic set, adam, batch 200, one block per "
-        "worker (strong scaling), each worker one thread. Terms, all "
-        f"measured above: compute {1e6 * t_row:.2f} us per row (section 2); "
-        f"per round {1e3 * a:.2f} ms + {1e3 * c:.3f} ms per task + "
-        f"{1e9 * b:.3f} ms per MB (section 3). A round moves the weights "
-        "(params and Adam's two moments, float32) to every worker and one "
-        "copy per block back to the client, which averages them: the "
-        "bytes grow with P. Epoch time = rows per block x compute per row "
-        "+ rounds x (fixed + P x per task + bytes x per MB). The model "
-        "ignores stragglers and the scheduler's own limits (one scheduler "
-        "hands out P tasks per round).\n")
-    out.append("| local_batches | workers P | rows per block | rounds/epoch | "
-               "compute s/epoch | communication s/epoch | epoch s | "
-               "speed-up over 1 worker |")
-    out.append("|---|---|---|---|---|---|---|---|")
-    for period in periods:
-        single = None
-        for P in (1, 2, 8, 32, 128):
-            rows = n_rows / P
-            per_round = (rows if period == "epoch"
-                         else min(rows, period * batch))
-            rounds = math.ceil(rows / per_round)
-            out_b, back_b = _payload(n_params, 4, "adam", P, P)
-            comm = rounds * (a + c * P + b * (out_b + back_b))
-            compute = rows * t_row
-            total = compute + comm
-            single = single or total
-            if P > 1:
-                out.append(f"| {period} | {P} | {rows:.0f} | {rounds} | "
-                           f"{compute:.3f} | {comm:.3f} | {total:.3f} | "
-                           f"{single / total:.1f}x |")
-    out.append("")
 
 
 def main():
@@ -298,11 +200,9 @@ def main():
         fastbp.dask.MLPClassifier((8,), solver="lbfgs", max_iter=1).fit(
             *as_blocks(small[0], small[2], 4))
         accuracy_table(client, data, args.quick, out)
-        sweep = period_sweep(client, data, args.quick, out)
-        costs = round_costs(client, data, args.quick, out)
+        period_sweep(client, data, args.quick, out)
     os.environ.clear()
     os.environ.update(environ)
-    scaling_model(sweep, costs, out)
     text = "\n".join(out)
     print(text)
     if not args.quick:

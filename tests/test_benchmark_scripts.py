@@ -2,9 +2,10 @@
 smallest settings, in a subprocess each.
 
 These scripts call private kernels and classes (``_train``, ``_gemm_atb``,
-``Workspace``, the Dask trainer's round helpers) that change with the code;
-nothing else runs them, and one (``profile_epoch.py``) had stopped working
-when the training targets became ``TrainingData``. A test checks the exit
+``Workspace``, the Dask trainer's round helpers and task names) that
+change with the code; nothing else runs them, and two had stopped working
+(``profile_epoch.py`` when the training targets became ``TrainingData``,
+``dask_rounds.py`` when a round's tasks became one per share of blocks). A test checks the exit
 code and the lines the script must print, not any timing: speed is judged
 by running the scripts themselves (``benchmarks/README.md``). Nothing may
 land in the working directory.
@@ -46,6 +47,12 @@ CASES = {
          "--no-write"], ("distributed", "dask.array"),
         (r"^\| classification \| 1 \| 4 \| final-8x10-0\.7 \| "
          r"\d\.\d{3} \| \d\.\d{3} \|",)),
+    "dask_rounds": (
+        ["dask_rounds.py", "--quick"], ("distributed", "dask.array"),
+        (r"^\| digits \(1347 rows, 4 blocks\) \| adam \| \d\.\d{4} \| "
+         r"\d\.\d{4} \|",
+         r"^\| synthetic \| 64 \| 2 \| \d\.\d{4} \| \d\.\d{4} \| "
+         r"\d+\.\d{3} \| \d+ \| \d+\.\d{2} \|")),
 }
 
 
