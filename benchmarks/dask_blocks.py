@@ -340,7 +340,7 @@ def round_costs(client, blocks, out, repeats=3, later=8):
     out.append("| blocks | tasks per round | ms per round | first epoch, ms |")
     out.append("|---|---|---|---|")
     rng = np.random.RandomState(SEED)
-    n_workers = len(client.scheduler_info()["workers"])
+    n_workers = len(client.nthreads())
     figures = []  # (blocks, tasks per round, ms per round)
     cpu = {}
 
@@ -461,7 +461,7 @@ def _tasks_before_shares(n_blocks, n_workers):
 
 
 def _round_tasks(client, n_blocks):
-    return _tasks(n_blocks, len(client.scheduler_info()["workers"]))
+    return _tasks(n_blocks, len(client.nthreads()))
 
 
 class _CpuClock(_LossClock):
@@ -502,7 +502,7 @@ def _hop_seconds(client, chain=40, repeats=3):
     (64,) network's size, the add)."""
     from fastbp.dask._blocks import add_weighted_sums
 
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())
     n_params = 40 * 64 + 64 + 64 * 4 + 4
     part = (np.ones((3, n_params)), 1.0, 1, 0.0)
     hops = []

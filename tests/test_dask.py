@@ -67,7 +67,7 @@ def client():
 
 
 def _worker_addresses(client):
-    return sorted(client.scheduler_info()["workers"])
+    return sorted(client.nthreads())
 
 
 @pytest.fixture(scope="module")

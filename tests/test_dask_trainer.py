@@ -330,7 +330,7 @@ def test_stochastic_fit_does_not_depend_on_worker_count(
     rounds = [t for t in tasks.data if "_local_steps" in str(t["key"])]
     assert len(rounds) == params["max_iter"] * 3 * _TASKS_PER_ROUND
     assert {t["worker"] for t in rounds} == set(
-        client.scheduler_info()["workers"])
+        client.nthreads())
 
 
 @pytest.mark.parametrize("local_batches", [1, "epoch"])
@@ -496,6 +496,21 @@ def test_shares_cut_the_blocks_evenly_on_aligned_runs():
     assert [len(s) for s in _shares(64, 1)] == [64]
 
 
+def test_slots_and_workers_are_asked_of_the_scheduler(client, monkeypatch):
+    """The workers and their threads come from the scheduler on every
+    call, not from the client's ``scheduler_info`` cache, which
+    distributed refreshes every 2 s without the workers: read between its
+    fetch and its return it was empty once, and a fit then ran every round
+    as one task on one worker."""
+    from fastbp.dask._trainer import _slots, _workers
+
+    monkeypatch.setattr(client, "scheduler_info",
+                        lambda *args, **kwargs: {"workers": {}})
+    workers = _workers(client)
+    assert len(workers) == 2 and set(workers.values()) == {1}
+    assert _slots(client) == 2
+
+
 @pytest.fixture(scope="module")
 def unstolen_client(client):
     """2 workers whose scheduler does not steal work: the copies' worker
@@ -518,7 +533,7 @@ def test_round_shares_find_their_blocks_on_their_worker(
     from fastbp.dask._trainer import _colocated, _group_size
 
     client = unstolen_client
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())
     n_blocks = 32
     X = [client.scatter(np.full((3, 2), b, dtype=np.float32),
                         workers=[workers[b % 2]]) for b in range(n_blocks)]
@@ -1366,7 +1381,7 @@ def test_sparse_blocks_give_the_dense_model(client, sparse_digits, fmt,
     # The blocks reached the workers as sparse matrices: the rows were
     # never densified on the client.
     assert {t["worker"] for t in tasks.data} == set(
-        client.scheduler_info()["workers"])
+        client.nthreads())
 
 
 def test_sparse_one_block_is_the_in_memory_sparse_fit(client, sparse_digits):

@@ -523,10 +523,20 @@ def _share_size(n_blocks, n_slots, g):
     return g * -(-runs // max(n_slots, 1))
 
 
+def _workers(client):
+    """The cluster's workers and their threads, asked of the scheduler.
+
+    Not ``client.scheduler_info()["workers"]``: distributed's client
+    refreshes that cache every 2 s without the workers, and a refresh
+    landing between ``scheduler_info``'s own fetch and its return gives an
+    empty set (seen once in the test suite), which made a fit run each
+    round as one task of all the blocks, on one worker."""
+    return dict(sorted(client.nthreads().items()))
+
+
 def _slots(client):
     """Tasks the cluster runs at once: its workers' threads."""
-    return sum(w.get("nthreads", 1)
-               for w in client.scheduler_info()["workers"].values())
+    return sum(_workers(client).values())
 
 
 def _colocated(client, train, n_slots):
@@ -550,8 +560,7 @@ def _colocated(client, train, n_slots):
     say), and the round task fetches that block as before.
     """
     shares = _shares(len(train), n_slots)
-    threads = {address: info.get("nthreads", 1) for address, info
-               in sorted(client.scheduler_info()["workers"].items())}
+    threads = _workers(client)
     if len(shares) == len(train) or not threads:
         return train, None
     parts = [train.X, train.Y] + ([] if train.sample_weight is None
