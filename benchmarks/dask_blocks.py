@@ -680,16 +680,11 @@ def seed_spread(sets, kinds, epochs, out, n_seeds=10):
                "seed 0 | max / seed 0 | scores |")
     out.append("|---|---|---|---|---|---|---|")
     for kind in kinds:
-        X, X_test, y, y_test = sets[kind]
         for n_epochs in epochs:
-            finals, scores = [], []
-            for seed in range(n_seeds):
-                settings = dict(params(kind, n_epochs), random_state=seed)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model = estimator(fastbp, kind)(**settings).fit(X, y)
-                finals.append(final_loss(model, X, y))
-                scores.append(model.score(X_test, y_test))
+            fits = [in_memory(sets[kind], kind, n_epochs, seed)
+                    for seed in range(n_seeds)]
+            scores = [fit[0] for fit in fits]
+            finals = [fit[3] for fit in fits]
             ref = finals[0]
             out.append(
                 f"| {kind} | {n_epochs} | {ref:.5f} | "

@@ -96,8 +96,8 @@ def dask_fit(client, model, X, y, task_name):
     with distributed.get_task_stream(client) as tasks:
         wall = timed_fit(model, X, y)
     per_worker, n_tasks = task_compute(tasks, task_name)
-    n_slots = sum(client.nthreads().values())
-    shares = len(fastbp.dask._trainer._shares(X.numblocks[0], n_slots))
+    trainer = fastbp.dask._trainer
+    shares = len(trainer._shares(X.numblocks[0], trainer._slots(client)))
     return {"wall": wall, "rounds": n_tasks / shares,
             "compute": max(per_worker.values(), default=0.0),
             "compute_total": sum(per_worker.values()),

@@ -5,10 +5,10 @@ These scripts call private kernels and classes (``_train``, ``_gemm_atb``,
 ``Workspace``, the Dask trainer's round helpers and task names) that
 change with the code; nothing else runs them, and two had stopped working
 (``profile_epoch.py`` when the training targets became ``TrainingData``,
-``dask_rounds.py`` when a round's tasks became one per share of blocks). A test checks the exit
-code and the lines the script must print, not any timing: speed is judged
-by running the scripts themselves (``benchmarks/README.md``). Nothing may
-land in the working directory.
+``dask_rounds.py`` when a round's tasks became one per share of blocks).
+A test checks the exit code and the lines the script must print, not any
+timing: speed is judged by running the scripts themselves
+(``benchmarks/README.md``). Nothing may land in the working directory.
 """
 
 import os

@@ -144,13 +144,14 @@ DEFAULT_POOLED_SECOND_MOMENT = True
 # and 10 blocks 0.81-0.95x (benchmarks/results/dask_blocks.md, "the final
 # phase, averaged"; seed 0, outer momentum 0.5. With 0.7, medians of 5
 # seeds against the in-memory fit of the same seed: 0.98x / 0.90x and
-# 1.25x / 0.96x on 64 blocks, "seed by seed"). On 64 blocks, without the epoch's mean: classification
-# 1.03-1.06x, regression 1.13-1.29x with momentum 0.25-0.5 in the phase,
-# 1.05x and 1.02-1.34x without; with the mean but no momentum 1.04-1.06x and
-# 0.99-1.36x. The whole outer momentum with the mean did better there
-# (1.02x / 0.98x and 1.23x / 0.98x) but on digits at learning_rate_init=0.01
-# its training loss rose during the phase (four rounds an epoch where the
-# fit before had one, each with the momentum) and the test accuracy fell
+# 1.25x / 0.96x on 64 blocks, "seed by seed"). On 64 blocks, without the
+# epoch's mean: classification 1.03-1.06x, regression 1.13-1.29x with
+# momentum 0.25-0.5 in the phase, 1.05x and 1.02-1.34x without; with the
+# mean but no momentum 1.04-1.06x and 0.99-1.36x. The whole outer momentum
+# with the mean did better there (1.02x / 0.98x and 1.23x / 0.98x) but on
+# digits at learning_rate_init=0.01 its training loss rose during the
+# phase (four rounds an epoch where the fit before had one, each with the
+# momentum) and the test accuracy fell
 # to the in-memory fit's; half of it stayed stable. At most a quarter: with
 # less momentum a fit learns less per epoch, and a phase of 10 of 15 epochs
 # (plain averaging) left regression on 10 blocks at 1.20x where the fit
