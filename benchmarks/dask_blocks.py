@@ -22,7 +22,8 @@ same parameters. Every dask fit records the training loss against wall time
    hop, the scheduler's cost per task) and the model of a round on 8, 32
    and 128 workers they give.
 6. Outer momentum against the learning rate and the averaging period, on
-   digits: which momentum stays stable.
+   digits: which momentum stays stable (``--lr-momenta``), with the
+   initial rounds of ``--lr-initials``.
 8. ``--sections seeds`` (not run by default): the in-memory fit's final
    loss over ten values of ``random_state``, the data fixed: how far two
    fits that differ only in their draws land apart.
@@ -43,9 +44,12 @@ same parameters. Every dask fit records the training loss against wall time
 The ``final-PxE`` methods are the estimators' own final phase (the last E
 epochs, at most a quarter of them, every P batches with half the outer
 momentum, each epoch ending at the mean of its rounds' models;
-``final-8x10-0.7`` is the default, ``final-8x10`` the default before the
-outer momentum went from 0.5 to 0.7); every other method runs without one,
-as it was measured before the phase existed.
+``final-8x10`` the default before the outer momentum went from 0.5 to 0.7,
+``final-8x10-0.7`` after it). The ``initial-P`` methods add the
+estimators' initial rounds to ``final-8x10-0.7`` (the first epoch's
+periods doubling from P batches up to 64); ``initial-1`` is the default.
+Every other method runs without either phase, as it was measured before
+they existed.
 
 Usage (from the repository root, nothing else running)::
 
@@ -139,7 +143,7 @@ METHODS = {
     "pooled-lr/4-o4": _pooled(0.5, outer=4.0, learning_rate_init=0.00025),
     # a final phase (the last E epochs, every P batches, half the outer
     # momentum, each epoch's rounds averaged) after pooled-0.5: final-PxE;
-    # final-8x10-0.7 (outer momentum 0.7) is the default, final-8x10 was
+    # final-8x10 was the default, then final-8x10-0.7 (outer momentum 0.7)
     "final-8x10": _pooled(0.5, final_local_batches=8, final_epochs=10),
     "final-8x5": _pooled(0.5, final_local_batches=8, final_epochs=5),
     "final-4x5": _pooled(0.5, final_local_batches=4, final_epochs=5),
@@ -150,11 +154,21 @@ METHODS = {
     "final-8x10-lb16": _pooled(0.5, local_batches=16, final_local_batches=8,
                                final_epochs=10),
     "final-8x10-0.7": _pooled(0.7, final_local_batches=8, final_epochs=10),
+    # initial rounds (the first epoch's periods doubling from P up to 64)
+    # before final-8x10-0.7: initial-P; initial-1 is the default
+    "initial-1": _pooled(0.7, final_local_batches=8, final_epochs=10,
+                         initial_local_batches=1),
+    "initial-4": _pooled(0.7, final_local_batches=8, final_epochs=10,
+                         initial_local_batches=4),
+    "initial-8": _pooled(0.7, final_local_batches=8, final_epochs=10,
+                         initial_local_batches=8),
 }
 for _settings in METHODS.values():
     _settings.setdefault("local_batches", 64)
-    # methods without a final phase, as they were measured before it
+    # methods without a final (an initial) phase, as they were measured
+    # before it
     _settings.setdefault("final_local_batches", None)
+    _settings.setdefault("initial_local_batches", None)
 
 
 def datasets():
@@ -696,8 +710,8 @@ def seed_spread(sets, kinds, epochs, out, n_seeds=10):
 
 
 def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
-               methods=("final-8x10-0.7",)):
-    """The dask fit (each of ``methods``; the default's is final-8x10-0.7)
+               methods=("initial-1",)):
+    """The dask fit (each of ``methods``; the default's is initial-1)
     against the in-memory fit of the same ``random_state``, for
     ``random_state`` 0..n_seeds-1: the final loss ratio per seed, next to
     how far the in-memory seeds land from each other (section 8): one
@@ -705,7 +719,7 @@ def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
     out.append("## 11. Dask against in memory, seed by seed\n")
     out.append(f"`random_state` 0 to {n_seeds - 1}, the data fixed: for each "
                "seed the final model loss (section 1's definition) of the "
-               "dask fit (`final-8x10-0.7` is the default) over that of the "
+               "dask fit (`initial-1` is the default) over that of the "
                "in-memory fit with the same seed; the in-memory losses' own "
                "spread as max / min, and the medians' ratio.\n")
     out.append("| data | epochs | blocks | method | dask / in memory: min "
@@ -737,14 +751,15 @@ def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
     out.append("")
 
 
-def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
+def time_to_target(sets, n_blocks, epochs, target, out, extra=None):
     out.append("## 3. Time to a target accuracy, 1 and 2 workers\n")
     trainer = fastbp.dask._trainer
     out.append(f"Classification, {n_blocks} blocks, the defaults "
                f"(local_batch_size={trainer.DEFAULT_LOCAL_BATCH_SIZE!r}, "
                f"local_batches={trainer.DEFAULT_LOCAL_BATCHES}, outer "
                f"optimizer ({trainer.DEFAULT_OUTER_LEARNING_RATE}, "
-               f"{trainer.DEFAULT_OUTER_MOMENTUM})), up to {epochs} epochs; "
+               f"{trainer.DEFAULT_OUTER_MOMENTUM})) and {extra or {}}, up "
+               f"to {epochs} epochs; "
                "seconds until the first epoch whose test accuracy reaches "
                f"{target}.\n")
     out.append("| workers | s to target | epochs | weights equal to 2 "
@@ -773,7 +788,8 @@ def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
                     return bool(hit)
 
             model = fastbp.dask.MLPClassifier(**params("classification",
-                                                       epochs))
+                                                       epochs),
+                                              **(extra or {}))
             model.set_callbacks(_Target())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -788,7 +804,7 @@ def time_to_target(sets, n_blocks, epochs, target, out, scheduler_port=None):
     out.append("")
 
 
-def learning_rates(out, epochs=30, momenta=(0.5, 0.9)):
+def learning_rates(out, epochs=30, momenta=(0.5, 0.9), initials=(1,)):
     """Outer momentum against the learning rate and the averaging period:
     digits (1,200 training rows in 4 blocks of 300, batch 40 split into
     4 x 10 rows), adam, network (32,)."""
@@ -803,8 +819,9 @@ def learning_rates(out, epochs=30, momenta=(0.5, 0.9)):
                "(`loss_curve_`) after epochs 1, 6, 11, ... and test "
                "accuracy.\n")
     out.append("| learning_rate_init | fit | local_batches | outer_momentum "
-               "| pooled_second_moment | loss curve | test accuracy |")
-    out.append("|---|---|---|---|---|---|---|")
+               "| pooled_second_moment | initial_local_batches | loss curve "
+               "| test accuracy |")
+    out.append("|---|---|---|---|---|---|---|---|")
     X, y = load_digits(return_X_y=True)
     X_test, y_test = X[1200:] / 16, y[1200:]
     X, y = X[:1200] / 16, y[:1200]
@@ -816,26 +833,24 @@ def learning_rates(out, epochs=30, momenta=(0.5, 0.9)):
             rows = []
             model = fastbp.MLPClassifier(learning_rate_init=lr,
                                          **common).fit(X, y)
-            rows.append(("in memory", "", "", "", model))
-            for lb in (64, 8, 1):
-                for momentum in momenta:
-                    for pooled in (False, True):
-                        model = fastbp.dask.MLPClassifier(
-                            learning_rate_init=lr, local_batches=lb,
-                            local_batch_size="split",
-                            outer_learning_rate=1.0,
-                            outer_momentum=momentum,
-                            pooled_second_moment=pooled, **common).fit(
-                                da.from_array(X, chunks=(300, 64)),
-                                da.from_array(y, chunks=300))
-                        rows.append(("dask", lb, momentum, pooled, model))
-            for name, lb, momentum, pooled, model in rows:
+            rows.append(("in memory", "", "", "", "", model))
+            for lb, momentum, pooled, initial in itertools.product(
+                    (64, 8, 1), momenta, (False, True), initials):
+                model = fastbp.dask.MLPClassifier(
+                    learning_rate_init=lr, local_batches=lb,
+                    local_batch_size="split", outer_learning_rate=1.0,
+                    outer_momentum=momentum, pooled_second_moment=pooled,
+                    initial_local_batches=initial, **common).fit(
+                        da.from_array(X, chunks=(300, 64)),
+                        da.from_array(y, chunks=300))
+                rows.append(("dask", lb, momentum, pooled, initial, model))
+            for name, lb, momentum, pooled, initial, model in rows:
                 curve = " ".join(f"{v:.3f}" for v in model.loss_curve_[::5])
                 acc = model.score(X_test, y_test)
                 out.append(f"| {lr} | {name} | {lb} | {momentum} "
-                           f"| {pooled} | {curve} | {acc:.4f} |")
-                print(f"lr {lr} {name} {lb} {momentum} {pooled}: {curve} "
-                      f"{acc:.4f}", flush=True)
+                           f"| {pooled} | {initial} | {curve} | {acc:.4f} |")
+                print(f"lr {lr} {name} {lb} {momentum} {pooled} {initial}: "
+                      f"{curve} {acc:.4f}", flush=True)
     out.append("")
 
 
@@ -900,6 +915,10 @@ def schedules(sets, kinds, n_blocks, epochs, out, schedule_list=SCHEDULES):
     out.append("")
 
 
+def _initial(text):
+    return None if text == "none" else int(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, nargs="+", default=[4, 10, 64])
@@ -914,6 +933,10 @@ def main():
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--target-blocks", type=int, nargs="+", default=[10],
                         help="the blocks of section 3's fits")
+    parser.add_argument("--target-initial", default="default",
+                        help="section 3's initial_local_batches ('none': "
+                        "no initial rounds; the estimators' default unless "
+                        "given)")
     parser.add_argument("--schedules", type=_schedule, nargs="+",
                         default=SCHEDULES,
                         help="section 10's last phases, each "
@@ -922,8 +945,12 @@ def main():
     parser.add_argument("--lr-momenta", type=float, nargs="+",
                         default=[0.5, 0.9],
                         help="section 6's outer momenta")
+    parser.add_argument("--lr-initials", type=_initial, nargs="+",
+                        default=[1],
+                        help="section 6's initial_local_batches ('none': "
+                        "no initial rounds)")
     parser.add_argument("--pair-methods", nargs="+",
-                        default=["final-8x10-0.7"],
+                        default=["initial-1"],
                         help="section 11's methods")
     parser.add_argument("--seeds", type=int, default=10,
                         help="section 11's seeds (0 to SEEDS - 1)")
@@ -964,7 +991,8 @@ def main():
             if "rounds" in args.sections:
                 round_costs(client, args.round_blocks, out)
             if "lr" in args.sections:
-                learning_rates(out, momenta=args.lr_momenta)
+                learning_rates(out, momenta=args.lr_momenta,
+                               initials=args.lr_initials)
             if "transfers" in args.sections:
                 transfers(client, out)
             if "pairs" in args.sections:
@@ -975,7 +1003,10 @@ def main():
                           max(args.epochs), out, args.schedules)
     if "target" in args.sections:
         for n_blocks in args.target_blocks:
-            time_to_target(sets, n_blocks, 15, args.target, out)
+            time_to_target(
+                sets, n_blocks, 15, args.target, out,
+                None if args.target_initial == "default" else dict(
+                    initial_local_batches=_initial(args.target_initial)))
     if "seeds" in args.sections:
         seed_spread(sets, args.kinds, args.epochs, out)
     text = "\n".join(out) + "\n"

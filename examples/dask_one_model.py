@@ -15,8 +15,10 @@ compiled kernels; only the weights and a few partial sums travel.
 2. ``solver="adam"``: each block runs ``local_batches`` mini-batches from
    the same weights; the workers add up weights and Adam's moments, and
    the client moves the model by a momentum step on their averaged change;
-   the last epochs average more often, with less momentum, and each ends
-   at the mean of its rounds' models (the final phase).
+   the first epoch's rounds grow from one mini-batch to ``local_batches``
+   (the initial rounds), and the last epochs average more often, with less
+   momentum, each ending at the mean of its rounds' models (the final
+   phase).
    Every epoch makes fewer sequential updates than in memory (the blocks'
    steps are averaged, not chained), so it may need more epochs.
 3. Predictions on a dask array come back as a dask array (one task per

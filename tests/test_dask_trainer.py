@@ -931,8 +931,10 @@ def test_outer_optimizer_is_validated(client, digits, params, name):
     (dict(final_local_batches=0), "final_local_batches"),
     (dict(final_local_batches=2.5), "final_local_batches"),
     (dict(final_epochs=-1), "final_epochs"),
-    (dict(final_epochs=None), "final_epochs")])
-def test_final_phase_is_validated(client, digits, params, name):
+    (dict(final_epochs=None), "final_epochs"),
+    (dict(initial_local_batches=0), "initial_local_batches"),
+    (dict(initial_local_batches="epoch"), "initial_local_batches")])
+def test_phases_are_validated(client, digits, params, name):
     X, y, _, _ = digits
     with pytest.raises(InvalidParameterError, match=name):
         fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
@@ -948,7 +950,7 @@ def _rounds_run(tasks):
 # 4 blocks of 120 rows, batch 40 split into 10 rows per block: 12 batches
 # per block and epoch; every 4 batches: 3 rounds, every 2: 6.
 _PHASED = dict(batch_size=40, local_batches=4, final_local_batches=2,
-               outer_momentum=0.5)
+               outer_momentum=0.5, initial_local_batches=None)
 
 
 def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
@@ -969,6 +971,52 @@ def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
     assert _rounds_run(tasks) == 3
 
 
+@pytest.mark.parametrize("n_batches, period, first_period, spans", [
+    (12, 4, None, [(0, 4), (4, 8), (8, 12)]),
+    (12, 4, 1, [(0, 1), (1, 3), (3, 7), (7, 11), (11, 12)]),
+    (5, 64, 1, [(0, 1), (1, 3), (3, 5)]),
+    (300, 64, 8, [(0, 8), (8, 24), (24, 56), (56, 120), (120, 184),
+                  (184, 248), (248, 300)]),
+    (3, 3, 3, [(0, 3)])])
+def test_spans_double_up_to_the_period(n_batches, period, first_period,
+                                       spans):
+    from fastbp.dask._trainer import _spans
+
+    assert _spans(n_batches, period, first_period) == spans
+
+
+def test_initial_rounds_are_in_the_first_epoch_only(client, digits):
+    X, y, _, _ = digits
+    # 12 batches an epoch, local_batches=4: after 1, 2, 4, 4, 1 batches in
+    # the first epoch, then 3 rounds of 4.
+    params = _small(max_iter=2, **dict(_PHASED, initial_local_batches=1))
+    with distributed.get_task_stream(client) as tasks:
+        ramped = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == 5 + 3
+    plain = fastbp_dask.MLPClassifier(**dict(
+        params, initial_local_batches=None)).fit(*_blocks(X, y))
+    assert ramped.loss_curve_[0] != plain.loss_curve_[0]
+    # The first epoch from new weights: partial_fit's second call and a
+    # warm_start fit go on at local_batches.
+    with distributed.get_task_stream(client) as tasks:
+        ramped.partial_fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == 3
+    ramped.set_params(warm_start=True, max_iter=1)
+    with distributed.get_task_stream(client) as tasks:
+        ramped.fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == 3
+    fresh = fastbp_dask.MLPClassifier(**params)
+    with distributed.get_task_stream(client) as tasks:
+        fresh.partial_fit(*_blocks(X, y), classes=np.unique(y))
+        fresh.partial_fit(*_blocks(X, y))
+    assert _rounds_run(tasks) == 5 + 3
+    # At most local_batches.
+    with distributed.get_task_stream(client) as tasks:
+        fastbp_dask.MLPClassifier(**dict(params, initial_local_batches=8)).fit(
+            *_blocks(X, y))
+    assert _rounds_run(tasks) == 2 * 3
+
+
 def _round_models(monkeypatch):
     """Record the model after every averaging round of the fits that
     follow, in a list returned."""
@@ -977,10 +1025,10 @@ def _round_models(monkeypatch):
     models = []
     original = _trainer._DaskMLP._round
 
-    def recorded(self, client, train, spec, seeds, r, round_rows, batches,
-                 params, *args, **kwargs):
-        loss = original(self, client, train, spec, seeds, r, round_rows,
-                        batches, params, *args, **kwargs)
+    def recorded(self, client, train, spec, seeds, span, batches, params,
+                 *args, **kwargs):
+        loss = original(self, client, train, spec, seeds, span, batches,
+                        params, *args, **kwargs)
         models.append(params.copy())
         return loss
 
@@ -1076,17 +1124,20 @@ def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
     assert _rounds_run(tasks) == 3 * 3 + 2 * 6
 
 
-def test_one_block_has_no_final_phase(client, digits):
+def test_one_block_has_no_phases(client, digits):
     # Its rounds average nothing; the fit stays the in-memory one and
     # stops where it does.
     X, y, _, _ = digits
     params = _small(max_iter=20, tol=1.0, n_iter_no_change=1,
                     batch_size=40, shuffle=False)
-    on_blocks = fastbp_dask.MLPClassifier(
-        **params, local_batches=4, final_local_batches=2).fit(
-            *_blocks(X, y, rows=len(y)))
+    with distributed.get_task_stream(client) as tasks:
+        on_blocks = fastbp_dask.MLPClassifier(
+            **params, local_batches=4, final_local_batches=2,
+            initial_local_batches=1).fit(*_blocks(X, y, rows=len(y)))
     in_memory = fastbp.MLPClassifier(**params).fit(X, y)
     assert on_blocks.n_iter_ == in_memory.n_iter_ == 3
+    # 12 batches an epoch: 3 rounds of 4, one task each, in every epoch.
+    assert sum("_local_steps" in str(t["key"]) for t in tasks.data) == 9
     assert_allclose(on_blocks.loss_curve_, in_memory.loss_curve_,
                     rtol=1e-5)
 

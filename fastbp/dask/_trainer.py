@@ -28,7 +28,10 @@ up the blocks' sums, two partial totals per round come back.
   client takes the mean optimizer state and moves the parameters by a
   Nesterov-momentum step on their averaged change (plain averaging when the
   outer step is 1 and the momentum 0). An epoch ends when every block has
-  used all its rows. A final phase (the last ``final_epochs`` of
+  used all its rows. The first epoch from new weights averages after
+  ``initial_local_batches`` mini-batches, then after twice as many each
+  round up to ``local_batches``, as post-local SGD (Lin et al. 2020)
+  begins synchronous. A final phase (the last ``final_epochs`` of
   ``max_iter``, at most a quarter of them, or from when the no-improvement
   rule would have stopped the fit) averages every ``final_local_batches``
   mini-batches with half the outer momentum, and each of its epochs ends
@@ -160,6 +163,20 @@ DEFAULT_FINAL_LOCAL_BATCHES = 8
 DEFAULT_FINAL_EPOCHS = 10
 FINAL_MOMENTUM_SHARE = 0.5
 
+# The initial rounds: a fit's first epoch from new weights averages after
+# INITIAL_LOCAL_BATCHES mini-batches, then twice as many each round up to
+# local_batches (1, 2, 4, ..., 64: seven rounds for 127 batches, then the
+# default period), as post-local SGD (Lin et al. 2020) begins synchronous.
+# While the loss falls fast the blocks drift apart most in a round, and
+# what the first epoch loses is not made up later: regression on 64
+# blocks, 15 epochs, seeds 0-4, the fitted model's loss over the in-memory
+# fit's of the same seed was 2.0-2.6x after the first epoch and 1.00-1.29x
+# at the end without them; with them 0.40-0.49x after the first epoch and
+# 0.70-0.87x at the end. Starting at 4 or 8: 0.76-0.90x and 0.80-0.95x;
+# every 8 batches for the whole first epoch (4x its rounds) 0.76-0.93x
+# (benchmarks/results/dask_blocks.md, "the initial rounds").
+DEFAULT_INITIAL_LOCAL_BATCHES = 1
+
 # Seed streams derived from one draw of random_state.
 _SPLIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 
@@ -170,6 +187,7 @@ _DASK_DEFAULTS = {"local_batches": DEFAULT_LOCAL_BATCHES,
                   "outer_learning_rate": DEFAULT_OUTER_LEARNING_RATE,
                   "outer_momentum": DEFAULT_OUTER_MOMENTUM,
                   "pooled_second_moment": DEFAULT_POOLED_SECOND_MOMENT,
+                  "initial_local_batches": DEFAULT_INITIAL_LOCAL_BATCHES,
                   "final_local_batches": DEFAULT_FINAL_LOCAL_BATCHES,
                   "final_epochs": DEFAULT_FINAL_EPOCHS}
 _DASK_PARAMS = tuple(_DASK_DEFAULTS)
@@ -605,6 +623,20 @@ def _outer_learning_rate(setting, n_blocks):
     return float(setting)
 
 
+def _spans(n_batches, period, first_period=None):
+    """The rounds of an epoch of ``n_batches`` mini-batches (the most of any
+    block) as ``(first, stop)`` mini-batch numbers: every ``period``
+    mini-batches; with ``first_period``, the periods double from it up to
+    ``period``, then stay there."""
+    spans = []
+    first, step = 0, first_period or period
+    while first < n_batches:
+        spans.append((first, min(first + step, n_batches)))
+        first += step
+        step = min(2 * step, period)
+    return spans
+
+
 def _block_batches(setting, batch_size, alpha, sizes):
     """Each block's mini-batch rows and L2 strength, ``[(rows, alpha),
     ...]`` (``local_batch_size``): 'split' cuts ``batch_size`` among the
@@ -659,6 +691,8 @@ class _DaskMLP:
                                 StrOptions({"blocks", "sqrt_blocks"})],
         "outer_momentum": [Interval(Real, 0, 1, closed="left")],
         "pooled_second_moment": ["boolean"],
+        "initial_local_batches": [Interval(Integral, 1, None, closed="left"),
+                                  None],
         "final_local_batches": [Interval(Integral, 1, None, closed="left"),
                                 None],
         "final_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -974,19 +1008,28 @@ class _DaskMLP:
         batches = _block_batches(self.local_batch_size,
                                  self._batch_size(n_samples),
                                  float(self.alpha), train.sizes)
-        # Each block's rows per round, and the rounds of an epoch: until
-        # every block has used all its rows.
-        periods = {False: self._rounds(self.local_batches, train.sizes,
-                                       batches)}
+        # The rounds of an epoch, as spans of mini-batches (``_spans``):
+        # until every block has used all its rows.
+        n_batches = max(-(-n // rows)
+                        for n, (rows, _) in zip(train.sizes, batches))
+        main_period = (n_batches if self.local_batches == "epoch"
+                       else self.local_batches)
+        spans = {"main": _spans(n_batches, main_period)}
         # The final phase's period (None: no phase in this fit), whether it
         # has begun (``_trigger_stopping`` may begin it early) and the epoch
         # it begins at otherwise.
-        self._final_period = self._final_local_batches(len(train),
-                                                       incremental)
+        self._final_period = (None if incremental else self._phase_period(
+            self.final_local_batches, len(train)))
         self._final_phase = False
         if self._final_period is not None:
-            periods[True] = self._rounds(self._final_period, train.sizes,
-                                         batches)
+            spans["final"] = _spans(n_batches, self._final_period)
+        # The initial rounds: in the first epoch from new weights (no row
+        # seen yet: ``t_``, which partial_fit's calls and warm_start's fits
+        # go on counting), periods doubling up to the main one.
+        initial_period = self._phase_period(self.initial_local_batches,
+                                            len(train))
+        if initial_period is not None:
+            spans["initial"] = _spans(n_batches, main_period, initial_period)
         final_start = self.max_iter - min(self.final_epochs,
                                           self.max_iter // 4)
         layer_units, hidden, out, loss_param = self._spec()
@@ -1016,18 +1059,20 @@ class _DaskMLP:
             if self._final_period is not None and self.n_iter_ >= final_start:
                 self._final_phase = True
             final_phase = self._final_phase
-            round_rows, n_rounds = periods[final_phase]
+            phase = ("final" if final_phase
+                     else "initial" if self.t_ == 0 and "initial" in spans
+                     else "main")
             momentum = float(self.outer_momentum)
             if final_phase:
                 momentum *= FINAL_MOMENTUM_SHARE
             accumulated_loss = 0.0
             n_slots = _slots(client)
-            models = _RunningMean() if final_phase and n_rounds > 1 else None
-            for r in range(n_rounds):
+            models = (_RunningMean() if final_phase and len(spans[phase]) > 1
+                      else None)
+            for span in spans[phase]:
                 accumulated_loss += self._round(
-                    client, train, spec, seeds, r, round_rows, batches,
-                    params, optimizer, momentum, n_slots, block_workers,
-                    held)
+                    client, train, spec, seeds, span, batches, params,
+                    optimizer, momentum, n_slots, block_workers, held)
                 if models is not None:
                     models.add(params)
             if models is not None:
@@ -1041,28 +1086,17 @@ class _DaskMLP:
                                                              validation),
             tasks, incremental)
 
-    @staticmethod
-    def _rounds(local_batches, sizes, batches):
-        """Each block's rows per round and the rounds of an epoch (until
-        every block has used all its rows) when averaging every
-        ``local_batches`` mini-batches ('epoch': once per epoch)."""
-        if local_batches == "epoch":
-            round_rows = list(sizes)
-        else:
-            round_rows = [local_batches * rows for rows, _ in batches]
-        return round_rows, max(-(-n // r) for n, r in zip(sizes, round_rows))
-
-    def _final_local_batches(self, n_blocks, incremental):
-        """The final phase's period, or None when the fit has none: off
-        (``final_local_batches=None``), one epoch (``partial_fit``) or one
-        block, whose rounds average nothing (so that one block stays the
-        in-memory fit). At most the period before it."""
-        if (self.final_local_batches is None or incremental
-                or n_blocks < 2):
+    def _phase_period(self, local_batches, n_blocks):
+        """The (first) averaging period of the initial rounds or the final
+        phase set to ``local_batches``, at most ``self.local_batches``;
+        None when the fit has none: turned off (None) or one block, whose
+        rounds average nothing (so that one block stays the in-memory
+        fit, without the extra rounds)."""
+        if local_batches is None or n_blocks < 2:
             return None
         if self.local_batches == "epoch":
-            return self.final_local_batches
-        return min(self.final_local_batches, self.local_batches)
+            return local_batches
+        return min(local_batches, self.local_batches)
 
     def _trigger_stopping(self, msg):
         """When the no-improvement rule fires before the final phase has
@@ -1076,13 +1110,13 @@ class _DaskMLP:
             return False
         return super()._trigger_stopping(msg)
 
-    def _round(self, client, train, spec, seeds, r, round_rows, batches,
-               params, optimizer, momentum, n_slots=1,
-               block_workers=None, held=None):
-        """Averaging round ``r``: every block b with rows left runs its rows
-        ``r * round_rows[b]`` to ``(r + 1) * round_rows[b]`` of this epoch's
-        order, in mini-batches of ``batches[b]`` (rows, L2 strength), from
-        the same weights;
+    def _round(self, client, train, spec, seeds, span, batches, params,
+               optimizer, momentum, n_slots=1, block_workers=None,
+               held=None):
+        """The averaging round over mini-batches ``span = (first, stop)``
+        of the epoch: every block b with rows left runs its mini-batches
+        ``first`` to ``stop - 1`` of this epoch's order, of ``batches[b]``
+        (rows, L2 strength) each, from the same weights;
         the workers add up the blocks' weights and optimizer state,
         weighted by rows, in a tree over the block order; the client takes
         the mean state and moves the parameters by the outer optimizer's
@@ -1093,8 +1127,9 @@ class _DaskMLP:
         round's (``_round_total``). Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
+        first, stop = span
         active = [b for b, n in enumerate(train.sizes)
-                  if n > r * round_rows[b]]
+                  if n > first * batches[b][0]]
         batch_size = self._batch_size(train.n_samples)
         if mean_gradient is None or len(active) < 2:
             mean_gradient = None
@@ -1107,8 +1142,8 @@ class _DaskMLP:
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         blocks = [
             (train.X[b], train.Y[b], train.weights_of(b), seeds[b],
-             r * round_rows[b],
-             min((r + 1) * round_rows[b], train.sizes[b]), batches[b],
+             first * batches[b][0],
+             min(stop * batches[b][0], train.sizes[b]), batches[b],
              self.shuffle, spec, int(first_rows[b]), noise[b])
             for b in active]
         total = _round_total(
@@ -1341,6 +1376,17 @@ _DASK_PARAMS_DOC = """
         (bias-corrected), so that its expectation is the in-memory fit's;
         the first round, with no first moment yet, takes the plain update.
         False: the plain Adam update in every block.
+    initial_local_batches : int or None, default=%d
+        fastbp.dask only; stochastic solvers only. The first averaging
+        period of a fit from new weights: its first epoch averages after
+        this many mini-batches, then after twice as many each round up to
+        ``local_batches``. While the loss falls fast the blocks drift apart
+        most between two averagings, and what the first rounds lose to it
+        the fit does not make up later; short first rounds cost about
+        log2(``local_batches`` / ``initial_local_batches``) rounds more
+        (five with the defaults), once. ``partial_fit`` calls after the first and ``warm_start``
+        fits go on at ``local_batches``. None: every round at
+        ``local_batches``. Not used on one block.
     final_local_batches : int or None, default=%d
         fastbp.dask only; stochastic solvers only. The averaging period of
         the final phase (at most ``local_batches``), whose rounds take half
@@ -1362,8 +1408,8 @@ _DASK_PARAMS_DOC = """
         it.
 """ % (DEFAULT_LOCAL_BATCHES, DEFAULT_LOCAL_BATCH_SIZE,
        DEFAULT_OUTER_LEARNING_RATE, DEFAULT_OUTER_MOMENTUM,
-       DEFAULT_POOLED_SECOND_MOMENT, DEFAULT_FINAL_LOCAL_BATCHES,
-       DEFAULT_FINAL_EPOCHS)
+       DEFAULT_POOLED_SECOND_MOMENT, DEFAULT_INITIAL_LOCAL_BATCHES,
+       DEFAULT_FINAL_LOCAL_BATCHES, DEFAULT_FINAL_EPOCHS)
 
 _DASK_NOTES = """
     Notes
@@ -1382,8 +1428,9 @@ _DASK_NOTES = """
     average the blocks' weights every ``local_batches`` mini-batches and
     move the model by an outer Nesterov-momentum step on the averaged
     change (``outer_learning_rate``, ``outer_momentum``), and average more
-    often in a final phase, each of its epochs ending at the mean of its
-    rounds' models (``final_local_batches``, ``final_epochs``). Results
+    often in the first rounds (``initial_local_batches``) and in a final
+    phase, each of whose epochs ends at the mean of its rounds' models
+    (``final_local_batches``, ``final_epochs``). Results
     depend on the data, their chunking and ``random_state``, never on the
     number of workers or threads. ``early_stopping`` sets
     ``validation_fraction`` of
