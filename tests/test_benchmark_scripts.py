@@ -45,7 +45,7 @@ CASES = {
         ["dask_blocks.py", "--sections", "pairs", "--kinds",
          "classification", "--blocks", "4", "--epochs", "1", "--seeds", "1",
          "--no-write"], ("distributed", "dask.array"),
-        (r"^\| classification \| 1 \| 4 \| initial-1 \| "
+        (r"^\| classification \| 1 \| 4 \| initial-1-final16x5 \| "
          r"\d\.\d{3} \| \d\.\d{3} \|",)),
     "dask_rounds": (
         ["dask_rounds.py", "--quick"], ("distributed", "dask.array"),

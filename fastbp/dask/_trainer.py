@@ -158,9 +158,15 @@ DEFAULT_POOLED_SECOND_MOMENT = True
 # to the in-memory fit's; half of it stayed stable. At most a quarter: with
 # less momentum a fit learns less per epoch, and a phase of 10 of 15 epochs
 # (plain averaging) left regression on 10 blocks at 1.20x where the fit
-# without it ended at 0.95x.
-DEFAULT_FINAL_LOCAL_BATCHES = 8
-DEFAULT_FINAL_EPOCHS = 10
+# without it ended at 0.95x. With the initial rounds below, the phase is
+# still needed (without it five of the twelve cells end 1.04-1.40x, 5
+# seeds), but half of it does: every 16 batches for 5 epochs, every seed of
+# every cell ends at 0.66-0.98x the in-memory loss (every 8 for 10: 0.66-
+# 0.96x) in 0.54-0.78x the time (64 and 10 blocks, 15 and 45 epochs; a
+# 45-epoch fit on 50,000 rows makes 245 rounds instead of 465)
+# (benchmarks/results/dask_blocks.md, "a cheaper final phase").
+DEFAULT_FINAL_LOCAL_BATCHES = 16
+DEFAULT_FINAL_EPOCHS = 5
 FINAL_MOMENTUM_SHARE = 0.5
 
 # The initial rounds: a fit's first epoch from new weights averages after
