@@ -723,8 +723,8 @@ def seed_spread(sets, kinds, epochs, out, n_seeds=10):
 def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
                methods=("initial-1-final16x5",)):
     """The dask fit (each of ``methods``; the default's is
-    initial-1-final16x5)
-    against the in-memory fit of the same ``random_state``, for
+    initial-1-final16x5) against the in-memory fit of the same
+    ``random_state``, for
     ``random_state`` 0..n_seeds-1: the final loss ratio per seed, next to
     how far the in-memory seeds land from each other (section 8): one
     seed's ratio reads against that spread."""
@@ -732,10 +732,9 @@ def seed_pairs(sets, kinds, blocks, epochs, out, n_seeds=10,
     out.append(f"`random_state` 0 to {n_seeds - 1}, the data fixed: for each "
                "seed the final model loss (section 1's definition) of the "
                "dask fit (`initial-1-final16x5` is the default) over that of "
-               "the "
-               "in-memory fit with the same seed; the in-memory losses' own "
-               "spread as max / min, the medians' ratio, and the dask fits' "
-               "median seconds (the machine's load enters these).\n")
+               "the in-memory fit with the same seed; the in-memory losses' "
+               "own spread as max / min, the medians' ratio, and the dask "
+               "fits' median seconds (the machine's load enters these).\n")
     out.append("| data | epochs | blocks | method | dask / in memory: min "
                "| median | max | median dask / median in memory | in-memory "
                "max / min | test score, dask - in memory (points): min / "

@@ -643,6 +643,17 @@ def _spans(n_batches, period, first_period=None):
     return spans
 
 
+def _phase_period(local_batches, main_period, n_blocks):
+    """The (first) averaging period of the initial rounds or the final
+    phase set to ``local_batches``, at most ``main_period`` (the fit's
+    own, in mini-batches); None when the fit has none: turned off (None)
+    or one block, whose rounds average nothing (so that one block stays
+    the in-memory fit, without the extra rounds)."""
+    if local_batches is None or n_blocks < 2:
+        return None
+    return min(local_batches, main_period)
+
+
 def _block_batches(setting, batch_size, alpha, sizes):
     """Each block's mini-batch rows and L2 strength, ``[(rows, alpha),
     ...]`` (``local_batch_size``): 'split' cuts ``batch_size`` among the
@@ -1024,16 +1035,16 @@ class _DaskMLP:
         # The final phase's period (None: no phase in this fit), whether it
         # has begun (``_trigger_stopping`` may begin it early) and the epoch
         # it begins at otherwise.
-        self._final_period = (None if incremental else self._phase_period(
-            self.final_local_batches, len(train)))
+        self._final_period = (None if incremental else _phase_period(
+            self.final_local_batches, main_period, len(train)))
         self._final_phase = False
         if self._final_period is not None:
             spans["final"] = _spans(n_batches, self._final_period)
         # The initial rounds: in the first epoch from new weights (no row
         # seen yet: ``t_``, which partial_fit's calls and warm_start's fits
         # go on counting), periods doubling up to the main one.
-        initial_period = self._phase_period(self.initial_local_batches,
-                                            len(train))
+        initial_period = _phase_period(self.initial_local_batches,
+                                       main_period, len(train))
         if initial_period is not None:
             spans["initial"] = _spans(n_batches, main_period, initial_period)
         final_start = self.max_iter - min(self.final_epochs,
@@ -1091,18 +1102,6 @@ class _DaskMLP:
             None if validation is None else _BlockValidation(client,
                                                              validation),
             tasks, incremental)
-
-    def _phase_period(self, local_batches, n_blocks):
-        """The (first) averaging period of the initial rounds or the final
-        phase set to ``local_batches``, at most ``self.local_batches``;
-        None when the fit has none: turned off (None) or one block, whose
-        rounds average nothing (so that one block stays the in-memory
-        fit, without the extra rounds)."""
-        if local_batches is None or n_blocks < 2:
-            return None
-        if self.local_batches == "epoch":
-            return local_batches
-        return min(local_batches, self.local_batches)
 
     def _trigger_stopping(self, msg):
         """When the no-improvement rule fires before the final phase has
@@ -1390,9 +1389,9 @@ _DASK_PARAMS_DOC = """
         most between two averagings, and what the first rounds lose to it
         the fit does not make up later; short first rounds cost about
         log2(``local_batches`` / ``initial_local_batches``) rounds more
-        (five with the defaults), once. ``partial_fit`` calls after the first and ``warm_start``
-        fits go on at ``local_batches``. None: every round at
-        ``local_batches``. Not used on one block.
+        (five with the defaults), once. ``partial_fit`` calls after the
+        first and ``warm_start`` fits go on at ``local_batches``. None:
+        every round at ``local_batches``. Not used on one block.
     final_local_batches : int or None, default=%d
         fastbp.dask only; stochastic solvers only. The averaging period of
         the final phase (at most ``local_batches``), whose rounds take half
