@@ -8,8 +8,8 @@ On a ``LocalCluster`` of 2 worker processes x 1 thread:
    set of 200,000 training rows.
 2. The averaging period: 'adam' on both sets for several ``local_batches``
    (accuracy after a fixed number of epochs, time per epoch, rounds, and
-   per round the busiest worker's compute, from Dask's task stream, and
-   the rest).
+   per round the busiest worker's CPU time, whether the rounds run as
+   actor calls or as tasks, and the rest).
 
 What a round costs against the blocks, the tasks and the workers, and the
 model of a round on more workers fitted on it: ``dask_blocks.py``,
@@ -72,36 +72,28 @@ def timed_fit(model, *args):
     return time.perf_counter() - start
 
 
-def task_compute(tasks, name):
-    """Per worker, the seconds spent computing tasks named ``name``; and
-    the number of such tasks."""
-    per_worker = {}
-    n_tasks = 0
-    for task in tasks.data:
-        if name not in str(task["key"]):
-            continue
-        n_tasks += 1
-        for phase in task["startstops"]:
-            if phase["action"] == "compute":
-                per_worker[task["worker"]] = per_worker.get(
-                    task["worker"], 0.0) + phase["stop"] - phase["start"]
-    return per_worker, n_tasks
-
-
-def dask_fit(client, model, X, y, task_name):
-    """Fit on the cluster; wall time, rounds, busiest worker's compute.
-
-    A round is a task per share of the blocks (a share per worker thread,
-    ``fastbp.dask._trainer._shares``), each named ``task_name``."""
-    with distributed.get_task_stream(client) as tasks:
-        wall = timed_fit(model, X, y)
-    per_worker, n_tasks = task_compute(tasks, task_name)
+def dask_fit(client, model, X, y):
+    """Fit on the cluster; wall time, rounds (calls of the trainer's
+    ``_round_total``), busiest worker's CPU seconds."""
     trainer = fastbp.dask._trainer
-    shares = len(trainer._shares(X.numblocks[0], trainer._slots(client)))
-    return {"wall": wall, "rounds": n_tasks / shares,
-            "compute": max(per_worker.values(), default=0.0),
-            "compute_total": sum(per_worker.values()),
-            "workers": len(per_worker)}
+    round_total = trainer._round_total
+    rounds = []
+
+    def counted(*args, **kwargs):
+        rounds.append(None)
+        return round_total(*args, **kwargs)
+
+    before = client.run(time.process_time)
+    trainer._round_total = counted
+    try:
+        wall = timed_fit(model, X, y)
+    finally:
+        trainer._round_total = round_total
+    after = client.run(time.process_time)
+    per_worker = [after[w] - before[w] for w in after if w in before]
+    return {"wall": wall, "rounds": len(rounds),
+            "compute": max(per_worker, default=0.0),
+            "compute_total": sum(per_worker), "workers": len(per_worker)}
 
 
 def accuracy_table(client, data, quick, out):
@@ -123,7 +115,7 @@ def accuracy_table(client, data, quick, out):
             mem = fastbp.MLPClassifier(**params)
             timed_fit(mem, X_tr, y_tr)
             dk = fastbp.dask.MLPClassifier(**params)
-            stats = dask_fit(client, dk, Xd, yd, "_task")
+            stats = dask_fit(client, dk, Xd, yd)
             a, b = mem.score(X_te, y_te), dk.score(X_te, y_te)
             out.append(f"| {name} ({len(X_tr)} rows, {n_blocks} blocks) | "
                        f"{solver} | {a:.4f} | {b:.4f} | {100 * (b - a):+.2f}"
@@ -137,7 +129,7 @@ def period_sweep(client, data, quick, out):
     out.append("## 2. The averaging period (`local_batches`), adam\n")
     out.append("Same epochs for every period (`tol=0`, so none stops "
                "early); time per epoch on the cluster; a round's compute "
-               "is the busiest worker's.\n")
+               "is the busiest worker's CPU time over the fit's rounds.\n")
     out.append("| data | local_batches | epochs | test acc | final loss | "
                "s/epoch | rounds/epoch | compute ms/round | "
                "other ms/round |")
@@ -152,8 +144,7 @@ def period_sweep(client, data, quick, out):
             model = fastbp.dask.MLPClassifier(
                 hidden_layer_sizes=(64,), random_state=SEED,
                 max_iter=epochs[name], tol=0.0, local_batches=period)
-            stats = dask_fit(client, model, Xd, yd,
-                             "_local_steps_share_task")
+            stats = dask_fit(client, model, Xd, yd)
             rounds = stats["rounds"]
             compute_ms = 1e3 * stats["compute"] / rounds
             other_ms = 1e3 * stats["wall"] / rounds - compute_ms

@@ -12,8 +12,11 @@ scikit-learn's fit, and give bitwise the same weights on 1 and on 2 workers
 and after a worker dies mid-fit; predictions on dask arrays are lazy and
 equal the in-memory ones; validation scores computed from per-block sums
 equal in-memory scores; bad input fails before any training task runs.
+Rounds go to actors on clusters of a few workers, as tasks otherwise
+(``_ACTOR_SHARES``): both give the same fit, bitwise.
 """
 
+import contextlib
 import os
 import signal
 import warnings
@@ -138,6 +141,44 @@ def _task_names(tasks):
     return [str(t["key"]).split("-")[0].strip("('") for t in tasks.data]
 
 
+# Where a fit's rounds ran: their tasks, or the actors that took them.
+_ROUND_WORK = ("_local_steps_share_task", "_loss_grad_share_task",
+               "_ShareActor")
+
+
+def _round_workers(tasks):
+    """The workers that ran a fit's rounds, from its task stream."""
+    return {t["worker"] for t, name in zip(tasks.data, _task_names(tasks))
+            if name in _ROUND_WORK}
+
+
+@pytest.fixture
+def task_rounds(monkeypatch):
+    """Rounds as tasks, not actor calls (``_ACTOR_SHARES`` 0): the task
+    stream shows each of them."""
+    from fastbp.dask import _trainer
+
+    monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
+
+
+@contextlib.contextmanager
+def _counting_rounds(monkeypatch):
+    """The rounds the fits inside run, as a list of their share tasks'
+    names (one per call of ``_round_total``), actors or tasks."""
+    from fastbp.dask import _trainer
+
+    seen = []
+    round_total = _trainer._round_total
+
+    def counted(client, share_task, *args, **kwargs):
+        seen.append(share_task.__name__)
+        return round_total(client, share_task, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_trainer, "_round_total", counted)
+        yield seen
+
+
 # ---------------------------------------------------------------- L-BFGS
 def _lbfgs_data(kind, digits, regression, counts):
     X, y, _, _ = {"classifier": digits, "regressor": regression,
@@ -179,12 +220,10 @@ def test_lbfgs_on_blocks_equals_in_memory_fit_and_sklearn(
     for want in (expected, reference):
         assert_allclose(model.loss_, want.loss_, rtol=LOSS_RTOL)
         _assert_close_weights(model, want, LBFGS_RTOL)
-    # Several blocks: their gradients ran in a task per worker, on both.
-    # (One block's task runs where Dask's work stealing puts it.)
-    workers = {t["worker"] for t in tasks.data
-               if "_loss_grad_share_task" in str(t["key"])}
+    # Several blocks: their gradients ran in a share per worker, on both.
+    # (One block's share runs where Dask's work stealing puts it.)
     if len(X) // rows > 1:
-        assert len(workers) == 2
+        assert len(_round_workers(tasks)) == 2
 
 
 WEIGHTED_CASES = {
@@ -314,23 +353,65 @@ def test_activations_on_blocks_as_in_memory(client, one_worker_client,
     ("adam", 0.0, {}), ("sgd", 0.0, {}), ("adam", 0.3, {}),
     ("adam", 0.0, dict(outer_learning_rate="sqrt_blocks",
                        outer_momentum=0.5, final_epochs=3))])
+@pytest.mark.parametrize("rounds", ["actors", "tasks"])
 def test_stochastic_fit_does_not_depend_on_worker_count(
-        client, one_worker_client, digits, solver, dropout, outer):
+        client, one_worker_client, digits, monkeypatch, rounds, solver,
+        dropout, outer):
+    from fastbp.dask import _trainer
+
+    if rounds == "tasks":
+        monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
     X, y, _, _ = digits
     params = _small(solver=solver, local_batches=1, dropout=dropout, **outer)
-    with distributed.get_task_stream(client) as tasks:
+    with distributed.get_task_stream(client) as tasks, \
+            _counting_rounds(monkeypatch) as seen:
         on_two = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     with one_worker_client.as_current():
         on_one = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     _assert_same_weights(on_two, on_one)
     assert on_two.loss_curve_ == on_one.loss_curve_
-    # Every round's tasks, on both workers of the first cluster: the batch
-    # of 200 split into 4 blocks of 120 rows is 50 rows per block, 3
-    # batches (rounds) per epoch.
-    rounds = [t for t in tasks.data if "_local_steps" in str(t["key"])]
-    assert len(rounds) == params["max_iter"] * 3 * _TASKS_PER_ROUND
-    assert {t["worker"] for t in rounds} == set(
-        client.nthreads())
+    # Every round, on both workers of the first cluster: the batch of 200
+    # split into 4 blocks of 120 rows is 50 rows per block, 3 batches
+    # (rounds) per epoch; a task per worker each, or none (actor calls).
+    assert len(seen) == params["max_iter"] * 3
+    n_tasks = sum("_local_steps" in str(t["key"]) for t in tasks.data)
+    assert n_tasks == (len(seen) * _TASKS_PER_ROUND if rounds == "tasks"
+                       else 0)
+    assert _round_workers(tasks) == set(client.nthreads())
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_actor_rounds_fit_what_task_rounds_fit(client, digits, monkeypatch,
+                                               solver):
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    params = _small(solver=solver, max_iter=4, local_batches=2)
+    with distributed.get_task_stream(client) as tasks:
+        by_actors = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    names = _task_names(tasks)
+    assert names.count("_ShareActor") == _TASKS_PER_ROUND
+    assert not {"_local_steps_share_task", "_loss_grad_share_task",
+                "_merge_task"} & set(names)
+    monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
+    by_tasks = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    _assert_same_weights(by_actors, by_tasks)
+    assert by_actors.loss_ == by_tasks.loss_
+
+
+def test_rounds_go_to_tasks_above_the_actors_bound(client, digits,
+                                                  monkeypatch):
+    """More shares than ``_ACTOR_SHARES``: the rounds are tasks, merged in
+    a tree on the workers, and no actor is made."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 1)
+    with distributed.get_task_stream(client) as tasks:
+        fastbp_dask.MLPClassifier(**_small(max_iter=2)).fit(*_blocks(X, y))
+    names = _task_names(tasks)
+    assert "_ShareActor" not in names
+    assert "_local_steps_share_task" in names
 
 
 @pytest.mark.parametrize("local_batches", [1, "epoch"])
@@ -389,17 +470,35 @@ class _KillWorkerAfterEpoch(_EpochCallback):
         return False
 
 
+@pytest.mark.parametrize("rounds", ["actors", "tasks"])
 @pytest.mark.parametrize("rows", [BLOCK_ROWS, 15],
                          ids=["task per block", "grouped tasks"])
-def test_fit_survives_a_worker_dying(client, digits, rows):
+def test_fit_survives_a_worker_dying(client, digits, monkeypatch, rows,
+                                     rounds):
+    from fastbp.dask import _trainer
+
+    if rounds == "tasks":
+        monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
     X, y, _, _ = digits
     params = _small(max_iter=6)
     expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y, rows))
+    lost = []  # rounds the actors gave up (a worker gone)
+    total = _trainer._ShareActors.total
+
+    def spied(self, *args):
+        result = total(self, *args)
+        lost.append(result is None)
+        return result
+
+    monkeypatch.setattr(_trainer._ShareActors, "total", spied)
     model = fastbp_dask.MLPClassifier(**params)
     model.set_callbacks(_KillWorkerAfterEpoch(client, epoch=2))
     # Fresh arrays: Dask must recompute the blocks the dead worker held.
     model.fit(*_blocks(X.copy(), y.copy(), rows))
     _assert_same_weights(model, expected)
+    # Actors: the rounds up to the kill, one given up, the rest as tasks.
+    assert lost.count(True) == (rounds == "actors")
+    assert (rounds == "actors") == (len(lost) > 1 and not lost[0])
     client.wait_for_workers(2, timeout=60)
 
 
@@ -415,7 +514,7 @@ def _grouped_fit(client, X, y, **params):
 
 
 def test_shared_round_tasks_give_the_fit_of_a_task_per_block(
-        client, one_worker_client, digits, monkeypatch):
+        client, one_worker_client, digits, monkeypatch, task_rounds):
     """Shares of the blocks in one task each (whose sums are parts of the
     round's tree, merged by further tasks) fit bitwise what a task per
     block fits, on 2 workers (16 blocks a task) and on 1 (32 blocks a
@@ -940,11 +1039,6 @@ def test_phases_are_validated(client, digits, params, name):
         fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
 
 
-def _rounds_run(tasks):
-    """Rounds in a task stream of the 2-worker cluster."""
-    n_tasks = sum("_local_steps" in str(t["key"]) for t in tasks.data)
-    assert n_tasks % _TASKS_PER_ROUND == 0
-    return n_tasks // _TASKS_PER_ROUND
 
 
 # 4 blocks of 120 rows, batch 40 split into 10 rows per block: 12 batches
@@ -953,22 +1047,23 @@ _PHASED = dict(batch_size=40, local_batches=4, final_local_batches=2,
                outer_momentum=0.5, initial_local_batches=None)
 
 
-def test_final_phase_runs_the_last_epochs_at_its_period(client, digits):
+def test_final_phase_runs_the_last_epochs_at_its_period(client, digits,
+                                                        monkeypatch):
     X, y, _, _ = digits
     # final_epochs=10, but at most a quarter of max_iter: the last epoch.
     params = _small(max_iter=4, final_epochs=10, **_PHASED)
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 3 * 3 + 6
+    assert len(seen) == 3 * 3 + 6
     # The epochs before it are the fit without a final phase.
     plain = fastbp_dask.MLPClassifier(
         **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
     assert phased.loss_curve_[:3] == plain.loss_curve_[:3]
     assert phased.loss_curve_[3] != plain.loss_curve_[3]
     # partial_fit (one epoch, no end in sight) has none.
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         phased.partial_fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 3
+    assert len(seen) == 3
 
 
 @pytest.mark.parametrize("n_batches, period, first_period, spans", [
@@ -985,36 +1080,37 @@ def test_spans_double_up_to_the_period(n_batches, period, first_period,
     assert _spans(n_batches, period, first_period) == spans
 
 
-def test_initial_rounds_are_in_the_first_epoch_only(client, digits):
+def test_initial_rounds_are_in_the_first_epoch_only(client, digits,
+                                                    monkeypatch):
     X, y, _, _ = digits
     # 12 batches an epoch, local_batches=4: after 1, 2, 4, 4, 1 batches in
     # the first epoch, then 3 rounds of 4.
     params = _small(max_iter=2, **dict(_PHASED, initial_local_batches=1))
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         ramped = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 5 + 3
+    assert len(seen) == 5 + 3
     plain = fastbp_dask.MLPClassifier(**dict(
         params, initial_local_batches=None)).fit(*_blocks(X, y))
     assert ramped.loss_curve_[0] != plain.loss_curve_[0]
     # The first epoch from new weights: partial_fit's second call and a
     # warm_start fit go on at local_batches.
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         ramped.partial_fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 3
+    assert len(seen) == 3
     ramped.set_params(warm_start=True, max_iter=1)
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         ramped.fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 3
+    assert len(seen) == 3
     fresh = fastbp_dask.MLPClassifier(**params)
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         fresh.partial_fit(*_blocks(X, y), classes=np.unique(y))
         fresh.partial_fit(*_blocks(X, y))
-    assert _rounds_run(tasks) == 5 + 3
+    assert len(seen) == 5 + 3
     # At most local_batches.
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         fastbp_dask.MLPClassifier(**dict(params, initial_local_batches=8)).fit(
             *_blocks(X, y))
-    assert _rounds_run(tasks) == 2 * 3
+    assert len(seen) == 2 * 3
 
 
 def _round_models(monkeypatch):
@@ -1103,7 +1199,8 @@ class _NoMean:
         return self.last.astype(dtype)
 
 
-def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
+def test_final_phase_begins_when_training_would_stop(client, digits,
+                                                     monkeypatch, capsys):
     X, y, _, _ = digits
     # tol=1: no epoch improves the loss by 1; the first sets the best
     # loss, the rule fires at the third (n_iter_no_change=1).
@@ -1113,7 +1210,7 @@ def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
         **dict(params, final_local_batches=None)).fit(*_blocks(X, y))
     assert plain.n_iter_ == 3
     capsys.readouterr()
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         phased = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     out = capsys.readouterr().out
     assert "epochs. Averaging every 2 mini-batches from now on." in out
@@ -1121,23 +1218,23 @@ def test_final_phase_begins_when_training_would_stop(client, digits, capsys):
     # Two more epochs at the final period, then the rule stops the fit.
     assert phased.n_iter_ == 5
     assert phased.loss_curve_[:3] == plain.loss_curve_
-    assert _rounds_run(tasks) == 3 * 3 + 2 * 6
+    assert len(seen) == 3 * 3 + 2 * 6
 
 
-def test_one_block_has_no_phases(client, digits):
+def test_one_block_has_no_phases(client, digits, monkeypatch):
     # Its rounds average nothing; the fit stays the in-memory one and
     # stops where it does.
     X, y, _, _ = digits
     params = _small(max_iter=20, tol=1.0, n_iter_no_change=1,
                     batch_size=40, shuffle=False)
-    with distributed.get_task_stream(client) as tasks:
+    with _counting_rounds(monkeypatch) as seen:
         on_blocks = fastbp_dask.MLPClassifier(
             **params, local_batches=4, final_local_batches=2,
             initial_local_batches=1).fit(*_blocks(X, y, rows=len(y)))
     in_memory = fastbp.MLPClassifier(**params).fit(X, y)
     assert on_blocks.n_iter_ == in_memory.n_iter_ == 3
-    # 12 batches an epoch: 3 rounds of 4, one task each, in every epoch.
-    assert sum("_local_steps" in str(t["key"]) for t in tasks.data) == 9
+    # 12 batches an epoch: 3 rounds of 4 in every epoch.
+    assert len(seen) == 9
     assert_allclose(on_blocks.loss_curve_, in_memory.loss_curve_,
                     rtol=1e-5)
 

@@ -2,10 +2,11 @@
 
 The training rows stay where Dask put them: one block per chunk of rows,
 persisted on the workers (a worker thread's share of them copied to one
-worker once per fit). Each solver step is a round of tasks, one per worker
+worker once per fit). Each solver step is a round, one call per worker
 thread, each running a contiguous share of the blocks where they are; only
 the weights go out (once to every worker) and, once the workers have added
-up the blocks' sums, two partial totals per round come back.
+up the blocks' sums, a partial total per share (on a few workers) or two
+(on many) comes back.
 
 * L-BFGS: a round computes every block's loss sum and gradient sum with the
   compiled kernels; they are added in block order, and the client adds
@@ -40,19 +41,23 @@ up the blocks' sums, two partial totals per round come back.
   loss.
 
 Every reduction is a fixed binary tree over the block order (``_tree``),
-in float64, whose parts the workers add up: a round runs one task per
+in float64, whose parts the workers add up: a round runs one call per
 worker thread, each a contiguous share of the blocks (``_shares``) that
-adds up its blocks' results as they come, and a tree of merge tasks over
-the shares finishes the sum but for the last merge, the client's
-(``_round_total``). The client receives at most two results per round,
-whatever the number of blocks, and the sum does not depend on how the
-blocks were shared out or which worker computed which. Dask's scheduler
-spends a few milliseconds of its one thread on every task: a round is a
-task per thread (the weights inside, unless large: ``_send``) and two
-fewer merges, not two tasks per block. Each share's blocks are copied to
-one worker once per fit (``_colocated``) and the merges run where their
-left operand is: a round moves the weights out and a few partial sums,
-not blocks.
+adds up its blocks' results as they come (``_round_total``). On up to
+``_ACTOR_SHARES`` shares the calls go straight to an actor per share that
+holds its blocks for the fit (``_ShareActors``), bypassing the scheduler,
+and the client merges the shares' partial sums; beyond, they are tasks
+and a tree of merge tasks over the shares finishes the sum but for the
+last merge, the client's, so that the client receives two results per
+round whatever the number of workers. Either way the sum does not depend
+on how the blocks were shared out or which worker computed which. Dask's
+scheduler spends a few milliseconds of its one thread on every task: a
+round is a task per thread (the weights inside, unless large: ``_send``)
+and two fewer merges, not two tasks per block. Each share's blocks are
+copied to one worker once per fit (``_colocated``) and the merges run
+where their left operand is: a round moves the weights out and a few
+partial sums, not blocks. A worker lost while actors carry the rounds
+sends the rest of the fit to tasks, which Dask reruns elsewhere.
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
@@ -61,7 +66,9 @@ workers, on which worker holds which block, or on their thread counts.
 Every call into the compiled engine goes through ``_blocks``.
 """
 
+import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import copy
 import functools
@@ -280,8 +287,7 @@ def _send(client, weights):
     lost with its worker). The other workers fetch them from the first,
     as they would scattered data.
     """
-    items = weights if isinstance(weights, tuple) else (weights,)
-    if sum(getattr(item, "nbytes", 0) for item in items) <= _INLINE_BYTES:
+    if _nbytes(weights) <= _INLINE_BYTES:
         return weights
     return client.submit(_weights_task, weights, pure=False)
 
@@ -440,22 +446,29 @@ def _merge_task(left, right, combine, final):
 
 
 def _round_total(client, share_task, sent, blocks, n_slots, workers,
-                 combine, held=None):
+                 combine, held=None, actors=None, index=None):
     """A round over ``blocks`` (each block's arguments for ``share_task``,
-    in block order): its total.
+    in block order, its data first: ``X, Y, sample_weight, ...``): its
+    total.
 
-    The blocks are cut into contiguous shares (:func:`_shares`), one task
-    each, given ``sent`` (what every block starts from, ``_send``); each
-    share adds up its blocks in the round's tree (:func:`_tree`), the
-    shares' partial sums are merged in a tree of tasks over the share
-    order (:func:`_merge_task`), and the client merges the last two: the
-    total does not depend on the number of shares or on which worker
-    computed what, and the client receives at most two results, not one
-    per block. ``workers``: the worker each block lies on where the
-    caller chose it (``_colocated``), or None; a share runs where its
-    first block lies and a merge where its left operand is (elsewhere
-    only if that worker is gone), so that a worker's blocks are added up
-    without leaving it.
+    ``actors``: the fit's ``_ShareActors`` or None; while they hold the
+    blocks, the round goes to them (``index``: each of ``blocks``' number
+    among the fit's blocks) and not through the scheduler, unless ``sent``
+    is larger than ``_INLINE_BYTES``; a worker lost on the way leaves the
+    round, and the rest of the fit, to tasks.
+
+    Otherwise the blocks are cut into contiguous shares (:func:`_shares`),
+    one task each, given ``sent`` (what every block starts from,
+    ``_send``); each share adds up its blocks in the round's tree
+    (:func:`_tree`), the shares' partial sums are merged in a tree of
+    tasks over the share order (:func:`_merge_task`), and the client
+    merges the last two: the total does not depend on the number of shares
+    or on which worker computed what, and the client receives at most two
+    results, not one per block. ``workers``: the worker each block lies on
+    where the caller chose it (``_colocated``), or None; a share runs
+    where its first block lies and a merge where its left operand is
+    (elsewhere only if that worker is gone), so that a worker's blocks are
+    added up without leaving it.
 
     ``held``: a list the caller keeps from round to round; it holds this
     round's futures until the next round's tasks are submitted. The client
@@ -463,6 +476,12 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
     released between two rounds, the futures would cost the next round's
     submission a wait (on 10 blocks, 2 workers, network (64,): 24-25 ms a
     round, 21 ms held; benchmarks/results/dask_blocks.md)."""
+    if (actors is not None and actors.usable
+            and _nbytes(sent) <= _INLINE_BYTES):
+        total = actors.total(share_task, sent, blocks, index, combine)
+        if total is not None:
+            return total
+    sent = _send(client, sent)
     shares = _shares(len(blocks), n_slots)
     parts = []
     for share in shares:
@@ -488,6 +507,121 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
 
     (left, right), _ = _tree(parts, merge)
     return _merge_task(left, right, combine, True)
+
+
+# Up to this many shares (worker threads), a fit's rounds go to actors
+# (``_ShareActors``) rather than through the scheduler. A round of tasks
+# costs the scheduler and the client's event loop (one thread, beside the
+# workers on a small machine) several milliseconds whatever it computes; an
+# actor call goes from the client to the worker and back. An empty round
+# on a 2-worker LocalCluster (AMD EPYC Zen 4, 2 vCPUs, 69 kB back from each
+# worker): 12.1-12.3 ms as tasks, 3.0-3.5 ms as actor calls, the client
+# process's CPU 8.4-8.7 and 2.3-2.4 ms (benchmarks/results/dask_blocks.md).
+# The client then receives and adds a partial sum from every share, where
+# the tasks' tree on the workers leaves it two whatever the workers: the
+# bound keeps that to a few (8 is a choice; this machine measures 1 and 2).
+_ACTOR_SHARES = 8
+
+
+def _nbytes(value):
+    """Bytes of an array, or of the arrays of a tuple."""
+    items = value if isinstance(value, tuple) else (value,)
+    return sum(getattr(item, "nbytes", 0) for item in items)
+
+
+class _ShareActor:
+    """A round's share of the blocks (``_shares``) held on its worker for
+    a fit, as a Dask actor: the round's call gives the weights and each
+    block's arguments but its data, and returns the share's partial sums
+    (``_local_steps_share_task``, ``_loss_grad_share_task``).
+
+    Its calls run one after another in a thread of its own, so that a
+    worker with several threads runs its shares at once (Dask runs an
+    actor's plain methods in one thread a worker; the kernels release the
+    GIL)."""
+
+    def __init__(self, blocks):
+        # blocks: (block number, (X, Y, sample_weight)) of the share's.
+        self._blocks = {b: tuple(data) for b, data in blocks}
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="fastbp-share")
+
+    async def run(self, share_task, sent, first, blocks, final):
+        """``share_task`` over ``blocks``, (block number, its arguments
+        after the data), the round's blocks ``first, first + 1, ...``."""
+        args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, share_task, sent, first, args, final)
+
+    def __del__(self):
+        self._thread.shutdown(wait=False)
+
+
+class _ShareActors:
+    """A fit's round shares as actors (``_ShareActor``), one per share of
+    the fit's blocks (``_shares``), each on the worker its blocks were
+    placed on (``_colocated``).
+
+    A round calls each share's actor with the round's blocks among its own
+    (a round may leave out blocks with no rows left) and merges the
+    shares' stacks of runs in share order on the client (:func:`_push`):
+    the round's tree, as the tasks add it up. If a worker is lost, the
+    actors are given up (``usable``) and ``total`` returns None: the round
+    and the rest of the fit go to tasks, which Dask recomputes elsewhere;
+    the sums, and so the fit, are the same either way."""
+
+    def __init__(self, client, train, shares, block_workers):
+        self._futures = [client.submit(
+            _ShareActor, [(b, (train.X[b], train.Y[b], train.weights_of(b)))
+                          for b in share],
+            actor=True, pure=False,
+            **_placed(None if block_workers is None
+                      else block_workers[share.start]))
+            for share in shares]
+        self._actors = [future.result() for future in self._futures]
+        self._share_of = [s for s, share in enumerate(shares) for _ in share]
+        self.usable = True
+
+    @classmethod
+    def start(cls, client, train, n_slots, block_workers, params):
+        """The actors for a fit's ``train``, or None where its rounds go to
+        tasks: more shares than ``_ACTOR_SHARES``, or ``params`` (the
+        weights) too large to go inside every call (``_INLINE_BYTES``)."""
+        shares = _shares(len(train), n_slots)
+        if len(shares) > _ACTOR_SHARES or params.nbytes > _INLINE_BYTES:
+            return None
+        return cls(client, train, shares, block_workers)
+
+    def total(self, share_task, sent, blocks, index, combine):
+        """The round's total (``_round_total``), or None if a worker was
+        lost."""
+        groups = {}
+        for position, (b, args) in enumerate(zip(index, blocks)):
+            groups.setdefault(self._share_of[b], (position, []))[1].append(
+                (b, args[3:]))
+        if any(future.status != "finished" for future in self._futures):
+            self.close()
+            return None
+        try:
+            calls = [self._actors[s].run(share_task, sent, first, items,
+                                         len(groups) == 1)
+                     for s, (first, items) in sorted(groups.items())]
+            stacks = [call.result() for call in calls]
+        except OSError:  # the worker is gone (distributed's CommClosedError)
+            self.close()
+            return None
+        if len(stacks) == 1:
+            return stacks[0]
+        stack = list(stacks[0])
+        for part in stacks[1:]:
+            for piece in part:
+                _push(stack, *piece, combine)
+        return _fold(stack, combine)
+
+    def close(self):
+        """Release the actors (and their hold on the blocks)."""
+        self.usable = False
+        self._actors, self._futures = [], []
 
 
 def _placed(worker):
@@ -988,18 +1122,25 @@ class _DaskMLP:
         train, block_workers = _colocated(client, train, n_slots)
         blocks = [(X, Y, train.weights_of(b), spec)
                   for b, (X, Y) in enumerate(zip(train.X, train.Y))]
+        index = range(len(blocks))
 
         held = []  # the last round's futures (``_round_total``)
+        actors = _ShareActors.start(client, train, n_slots, block_workers,
+                                    params)
 
         def loss_grad(x):
             params[...] = x
             loss_sum, grad_sum, weight_sum = _round_total(
-                client, _loss_grad_share_task, _send(client, params.copy()),
-                blocks, n_slots, block_workers, add_loss_grads, held)
+                client, _loss_grad_share_task, params.copy(), blocks,
+                n_slots, block_workers, add_loss_grads, held, actors, index)
             return finish_loss_grad(loss_sum, grad_sum, weight_sum, params,
                                     spec[0], alpha)
 
-        self._run_lbfgs(loss_grad, params, tasks)
+        try:
+            self._run_lbfgs(loss_grad, params, tasks)
+        finally:
+            if actors is not None:
+                actors.close()
 
     def _fit_stochastic_blocks(self, client, train, validation, seed,
                                tasks, incremental=False):
@@ -1020,6 +1161,8 @@ class _DaskMLP:
             self._check_validation_size(validation.n_samples)
         train = self._training_blocks(client, train)
         train, block_workers = _colocated(client, train, _slots(client))
+        actors = _ShareActors.start(client, train, _slots(client),
+                                    block_workers, self._params)
 
         n_samples = train.n_samples
         batches = _block_batches(self.local_batch_size,
@@ -1089,7 +1232,8 @@ class _DaskMLP:
             for span in spans[phase]:
                 accumulated_loss += self._round(
                     client, train, spec, seeds, span, batches, params,
-                    optimizer, momentum, n_slots, block_workers, held)
+                    optimizer, momentum, n_slots, block_workers, held,
+                    actors)
                 if models is not None:
                     models.add(params)
             if models is not None:
@@ -1097,11 +1241,15 @@ class _DaskMLP:
                 params[...] = models.mean(params.dtype)
             return accumulated_loss
 
-        self._run_epochs(
-            run_epoch, n_samples,
-            None if validation is None else _BlockValidation(client,
-                                                             validation),
-            tasks, incremental)
+        try:
+            self._run_epochs(
+                run_epoch, n_samples,
+                None if validation is None else _BlockValidation(client,
+                                                                 validation),
+                tasks, incremental)
+        finally:
+            if actors is not None:
+                actors.close()
 
     def _trigger_stopping(self, msg):
         """When the no-improvement rule fires before the final phase has
@@ -1117,7 +1265,7 @@ class _DaskMLP:
 
     def _round(self, client, train, spec, seeds, span, batches, params,
                optimizer, momentum, n_slots=1, block_workers=None,
-               held=None):
+               held=None, actors=None):
         """The averaging round over mini-batches ``span = (first, stop)``
         of the epoch: every block b with rows left runs its mini-batches
         ``first`` to ``stop - 1`` of this epoch's order, of ``batches[b]``
@@ -1129,7 +1277,8 @@ class _DaskMLP:
         sets how the blocks are shared among the round's tasks
         (``_shares``), ``block_workers`` where each block lies
         (``_colocated``), ``held`` keeps the round's futures until the next
-        round's (``_round_total``). Returns the round's loss sum."""
+        round's and ``actors`` runs the round where it can
+        (``_round_total``). Returns the round's loss sum."""
         weights, step = pack_weights(params, optimizer)
         mean_gradient = self._pooled_mean_gradient(optimizer, params.dtype)
         first, stop = span
@@ -1143,7 +1292,6 @@ class _DaskMLP:
             # A block's gradient has its batch's noise: batch_size / rows
             # times the mini-batch's.
             noise = [batch_size / rows for rows, _ in batches]
-        sent = _send(client, (weights, step, mean_gradient))
         first_rows = np.concatenate([[0], np.cumsum(train.sizes)[:-1]])
         blocks = [
             (train.X[b], train.Y[b], train.weights_of(b), seeds[b],
@@ -1152,10 +1300,11 @@ class _DaskMLP:
              self.shuffle, spec, int(first_rows[b]), noise[b])
             for b in active]
         total = _round_total(
-            client, _local_steps_share_task, sent, blocks, n_slots,
+            client, _local_steps_share_task, (weights, step, mean_gradient),
+            blocks, n_slots,
             None if block_workers is None else [block_workers[b]
                                                 for b in active],
-            add_weighted_sums, held)
+            add_weighted_sums, held, actors, active)
         mean, mean_as_params = mean_weights(total, params.dtype)
         if len(active) > 1:
             # A round of one block averages nothing: its weights are taken
