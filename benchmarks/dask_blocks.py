@@ -349,11 +349,15 @@ def round_costs(client, blocks, out, repeats=3, later=8):
                "(adam, network (64,), 40 features, 4 classes, no final "
                "phase) on blocks of 200 rows, batch 200 per block "
                "(`local_batch_size='batch_size'`, `local_batches=1`): each "
-               "epoch is one round of one mini-batch per block: a task per "
+               "epoch is one round of one mini-batch per block: a call per "
                "worker thread, each a contiguous share of the blocks "
                "(`_shares`) that adds up its blocks' results, the weights "
-               "inside the tasks (they are small), merge tasks between the "
-               "shares beyond two and the last merge on the client. Figure: "
+               "inside the calls (they are small). Two ways, each measured: "
+               "the default's calls to an actor per share (`_ShareActors`, "
+               "up to `_ACTOR_SHARES` shares), the client merging the "
+               "shares' sums; and tasks through the scheduler (as beyond "
+               "that bound), merge tasks between the shares beyond two and "
+               "the last merge on the client. Figure: "
                "an epoch's wall time (from the epoch callback's begin to its "
                f"end), median of epochs 2 to {1 + later} of {repeats} fits "
                "after a warm-up fit (the rounds of a fit under way); beside "
@@ -361,15 +365,18 @@ def round_costs(client, blocks, out, repeats=3, later=8):
                "the table's figure: fits of one epoch). On 2 workers every "
                "block's compute runs on the same 2 processes, so the "
                "round's compute grows linearly with the blocks here, while "
-               "its tasks stay the same.\n")
-    out.append("| blocks | tasks per round | ms per round | first epoch, ms |")
-    out.append("|---|---|---|---|")
+               "its tasks stay the same. Sections 4's forced shares and 5 "
+               "are the tasks' rounds.\n")
+    out.append("| blocks | tasks per round | ms per round, actors | "
+               "ms per round, tasks | first epoch ms, actors / tasks |")
+    out.append("|---|---|---|---|---|")
     rng = np.random.RandomState(SEED)
     n_workers = len(client.nthreads())
-    figures = []  # (blocks, tasks per round, ms per round)
+    figures = []  # (blocks, tasks per round, ms per round): the tasks'
+    actor_figures = []  # (blocks, ms per round)
     cpu = {}
 
-    def measure(n_blocks, n_shares=None):
+    def measure(n_blocks, n_shares=None, actors=False):
         X = rng.standard_normal((200 * n_blocks, 40)).astype(np.float32)
         y = rng.randint(0, 4, 200 * n_blocks)
         Xd = da.from_array(X, chunks=(200, 40)).persist()
@@ -379,7 +386,8 @@ def round_costs(client, blocks, out, repeats=3, later=8):
             tol=0.0, random_state=SEED, local_batches=1,
             local_batch_size="batch_size", final_local_batches=None)
         times, firsts, parts = [], [], []
-        with warnings.catch_warnings(), _forced_shares(n_shares):
+        with warnings.catch_warnings(), _forced_shares(n_shares), \
+                _actor_rounds(actors):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(Xd, yd)   # warm-up
             for _ in range(repeats):
@@ -391,23 +399,32 @@ def round_costs(client, blocks, out, repeats=3, later=8):
                 parts.extend(clock.cpu[1:])
             tasks = _tasks(n_blocks, n_workers)
         ms = 1e3 * float(np.median(times))
-        figures.append((n_blocks, tasks, ms))
-        cpu[n_blocks, tasks] = np.median(parts, axis=0)
+        if actors:
+            actor_figures.append((n_blocks, ms))
+        else:
+            figures.append((n_blocks, tasks, ms))
+            cpu[n_blocks, tasks] = np.median(parts, axis=0)
         return tasks, ms, 1e3 * float(np.median(firsts))
 
     for n_blocks in blocks:
+        _, by_actors, first_actors = measure(n_blocks, actors=True)
         tasks, ms, first = measure(n_blocks)
-        out.append(f"| {n_blocks} | {tasks} | {ms:.1f} | {first:.1f} |")
-        print(f"round, {n_blocks} blocks: {ms:.1f} ms (first epoch "
+        out.append(f"| {n_blocks} | {tasks} | {by_actors:.1f} | {ms:.1f} | "
+                   f"{first_actors:.1f} / {first:.1f} |")
+        print(f"round, {n_blocks} blocks: actors {by_actors:.1f} ms, tasks "
+              f"{ms:.1f} ms (first epoch {first_actors:.1f} / "
               f"{first:.1f})", flush=True)
-    b = np.array([f[0] for f in figures], dtype=float)
-    t = np.array([f[2] for f in figures])
-    for name, x in (("log2(blocks)", np.log2(b)), ("blocks", b)):
-        A = np.column_stack([np.ones_like(x), x])
-        coef = np.linalg.lstsq(A, t, rcond=None)[0]
-        rms = float(np.sqrt(np.mean((A @ coef - t) ** 2)))
-        out.append(f"\nLeast squares, ms per round = {coef[0]:.1f} + "
-                   f"{coef[1]:.3f} x {name} (rms residual {rms:.1f} ms).")
+    for label, series in (("actors", actor_figures),
+                          ("tasks", [(n, ms) for n, _, ms in figures])):
+        b = np.array([f[0] for f in series], dtype=float)
+        t = np.array([f[1] for f in series])
+        for name, x in (("log2(blocks)", np.log2(b)), ("blocks", b)):
+            A = np.column_stack([np.ones_like(x), x])
+            coef = np.linalg.lstsq(A, t, rcond=None)[0]
+            rms = float(np.sqrt(np.mean((A @ coef - t) ** 2)))
+            out.append(f"\nLeast squares, {label}: ms per round = "
+                       f"{coef[0]:.1f} + {coef[1]:.3f} x {name} (rms "
+                       f"residual {rms:.1f} ms).")
     out.append("")
     # The same 64 blocks cut into more shares than the workers have
     # threads: what a task costs, at the same blocks.
@@ -425,6 +442,20 @@ def round_costs(client, blocks, out, repeats=3, later=8):
     out.extend(shared_out)
     out.append("")
     round_model(client, figures, cpu, out)
+
+
+@contextlib.contextmanager
+def _actor_rounds(actors):
+    """Rounds as the trainer runs them (actors up to its bound) if
+    ``actors``, else as tasks."""
+    from fastbp.dask import _trainer
+
+    bound = _trainer._ACTOR_SHARES
+    _trainer._ACTOR_SHARES = bound if actors else 0
+    try:
+        yield
+    finally:
+        _trainer._ACTOR_SHARES = bound
 
 
 # Shares of 64 blocks for the tasks series of ``round_costs``: powers of two

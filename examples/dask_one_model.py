@@ -6,8 +6,9 @@ One network trained across a Dask cluster's workers with fastbp.dask.
 A ``LocalCluster`` of 2 worker processes with 1 thread each holds the
 training data as a dask array cut into blocks of rows. ``fastbp.dask``'s
 ``MLPClassifier`` trains one network on all of it: every round runs one
-task per worker thread over the blocks that worker holds, with the
-compiled kernels; only the weights and a few partial sums travel.
+call per worker thread (to a Dask actor holding that thread's share of the
+blocks) with the compiled kernels; only the weights and a few partial sums
+travel.
 
 1. ``solver="lbfgs"``: the exact full-batch loss and gradient, summed over
    the blocks. The fitted model equals the in-memory fastbp fit up to

@@ -873,7 +873,7 @@ class _DaskMLP:
             scipy.sparse matrices (read as CSR, never densified). A dask
             DataFrame is converted with ``to_dask_array(lengths=True)``; an
             in-memory array or sparse matrix goes through
-            ``da.from_array``. Each block is one task per round.
+            ``da.from_array``. Each block is part of one call per round.
         y : dask array of shape (n_samples,) or (n_samples, n_outputs)
             Targets, cut into the same row blocks as X (a classifier's
             2-D y is a multilabel indicator).
@@ -1571,12 +1571,14 @@ _DASK_NOTES = """
     ``fit`` takes dask arrays (or dask DataFrames) cut into row blocks,
     whose blocks are numpy arrays or scipy.sparse matrices (each sparse
     block is read as CSR by the kernels of in-memory sparse fits), and
-    trains on the current ``distributed.Client``. A round runs one task per
+    trains on the current ``distributed.Client``. A round runs one call per
     worker thread, each a contiguous share of the blocks on the worker
-    holding them (copied there once per fit); only the weights (and Adam's
-    or SGD's state) go to the workers, the blocks' sums are added up on the
-    workers in a fixed binary tree over the block order, and the shares'
-    last two partial sums come back to the client. 'lbfgs' steps scipy's
+    holding them (copied there once per fit): on up to 8 threads a call to
+    a Dask actor holding the share for the fit, beyond that a task. Only
+    the weights (and Adam's or SGD's state) go to the workers, the blocks'
+    sums are added up on the workers in a fixed binary tree over the block
+    order, and the shares' partial sums (as tasks, the last two) come back
+    to the client. 'lbfgs' steps scipy's
     L-BFGS-B over the exact full-batch loss and gradient, so it finds the
     same model as the in-memory fit up to rounding; 'sgd' and 'adam'
     average the blocks' weights every ``local_batches`` mini-batches and
