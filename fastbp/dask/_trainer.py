@@ -74,6 +74,7 @@ import copy
 import functools
 import inspect
 import math
+import pickle
 import threading
 from numbers import Integral, Real
 
@@ -538,7 +539,9 @@ class _ShareActor:
     Its calls run one after another in a thread of its own, so that a
     worker with several threads runs its shares at once (Dask runs an
     actor's plain methods in one thread a worker; the kernels release the
-    GIL)."""
+    GIL). A call's arguments and result travel as one pickle each
+    (``_packed``), not as the nested tuples distributed serializes item by
+    item."""
 
     def __init__(self, blocks):
         # blocks: (block number, (X, Y, sample_weight)) of the share's.
@@ -546,15 +549,29 @@ class _ShareActor:
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="fastbp-share")
 
-    async def run(self, share_task, sent, first, blocks, final):
-        """``share_task`` over ``blocks``, (block number, its arguments
-        after the data), the round's blocks ``first, first + 1, ...``."""
-        args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
+    async def run(self, call):
+        """``call``, ``_packed((share_task, sent, first, blocks, final))``:
+        ``share_task`` over ``blocks``, (block number, its arguments after
+        the data), the round's blocks ``first, first + 1, ...``; its
+        result, packed."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, share_task, sent, first, args, final)
+            self._thread, self._run, call)
+
+    def _run(self, call):
+        share_task, sent, first, blocks, final = pickle.loads(call)
+        args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
+        return _packed(share_task(sent, first, args, final))
 
     def __del__(self):
         self._thread.shutdown(wait=False)
+
+
+def _packed(value):
+    """``value`` as one pickle (its arrays inside). Distributed serializes
+    a message's tuples and lists item by item: a round's call and result
+    (10 blocks, network (64,)) took 0.32 + 0.14 ms and 0.18 + 0.05 ms to
+    dump and load that way, 0.04 + 0.02 ms each as one pickle."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _ShareActors:
@@ -603,10 +620,10 @@ class _ShareActors:
             self.close()
             return None
         try:
-            calls = [self._actors[s].run(share_task, sent, first, items,
-                                         len(groups) == 1)
+            calls = [self._actors[s].run(_packed((share_task, sent, first,
+                                                  items, len(groups) == 1)))
                      for s, (first, items) in sorted(groups.items())]
-            stacks = [call.result() for call in calls]
+            stacks = [pickle.loads(call.result()) for call in calls]
         except OSError:  # the worker is gone (distributed's CommClosedError)
             self.close()
             return None
