@@ -19,6 +19,7 @@ Rounds go to actors on clusters of a few workers, as tasks otherwise
 import contextlib
 import os
 import signal
+import time
 import warnings
 
 import numpy as np
@@ -397,6 +398,38 @@ def test_actor_rounds_fit_what_task_rounds_fit(client, digits, monkeypatch,
     by_tasks = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
     _assert_same_weights(by_actors, by_tasks)
     assert by_actors.loss_ == by_tasks.loss_
+
+
+def _actors_on_workers(client):
+    """Actors the workers hold, after a wait for releases to arrive."""
+    def held(dask_worker):
+        return len(dask_worker.state.actors)
+
+    deadline = time.monotonic() + 10
+    while True:
+        counts = client.run(held)
+        if not any(counts.values()) or time.monotonic() > deadline:
+            return sum(counts.values())
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_fits_leave_no_actor_behind(client, digits, solver):
+    """The share actors live for one fit, also one that fails."""
+    X, y, _, _ = digits
+    fastbp_dask.MLPClassifier(**_small(solver=solver, max_iter=2)).fit(
+        *_blocks(X, y))
+    assert _actors_on_workers(client) == 0
+
+    class _Fails(_EpochCallback):
+        def epoch_ended(self):
+            raise RuntimeError("stopped by the test")
+
+    model = fastbp_dask.MLPClassifier(**_small(max_iter=3))
+    model.set_callbacks(_Fails())
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        model.fit(*_blocks(X, y))
+    assert _actors_on_workers(client) == 0
 
 
 def test_rounds_go_to_tasks_above_the_actors_bound(client, digits,

@@ -562,8 +562,10 @@ class _ShareActor:
         args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
         return _packed(share_task(sent, first, args, final))
 
-    def __del__(self):
-        self._thread.shutdown(wait=False)
+    def __del__(self):  # the actor released: its thread ends
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.shutdown(wait=False)
 
 
 def _packed(value):
