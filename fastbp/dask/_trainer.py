@@ -516,8 +516,8 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
 # workers on a small machine) several milliseconds whatever it computes; an
 # actor call goes from the client to the worker and back. An empty round
 # on a 2-worker LocalCluster (AMD EPYC Zen 4, 2 vCPUs, 69 kB back from each
-# worker): 12.1-12.3 ms as tasks, 3.0-3.5 ms as actor calls, the client
-# process's CPU 8.4-8.7 and 2.3-2.4 ms (benchmarks/results/dask_blocks.md).
+# worker): 12.1-12.3 ms as tasks, 3.3-3.5 ms as actor calls, the client
+# process's CPU 8.5-8.7 and 2.4 ms (benchmarks/results/dask_blocks.md).
 # The client then receives and adds a partial sum from every share, where
 # the tasks' tree on the workers leaves it two whatever the workers: the
 # bound keeps that to a few (8 is a choice; this machine measures 1 and 2).
