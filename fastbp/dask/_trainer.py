@@ -57,7 +57,9 @@ and two fewer merges, not two tasks per block. Each share's blocks are
 copied to one worker once per fit (``_colocated``) and the merges run
 where their left operand is: a round moves the weights out and a few
 partial sums, not blocks. A worker lost while actors carry the rounds
-sends the rest of the fit to tasks, which Dask reruns elsewhere.
+sends that round to tasks, which Dask reruns elsewhere; SGD and Adam make
+the actors again at the next epoch for the workers there are then, as
+when the cluster's threads change (L-BFGS goes on with tasks).
 
 Because the unit of work is the block, not the worker, a fit depends only
 on the data, their chunking and ``random_state``: never on the number of
@@ -456,7 +458,7 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
     blocks, the round goes to them (``index``: each of ``blocks``' number
     among the fit's blocks) and not through the scheduler, unless ``sent``
     is larger than ``_INLINE_BYTES``; a worker lost on the way leaves the
-    round, and the rest of the fit, to tasks.
+    round to tasks.
 
     Otherwise the blocks are cut into contiguous shares (:func:`_shares`),
     one task each, given ``sent`` (what every block starts from,
@@ -586,10 +588,13 @@ class _ShareActors:
     shares' stacks of runs in share order on the client (:func:`_push`):
     the round's tree, as the tasks add it up. If a worker is lost, the
     actors are given up (``usable``) and ``total`` returns None: the round
-    and the rest of the fit go to tasks, which Dask recomputes elsewhere;
-    the sums, and so the fit, are the same either way."""
+    goes to tasks, which Dask recomputes elsewhere, and so do the rest of
+    an L-BFGS fit; SGD and Adam make them again at the next epoch (as when
+    the cluster's threads change). The sums, and so the fit, are the same
+    either way."""
 
-    def __init__(self, client, train, shares, block_workers):
+    def __init__(self, client, train, n_slots, shares, block_workers):
+        self.n_slots = n_slots  # the worker threads they were made for
         self._futures = [client.submit(
             _ShareActor, [(b, (train.X[b], train.Y[b], train.weights_of(b)))
                           for b in share],
@@ -609,7 +614,7 @@ class _ShareActors:
         shares = _shares(len(train), n_slots)
         if len(shares) > _ACTOR_SHARES or params.nbytes > _INLINE_BYTES:
             return None
-        return cls(client, train, shares, block_workers)
+        return cls(client, train, n_slots, shares, block_workers)
 
     def total(self, share_task, sent, blocks, index, combine):
         """The round's total (``_round_total``), or None if a worker was
@@ -1179,9 +1184,10 @@ class _DaskMLP:
                 validation.sizes)
             self._check_validation_size(validation.n_samples)
         train = self._training_blocks(client, train)
-        train, block_workers = _colocated(client, train, _slots(client))
-        actors = _ShareActors.start(client, train, _slots(client),
-                                    block_workers, self._params)
+        n_slots = _slots(client)
+        train, block_workers = _colocated(client, train, n_slots)
+        actors = _ShareActors.start(client, train, n_slots, block_workers,
+                                    self._params)
 
         n_samples = train.n_samples
         batches = _block_batches(self.local_batch_size,
@@ -1225,6 +1231,17 @@ class _DaskMLP:
         iterate = [None]
 
         def run_epoch():
+            nonlocal train, block_workers, actors
+            n_slots = _slots(client)
+            if actors is not None and (not actors.usable
+                                       or actors.n_slots != n_slots):
+                # A worker lost, or the cluster resized, since the actors
+                # were made: the shares are placed again on the workers
+                # there are now, and their actors made again.
+                actors.close()
+                train, block_workers = _colocated(client, train, n_slots)
+                actors = _ShareActors.start(client, train, n_slots,
+                                            block_workers, params)
             if iterate[0] is not None:  # training goes on from the rounds'
                 params[...] = iterate[0]
                 iterate[0] = None
@@ -1245,7 +1262,6 @@ class _DaskMLP:
             if final_phase:
                 momentum *= FINAL_MOMENTUM_SHARE
             accumulated_loss = 0.0
-            n_slots = _slots(client)
             models = (_RunningMean() if final_phase and len(spans[phase]) > 1
                       else None)
             for span in spans[phase]:
