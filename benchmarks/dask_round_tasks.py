@@ -8,7 +8,8 @@ partial sums in a tree of tasks (``fastbp.dask._trainer._shares``,
 the one before it (a task per aligned run of ``_group_size`` blocks: one
 or two tasks per thread, then a tree of adds), alternating the two, 3
 times each, medians. The fits are bitwise the same either way (the sums'
-tree is the block order's); only the time differs.
+tree is the block order's); only the time differs. Rounds run as tasks
+here, as on clusters of more than ``_ACTOR_SHARES`` worker threads.
 
 Cases: the small network of ``dask_blocks.py`` (50,000 x 40 rows, 4
 classes, (64,), adam, batch 200, 15 epochs, the estimators' defaults) on 4,
@@ -41,6 +42,10 @@ from fastbp.dask import _trainer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dask_blocks  # noqa: E402  (data, blocks and fits of that script)
 
+# Rounds as tasks, whose count this script compares: on up to
+# _ACTOR_SHARES worker threads the trainer calls actors instead (their cost
+# against the tasks': dask_blocks.py, section 4).
+_trainer._ACTOR_SHARES = 0
 CURRENT_RULE = _trainer._shares
 COLOCATED = _trainer._colocated
 
