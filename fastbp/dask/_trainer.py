@@ -595,6 +595,7 @@ class _ShareActors:
 
     def __init__(self, client, train, n_slots, shares, block_workers):
         self.n_slots = n_slots  # the worker threads they were made for
+        self._client = client
         self._futures = [client.submit(
             _ShareActor, [(b, (train.X[b], train.Y[b], train.weights_of(b)))
                           for b in share],
@@ -643,9 +644,16 @@ class _ShareActors:
         return _fold(stack, combine)
 
     def close(self):
-        """Release the actors (and their hold on the blocks)."""
+        """Release the actors (and their hold on the blocks).
+
+        Cancelled, not only dropped: distributed's actor handles keep
+        themselves alive through the closures of their method calls, so
+        that dropping ours left the last fit's actors, and the blocks they
+        hold, on the workers."""
+        futures, self._futures, self._actors = self._futures, [], []
+        if self.usable and futures:
+            self._client.cancel(futures)
         self.usable = False
-        self._actors, self._futures = [], []
 
 
 def _placed(worker):
