@@ -400,6 +400,25 @@ def test_actor_rounds_fit_what_task_rounds_fit(client, digits, monkeypatch,
     assert by_actors.loss_ == by_tasks.loss_
 
 
+def test_actor_rounds_of_more_shares_than_workers_fit_the_same(
+        client, digits, monkeypatch):
+    """A share per block (4 actors on 2 workers): the client merges four
+    shares' partial sums in the round's tree, the fit the tasks' one."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    params = _small(max_iter=3, local_batches=2)
+    monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
+        range(b, b + 1) for b in range(n_blocks)])
+    with distributed.get_task_stream(client) as tasks:
+        by_actors = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert _task_names(tasks).count("_ShareActor") == N_BLOCKS
+    monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
+    by_tasks = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    _assert_same_weights(by_actors, by_tasks)
+    assert by_actors.loss_curve_ == by_tasks.loss_curve_
+
+
 def _actors_on_workers(client):
     """Actors the workers hold, after a wait for releases to arrive."""
     def held(dask_worker):

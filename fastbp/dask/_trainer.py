@@ -585,8 +585,8 @@ class _ShareActors:
 
     A round calls each share's actor with the round's blocks among its own
     (a round may leave out blocks with no rows left) and merges the
-    shares' stacks of runs in share order on the client (:func:`_push`):
-    the round's tree, as the tasks add it up. If a worker is lost, the
+    shares' stacks of runs in share order on the client
+    (:func:`_merge_task`): the round's tree, as the tasks add it up. If a worker is lost, the
     actors are given up (``usable``) and ``total`` returns None: the round
     goes to tasks, which Dask recomputes elsewhere, and so do the rest of
     an L-BFGS fit; SGD and Adam make them again at the next epoch (as when
@@ -635,13 +635,10 @@ class _ShareActors:
         except OSError:  # the worker is gone (distributed's CommClosedError)
             self.close()
             return None
-        if len(stacks) == 1:
-            return stacks[0]
-        stack = list(stacks[0])
-        for part in stacks[1:]:
-            for piece in part:
-                _push(stack, *piece, combine)
-        return _fold(stack, combine)
+        total = stacks[0]  # the whole round's already if one share
+        for n, part in enumerate(stacks[1:], 2):
+            total = _merge_task(total, part, combine, n == len(stacks))
+        return total
 
     def close(self):
         """Release the actors (and their hold on the blocks).
