@@ -17,6 +17,7 @@ Rounds go to actors on clusters of a few workers, as tasks otherwise
 """
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -400,23 +401,61 @@ def test_actor_rounds_fit_what_task_rounds_fit(client, digits, monkeypatch,
     assert by_actors.loss_ == by_tasks.loss_
 
 
+@pytest.mark.parametrize("chunks", [BLOCK_ROWS, (47,) * 4 + (10,) + (47,) * 6])
 def test_actor_rounds_of_more_shares_than_workers_fit_the_same(
-        client, digits, monkeypatch):
-    """A share per block (4 actors on 2 workers): the client merges four
-    shares' partial sums in the round's tree, the fit the tasks' one."""
+        client, digits, monkeypatch, chunks):
+    """A share per block (4 or 11 actors on 2 workers, a tree 2 or 3
+    deep): the actors merge the shares' partial sums in the round's tree,
+    the fit the tasks' one. The 11 blocks' fifth, of 10 rows, has none
+    left for the epochs' last rounds, which pass through its share."""
     from fastbp.dask import _trainer
 
     X, y, _, _ = digits
-    params = _small(max_iter=3, local_batches=2)
+    data = (da.from_array(X, chunks=(chunks, X.shape[1])),
+            da.from_array(y, chunks=(chunks,)))
+    n_blocks = data[0].numblocks[0]
+    params = _small(max_iter=3, local_batches=2, batch_size=20,
+                    local_batch_size="batch_size")
     monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
         range(b, b + 1) for b in range(n_blocks)])
+    rounds = []
+    total = _trainer._ShareActors.total
+
+    def spied(self, share_task, sent, blocks, index, combine):
+        rounds.append(list(index))
+        return total(self, share_task, sent, blocks, index, combine)
+
+    monkeypatch.setattr(_trainer._ShareActors, "total", spied)
     with distributed.get_task_stream(client) as tasks:
-        by_actors = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
-    assert _task_names(tasks).count("_ShareActor") == N_BLOCKS
+        by_actors = fastbp_dask.MLPClassifier(**params).fit(*data)
+    assert _task_names(tasks).count("_ShareActor") == n_blocks
+    if n_blocks > N_BLOCKS:
+        assert any(4 not in index for index in rounds)
     monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
-    by_tasks = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    by_tasks = fastbp_dask.MLPClassifier(**params).fit(*data)
     _assert_same_weights(by_actors, by_tasks)
     assert by_actors.loss_curve_ == by_tasks.loss_curve_
+
+
+def test_share_actors_pass_a_round_on_in_a_tree_log2_deep():
+    """The client ("share -1") carries all the shares; each share is
+    carried once, the shares below one following it in share order (the
+    order their stacks merge in), and the tree is floor(log2(shares + 1))
+    levels below the client."""
+    from fastbp.dask._trainer import _share_children
+
+    def carried(first, stop):  # the shares in merge order, the depth
+        order, depth = [first], 0
+        for child, child_stop in _share_children(first, stop):
+            below, child_depth = carried(child, child_stop)
+            order += below
+            depth = max(depth, child_depth + 1)
+        return order, depth
+
+    for n_shares in range(1, 300):
+        order, depth = carried(-1, n_shares)
+        assert order == list(range(-1, n_shares))
+        assert depth == int(math.log2(n_shares + 1))
 
 
 def _actors_on_workers(client):

@@ -5,8 +5,7 @@ persisted on the workers (a worker thread's share of them copied to one
 worker once per fit). Each solver step is a round, one call per worker
 thread, each running a contiguous share of the blocks where they are; only
 the weights go out (once to every worker) and, once the workers have added
-up the blocks' sums, a partial total per share (on a few workers) or two
-(on many) comes back.
+up the blocks' sums, two partial totals come back.
 
 * L-BFGS: a round computes every block's loss sum and gradient sum with the
   compiled kernels; they are added in block order, and the client adds
@@ -44,12 +43,14 @@ Every reduction is a fixed binary tree over the block order (``_tree``),
 in float64, whose parts the workers add up: a round runs one call per
 worker thread, each a contiguous share of the blocks (``_shares``) that
 adds up its blocks' results as they come (``_round_total``). On up to
-``_ACTOR_SHARES`` shares the calls go straight to an actor per share that
-holds its blocks for the fit (``_ShareActors``), bypassing the scheduler,
-and the client merges the shares' partial sums; beyond, they are tasks
+``_ACTOR_SHARES`` shares each share is an actor that holds its blocks for
+the fit (``_ShareActors``): the client calls the first of each half of
+the shares, which pass the round on to the others in a tree
+(``_share_children``), each merging the partial sums below it, bypassing
+the scheduler, so that the client makes two calls and merges two results
+per round whatever the number of workers; beyond, the shares are tasks
 and a tree of merge tasks over the shares finishes the sum but for the
-last merge, the client's, so that the client receives two results per
-round whatever the number of workers. Either way the sum does not depend
+last merge, the client's. Either way the sum does not depend
 on how the blocks were shared out or which worker computed which. Dask's
 scheduler spends a few milliseconds of its one thread on every task: a
 round is a task per thread (the weights inside, unless large: ``_send``)
@@ -81,7 +82,8 @@ import threading
 from numbers import Integral, Real
 
 import numpy as np
-from distributed import wait
+from distributed import get_worker, wait
+from distributed.protocol import to_serialize
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelBinarizer
@@ -520,10 +522,13 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
 # on a 2-worker LocalCluster (AMD EPYC Zen 4, 2 vCPUs, 69 kB back from each
 # worker): 12.1-12.3 ms as tasks, 3.3-3.5 ms as actor calls, the client
 # process's CPU 8.5-8.7 and 2.4 ms (benchmarks/results/dask_blocks.md).
-# The client then receives and adds a partial sum from every share, where
-# the tasks' tree on the workers leaves it two whatever the workers: the
-# bound keeps that to a few (8 is a choice; this machine measures 1 and 2).
-_ACTOR_SHARES = 8
+# The actors pass a round on to each other in a tree (``_share_children``):
+# the client makes two calls and merges two results whatever the shares,
+# and a round's latency grows with the tree's depth, log2(shares + 1),
+# ~1.5 ms a level, where tasks cost the scheduler ~0.9 ms each, two per
+# share (benchmarks/dask_blocks.py, sections 5 and 12). The bound is the
+# most shares measured (256 actors on 2 workers); beyond, rounds are tasks.
+_ACTOR_SHARES = 256
 
 
 def _nbytes(value):
@@ -532,37 +537,113 @@ def _nbytes(value):
     return sum(getattr(item, "nbytes", 0) for item in items)
 
 
+def _share_children(first, stop):
+    """The shares that share ``first`` passes a round on to, as ranges
+    ``(child, its stop)``, when it carries shares ``first`` to ``stop - 1``
+    (itself first): the rest cut into two halves, each carried by its
+    first share. The client carries "share -1" (none of its own) to
+    ``stop``: every share is carried once, and the tree is
+    floor(log2(shares + 1)) levels below the client."""
+    rest = first + 1
+    if rest >= stop:
+        return []
+    middle = rest + (stop - rest + 1) // 2
+    return [(rest, middle)] + ([(middle, stop)] if middle < stop else [])
+
+
+def _parts_of(parts, first, stop):
+    """The entries of ``parts`` (share -> its part of a round) for shares
+    ``first`` to ``stop - 1``."""
+    return {share: part for share, part in parts.items()
+            if first <= share < stop}
+
+
 class _ShareActor:
     """A round's share of the blocks (``_shares``) held on its worker for
-    a fit, as a Dask actor: the round's call gives the weights and each
-    block's arguments but its data, and returns the share's partial sums
-    (``_local_steps_share_task``, ``_loss_grad_share_task``).
+    a fit, as a Dask actor: a round's call gives the weights and each
+    block's arguments but its data, and returns the partial sums of the
+    shares it carries (``_local_steps_share_task``,
+    ``_loss_grad_share_task``).
 
-    Its calls run one after another in a thread of its own, so that a
-    worker with several threads runs its shares at once (Dask runs an
-    actor's plain methods in one thread a worker; the kernels release the
-    GIL). A call's arguments and result travel as one pickle each
-    (``_packed``), not as the nested tuples distributed serializes item by
-    item."""
+    The actors pass each round on in a tree (``_share_children``): an
+    actor calls the actors of the shares below it, runs its own share
+    meanwhile and merges their stacks of runs after its own in share
+    order (``_merge_task``): the round's tree, as the tasks add it up.
 
-    def __init__(self, blocks):
+    Its share's work runs in a thread of its own, so that a worker with
+    several threads runs its shares at once (Dask runs an actor's plain
+    methods in one thread a worker; the kernels release the GIL). A
+    call's weights, each share's part and a result travel as one pickle
+    each (``_packed``), not as the nested tuples distributed serializes
+    item by item; an actor forwards the weights' pickle as it came, and
+    to each share below the parts of its subtree's shares only."""
+
+    def __init__(self, share, blocks):
         # blocks: (block number, (X, Y, sample_weight)) of the share's.
+        self._share = share
         self._blocks = {b: tuple(data) for b, data in blocks}
+        self._peers = self._worker = None
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="fastbp-share")
 
-    async def run(self, call):
-        """``call``, ``_packed((share_task, sent, first, blocks, final))``:
-        ``share_task`` over ``blocks``, (block number, its arguments after
-        the data), the round's blocks ``first, first + 1, ...``; its
-        result, packed."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._run, call)
+    async def connect(self, peers):
+        """Give the actor the fit's actors, in share order, as (worker
+        address, key): how it reaches the shares below it."""
+        self._peers = peers
+        self._worker = get_worker()
 
-    def _run(self, call):
-        share_task, sent, first, blocks, final = pickle.loads(call)
+    async def run(self, common, parts, stop):
+        """The shares ``self._share`` to ``stop - 1`` of a round:
+        ``common``, ``_packed((share_task, sent, combine))``, and
+        ``parts``, which maps each of those shares that has blocks in the
+        round to ``_packed((first, blocks))``: its blocks (block number,
+        their arguments after the data), the round's blocks ``first,
+        first + 1, ...``; the stack of runs of their results, packed. An
+        ``OSError`` if a worker below is lost. Each share below is given
+        its own subtree's parts, and unpickles the weights and its own."""
+        loop = asyncio.get_running_loop()
+        calls = [asyncio.ensure_future(self._call(
+            child, common, _parts_of(parts, child, child_stop), child_stop))
+            for child, child_stop in _share_children(self._share, stop)]
+        try:
+            combine, own = await loop.run_in_executor(
+                self._thread, self._run, common, parts.get(self._share))
+            stacks = [await child for child in calls]
+        finally:
+            for child in calls:
+                child.cancel()
+        return await loop.run_in_executor(self._thread, self._merged,
+                                          combine, own, stacks)
+
+    async def _call(self, child, common, parts, stop):
+        """``run(common, parts, stop)`` on share ``child``'s actor,
+        through the worker's connections as a ``distributed.Actor`` calls
+        (its ``actor_execute`` handler), but failing at once if that
+        worker is gone: a handle to the actor on a worker would wait for
+        the scheduler to make the actor again, and build a client on the
+        worker."""
+        address, key = self._peers[child]
+        reply = await self._worker.rpc(address).actor_execute(
+            actor=key, function="run",
+            args=[to_serialize(common), to_serialize(parts),
+                  to_serialize(stop)], kwargs={})
+        if reply["status"] != "OK":
+            raise reply["exception"]
+        return reply["result"]
+
+    def _run(self, common, part):
+        share_task, sent, combine = pickle.loads(common)
+        if part is None:
+            return combine, []
+        first, blocks = pickle.loads(part)
         args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
-        return _packed(share_task(sent, first, args, final))
+        return combine, share_task(sent, first, args, False)
+
+    @staticmethod
+    def _merged(combine, total, stacks):
+        for stack in stacks:
+            total = _merge_task(total, pickle.loads(stack), combine, False)
+        return _packed(total)
 
     def __del__(self):  # the actor released: its thread ends
         thread = getattr(self, "_thread", None)
@@ -583,13 +664,16 @@ class _ShareActors:
     the fit's blocks (``_shares``), each on the worker its blocks were
     placed on (``_colocated``).
 
-    A round calls each share's actor with the round's blocks among its own
-    (a round may leave out blocks with no rows left) and merges the
-    shares' stacks of runs in share order on the client
-    (:func:`_merge_task`): the round's tree, as the tasks add it up. If a worker is lost, the
-    actors are given up (``usable``) and ``total`` returns None: the round
-    goes to tasks, which Dask recomputes elsewhere, and so do the rest of
-    an L-BFGS fit; SGD and Adam make them again at the next epoch (as when
+    A round is a call to the first actor of each half of the shares,
+    which passes it on down the actors' tree (``_share_children``) with
+    the round's blocks among each share's own (a round may leave out
+    blocks with no rows left); the client merges the two stacks of runs
+    that come back (:func:`_merge_task`): the round's tree, as the tasks
+    add it up. On 2 shares it calls both, as the tasks' client merges the
+    last two. If a worker is lost, the actors
+    are given up (``usable``) and ``total`` returns None: the round goes
+    to tasks, which Dask recomputes elsewhere, and so do the rest of an
+    L-BFGS fit; SGD and Adam make them again at the next epoch (as when
     the cluster's threads change). The sums, and so the fit, are the same
     either way."""
 
@@ -597,13 +681,19 @@ class _ShareActors:
         self.n_slots = n_slots  # the worker threads they were made for
         self._client = client
         self._futures = [client.submit(
-            _ShareActor, [(b, (train.X[b], train.Y[b], train.weights_of(b)))
-                          for b in share],
+            _ShareActor, s,
+            [(b, (train.X[b], train.Y[b], train.weights_of(b)))
+             for b in share],
             actor=True, pure=False,
             **_placed(None if block_workers is None
                       else block_workers[share.start]))
-            for share in shares]
+            for s, share in enumerate(shares)]
         self._actors = [future.result() for future in self._futures]
+        where = client.who_has(self._futures)
+        peers = [(where[future.key][0], future.key)
+                 for future in self._futures]
+        for call in [actor.connect(peers) for actor in self._actors]:
+            call.result()
         self._share_of = [s for s, share in enumerate(shares) for _ in share]
         self.usable = True
 
@@ -627,18 +717,20 @@ class _ShareActors:
         if any(future.status != "finished" for future in self._futures):
             self.close()
             return None
+        common = _packed((share_task, sent, combine))
+        parts = {share: _packed(group) for share, group in groups.items()}
         try:
-            calls = [self._actors[s].run(_packed((share_task, sent, first,
-                                                  items, len(groups) == 1)))
-                     for s, (first, items) in sorted(groups.items())]
-            stacks = [pickle.loads(call.result()) for call in calls]
-        except OSError:  # the worker is gone (distributed's CommClosedError)
+            calls = [self._actors[child].run(
+                common, _parts_of(parts, child, stop), stop)
+                for child, stop in _share_children(-1, len(self._actors))]
+            stacks = [pickle.loads(child.result()) for child in calls]
+        except OSError:  # a worker is gone (distributed's CommClosedError)
             self.close()
             return None
-        total = stacks[0]  # the whole round's already if one share
+        total = stacks[0]
         for n, part in enumerate(stacks[1:], 2):
             total = _merge_task(total, part, combine, n == len(stacks))
-        return total
+        return total if len(stacks) > 1 else _fold(total, combine)
 
     def close(self):
         """Release the actors (and their hold on the blocks).
@@ -1613,12 +1705,12 @@ _DASK_NOTES = """
     block is read as CSR by the kernels of in-memory sparse fits), and
     trains on the current ``distributed.Client``. A round runs one call per
     worker thread, each a contiguous share of the blocks on the worker
-    holding them (copied there once per fit): on up to 8 threads a call to
-    a Dask actor holding the share for the fit, beyond that a task. Only
-    the weights (and Adam's or SGD's state) go to the workers, the blocks'
-    sums are added up on the workers in a fixed binary tree over the block
-    order, and the shares' partial sums (as tasks, the last two) come back
-    to the client. 'lbfgs' steps scipy's
+    holding them (copied there once per fit): on up to 256 threads a Dask
+    actor holding the share for the fit, the actors passing the round on
+    to each other in a tree, beyond that a task. Only the weights (and
+    Adam's or SGD's state) go to the workers, the blocks' sums are added
+    up on the workers in a fixed binary tree over the block order, and two
+    partial sums come back to the client. 'lbfgs' steps scipy's
     L-BFGS-B over the exact full-batch loss and gradient, so it finds the
     same model as the in-memory fit up to rounding; 'sgd' and 'adam'
     average the blocks' weights every ``local_batches`` mini-batches and
