@@ -592,19 +592,25 @@ class _ShareActor:
         self._peers = peers
         self._worker = get_worker()
 
-    async def run(self, common, parts, stop):
-        """The shares ``self._share`` to ``stop - 1`` of a round:
-        ``common``, ``_packed((share_task, sent, combine))``, and
-        ``parts``, which maps each of those shares that has blocks in the
-        round to ``_packed((first, blocks))``: its blocks (block number,
-        their arguments after the data), the round's blocks ``first,
-        first + 1, ...``; the stack of runs of their results, packed. An
-        ``OSError`` if a worker below is lost. Each share below is given
-        its own subtree's parts, and unpickles the weights and its own."""
+    async def run(self, message):
+        """A round's shares ``self._share`` to ``stop - 1``, where
+        ``message`` is ``_packed((common, parts, stop))``: ``common``,
+        ``_packed((share_task, sent, combine))``, and ``parts``, which
+        maps each of those shares that has blocks in the round to
+        ``_packed((first, blocks))``, its blocks (block number, their
+        arguments after the data), the round's blocks ``first, first + 1,
+        ...``; the stack of runs of their results, packed. An ``OSError``
+        if a worker below is lost. Each share below is given its own
+        subtree's parts, and unpickles the weights and its own part."""
+        common, parts, stop = pickle.loads(message)
         loop = asyncio.get_running_loop()
-        calls = [asyncio.ensure_future(self._call(
-            child, common, _parts_of(parts, child, child_stop), child_stop))
-            for child, child_stop in _share_children(self._share, stop)]
+        children = _share_children(self._share, stop)
+        if not children:  # a leaf: one trip to the thread
+            return await loop.run_in_executor(
+                self._thread, self._leaf, common, parts.get(self._share))
+        calls = [asyncio.ensure_future(self._call(child, _packed((
+            common, _parts_of(parts, child, child_stop), child_stop))))
+            for child, child_stop in children]
         try:
             combine, own = await loop.run_in_executor(
                 self._thread, self._run, common, parts.get(self._share))
@@ -615,18 +621,17 @@ class _ShareActor:
         return await loop.run_in_executor(self._thread, self._merged,
                                           combine, own, stacks)
 
-    async def _call(self, child, common, parts, stop):
-        """``run(common, parts, stop)`` on share ``child``'s actor,
-        through the worker's connections as a ``distributed.Actor`` calls
-        (its ``actor_execute`` handler), but failing at once if that
-        worker is gone: a handle to the actor on a worker would wait for
-        the scheduler to make the actor again, and build a client on the
+    async def _call(self, child, message):
+        """``run(message)`` on share ``child``'s actor, through the
+        worker's connections as a ``distributed.Actor`` calls (its
+        ``actor_execute`` handler), but failing at once if that worker is
+        gone: a handle to the actor on a worker would wait for the
+        scheduler to make the actor again, and build a client on the
         worker."""
         address, key = self._peers[child]
         reply = await self._worker.rpc(address).actor_execute(
-            actor=key, function="run",
-            args=[to_serialize(common), to_serialize(parts),
-                  to_serialize(stop)], kwargs={})
+            actor=key, function="run", args=[to_serialize(message)],
+            kwargs={})
         if reply["status"] != "OK":
             raise reply["exception"]
         return reply["result"]
@@ -638,6 +643,9 @@ class _ShareActor:
         first, blocks = pickle.loads(part)
         args = [self._blocks[b] + tuple(rest) for b, rest in blocks]
         return combine, share_task(sent, first, args, False)
+
+    def _leaf(self, common, part):
+        return _packed(self._run(common, part)[1])
 
     @staticmethod
     def _merged(combine, total, stacks):
@@ -720,8 +728,8 @@ class _ShareActors:
         common = _packed((share_task, sent, combine))
         parts = {share: _packed(group) for share, group in groups.items()}
         try:
-            calls = [self._actors[child].run(
-                common, _parts_of(parts, child, stop), stop)
+            calls = [self._actors[child].run(_packed((
+                common, _parts_of(parts, child, stop), stop)))
                 for child, stop in _share_children(-1, len(self._actors))]
             stacks = [pickle.loads(child.result()) for child in calls]
         except OSError:  # a worker is gone (distributed's CommClosedError)
