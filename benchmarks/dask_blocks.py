@@ -15,12 +15,12 @@ same parameters. Every dask fit records the training loss against wall time
 2. Loss against time: the loss after each epoch and the seconds since the
    fit began, one row per fit.
 3. Time to a target accuracy on 1 and 2 workers (the default optimizer).
-4. What a round costs against the number of blocks (4 to 256): wall time of
-   one round of tree-reduced block tasks, with a least-squares fit of
-   ``a + b * log2(blocks)`` and of ``a + b * blocks``.
-5. The round's parts, each measured (block task, tree add, one tree level's
-   hop, the scheduler's cost per task) and the model of a round on 8, 32
-   and 128 workers they give.
+4. What a round costs against the number of blocks (4 to 256): wall time
+   of one round as actor calls (the default) and as tasks, with a
+   least-squares fit of ``a + b * log2(blocks)`` and of ``a + b * blocks``.
+5. The task rounds' parts, each measured (the client's, the scheduler's
+   and the workers' CPU, one tree level's hop) and the model of a round of
+   tasks on 8, 32 and 128 workers they give.
 6. Outer momentum against the learning rate and the averaging period, on
    digits: which momentum stays stable (``--lr-momenta``), with the
    initial rounds of ``--lr-initials``.
@@ -40,6 +40,10 @@ same parameters. Every dask fit records the training loss against wall time
    (``--seeds`` of them), on ``--blocks`` and ``--epochs``, for
    ``--pair-methods`` (the default's only unless given): a single
    seed's loss ratio read against the seeds' own spread.
+12. The share actors' tree (``--sections tree``, run by default): a
+   round's wall time on 256 small blocks cut into 1 to 256 shares (an
+   actor each, passing the round on in a tree), one level of the tree
+   measured alone, and the model of a round on 8 to 256 workers it gives.
 
 The ``final-PxE`` methods are the estimators' own final phase (the last E
 epochs, at most a quarter of them, every P batches with half the outer
@@ -57,6 +61,7 @@ Usage (from the repository root, nothing else running)::
     python benchmarks/dask_blocks.py                 # all; writes results
     python benchmarks/dask_blocks.py --blocks 10 --epochs 15 --no-write
     python benchmarks/dask_blocks.py --sections rounds
+    python benchmarks/dask_blocks.py --sections tree --no-write
 """
 
 import argparse
@@ -354,8 +359,9 @@ def round_costs(client, blocks, out, repeats=3, later=8):
                "(`_shares`) that adds up its blocks' results, the weights "
                "inside the calls (they are small). Two ways, each measured: "
                "the default's calls to an actor per share (`_ShareActors`, "
-               "up to `_ACTOR_SHARES` shares), the client merging the "
-               "shares' sums; and tasks through the scheduler (as beyond "
+               "up to `_ACTOR_SHARES` shares, passing the round on in a "
+               "tree), the client merging two partial sums; and tasks "
+               "through the scheduler (as beyond "
                "that bound), merge tasks between the shares beyond two and "
                "the last merge on the client. Figure: "
                "an epoch's wall time (from the epoch callback's begin to its "
@@ -365,8 +371,8 @@ def round_costs(client, blocks, out, repeats=3, later=8):
                "the table's figure: fits of one epoch). On 2 workers every "
                "block's compute runs on the same 2 processes, so the "
                "round's compute grows linearly with the blocks here, while "
-               "its tasks stay the same. Sections 4's forced shares and 5 "
-               "are the tasks' rounds.\n")
+               "its tasks stay the same. Section 5 is the tasks' "
+               "rounds.\n")
     out.append("| blocks | tasks per round | ms per round, actors | "
                "ms per round, tasks | first epoch ms, actors / tasks |")
     out.append("|---|---|---|---|---|")
@@ -430,15 +436,20 @@ def round_costs(client, blocks, out, repeats=3, later=8):
     # threads: what a task costs, at the same blocks.
     shared_out = []
     for n_shares in FORCED_SHARES:
+        _, by_actors, _ = measure(64, n_shares, actors=True)
+        actor_figures.pop()  # not one of the blocks' series
         tasks, ms, _ = measure(64, n_shares)
-        shared_out.append(f"| 64 | {n_shares} | {tasks} | {ms:.1f} |")
-        print(f"round, 64 blocks in {n_shares} shares: {ms:.1f} ms",
-              flush=True)
-    out.append("The same rounds on 64 blocks cut into more shares (a task "
-               "each, nested in the workers' shares so that no block "
-               "moves), for what a task costs at the same blocks:\n")
-    out.append("| blocks | shares | tasks per round | ms per round |")
-    out.append("|---|---|---|---|")
+        shared_out.append(f"| 64 | {n_shares} | {tasks} | {ms:.1f} | "
+                          f"{by_actors:.1f} |")
+        print(f"round, 64 blocks in {n_shares} shares: tasks {ms:.1f} ms, "
+              f"actors {by_actors:.1f} ms", flush=True)
+    out.append("The same rounds on 64 blocks cut into more shares (a task, "
+               "or an actor, each, nested in the workers' shares so that no "
+               "block moves), for what a task costs at the same blocks, and "
+               "the actors' tree at the same shares (all on 2 cores):\n")
+    out.append("| blocks | shares | tasks per round | ms per round, tasks | "
+               "ms per round, actors |")
+    out.append("|---|---|---|---|---|")
     out.extend(shared_out)
     out.append("")
     round_model(client, figures, cpu, out)
@@ -667,6 +678,163 @@ def round_model(client, figures, cpu, out):
         "per worker) and only its per-block part with the blocks; the "
         "rest is the blocks' own compute divided among the workers.\n")
     print("\n".join(out[-32:]), flush=True)
+
+
+# Shares of section 12's rounds, 1 to 256 (``_forced_shares``' equal
+# contiguous shares of 256 blocks).
+TREE_SHARES = (1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 43, 64, 128, 256)
+
+
+@contextlib.contextmanager
+def _timed_rounds():
+    """The wall and client-thread CPU seconds of each round
+    (``_round_total``) while inside."""
+    from fastbp.dask import _trainer
+
+    rule = _trainer._round_total
+    rounds = []
+
+    def timed(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        total = rule(*args, **kwargs)
+        rounds.append((time.perf_counter() - wall, time.thread_time() - cpu))
+        return total
+
+    _trainer._round_total = timed
+    try:
+        yield rounds
+    finally:
+        _trainer._round_total = rule
+
+
+def _one_level(client, model, rows, repeats=300):
+    """A round's wall time through one level of share actors and through
+    two (the first actor passing it on to the second, on the other
+    worker), each share one block of ``rows`` rows, the L-BFGS round of
+    ``model`` (fitted): medians of ``repeats`` alternated calls, in ms."""
+    from fastbp.dask import _trainer
+    from fastbp.dask._blocks import add_loss_grads
+
+    workers = sorted(client.nthreads())
+    rng = np.random.RandomState(SEED)
+    X = rng.standard_normal((rows, 40)).astype(model._np_dtype)
+    Y = np.eye(4, dtype=model._np_dtype)[rng.randint(0, 4, rows)]
+    futures = [client.submit(_trainer._ShareActor, s, [(s, (X, Y, None))],
+                             actor=True, pure=False, workers=[worker])
+               for s, worker in enumerate(workers[:2])]
+    actors = [future.result() for future in futures]
+    peers = [(worker, future.key) for worker, future in zip(workers, futures)]
+    for actor in actors:
+        actor.connect(peers).result()
+    spec = model._spec()
+    common = _trainer._packed((_trainer._loss_grad_share_task,
+                               model._params.copy(), add_loss_grads))
+    parts = {s: _trainer._packed((s, [(s, (spec,))])) for s in range(2)}
+    times = {1: [], 2: []}
+    try:
+        for _ in range(repeats):
+            for stop in (1, 2):
+                start = time.perf_counter()
+                actors[0].run(_trainer._packed((common, parts,
+                                                stop))).result()
+                times[stop].append(time.perf_counter() - start)
+    finally:
+        client.cancel(futures)
+    return tuple(1e3 * statistics.median(times[k]) for k in (1, 2))
+
+
+def actor_tree(client, out, n_blocks=256, rows=4, iterations=40,
+               repeats=3):
+    """A round's wall time through the share actors' tree against its
+    depth: the same L-BFGS rounds over ``n_blocks`` small blocks cut into
+    1 to 256 shares (an actor each); one level of the tree measured alone,
+    and the model of a round on more workers it gives."""
+    from fastbp.dask import _trainer
+
+    out.append("## 12. The share actors' tree: a round against its depth\n")
+    out.append(
+        f"L-BFGS fits of `fastbp.dask.MLPClassifier` (network (64,), 40 "
+        f"features, 4 classes, `max_iter={iterations}`) on {n_blocks} "
+        f"blocks of {rows} rows, the rounds cut into S equal contiguous "
+        "shares, an actor each (`_ShareActors`; the blocks placed by the "
+        "2 workers' own shares). A round (`_round_total`, timed around the "
+        "call: the client's packing, the tree, the merges) is a call to "
+        "the first actor of each half of the shares, which passes it on "
+        "down the tree (`_share_children`: floor(log2(S + 1)) levels "
+        "below the client) while it runs its own share; each actor merges "
+        "the stacks below it after its own, the client the two halves'. "
+        "Each round's blocks compute a (64,) network's loss and gradient "
+        f"on {rows} rows, and a partial sum of 2884 float64 travels up "
+        "each edge; from 2 shares on, the blocks' compute is the same "
+        "(half the blocks on each worker), on 1 share it all runs on one "
+        "worker. Wall ms: median of "
+        f"{repeats} fits' rounds after a warm-up fit; client CPU: the "
+        "client thread's, per round.\n")
+    out.append("| shares | tree levels | wall ms | client CPU ms |")
+    out.append("|---|---|---|---|")
+    rng = np.random.RandomState(SEED)
+    X = rng.standard_normal((rows * n_blocks, 40)).astype(np.float32)
+    y = rng.randint(0, 4, rows * n_blocks)
+    Xd = da.from_array(X, chunks=(rows, 40)).persist()
+    yd = da.from_array(y, chunks=rows).persist()
+    figures = []
+    for n_shares in TREE_SHARES:
+        model = fastbp.dask.MLPClassifier(
+            hidden_layer_sizes=(64,), solver="lbfgs", max_iter=iterations,
+            tol=0.0, random_state=SEED)
+        walls, cpus = [], []
+        with warnings.catch_warnings(), _forced_shares(n_shares):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            actual = len(_trainer._shares(n_blocks, 2))
+            model.fit(Xd, yd)  # warm-up
+            for _ in range(repeats):
+                with _timed_rounds() as rounds:
+                    model.fit(Xd, yd)
+                walls.extend(w for w, _ in rounds)
+                cpus.extend(c for _, c in rounds)
+        levels = int(math.log2(actual + 1))
+        row = (actual, levels, 1e3 * statistics.median(walls),
+               1e3 * statistics.median(cpus))
+        figures.append(row)
+        out.append("| {} | {} | {:.2f} | {:.2f} |".format(*row))
+        print(out[-1], flush=True)
+    out.append(
+        "\nOn these 2 workers all the shares' calls share 2 cores, so that "
+        "beyond a few shares the wall time grows with the shares, each "
+        "actor's handling of its call; on a cluster of a share per worker "
+        "those run at once, and what a round waits for is the levels on "
+        "its path, measured alone below.\n")
+    cpu = np.array([f[3] for f in figures])
+    out.append(
+        f"The client thread's CPU per round: {cpu.min():.2f} to "
+        f"{cpu.max():.2f} ms over 1 to {figures[-1][0]} shares (two "
+        "calls and two results whatever the shares; a round's parts, "
+        "one per share, are packed on the client).\n")
+    one, two = _one_level(client, model, rows)
+    level = two - one
+    out.append(
+        f"One level, measured alone (two share actors of one {rows}-row "
+        "block each, one per worker; a round's call to the first, which "
+        "runs its block or also passes the round on to the second and "
+        f"merges its partial sum; medians of 300 alternated calls): "
+        f"{one:.2f} ms through one level, {two:.2f} ms through two: a "
+        f"level costs {level:.2f} ms.\n")
+    out.append(
+        "Model, W workers of a share each, on the round's path: ms per "
+        f"round = {one:.2f} + {level:.2f} x (floor(log2(W + 1)) - 1) + "
+        "the blocks' compute / W (a level: the call passed on, the "
+        "partial sum back and merged; the client makes two calls and "
+        "merges two results whatever W):\n")
+    out.append("| workers | tree levels | model ms per round but the blocks' "
+               "compute |")
+    out.append("|---|---|---|")
+    for w in (8, 32, 128, 256):
+        d = int(math.log2(w + 1))
+        out.append(f"| {w} | {d} | {one + level * (d - 1):.1f} |")
+    out.append(
+        f"\nBeyond `_ACTOR_SHARES` ({_trainer._ACTOR_SHARES}) shares the "
+        "rounds are tasks (sections 4 and 5).\n")
+    print("\n".join(out[-12:]), flush=True)
 
 
 def _identity_part(part):
@@ -974,7 +1142,7 @@ def main():
     parser.add_argument("--round-blocks", type=int, nargs="+",
                         default=[4, 8, 16, 32, 64, 128, 256])
     parser.add_argument("--sections", nargs="+",
-                        default=["table", "target", "rounds", "lr"])
+                        default=["table", "target", "rounds", "tree", "lr"])
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--target-blocks", type=int, nargs="+", default=[10],
                         help="the blocks of section 3's fits")
@@ -1023,7 +1191,8 @@ def main():
                     if k in args.methods) + ".\n",
     ]
     curves = []
-    if {"table", "rounds", "lr", "transfers", "schedule", "pairs"} & set(
+    if {"table", "rounds", "tree", "lr", "transfers", "schedule",
+            "pairs"} & set(
             args.sections):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                       processes=True,
@@ -1035,6 +1204,8 @@ def main():
                 curve_table(curves, out)
             if "rounds" in args.sections:
                 round_costs(client, args.round_blocks, out)
+            if "tree" in args.sections:
+                actor_tree(client, out)
             if "lr" in args.sections:
                 learning_rates(out, momenta=args.lr_momenta,
                                initials=args.lr_initials)
