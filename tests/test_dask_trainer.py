@@ -561,15 +561,21 @@ class _KillWorkerAfterEpoch(_EpochCallback):
         return False
 
 
-@pytest.mark.parametrize("rounds", ["actors", "tasks"])
-@pytest.mark.parametrize("rows", [BLOCK_ROWS, 15],
-                         ids=["task per block", "grouped tasks"])
+@pytest.mark.parametrize("rows, rounds", [
+    (BLOCK_ROWS, "actors"), (BLOCK_ROWS, "tasks"), (15, "actors"),
+    (15, "tasks"), (BLOCK_ROWS, "actor tree")])
 def test_fit_survives_a_worker_dying(client, digits, monkeypatch, rows,
                                      rounds):
+    """The fit of an unharmed cluster, whether a round's actors are called
+    by the client or (``actor tree``: an actor per block, alternately on
+    the two workers) by another actor on the other worker."""
     from fastbp.dask import _trainer
 
     if rounds == "tasks":
         monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
+    if rounds == "actor tree":
+        monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
+            range(b, b + 1) for b in range(n_blocks)])
     X, y, _, _ = digits
     params = _small(max_iter=6)
     expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y, rows))

@@ -529,6 +529,9 @@ def _round_total(client, share_task, sent, blocks, n_slots, workers,
 # share (benchmarks/dask_blocks.py, sections 5 and 12). The bound is the
 # most shares measured (256 actors on 2 workers); beyond, rounds are tasks.
 _ACTOR_SHARES = 256
+# Seconds between two looks at the actors' workers while a round waits
+# (``_ShareActors._result``).
+_LOST_POLL = 0.5
 
 
 def _nbytes(value):
@@ -731,7 +734,7 @@ class _ShareActors:
             calls = [self._actors[child].run(_packed((
                 common, _parts_of(parts, child, stop), stop)))
                 for child, stop in _share_children(-1, len(self._actors))]
-            stacks = [pickle.loads(child.result()) for child in calls]
+            stacks = [pickle.loads(self._result(child)) for child in calls]
         except OSError:  # a worker is gone (distributed's CommClosedError)
             self.close()
             return None
@@ -739,6 +742,19 @@ class _ShareActors:
         for n, part in enumerate(stacks[1:], 2):
             total = _merge_task(total, part, combine, n == len(stacks))
         return total if len(stacks) > 1 else _fold(total, combine)
+
+    def _result(self, call):
+        """``call``'s result; an ``OSError`` as soon as the scheduler
+        knows a worker of the actors lost. An actor calling another on a
+        worker gone may not hear of it before distributed's connect
+        timeout (30 s by default: a refused connection is retried)."""
+        while True:
+            try:
+                return call.result(timeout=_LOST_POLL)
+            except TimeoutError:
+                if any(future.status != "finished"
+                       for future in self._futures):
+                    raise OSError("a share actor's worker was lost") from None
 
     def close(self):
         """Release the actors (and their hold on the blocks).
