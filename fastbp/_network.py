@@ -7,6 +7,7 @@ the flat vector and an int64 table of per-layer sizes and offsets.
 """
 
 import functools
+import math
 import os
 
 import numpy as np
@@ -28,9 +29,12 @@ _ALIGN = 64
 def aligned_empty(shape, dtype):
     """Uninitialised C-contiguous array whose data starts 64-byte aligned."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape))
+    # math.prod and the array interface, not np.prod and ndarray.ctypes:
+    # a block's round makes several of these (a few microseconds each).
+    n = (int(math.prod(shape)) if isinstance(shape, tuple)
+         else int(np.prod(shape)))
     raw = np.empty(n * dtype.itemsize + _ALIGN, dtype=np.uint8)
-    start = -raw.ctypes.data % _ALIGN
+    start = -raw.__array_interface__["data"][0] % _ALIGN
     return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
@@ -408,6 +412,8 @@ def _int32_indices(X):
 
 # The element types training reads where they lie (``_kernels/gather.py``).
 GATHERED_DTYPES = tuple(np.dtype(name) for name in X_KINDS)
+# X_KINDS by dtype: ``dtype.name`` is computed in Python on every use.
+_X_KIND_OF = {np.dtype(name): kind for name, kind in X_KINDS.items()}
 
 
 def readable_in_place(X):
@@ -456,7 +462,7 @@ def training_data(X, dtype, rows=None):
         raw = np.empty((source.shape[0], 0), dtype=np.uint8)
     else:
         raw = source.view(np.uint8)
-    return TrainingData(raw, X_KINDS[X.dtype.name], int(transposed), rows,
+    return TrainingData(raw, _X_KIND_OF[X.dtype], int(transposed), rows,
                         *_NO_CSR)
 
 
@@ -466,7 +472,7 @@ def _sparse_training_data(X, dtype, rows):
     if values.dtype not in SPARSE_VALUE_DTYPES:
         values = values.astype(dtype)
     raw = np.ascontiguousarray(values).view(np.uint8).reshape(1, -1)
-    return TrainingData(_NO_DENSE, X_KINDS[values.dtype.name], 0, rows, raw,
+    return TrainingData(_NO_DENSE, _X_KIND_OF[values.dtype], 0, rows, raw,
                         _int32_indices(X),
                         np.ascontiguousarray(X.indptr, dtype=np.int64))
 

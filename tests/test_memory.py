@@ -85,6 +85,33 @@ def test_training_reads_dense_x_where_it_lies(kind):
     assert data.transposed == int(kind.endswith("-F"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "bool",
+                                   "int64"])
+def test_training_data_names_each_gathered_element_type(dtype):
+    """The element-type code training reads X with is X_KINDS' for its
+    dtype, dense and (for the sparse value types) sparse."""
+    from fastbp._kernels._config import X_KINDS
+    from fastbp._network import SPARSE_VALUE_DTYPES
+
+    X = np.ones((3, 2), dtype=dtype)
+    assert training_data(X, np.float32).kind == X_KINDS[dtype]
+    if np.dtype(dtype) in SPARSE_VALUE_DTYPES:
+        assert training_data(sp.csr_matrix(X), np.float32).kind == \
+            X_KINDS[dtype]
+
+
+@pytest.mark.parametrize("shape", [5, (5,), [2, 3], (3, 2884), (0, 4), ()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_aligned_empty_is_a_64_byte_aligned_c_array(shape, dtype):
+    from fastbp._network import aligned_empty, aligned_zeros
+
+    for array in (aligned_empty(shape, dtype), aligned_zeros(shape, dtype)):
+        assert array.shape == np.empty(shape).shape
+        assert array.dtype == dtype and array.flags.c_contiguous
+        assert array.ctypes.data % 64 == 0
+    assert not aligned_zeros(shape, dtype).any()
+
+
 def test_strided_x_is_converted_first():
     pixels, X, _ = _inputs()
     X_in = _as("strided", pixels, X)
