@@ -437,6 +437,31 @@ def test_actor_rounds_of_more_shares_than_workers_fit_the_same(
     assert by_actors.loss_curve_ == by_tasks.loss_curve_
 
 
+def test_rounds_that_outlast_the_look_at_the_workers_fit_the_same(
+        client, digits, monkeypatch):
+    """A round waits for the actors in short looks, checking the workers
+    between two (``_LOST_POLL``); looks far shorter than a round change
+    nothing."""
+    from fastbp.dask import _trainer
+
+    X, y, _, _ = digits
+    params = _small(max_iter=2)
+    expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    looks = []
+    result = _trainer._ShareActors._result
+
+    def counted(self, call):
+        looks.append(not call.done())
+        return result(self, call)
+
+    monkeypatch.setattr(_trainer, "_LOST_POLL", 1e-4)
+    monkeypatch.setattr(_trainer._ShareActors, "_result", counted)
+    model = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y))
+    assert any(looks)  # some rounds were still running at the first look
+    _assert_same_weights(model, expected)
+    assert model.loss_curve_ == expected.loss_curve_
+
+
 def test_share_actors_pass_a_round_on_in_a_tree_log2_deep():
     """The client ("share -1") carries all the shares; each share is
     carried once, the shares below one following it in share order (the

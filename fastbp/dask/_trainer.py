@@ -751,7 +751,7 @@ class _ShareActors:
         while True:
             try:
                 return call.result(timeout=_LOST_POLL)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # TimeoutError from Python 3.11
                 if any(future.status != "finished"
                        for future in self._futures):
                     raise OSError("a share actor's worker was lost") from None
