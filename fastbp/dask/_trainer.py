@@ -617,7 +617,16 @@ class _ShareActor:
         try:
             combine, own = await loop.run_in_executor(
                 self._thread, self._run, common, parts.get(self._share))
-            stacks = [await child for child in calls]
+            try:
+                stacks = [await child for child in calls]
+            except Exception as error:
+                # Whatever a share below failed with (a worker lost, its
+                # connection, an error distributed could not send back)
+                # reaches the client as a plain OSError: the round goes to
+                # tasks, which fail the same way if the fault is the
+                # round's own. Not chained: a traceback may not pickle.
+                raise OSError(f"a share below {self._share} failed: "
+                              f"{error!r}") from None
         finally:
             for child in calls:
                 child.cancel()
