@@ -734,7 +734,7 @@ class _ShareActors:
         for position, (b, args) in enumerate(zip(index, blocks)):
             groups.setdefault(self._share_of[b], (position, []))[1].append(
                 (b, args[3:]))
-        if any(future.status != "finished" for future in self._futures):
+        if self._lost():
             self.close()
             return None
         common = _packed((share_task, sent, combine))
@@ -748,9 +748,13 @@ class _ShareActors:
             self.close()
             return None
         total = stacks[0]
-        for n, part in enumerate(stacks[1:], 2):
-            total = _merge_task(total, part, combine, n == len(stacks))
-        return total if len(stacks) > 1 else _fold(total, combine)
+        for part in stacks[1:]:
+            total = _merge_task(total, part, combine, False)
+        return _fold(total, combine)
+
+    def _lost(self):
+        """Whether the scheduler knows a worker of the actors lost."""
+        return any(future.status != "finished" for future in self._futures)
 
     def _result(self, call):
         """``call``'s result; an ``OSError`` as soon as the scheduler
@@ -761,8 +765,7 @@ class _ShareActors:
             try:
                 return call.result(timeout=_LOST_POLL)
             except asyncio.TimeoutError:  # TimeoutError from Python 3.11
-                if any(future.status != "finished"
-                       for future in self._futures):
+                if self._lost():
                     raise OSError("a share actor's worker was lost") from None
 
     def close(self):
