@@ -572,20 +572,38 @@ class _EpochCallback:
         return self.epoch_ended()
 
 
-class _KillWorkerAfterEpoch(_EpochCallback):
-    """Kills one worker process at the end of epoch ``epoch``; its Nanny
-    starts a new one."""
+class _KillWorker(_EpochCallback):
+    """Kills one worker process at the end of epoch ``epoch`` or, with
+    ``in_round``, once the next round's calls have left for the actors
+    (``in_the_round``: the worker of share 1's actor, which share 0's
+    calls when the actors pass a round on in a tree); its Nanny starts a
+    new one."""
 
-    def __init__(self, client, epoch):
-        self.client, self.epoch = client, epoch
+    def __init__(self, client, epoch, in_round=False):
+        self.client, self.epoch, self.in_round = client, epoch, in_round
         self.killed = None  # the killed worker's address
+        self._armed = False
 
     def epoch_ended(self):
         if self.seen == self.epoch:
-            nanny = next(iter(self.client.cluster.workers.values()))
-            self.killed = nanny.worker_address
-            os.kill(nanny.process.process.pid, signal.SIGKILL)
+            if self.in_round:
+                self._armed = True
+            else:
+                self._kill()
         return False
+
+    def in_the_round(self, actors):
+        if self._armed:
+            self._armed = False
+            share_1 = actors._futures[1]
+            self._kill(self.client.who_has([share_1])[share_1.key][0])
+
+    def _kill(self, address=None):
+        """Kills the worker at ``address`` (by default, the first's)."""
+        nanny = next(nanny for nanny in self.client.cluster.workers.values()
+                     if address in (None, nanny.worker_address))
+        self.killed = nanny.worker_address
+        os.kill(nanny.process.process.pid, signal.SIGKILL)
 
     def wait_for_the_new_worker(self, timeout=60):
         """Until the scheduler has dropped the killed worker and counts
@@ -594,6 +612,7 @@ class _KillWorkerAfterEpoch(_EpochCallback):
         finds one worker)."""
         from fastbp.dask._trainer import _workers
 
+        assert self.killed is not None, "no worker was killed"
         deadline = time.monotonic() + timeout
         while True:
             workers = _workers(self.client)
@@ -604,28 +623,45 @@ class _KillWorkerAfterEpoch(_EpochCallback):
             time.sleep(0.05)
 
 
-@pytest.mark.parametrize("rounds", ["actors", "tasks"])
-@pytest.mark.parametrize("rows", [BLOCK_ROWS, 15],
-                         ids=["task per block", "grouped tasks"])
+@pytest.mark.parametrize("rows, rounds, when", [
+    (BLOCK_ROWS, "actors", "between epochs"),
+    (BLOCK_ROWS, "tasks", "between epochs"),
+    (15, "actors", "between epochs"),
+    (15, "tasks", "between epochs"),
+    (BLOCK_ROWS, "actor tree", "between epochs"),
+    (BLOCK_ROWS, "actors", "in a round"),
+    (BLOCK_ROWS, "actor tree", "in a round")])
 def test_fit_survives_a_worker_dying(client, digits, monkeypatch, rows,
-                                     rounds):
+                                     rounds, when):
+    """The fit of an unharmed cluster, whether a round's actors are called
+    by the client or (``actor tree``: an actor per block, alternately on
+    the two workers) by another actor on the other worker, and whether
+    the worker dies between rounds or while a round's calls are out."""
     from fastbp.dask import _trainer
 
     if rounds == "tasks":
         monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
+    if rounds == "actor tree":
+        monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
+            range(b, b + 1) for b in range(n_blocks)])
     X, y, _, _ = digits
     params = _small(max_iter=6)
     expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y, rows))
     carried = []  # per round: True by the actors, False given up, None tasks
-    total = _trainer._ShareActors.total
+    total, result = _trainer._ShareActors.total, _trainer._ShareActors._result
+    kill = _KillWorker(client, epoch=2, in_round=when == "in a round")
 
     def spied(self, *args):
-        result = total(self, *args)
-        carried.append(result is not None)
-        return result
+        outcome = total(self, *args)
+        carried.append(outcome is not None)
+        return outcome
+
+    def killing(self, call):
+        kill.in_the_round(self)
+        return result(self, call)
 
     monkeypatch.setattr(_trainer._ShareActors, "total", spied)
-    kill = _KillWorkerAfterEpoch(client, epoch=2)
+    monkeypatch.setattr(_trainer._ShareActors, "_result", killing)
     killed_at = []
     epoch_ended = kill.epoch_ended
 
@@ -639,17 +675,19 @@ def test_fit_survives_a_worker_dying(client, digits, monkeypatch, rows,
     model.set_callbacks(kill)
     # Fresh arrays: Dask must recompute the blocks the dead worker held.
     model.fit(*_blocks(X.copy(), y.copy(), rows))
+    kill.wait_for_the_new_worker()
     _assert_same_weights(model, expected)
     if rounds == "tasks":
         assert carried == []
     else:
         # Actors up to the kill; at most one round given up (none if the
         # scheduler saw the worker go before the next epoch made the
-        # actors again); actors again afterwards.
+        # actors again, or the round's results were back before it
+        # died); actors again afterwards.
         before, after = carried[:killed_at[0]], carried[killed_at[0]:]
         assert before and all(before)
         assert after.count(False) <= 1 and any(after)
-    kill.wait_for_the_new_worker()
+
 
 def _grouped_fit(client, X, y, **params):
     """A fit on 32 blocks of 15 rows, so that a round's tasks each run
