@@ -47,6 +47,12 @@ CASES = {
          "--no-write"], ("distributed", "dask.array"),
         (r"^\| classification \| 1 \| 4 \| initial-1-final16x5 \| "
          r"\d\.\d{3} \| \d\.\d{3} \|",)),
+    "dask_worker_deaths": (
+        ["dask_worker_deaths.py", "--runs", "1", "--hogs", "0", "--when",
+         "any", "--shares", "block", "--no-write"],
+        ("distributed", "dask.array"),
+        (r"^\| any \| block \| 0 \| \d+ ms after it \(epoch \d+ ms\) \| "
+         r"same \| [01] of \d+ \| \d+\.\d s \|$",)),
     "dask_rounds": (
         ["dask_rounds.py", "--quick"], ("distributed", "dask.array"),
         (r"^\| digits \(1347 rows, 4 blocks\) \| adam \| \d\.\d{4} \| "
