@@ -86,6 +86,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import distributed  # noqa: E402
 from benchmarks.common import cpu_model  # noqa: E402
+from sklearn.callback import FitCallback  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -210,7 +211,7 @@ def as_blocks(X, y, n_blocks):
             da.from_array(y, chunks=rows).persist())
 
 
-class _LossClock:
+class _LossClock(FitCallback):
     """A FitCallback recording (seconds since setup, loss) per epoch, and
     each epoch's own wall time (``epochs``)."""
 
@@ -220,9 +221,6 @@ class _LossClock:
 
     def setup(self, estimator, context):
         self.start = time.perf_counter()
-
-    def teardown(self, estimator, context):
-        pass
 
     def on_fit_task_begin(self, estimator, context, **kwargs):
         if context.parent is not None:

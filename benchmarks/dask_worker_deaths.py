@@ -48,6 +48,7 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 import distributed  # noqa: E402
 from benchmarks.common import cpu_model  # noqa: E402
+from sklearn.callback import FitCallback  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -60,22 +61,13 @@ PARAMS = dict(hidden_layer_sizes=(16,), random_state=0, max_iter=EPOCHS,
 HOG = "import time\nwhile True: sum(range(100000))"
 
 
-class _KillWorker:
+class _KillWorker(FitCallback):
     """A fit callback that kills the first worker at the end of epoch
     ``KILL_EPOCH``, or ``delay`` seconds later (from a timer thread)."""
 
     def __init__(self, client, delay=None):
         self.client, self.delay = client, delay
         self.seen, self.killed = 0, None
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
 
     def on_fit_task_end(self, estimator, context, **kwargs):
         if context.parent is None:

@@ -38,6 +38,7 @@ matplotlib.use("Agg")  # headless: draw into files only
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.callback import FitCallback  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import balanced_accuracy_score, recall_score  # noqa: E402
@@ -53,18 +54,16 @@ N_SAMPLES = 3_000 if QUICK else 30_000
 MAX_ITER = 20 if QUICK else 200
 
 
-class StopWhenValidationLossRises:
+class StopWhenValidationLossRises(FitCallback):
     """Stop when ``validation_loss_curve_`` has not reached a new minimum for
-    ``patience`` epochs. A ``FitCallback``: scikit-learn calls its hooks."""
+    ``patience`` epochs. A ``FitCallback``: scikit-learn calls its hooks
+    (those not written here do nothing, as the protocol class gives them)."""
 
     def __init__(self, patience=5):
         self.patience = patience
 
     def setup(self, estimator, context):
         self.best, self.since_best, self.stopped_at = np.inf, 0, None
-
-    def on_fit_task_begin(self, estimator, context):
-        pass
 
     def on_fit_task_end(self, estimator, context):
         if context.parent is None:  # the end of the whole fit
@@ -76,9 +75,6 @@ class StopWhenValidationLossRises:
             self.stopped_at = estimator.n_iter_
             return True
         return False
-
-    def teardown(self, estimator, context):
-        pass
 
 
 def main():

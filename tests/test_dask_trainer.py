@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import neural_network as sk
+from sklearn.callback import FitCallback
 from sklearn.datasets import load_digits, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
@@ -550,20 +551,11 @@ def test_chunking_changes_the_stochastic_fit(client, digits):
     assert not np.array_equal(a.coefs_[0], b.coefs_[0])
 
 
-class _EpochCallback:
+class _EpochCallback(FitCallback):
     """A FitCallback that counts finished epochs (``seen``), calls
     ``epoch_ended()`` after each and stops training when it returns True."""
 
     seen = 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
 
     def on_fit_task_end(self, estimator, context, **kwargs):
         if context.parent is None:

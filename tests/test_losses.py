@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.callback import FitCallback
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss, mean_absolute_error, mean_pinball_loss
 from sklearn.utils._param_validation import InvalidParameterError
@@ -333,20 +334,11 @@ def test_partial_fit_and_warm_start(classes, heteroscedastic, params, dtype):
     assert warm.loss_curve_[3] < warm.loss_curve_[0]
 
 
-class _StopAfter:
+class _StopAfter(FitCallback):
     """A FitCallback that stops training after ``n_epochs`` epochs."""
 
     def __init__(self, n_epochs):
         self.n_epochs, self.seen = n_epochs, 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
 
     def on_fit_task_end(self, estimator, context, **kwargs):
         if context.parent is None:
