@@ -155,6 +155,15 @@ def _round_workers(tasks):
             if name in _ROUND_WORK}
 
 
+def _a_share_per_block(monkeypatch):
+    """Rounds cut into a share per block (``_shares``): as actors, more
+    of them than the workers' threads, passing a round on in a tree."""
+    from fastbp.dask import _trainer
+
+    monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
+        range(b, b + 1) for b in range(n_blocks)])
+
+
 @pytest.fixture
 def task_rounds(monkeypatch):
     """Rounds as tasks, not actor calls (``_ACTOR_SHARES`` 0): the task
@@ -417,8 +426,7 @@ def test_actor_rounds_of_more_shares_than_workers_fit_the_same(
     n_blocks = data[0].numblocks[0]
     params = _small(max_iter=3, local_batches=2, batch_size=20,
                     local_batch_size="batch_size")
-    monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
-        range(b, b + 1) for b in range(n_blocks)])
+    _a_share_per_block(monkeypatch)
     rounds = []
     total = _trainer._ShareActors.total
 
@@ -634,8 +642,7 @@ def test_fit_survives_a_worker_dying(client, digits, monkeypatch, rows,
     if rounds == "tasks":
         monkeypatch.setattr(_trainer, "_ACTOR_SHARES", 0)
     if rounds == "actor tree":
-        monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
-            range(b, b + 1) for b in range(n_blocks)])
+        _a_share_per_block(monkeypatch)
     X, y, _, _ = digits
     params = _small(max_iter=6)
     expected = fastbp_dask.MLPClassifier(**params).fit(*_blocks(X, y, rows))
@@ -698,14 +705,11 @@ def test_shared_round_tasks_give_the_fit_of_a_task_per_block(
     round's tree, merged by further tasks) fit bitwise what a task per
     block fits, on 2 workers (16 blocks a task) and on 1 (32 blocks a
     task, no merge)."""
-    from fastbp.dask import _trainer
-
     X, y, _, _ = digits
     shared, n_shared = _grouped_fit(client, X, y)
     with one_worker_client.as_current():
         on_one, n_on_one = _grouped_fit(one_worker_client, X, y)
-    monkeypatch.setattr(_trainer, "_shares", lambda n_blocks, n_slots: [
-        range(b, b + 1) for b in range(n_blocks)])
+    _a_share_per_block(monkeypatch)
     single, n_single = _grouped_fit(client, X, y)
     assert n_single > 0
     assert n_shared * 16 == n_single and n_on_one * 32 == n_single

@@ -450,6 +450,15 @@ def _merge_task(left, right, combine, final):
     return _fold(stack, combine) if final else stack
 
 
+def _merged_stacks(stacks, combine):
+    """Consecutive shares' stacks of runs (:func:`_share_sum`) merged in
+    share order (:func:`_merge_task`), not folded."""
+    total = stacks[0]
+    for stack in stacks[1:]:
+        total = _merge_task(total, stack, combine, False)
+    return total
+
+
 def _round_total(client, share_task, sent, blocks, n_slots, workers,
                  combine, held=None, actors=None, index=None):
     """A round over ``blocks`` (each block's arguments for ``share_task``,
@@ -660,10 +669,9 @@ class _ShareActor:
         return _packed(self._run(common, part)[1])
 
     @staticmethod
-    def _merged(combine, total, stacks):
-        for stack in stacks:
-            total = _merge_task(total, pickle.loads(stack), combine, False)
-        return _packed(total)
+    def _merged(combine, own, stacks):
+        return _packed(_merged_stacks(
+            [own] + [pickle.loads(stack) for stack in stacks], combine))
 
     def __del__(self):  # the actor released: its thread ends
         thread = getattr(self, "_thread", None)
@@ -730,13 +738,13 @@ class _ShareActors:
     def total(self, share_task, sent, blocks, index, combine):
         """The round's total (``_round_total``), or None if a worker was
         lost."""
+        if self._lost():
+            self.close()
+            return None
         groups = {}
         for position, (b, args) in enumerate(zip(index, blocks)):
             groups.setdefault(self._share_of[b], (position, []))[1].append(
                 (b, args[3:]))
-        if self._lost():
-            self.close()
-            return None
         common = _packed((share_task, sent, combine))
         parts = {share: _packed(group) for share, group in groups.items()}
         try:
@@ -747,10 +755,7 @@ class _ShareActors:
         except OSError:  # a worker is gone (distributed's CommClosedError)
             self.close()
             return None
-        total = stacks[0]
-        for part in stacks[1:]:
-            total = _merge_task(total, part, combine, False)
-        return _fold(total, combine)
+        return _fold(_merged_stacks(stacks, combine), combine)
 
     def _lost(self):
         """Whether the scheduler knows a worker of the actors lost."""
